@@ -1,0 +1,121 @@
+"""The one training/model configuration: a frozen dataclass, saved as `cfg.json` beside checkpoints.
+
+Field names follow the 2021 tutorial's `cfg.json`, so its file loads here unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from pathlib import Path
+
+from pianogenie.util import UserError, atomic_write_text
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    num_buttons: int = 8
+    # Data and augmentation
+    data_delta_time_max: float = 1.0  # seconds; delta times are clipped to [0, max]
+    data_augment_time_stretch_max: float = 0.05  # stretch factor drawn from [1 - x, 1 + x]
+    data_augment_transpose_max: int = 6  # semitones, drawn from [-x, x] (kept on the keyboard)
+    # Model
+    model_rnn_dim: int = 128
+    model_rnn_num_layers: int = 2
+    # Optimization
+    batch_size: int = 32
+    seq_len: int = 128
+    lr: float = 3e-4  # peak learning rate
+    lr_warmup_steps: int = 1000
+    lr_min_ratio: float = 0.1  # cosine decay ends at lr * lr_min_ratio at max_num_steps
+    grad_clip_norm: float = 1.0
+    loss_margin_multiplier: float = 1.0
+    loss_contour_multiplier: float = 1.0
+    # Bookkeeping
+    summarize_frequency: int = 128
+    eval_frequency: int = 1024
+    max_num_steps: int = 50000
+    num_threads: int = 0  # torch intra-op threads; 0 = all cores
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: dict, *, strict: bool = True) -> "Config":
+        """Build from a dict; unknown keys are an error (strict) or ignored; values are type-checked."""
+        valid = cls.field_names()
+        unknown = sorted(set(d) - set(valid))
+        if unknown and strict:
+            raise UserError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for name in valid:
+            if name in d:
+                kwargs[name] = _coerce(name, d[name], hints[name])
+        return cls(**kwargs).validated()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, strict: bool = True) -> "Config":
+        try:
+            d = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UserError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config file {path} is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise UserError(f"config file {path} must hold a JSON object")
+        return cls.from_dict(d, strict=strict)
+
+    def save(self, path: str | os.PathLike) -> None:
+        atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    def replace(self, **overrides) -> "Config":
+        return Config.from_dict({**dataclasses.asdict(self), **overrides})
+
+    def override(self, pairs: list[str]) -> "Config":
+        """Apply command-line `key=value` (or `--key=value`) overrides."""
+        d = {}
+        for pair in pairs:
+            key, sep, value = pair.lstrip("-").partition("=")
+            if not sep:
+                raise UserError(f"config override {pair!r} must look like --key=value")
+            d[key.replace("-", "_")] = value
+        return Config.from_dict({**dataclasses.asdict(self), **d})
+
+    def validated(self) -> "Config":
+        checks = [
+            (self.num_buttons >= 2, "num_buttons must be >= 2"),
+            (self.model_rnn_dim >= 1 and self.model_rnn_num_layers >= 1, "model sizes must be >= 1"),
+            (self.batch_size >= 1 and self.seq_len >= 2, "batch_size must be >= 1 and seq_len >= 2"),
+            (self.lr > 0 and 0 <= self.lr_min_ratio <= 1, "lr must be > 0 and lr_min_ratio in [0, 1]"),
+            (self.data_delta_time_max > 0, "data_delta_time_max must be > 0"),
+            (0 <= self.data_augment_time_stretch_max < 1, "data_augment_time_stretch_max must be in [0, 1)"),
+            (self.data_augment_transpose_max >= 0, "data_augment_transpose_max must be >= 0"),
+            (self.max_num_steps >= 1 and self.eval_frequency >= 1 and self.summarize_frequency >= 1,
+             "max_num_steps, eval_frequency and summarize_frequency must be >= 1"),
+            (self.lr_warmup_steps >= 0 and self.grad_clip_norm > 0, "lr_warmup_steps >= 0, grad_clip_norm > 0"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise UserError(f"invalid config: {msg}")
+        return self
+
+
+def _coerce(name: str, value, typ):
+    """Accept JSON values and command-line strings, but never silently change a value's meaning."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"config {name}={value!r}: expected {typ.__name__}") from None
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if typ is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not typ:
+        raise UserError(f"config {name}={value!r}: expected {typ.__name__}, got {type(value).__name__}")
+    return value

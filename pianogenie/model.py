@@ -1,0 +1,181 @@
+"""The Piano Genie autoencoder (encoder -> integer quantizer -> decoder) and checkpoint loading.
+
+Parameter names and layouts are the 2021 tutorial's (`enc.input.weight`, `dec.lstm.weight_ih_l0`,
+..., `dec.output.bias`), so its `model.pt` loads here unchanged and ours loads into its code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from pianogenie.config import Config
+from pianogenie.constants import NUM_KEYS, SOS
+from pianogenie.util import UserError
+
+CHECKPOINT_FORMAT = "pianogenie-checkpoint-v1"
+
+
+def delta_times(onsets: np.ndarray, delta_time_max: float) -> np.ndarray:
+    """Onset delta times `t_i - t_{i-1}` clipped to [0, max]; the first note's is the max."""
+    dt = np.diff(onsets, prepend=-np.inf) if len(onsets) else np.zeros(0)
+    return np.clip(dt, 0.0, delta_time_max)
+
+
+class Encoder(nn.Module):
+    """Whole performance (key one-hot + delta time) -> one real value e_i per note."""
+
+    def __init__(self, rnn_dim: int = 128, rnn_num_layers: int = 2):
+        super().__init__()
+        self.input = nn.Linear(NUM_KEYS + 1, rnn_dim)
+        self.lstm = nn.LSTM(rnn_dim, rnn_dim, rnn_num_layers, batch_first=True, bidirectional=True)
+        self.output = nn.Linear(rnn_dim * 2, 1)
+
+    def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # k: (B, T) long, t: (B, T) float, lengths: (B,) valid notes per row (None = all T)
+        x = torch.cat([F.one_hot(k, NUM_KEYS).to(t.dtype), t.unsqueeze(-1)], dim=-1)  # (B, T, 89)
+        x = self.input(x)  # (B, T, H)
+        if lengths is not None and bool((lengths < k.shape[1]).any()):
+            # Padding must not leak into the backward direction of the real notes.
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            x, _ = self.lstm(packed)
+            x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True, total_length=k.shape[1])
+        else:
+            x, _ = self.lstm(x)  # (B, T, 2H)
+        return self.output(x)[..., 0]  # (B, T)
+
+
+class IntegerQuantizer(nn.Module):
+    """Real value in [-1, 1] -> one of `num_bins` evenly spaced centres, straight-through gradient."""
+
+    def __init__(self, num_bins: int = 8):
+        super().__init__()
+        self.num_bins = num_bins
+
+    def real_to_discrete(self, e: torch.Tensor) -> torch.Tensor:
+        x = torch.clamp((e + 1) / 2, 0, 1) * (self.num_bins - 1)
+        return torch.round(x).long()  # (...) buttons 0..num_bins-1
+
+    def discrete_to_real(self, b: torch.Tensor) -> torch.Tensor:
+        return b.float() * (2 / (self.num_bins - 1)) - 1  # bin centres 2b/(n-1) - 1
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            delta = self.discrete_to_real(self.real_to_discrete(e)) - e
+        return e + delta  # value = bin centre, gradient = identity
+
+
+class Decoder(nn.Module):
+    """P(k_i | k_<i, t_<=i, b_<=i): previous key one-hot (89 with SOS) + delta time + button -> key logits."""
+
+    def __init__(self, rnn_dim: int = 128, rnn_num_layers: int = 2):
+        super().__init__()
+        self.rnn_dim = rnn_dim
+        self.rnn_num_layers = rnn_num_layers
+        self.input = nn.Linear(NUM_KEYS + 3, rnn_dim)
+        self.lstm = nn.LSTM(rnn_dim, rnn_dim, rnn_num_layers, batch_first=True)
+        self.output = nn.Linear(rnn_dim, NUM_KEYS)
+
+    def init_hidden(self, batch_size: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        h_0 = torch.zeros(self.rnn_num_layers, batch_size, self.rnn_dim, device=device)
+        return h_0, torch.zeros_like(h_0)  # (L, B, H) each
+
+    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None):
+        # k_m1: (B, T) long previous keys (SOS first), t: (B, T) delta times, b: (B, T) real button values
+        x = torch.cat([F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype), t.unsqueeze(-1), b.unsqueeze(-1)], dim=-1)
+        x = self.input(x)  # (B, T, H)
+        if h_0 is None:
+            h_0 = self.init_hidden(k_m1.shape[0], device=k_m1.device)
+        x, h_n = self.lstm(x, h_0)  # (B, T, H)
+        return self.output(x), h_n  # (B, T, 88), state
+
+    @torch.no_grad()
+    def step(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, state=None):
+        """One note for real-time play: (B,) previous key, delta time, real button -> (B, 88) logits, state."""
+        hat_k, state = self.forward(k_m1[:, None], t[:, None], b[:, None], state)
+        return hat_k[:, 0], state
+
+
+class Autoencoder(nn.Module):
+    """Decoder ∘ IntegerQuantizer ∘ Encoder."""
+
+    def __init__(self, cfg: Config = Config()):
+        super().__init__()
+        self.enc = Encoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
+        self.quant = IntegerQuantizer(cfg.num_buttons)
+        self.dec = Decoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
+
+    def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None):
+        # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T)
+        e = self.enc(k, t, lengths)
+        b = self.quant(e)
+        k_m1 = torch.cat([torch.full_like(k[:, :1], SOS), k[:, :-1]], dim=1)
+        hat_k, _ = self.dec(k_m1, t, b)
+        return hat_k, e
+
+    @torch.no_grad()
+    def buttons(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The button (0..num_buttons-1) the encoder assigns to each note: (B, T) long."""
+        return self.quant.real_to_discrete(self.enc(k, t, lengths))
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A run directory means its best checkpoint (else last); a file means itself."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt", "model.pt"):
+            if (path / name).is_file():
+                return path / name
+        raise UserError(f"{path} holds no checkpoint (expected best.pt, last.pt or model.pt)")
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint file safely (`weights_only=True`), with a clear error for anything else."""
+    path = resolve_checkpoint(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle, zip and weights-only errors all mean "not a checkpoint of ours"
+        raise UserError(f"{path} is not a PyTorch checkpoint this tool can read ({type(e).__name__}: {e})") from None
+
+
+def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
+    """Load our checkpoint (run dir or file) or the tutorial's plain state dict, in eval mode on CPU."""
+    file = resolve_checkpoint(path)
+    ckpt = load_checkpoint(file)
+    if isinstance(ckpt, dict) and "model" in ckpt and "cfg" in ckpt:
+        state_dict, cfg = ckpt["model"], Config.from_dict(ckpt["cfg"], strict=False)
+    elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()) and ckpt:
+        state_dict = ckpt  # the tutorial's model.pt: a bare state dict, cfg.json beside it
+        cfg_file = file.parent / "cfg.json"
+        cfg = Config.load(cfg_file, strict=False) if cfg_file.is_file() else _infer_config(state_dict, file)
+    else:
+        raise UserError(f"{file} is not a Piano Genie checkpoint (no model weights found)")
+    model = Autoencoder(cfg)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise UserError(f"{file} does not fit a Piano Genie model with {cfg.model_rnn_num_layers} layers x "
+                        f"{cfg.model_rnn_dim} units and {cfg.num_buttons} buttons: {' '.join(first[:3])}") from None
+    return model.eval(), cfg
+
+
+def _infer_config(state_dict: dict, file: Path) -> Config:
+    try:
+        rnn_dim = state_dict["dec.input.weight"].shape[0]
+        num_layers = sum(1 for k in state_dict if k.startswith("dec.lstm.weight_ih_l"))
+    except KeyError:
+        raise UserError(f"{file} is not a Piano Genie checkpoint (no dec.input.weight)") from None
+    return Config(model_rnn_dim=rnn_dim, model_rnn_num_layers=num_layers)
