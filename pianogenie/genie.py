@@ -1,0 +1,199 @@
+"""`PianoGenie`: a real-time play session in Python, the browser's `press` semantics on a numpy decoder.
+
+    genie = PianoGenie.load()            # the shipped model (or a run dir / checkpoint path)
+    key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
+
+Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
+press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
+press gets the max), and the button's real value 2b/(n-1) - 1.
+
+The per-press path is plain numpy, no torch: torch's per-call overhead at batch 1 is several times
+the arithmetic. The weights are repacked once at load time:
+- the decoder's input Linear is folded into LSTM layer 0 (both are linear), so the one-hot previous
+  key becomes a row lookup in a (89, 4H) table that already holds every bias of layer 0, and delta
+  time and button become two extra rows of layer 0's recurrent kernel;
+- each layer's [W_ih; W_hh] is packed transposed into one kernel fed by one contiguous slice of a
+  single state buffer [dt, b, h_0, ..., h_{L-1}, 1], so no vector is ever copied or concatenated;
+  the trailing 1 carries the last layer's and the output layer's biases as kernel rows;
+- gates are reordered (i, f, o, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
+  4H gates gives every activation (sigmoid(x) = (1 + tanh(x / 2)) / 2).
+Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
+drawn from the session's seeded generator in blocks, which is exactly softmax(logits / T) sampling;
+T = 0 is argmax.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pianogenie.config import Config
+from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.util import UserError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "model.pt"
+_NOISE_BLOCK = 1024  # Gumbel rows drawn at once: one refill per 1024 sampled presses (< 1 % of presses)
+
+
+def default_model_path() -> Path:
+    """The checkpoint shipped inside the package; a clear error while none is shipped."""
+    if not DEFAULT_MODEL.is_file():
+        raise UserError(f"no shipped model found at {DEFAULT_MODEL}; pass --model with a run directory "
+                        "or checkpoint (e.g. one written by `pianogenie train`)")
+    return DEFAULT_MODEL
+
+
+class PianoGenie:
+    """One player's session: decoder state, previous key and press time, and a seeded RNG."""
+
+    def __init__(self, weights: dict[str, np.ndarray], cfg: Config, seed: int | None = None):
+        """`weights`: the decoder's parameters as float arrays under their PyTorch names without the
+        `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts."""
+        self.cfg = cfg
+        self.num_buttons = cfg.num_buttons
+        self._dt_max = float(cfg.data_delta_time_max)
+        self._pack(weights)
+        self.reset(seed)
+
+    # ----------------------------------------------------------------------------------------------
+    # Construction
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> "PianoGenie":
+        """Load a run directory, our checkpoint or the tutorial's `model.pt`; None = the shipped model."""
+        from pianogenie.model import load_model  # torch is needed to read weights, never to play
+
+        model, cfg = load_model(default_model_path() if path is None else path)
+        return cls.from_model(model, cfg, seed=seed)
+
+    @classmethod
+    def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> "PianoGenie":
+        """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder)."""
+        weights = {name: p.detach().cpu().double().numpy() for name, p in model.dec.state_dict().items()}
+        return cls(weights, cfg, seed=seed)
+
+    def _pack(self, w: dict[str, np.ndarray]) -> None:
+        L, H = self.cfg.model_rnn_num_layers, self.cfg.model_rnn_dim
+        if w["input.weight"].shape != (H, NUM_KEYS + 3):
+            raise UserError(f"decoder input weight has shape {w['input.weight'].shape}, "
+                            f"expected {(H, NUM_KEYS + 3)}")
+        # (i, f, g, o) -> (i, f, o, g), sigmoid gates halved so tanh(z) yields all four activations
+        order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+        scale = np.r_[np.full(3 * H, 0.5), np.ones(H)][:, None]
+
+        def gates(m: np.ndarray) -> np.ndarray:  # (4H, ...) torch rows -> reordered, scaled
+            m = np.asarray(m, np.float64)
+            return m[order] * (scale if m.ndim == 2 else scale[:, 0])
+
+        f32 = np.float32
+        self._buf = np.zeros(2 + L * H + 1, f32)  # [dt, b, h_0, ..., h_{L-1}, 1]
+        self._h = [self._buf[2 + l * H:2 + (l + 1) * H] for l in range(L)]
+        self._layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), extra bias or None)
+
+        # Layer 0: input Linear folded in; prev-key rows become a table holding all of layer 0's biases.
+        W_in, b_in = np.asarray(w["input.weight"], np.float64), np.asarray(w["input.bias"], np.float64)
+        W_ih = gates(w["lstm.weight_ih_l0"])  # (4H, H)
+        folded = W_ih @ W_in  # (4H, 91): columns = one-hot prev key (89), dt, b
+        bias0 = W_ih @ b_in + gates(w["lstm.bias_ih_l0"]) + gates(w["lstm.bias_hh_l0"])
+        self._table = (folded[:, :NUM_KEYS + 1].T + bias0).astype(f32)  # (89, 4H)
+        K0 = np.concatenate([folded[:, NUM_KEYS + 1:].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
+        self._layers.append((self._buf[0:2 + H], np.ascontiguousarray(K0, f32), None))
+
+        for l in range(1, L):
+            K = np.concatenate([gates(w[f"lstm.weight_ih_l{l}"]).T, gates(w[f"lstm.weight_hh_l{l}"]).T])
+            bias = gates(w[f"lstm.bias_ih_l{l}"]) + gates(w[f"lstm.bias_hh_l{l}"])
+            lo = 2 + (l - 1) * H
+            if l == L - 1:  # [h_{l-1}, h_l, 1]: the bias rides on the trailing 1
+                self._layers.append((self._buf[lo:lo + 2 * H + 1], np.ascontiguousarray(np.vstack([K, bias]), f32), None))
+            else:
+                self._layers.append((self._buf[lo:lo + 2 * H], np.ascontiguousarray(K, f32), bias.astype(f32)))
+
+        W_out = np.vstack([np.asarray(w["output.weight"], np.float64).T, np.asarray(w["output.bias"], np.float64)])
+        self._out_in = self._buf[2 + (L - 1) * H:]  # [h_{L-1}, 1]
+        self._out_kernel = np.ascontiguousarray(W_out, f32)  # (H + 1, 88)
+
+        # Scratch, allocated once: the hot path never allocates arrays.
+        self._z = np.empty(4 * H, f32)
+        self._sig = self._z[:3 * H]
+        self._i, self._f, self._o, self._g = (self._z[j * H:(j + 1) * H] for j in range(4))
+        self._tmp = np.empty(H, f32)
+        self._logits = np.empty(NUM_KEYS, f32)
+        self._noisy = np.empty(NUM_KEYS, f32)
+        self._c = [np.zeros(H, f32) for _ in range(L)]
+
+    # ----------------------------------------------------------------------------------------------
+    # Session
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget the performance so far (state, previous key and time). The RNG keeps running so
+        that repeated takes differ, unless a new `seed` is given (or on first construction)."""
+        self._buf.fill(0.0)
+        self._buf[-1] = 1.0
+        for c in self._c:
+            c.fill(0.0)
+        self.k_m1 = SOS
+        self.last_time: float | None = None
+        if seed is not None or not hasattr(self, "_rng"):
+            self._rng = np.random.default_rng(seed)
+            self._noise = np.empty((0, NUM_KEYS), np.float32)
+            self._noise_i = 0
+
+    def press(self, time: float, button: int, temperature: float = 0.25) -> int:
+        """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87.
+
+        Times may start anywhere; a time earlier than the previous press counts as simultaneous.
+        """
+        if not 0 <= button < self.num_buttons:
+            raise ValueError(f"button {button} out of range 0..{self.num_buttons - 1}")
+        if self.last_time is None:
+            dt = self._dt_max
+        else:
+            dt = min(max(time - self.last_time, 0.0), self._dt_max)
+        self.last_time = time
+        logits = self._step(self.k_m1, dt, button * (2.0 / (self.num_buttons - 1)) - 1.0)
+        if temperature > 0:
+            if self._noise_i == len(self._noise):
+                self._noise = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
+                self._noise_i = 0
+            np.multiply(self._noise[self._noise_i], temperature, out=self._noisy)
+            self._noise_i += 1
+            np.add(self._noisy, logits, out=self._noisy)
+            k = int(self._noisy.argmax())
+        elif temperature == 0:
+            k = int(logits.argmax())
+        else:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.k_m1 = k
+        return k
+
+    def press_pitch(self, time: float, button: int, temperature: float = 0.25) -> int:
+        """`press`, returning the MIDI pitch (21..108) instead of the key."""
+        return self.press(time, button, temperature) + LOWEST_PITCH
+
+    def step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
+        """One raw decoder step (previous key 0..88, delta time, real button value): a copy of the
+        (88,) logits. Advances the state but not `k_m1`/`last_time`: `press` is the session API."""
+        return self._step(int(k_m1), float(dt), float(b)).copy()
+
+    def _step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
+        buf, z, tmp = self._buf, self._z, self._tmp
+        buf[0] = dt
+        buf[1] = b
+        for l, (x, K, bias) in enumerate(self._layers):
+            np.dot(x, K, out=z)  # (4H,) gates of [x_l, h_l] (+ bias when x ends with the 1)
+            if l == 0:
+                np.add(z, self._table[k_m1], out=z)
+            elif bias is not None:
+                np.add(z, bias, out=z)
+            np.tanh(z, out=z)
+            np.multiply(self._sig, 0.5, out=self._sig)
+            np.add(self._sig, 0.5, out=self._sig)  # i, f, o = sigmoid; g = tanh
+            c = self._c[l]
+            np.multiply(c, self._f, out=c)
+            np.multiply(self._i, self._g, out=tmp)
+            np.add(c, tmp, out=c)
+            np.tanh(c, out=tmp)
+            np.multiply(self._o, tmp, out=self._h[l])  # written in place: the next layer's input
+        return np.dot(self._out_in, self._out_kernel, out=self._logits)  # (88,)

@@ -1,0 +1,151 @@
+"""The numpy play session: same logits as torch's decoder step, training-time inputs, sampling rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pianogenie import genie as genie_mod
+from pianogenie.config import Config
+from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.genie import PianoGenie
+from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, delta_times, load_model
+from pianogenie.util import UserError
+
+
+def random_checkpoint(path, seed: int = 0, **cfg_overrides):
+    """A small random-initialised model saved in our checkpoint format."""
+    torch.manual_seed(seed)
+    cfg = Config(**{"model_rnn_dim": 32, **cfg_overrides})
+    model = Autoencoder(cfg)
+    with torch.no_grad():  # larger weights than the default init, so gates saturate and keys vary
+        for p in model.dec.parameters():
+            p.mul_(3.0)
+    torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, path)
+    return path
+
+
+@pytest.fixture
+def random_ckpt(tmp_path):
+    return random_checkpoint(tmp_path / "model.pt")
+
+
+def torch_logits(model: Autoencoder, k_m1: list[int], dt: list[float], b: list[int]) -> np.ndarray:
+    """Step-by-step torch logits carrying state: (N, 88)."""
+    state, out = None, []
+    for k, t, bi in zip(k_m1, dt, b):
+        logits, state = model.dec.step(torch.tensor([k]), torch.tensor([t], dtype=torch.float32),
+                                       model.quant.discrete_to_real(torch.tensor([bi])), state)
+        out.append(logits[0].numpy())
+    return np.stack(out)
+
+
+def a_performance(n: int, num_buttons: int = 8, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    times = np.cumsum(rng.choice([0.0, 0.01, 0.1, 0.3, 2.0], n)) + 5.0  # includes chords and long gaps
+    return times, rng.integers(0, num_buttons, n)
+
+
+def check_press_matches_torch(path, n=64):
+    """Presses at temperature 0 pick the argmax of torch's logits for the same training-time inputs."""
+    model, cfg = load_model(path)
+    genie = PianoGenie.load(path, seed=0)
+    times, buttons = a_performance(n, cfg.num_buttons)
+    keys = [genie.press(float(t), int(b), temperature=0) for t, b in zip(times, buttons)]
+    dt = delta_times(times, cfg.data_delta_time_max)  # the training pipeline's delta times
+    logits = torch_logits(model, [SOS] + keys[:-1], dt.tolist(), buttons.tolist())
+    assert keys == logits.argmax(-1).tolist()
+    # and the raw logits agree within 1e-4
+    genie.reset()
+    np_logits = np.stack([genie.step(k, t, b * 2 / (cfg.num_buttons - 1) - 1)
+                          for k, t, b in zip([SOS] + keys[:-1], dt, buttons)])
+    err = np.abs(np_logits - logits).max()
+    print(f"max |numpy - torch| logit difference over {n} steps: {err:.2e}")
+    assert err < 1e-4
+    return keys
+
+
+def test_random_model_matches_torch(random_ckpt):
+    keys = check_press_matches_torch(random_ckpt)
+    assert len(set(keys)) > 1  # the comparison exercised more than one key path
+
+
+def test_deeper_model_matches_torch(tmp_path):
+    # 3 layers: a middle layer carries its bias separately
+    check_press_matches_torch(random_checkpoint(tmp_path / "deep.pt", model_rnn_num_layers=3), n=24)
+
+
+def test_reference_model_matches_torch_and_tutorial_vectors(reference_dir):
+    path = reference_dir / "pytorch" / "model.pt"
+    check_press_matches_torch(path, n=128)
+    vectors = reference_dir / "tfjs" / "test.json"
+    if vectors.is_file():  # the tutorial's own decoder test vectors
+        d = json.loads(vectors.read_text())
+        genie = PianoGenie.load(path)
+        got = np.stack([genie.step(k, t, b * 2 / 7 - 1)
+                        for k, t, b in zip(d["input_keys"], d["input_dts"], d["input_buttons"])])
+        assert np.abs(got - np.array(d["output_logits"])).max() < 1e-4
+
+
+def test_seed_determinism_and_reset(random_ckpt):
+    times, buttons = a_performance(40)
+
+    def play(genie):
+        return [genie.press(float(t), int(b), temperature=1.0) for t, b in zip(times, buttons)]
+
+    a, b = PianoGenie.load(random_ckpt, seed=7), PianoGenie.load(random_ckpt, seed=7)
+    first = play(a)
+    assert first == play(b)
+    assert first != play(PianoGenie.load(random_ckpt, seed=8))
+    a.reset(seed=7)
+    assert play(a) == first
+    a.reset()  # same state, RNG running on: a new take
+    assert play(a) != first
+    assert all(0 <= k < NUM_KEYS for k in first)
+
+
+def test_temperature_zero_is_argmax_and_sampling_follows_softmax(random_ckpt):
+    g = PianoGenie.load(random_ckpt, seed=0)
+    logits = g.step(SOS, 1.0, -1.0)
+    g.reset()
+    assert g.press(0.0, 0, temperature=0) == int(logits.argmax())
+    assert g.press_pitch(0.0, 0, temperature=0) - LOWEST_PITCH in range(NUM_KEYS)
+    # sampled first keys follow softmax(logits / T)
+    T, n = 2.0, 4000
+    counts = np.zeros(NUM_KEYS)
+    for _ in range(n):
+        g.reset()
+        counts[g.press(0.0, 0, temperature=T)] += 1
+    p = np.exp((logits - logits.max()) / T)
+    p /= p.sum()
+    assert np.abs(counts / n - p).max() < 0.04
+    with pytest.raises(ValueError):
+        g.press(1.0, 0, temperature=-1)
+
+
+def test_delta_time_and_button_inputs(random_ckpt):
+    model, cfg = load_model(random_ckpt)
+    g = PianoGenie.load(random_ckpt)
+    with pytest.raises(ValueError, match="out of range"):
+        g.press(0.0, cfg.num_buttons)
+    g.reset()
+    # first press at t=100 is fed dt=max; an earlier time counts as simultaneous (dt=0)
+    k1 = g.press(100.0, 3, temperature=0)
+    k2 = g.press(99.0, 7, temperature=0)
+    expect = torch_logits(model, [SOS, k1], [cfg.data_delta_time_max, 0.0], [3, 7]).argmax(-1).tolist()
+    assert [k1, k2] == expect
+
+
+def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(genie_mod, "DEFAULT_MODEL", tmp_path / "absent" / "model.pt")
+    with pytest.raises(UserError, match="--model"):
+        PianoGenie.load()
+
+
+def test_default_model_is_used_when_shipped(monkeypatch, random_ckpt):
+    monkeypatch.setattr(genie_mod, "DEFAULT_MODEL", random_ckpt)
+    assert PianoGenie.load().cfg.model_rnn_dim == 32
