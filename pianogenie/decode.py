@@ -1,0 +1,295 @@
+"""`pianogenie decode`: a button performance (MIDI, JSON or CSV) -> a piano performance (MIDI).
+
+Each press goes through `PianoGenie.press`, the same single-step session real-time play uses, so a
+file decodes exactly as the presses would have sounded live with the same seed.
+
+Input formats (chosen by extension; other names are sniffed from their first bytes):
+- MIDI (`.mid`, `.midi`) from any controller: every note of every track is a press. Distinct pitches
+  map to buttons by pitch order (lowest pitch -> button 0). With more than 8 (num_buttons) distinct
+  pitches they are folded by pitch-order rank: button = rank * num_buttons // num_distinct, which
+  keeps the contour (a higher pitch never gets a lower button) and merges neighbouring pitches.
+  Velocity and duration come from the notes.
+- JSON: a list of rows, each `{"time": s, "button": b, "duration": s, "velocity": v}` (duration and
+  velocity optional) or `[time, button]` / `[time, button, duration]`; `{"presses": [...]}` also works.
+- CSV: rows `time,button[,duration]`; an optional header naming the columns (`time`, `button`,
+  `duration`, `velocity`) in any order; blank lines and `#` comments are skipped.
+Times are seconds from any origin, non-decreasing. Missing durations default to 0.25 s (`--duration`)
+and missing velocities to 80 (`--velocity`), a moderate mezzo-forte.
+
+Output: a standard MIDI file (one acoustic grand piano track), one note per press at the press's
+onset and duration. A piano key cannot sound twice at once, so a note is cut short when its key is
+struck again, and presses at the same instant that land on the same key sound as one note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import math
+import secrets
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import mido
+import numpy as np
+import pretty_midi
+
+from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
+from pianogenie.genie import PianoGenie
+from pianogenie.util import UserError, atomic_path
+
+DEFAULT_DURATION = 0.25  # seconds, for rows without a duration
+DEFAULT_VELOCITY = 80
+MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
+SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
+MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Press:
+    time: float  # seconds
+    button: int  # 0..num_buttons-1
+    duration: float  # seconds, > 0
+    velocity: int  # 1..127
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading button performances
+
+
+def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: float = DEFAULT_DURATION,
+                 velocity: int = DEFAULT_VELOCITY) -> list[Press]:
+    """Read and validate a button performance; any problem is a UserError naming the file (and row)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"input file not found: {path}") from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    kind = _kind(path, data)
+    if kind == "midi":
+        presses = _read_midi(path, data, num_buttons)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise UserError(f"{path} is neither a MIDI file nor UTF-8 text (JSON or CSV)") from None
+        rows = _json_rows(path, text) if kind == "json" else _csv_rows(path, text)
+        presses = [_press(path, where, row, num_buttons, duration, velocity) for where, row in rows]
+    return _validated(path, presses)
+
+
+def _kind(path: Path, data: bytes) -> str:
+    suffix = path.suffix.lower()
+    if suffix in MIDI_SUFFIXES:
+        return "midi"
+    if suffix == ".json":
+        return "json"
+    if suffix in {".csv", ".txt", ".tsv"}:
+        return "csv"
+    head = data.lstrip()[:4]
+    if data[:4] == b"MThd":
+        return "midi"
+    return "json" if head[:1] in (b"[", b"{") else "csv"
+
+
+def _read_midi(path: Path, data: bytes, num_buttons: int) -> list[Press]:
+    # mido rather than pretty_midi: a controller's tap can be a note-on and note-off at the same tick,
+    # which pretty_midi drops as a zero-length note but is still a press.
+    notes: list[list] = []  # [start, end, pitch, velocity], in onset order
+    sounding: dict[tuple[int, int], list[int]] = defaultdict(list)  # (channel, pitch) -> open note indices
+    now = 0.0
+    try:
+        for msg in mido.MidiFile(file=io.BytesIO(data)):  # all tracks merged, msg.time in seconds
+            now += msg.time
+            if msg.type == "note_on" and msg.velocity > 0:
+                sounding[(msg.channel, msg.note)].append(len(notes))
+                notes.append([now, None, msg.note, msg.velocity])
+            elif msg.type in ("note_on", "note_off") and sounding[(msg.channel, msg.note)]:
+                notes[sounding[(msg.channel, msg.note)].pop(0)][1] = now
+    except Exception as e:  # mido raises many types (OSError, EOFError, KeyError, ValueError, TypeError...)
+        raise UserError(f"cannot read MIDI file {path}: {type(e).__name__}: {e}") from None
+    notes.sort(key=lambda n: (n[0], n[2]))
+    if not notes:
+        raise UserError(f"MIDI file {path} has no notes to use as button presses")
+    pitches = sorted({n[2] for n in notes})
+    if len(pitches) > num_buttons:
+        print(f"pianogenie decode: note: {path.name} uses {len(pitches)} distinct pitches; folded onto "
+              f"{num_buttons} buttons by pitch order", file=sys.stderr)
+    button = {p: r * num_buttons // len(pitches) if len(pitches) > num_buttons else r for r, p in enumerate(pitches)}
+    # a note never released lasts to the end of the file
+    return [Press(start, button[pitch], max((now if end is None else end) - start, MIN_DURATION), velocity)
+            for start, end, pitch, velocity in notes]
+
+
+def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "presses" in data:
+        data = data["presses"]
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of presses (rows of time, button[, duration])")
+    return [(f"row {i}", row) for i, row in enumerate(data)]
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        return []
+    dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
+    cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    names = ["time", "button", "duration"]
+    if cells and not _is_number(cells[0][1][0]):  # a header row
+        names = [c.lower() for c in cells[0][1]]
+        missing = {"time", "button"} - set(names)
+        unknown = set(names) - {"time", "button", "duration", "velocity"}
+        if missing or unknown:
+            raise UserError(f"{path} line {cells[0][0]}: header must name columns time, button[, duration, velocity] "
+                            f"(got {', '.join(cells[0][1])})")
+        cells = cells[1:]
+    rows = []
+    for n, row in cells:
+        if len(row) > len(names) or len(row) < 2:
+            raise UserError(f"{path} line {n}: expected {', '.join(names)} (got {len(row)} values)")
+        try:
+            rows.append((f"line {n}", {k: float(v) for k, v in zip(names, row) if v != ""}))
+        except ValueError:
+            raise UserError(f"{path} line {n}: not a number in {','.join(row)!r}") from None
+    return rows
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _press(path: Path, where: str, row, num_buttons: int, duration: float, velocity: int) -> Press:
+    if isinstance(row, list):
+        if not 2 <= len(row) <= 3:
+            raise UserError(f"{path} {where}: expected [time, button] or [time, button, duration], got {row!r}")
+        row = dict(zip(["time", "button", "duration"], row))
+    if not isinstance(row, dict) or "time" not in row or "button" not in row:
+        raise UserError(f"{path} {where}: a press needs a time and a button, got {row!r}")
+
+    def number(key: str, default=None) -> float:
+        v = row.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise UserError(f"{path} {where}: {key} must be a finite number, got {v!r}")
+        return float(v)
+
+    t, b, d, v = number("time"), number("button"), number("duration", duration), number("velocity", velocity)
+    if not b.is_integer() or not 0 <= b < num_buttons:
+        raise UserError(f"{path} {where}: button {row['button']!r} out of range (integers 0..{num_buttons - 1})")
+    if d <= 0:
+        raise UserError(f"{path} {where}: duration must be > 0, got {row.get('duration')!r}")
+    if not v.is_integer() or not 1 <= v <= 127:
+        raise UserError(f"{path} {where}: velocity must be an integer 1..127, got {row.get('velocity')!r}")
+    return Press(t, int(b), d, int(v))
+
+
+def _validated(path: Path, presses: list[Press]) -> list[Press]:
+    if not presses:
+        raise UserError(f"{path} holds no button presses")
+    for i, p in enumerate(presses):
+        if p.time < 0:
+            raise UserError(f"{path}: press {i} has a negative time ({p.time:g} s)")
+        if i and p.time < presses[i - 1].time:
+            raise UserError(f"{path}: press {i} at {p.time:g} s comes before the previous one at "
+                            f"{presses[i - 1].time:g} s (times must be non-decreasing)")
+    return presses
+
+
+# --------------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25) -> np.ndarray:
+    """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int."""
+    genie.reset()
+    return np.array([genie.press(p.time, p.button, temperature) for p in presses], dtype=np.int64)
+
+
+def performance_midi(presses: Sequence[Press], keys: Sequence[int]) -> pretty_midi.PrettyMIDI:
+    """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys)."""
+    midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)  # 1 tick ~ 0.5 ms
+    piano = pretty_midi.Instrument(program=0, name="Piano Genie")
+    sounding: dict[int, pretty_midi.Note] = {}  # pitch -> its latest note
+    for p, k in zip(presses, keys):
+        pitch = int(k) + LOWEST_PITCH
+        prev = sounding.get(pitch)
+        if prev is not None and prev.end > p.time:
+            if p.time - prev.start < SAME_ONSET:
+                prev.end, prev.velocity = max(prev.end, p.time + p.duration), max(prev.velocity, p.velocity)
+                continue
+            prev.end = p.time
+        sounding[pitch] = note = pretty_midi.Note(p.velocity, pitch, p.time, p.time + p.duration)
+        piano.notes.append(note)
+    midi.instruments.append(piano)
+    return midi
+
+
+def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"output {path} is a directory")
+    with atomic_path(path) as tmp:
+        midi.write(str(tmp))
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "decode",
+        help="turn a button performance (MIDI/JSON/CSV) into a piano MIDI file",
+        description="Decode a button performance into a piano performance, press by press, with the same "
+        "single-step session as real-time play. INPUT: a MIDI file from any controller (distinct pitches -> "
+        "buttons by pitch order; more than 8 are folded by pitch-order rank), or JSON/CSV rows of "
+        "time, button[, duration] (seconds; buttons 0-7). Writes a standard piano MIDI file.",
+    )
+    p.add_argument("input", metavar="INPUT", help="button performance: .mid/.midi, .json or .csv")
+    p.add_argument("-o", "--output", metavar="OUT.mid", required=True, help="MIDI file to write (atomically)")
+    p.add_argument("--model", metavar="M", help="run directory or checkpoint (default: the model shipped "
+                   "with the package)")
+    p.add_argument("--temperature", type=float, default=0.25,
+                   help="sampling temperature; 0 = always the most likely key (default 0.25)")
+    p.add_argument("--seed", type=int, help="random seed, for a reproducible decode (default: a fresh one, printed)")
+    p.add_argument("--duration", type=float, default=DEFAULT_DURATION,
+                   help=f"note length in seconds for rows without one (default {DEFAULT_DURATION})")
+    p.add_argument("--velocity", type=int, default=DEFAULT_VELOCITY,
+                   help=f"MIDI velocity for presses without one (default {DEFAULT_VELOCITY})")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise UserError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    if not (math.isfinite(args.duration) and args.duration > 0):
+        raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
+    if not 1 <= args.velocity <= 127:
+        raise UserError(f"--velocity must be 1..127, got {args.velocity}")
+    seed = secrets.randbits(32) if args.seed is None else args.seed
+    genie = PianoGenie.load(args.model, seed=seed)
+    presses = read_presses(args.input, genie.num_buttons, duration=args.duration, velocity=args.velocity)
+    keys = decode_performance(presses, genie, args.temperature)
+    midi = performance_midi(presses, keys)
+    write_midi(midi, args.output)
+    pitches = keys + LOWEST_PITCH
+    print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
+          f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."
+          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed})")
+    return 0
