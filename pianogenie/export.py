@@ -1,0 +1,190 @@
+"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
+
+Writes into DIR (atomically: built in a temporary folder beside it, then renamed):
+- `weights_manifest.json` + `group1-shard*of*.bin`: the `dec.*` weights in the TF.js weights
+  format (`tf.io.loadWeights` reads it), in their PyTorch layouts and names, float32
+  little-endian, shards of at most 4 MiB, exactly as the 2021 tutorial's `tfjs/` folder.
+- `cfg.json`: the training config plus what the browser needs (buttons, LSTM sizes, start token,
+  delta-time maximum, lowest MIDI pitch).
+- `test.json`: a golden case for the JS tests: 128 decoder steps (previous keys, delta times,
+  buttons from the model's own encoder) and the logits the model gives, computed in float64 so
+  the reference is the maths itself rather than one float32 rounding of it.
+
+The format is written directly (it is a JSON list + raw bytes), so TensorFlow is not needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.util import UserError
+
+FORMAT = "pianogenie-tfjs-v1"
+SHARD_BYTES = 4 * 1024 * 1024  # the TF.js converter's default shard size
+GOLDEN_STEPS = 128
+GOLDEN_SPLIT = "validation"
+
+
+def decoder_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The `dec.*` entries of the state dict, in order, as float32 arrays."""
+    weights = {k: v.detach().cpu().to(torch.float32).numpy() for k, v in model.state_dict().items()
+               if k.startswith("dec.")}
+    if "dec.input.weight" not in weights:
+        raise UserError("the checkpoint holds no decoder weights (dec.*)")
+    return weights
+
+
+def tfjs_weights(weights: dict[str, np.ndarray], shard_bytes: int = SHARD_BYTES) -> tuple[list, list[bytes]]:
+    """TF.js weights format: (manifest, shard payloads). Weights are concatenated in manifest order
+    and the byte stream is cut into shards, which the TF.js loader concatenates back."""
+    specs = [{"name": name, "shape": list(w.shape), "dtype": "float32"} for name, w in weights.items()]
+    blob = b"".join(np.ascontiguousarray(w, dtype="<f4").tobytes() for w in weights.values())
+    shards = [blob[i:i + shard_bytes] for i in range(0, len(blob), shard_bytes)] or [b""]
+    paths = [f"group1-shard{i + 1}of{len(shards)}.bin" for i in range(len(shards))]
+    return [{"paths": paths, "weights": specs}], shards
+
+
+def browser_config(cfg) -> dict:
+    """The training config (tutorial field names) plus what the browser needs to play."""
+    return {
+        **dataclasses.asdict(cfg),
+        "format": FORMAT,
+        "num_keys": NUM_KEYS,
+        "sos": SOS,
+        "lowest_pitch": LOWEST_PITCH,
+    }
+
+
+def synthetic_performance(num_notes: int = GOLDEN_STEPS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic stand-in performance: a random walk of keys around middle C with varied
+    rhythm (some chords, some long gaps). -> keys (N,) int, onsets (N,) seconds."""
+    rng = np.random.default_rng(seed)
+    k = np.clip(39 + np.cumsum(rng.integers(-5, 6, num_notes)), 0, NUM_KEYS - 1)
+    dt = rng.choice([0.0, 0.06, 0.12, 0.25, 0.5, 1.5], size=num_notes, p=[0.15, 0.2, 0.3, 0.2, 0.1, 0.05])
+    return k.astype(np.int64), np.cumsum(dt)
+
+
+def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN_STEPS) -> tuple[np.ndarray, np.ndarray, str]:
+    """The first `num_notes` notes of the first validation performance long enough.
+    -> keys (N,), onsets (N,), a description of where they came from."""
+    from pianogenie.data import load_notes  # the data module is only needed with --data
+
+    splits = load_notes(data_path)
+    if GOLDEN_SPLIT not in splits:
+        raise UserError(f"{data_path} has no {GOLDEN_SPLIT!r} split (it has: {', '.join(sorted(splits)) or 'none'})")
+    for i, notes in enumerate(splits[GOLDEN_SPLIT]):
+        if len(notes) >= num_notes:
+            notes = np.asarray(notes)[:num_notes]  # (N, 4): onset, duration, key, velocity
+            k = notes[:, 2].astype(np.int64)
+            if k.min() < 0 or k.max() >= NUM_KEYS:
+                raise UserError(f"{data_path}: {GOLDEN_SPLIT} performance {i} has keys outside 0..{NUM_KEYS - 1}")
+            return k, notes[:, 0].astype(np.float64), f"{GOLDEN_SPLIT} performance {i} of {Path(data_path).name}, notes 0..{num_notes - 1}"
+    raise UserError(f"{data_path}: no {GOLDEN_SPLIT} performance has {num_notes} notes")
+
+
+def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str) -> dict:
+    """Decoder inputs (keys, delta times, encoder buttons) and its float64 logits for one performance."""
+    from pianogenie.model import delta_times
+
+    dt = delta_times(onsets, cfg.data_delta_time_max)  # (N,) first = max
+    with torch.no_grad():
+        b = model.buttons(torch.from_numpy(k)[None], torch.from_numpy(dt).float()[None])[0].numpy()  # (N,)
+        dec = copy.deepcopy(model.dec).double()
+        k_m1 = torch.from_numpy(np.concatenate([[SOS], k[:-1]]))[None]
+        b_real = torch.from_numpy(2.0 * b / (cfg.num_buttons - 1) - 1.0)[None]
+        h_0 = torch.zeros(cfg.model_rnn_num_layers, 1, cfg.model_rnn_dim, dtype=torch.float64)
+        logits, _ = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)))  # (1, N, 88)
+    return {
+        "source": source,
+        "precision": "float64",
+        "input_keys": k_m1[0].tolist(),
+        "input_dts": dt.tolist(),
+        "input_buttons": b.astype(int).tolist(),
+        "output_keys": k.tolist(),
+        "output_logits": logits[0].tolist(),
+    }
+
+
+def write_export_dir(out: Path, files: dict[str, bytes]) -> None:
+    """Build the folder beside `out` and swap it in, so `out` is never half-written. An existing
+    `out` is only replaced if it is empty or a previous export (never an arbitrary folder)."""
+    out = out.absolute()
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out} exists and is not a folder")
+        if any(out.iterdir()) and not (out / "weights_manifest.json").is_file():
+            raise UserError(f"--out {out} is a non-empty folder that holds no export; refusing to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the export from a web server user
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", suffix=".tmp", dir=out.parent))
+            os.replace(out, old / "x")
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None) -> dict:
+    """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written."""
+    from pianogenie.model import load_model
+
+    model, cfg = load_model(checkpoint)
+    manifest, shards = tfjs_weights(decoder_weights(model))
+    if data is not None:
+        k, onsets, source = validation_performance(data)
+    else:
+        k, onsets = synthetic_performance()
+        source = "synthetic: deterministic random-walk performance (no --data given)"
+    golden = golden_case(model, cfg, k, onsets, source)
+    files = {
+        "weights_manifest.json": json.dumps(manifest).encode(),
+        **{path: shard for path, shard in zip(manifest[0]["paths"], shards)},
+        "cfg.json": (json.dumps(browser_config(cfg), indent=2) + "\n").encode(),
+        "test.json": json.dumps(golden).encode(),
+    }
+    write_export_dir(Path(out), files)
+    return golden
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained decoder to TensorFlow.js weights for the browser app",
+        description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
+        "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
+        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",
+    )
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
+                   help="a run folder (uses best.pt), one of our checkpoints, or the tutorial's model.pt")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it holds a previous export)")
+    p.add_argument("--data", metavar="NOTES",
+                   help="notes file from `pianogenie prepare`: the golden case uses a real validation "
+                   "performance (default: a deterministic synthetic one)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    golden = export(args.checkpoint, args.out, args.data)
+    print(f"exported decoder to {args.out} (golden case: {golden['source']})")
+    print(f"play it: pianogenie serve --model {args.out}")
+    return 0

@@ -1,0 +1,52 @@
+// Test fixtures made by the Python package itself: `pianogenie export` of a model into a temp dir.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { REPO_DIR } from './helpers.js';
+
+/** The Python with `pianogenie` installed: $PIANOGENIE_PYTHON, else the repo's .venv, else python3. */
+export function pythonExe() {
+  if (process.env.PIANOGENIE_PYTHON) return process.env.PIANOGENIE_PYTHON;
+  const venv = path.join(REPO_DIR, '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+// A freshly initialised (seeded) model saved as one of our checkpoints, then exported: needs no
+// shared data, and its test.json is computed by PyTorch independently of the JS under test.
+const EXPORT_RANDOM = `
+import dataclasses, sys, torch
+from pianogenie.cli import main
+from pianogenie.config import Config
+from pianogenie.model import Autoencoder
+torch.manual_seed(int(sys.argv[3]))
+cfg = Config()
+torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, sys.argv[1])
+sys.exit(main(["export", sys.argv[1], "--out", sys.argv[2]]))
+`;
+
+const cache = new Map();
+
+/** Export a seeded random-init model (once per seed per process); -> the export dir. */
+export function exportRandomModel(seed = 0) {
+  if (!cache.has(seed)) cache.set(seed, exportRandomModelUncached(seed));
+  return cache.get(seed);
+}
+
+function exportRandomModelUncached(seed) {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pianogenie-export-'));
+  const out = path.join(tmp, 'model');
+  execFileSync(pythonExe(), ['-c', EXPORT_RANDOM, path.join(tmp, 'ckpt.pt'), out, String(seed)],
+    { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
+}
+
+/** `pianogenie export CHECKPOINT` into a temp dir; -> the export dir. */
+export function exportCheckpoint(checkpoint) {
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'pianogenie-export-')), 'model');
+  execFileSync(pythonExe(), ['-m', 'pianogenie', 'export', checkpoint, '--out', out],
+    { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+  return out;
+}
