@@ -1,0 +1,128 @@
+"""`pianogenie plot RUN`: training curves (loss, contour violation ratio vs step) from `RUN/metrics.jsonl`.
+
+Each line of metrics.jsonl is a JSON object with `step`, `split` ("train", "validation", ...) and
+metric values. One panel per metric family that is present: losses (every `loss*` key) and contour
+violation ratios (every `contour_violation*` key); one colour per split, one line style per key.
+A partly written last line (a run still training) is skipped. Drawn with matplotlib's Agg canvas
+(no display needed) and written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from pianogenie.util import UserError, atomic_path
+
+METRICS_FILE = "metrics.jsonl"
+DEFAULT_PNG = "training_curves.png"
+# panel title -> predicate on metric names
+PANELS = {
+    "loss": lambda key: key.startswith("loss"),
+    "contour violation ratio": lambda key: key.startswith("contour_violation"),
+}
+SPLIT_COLORS = {"train": "tab:blue", "validation": "tab:orange"}
+STYLES = ["-", "--", ":", "-."]
+
+Series = dict[tuple[str, str], tuple[list[float], list[float]]]  # (split, key) -> (steps, values)
+
+
+def metrics_path(run: str | Path) -> Path:
+    run = Path(run)
+    path = run if run.is_file() else run / METRICS_FILE
+    if not path.is_file():
+        raise UserError(f"no metrics found: {path} does not exist (pass a run directory written by `pianogenie train`)")
+    return path
+
+
+def read_series(path: Path) -> Series:
+    """Every numeric metric per (split, key), in file order; malformed lines are skipped with a note."""
+    series: Series = defaultdict(lambda: ([], []))
+    bad = 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            step, split = rec["step"], str(rec.get("split", "train"))
+            step = float(step)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            bad += 1
+            continue
+        for key, value in rec.items():
+            if key in ("step", "split") or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if math.isfinite(value):
+                steps, values = series[(split, key)]
+                steps.append(step)
+                values.append(float(value))
+    if bad:
+        print(f"pianogenie plot: note: skipped {bad} malformed line(s) in {path}", file=sys.stderr)
+    return dict(series)
+
+
+def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
+    """Draw one panel per metric family present into the PNG `out`; returns the panel titles drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = [(name, sorted({key for _, key in series if pred(key)})) for name, pred in PANELS.items()]
+    panels = [(name, keys) for name, keys in panels if keys]
+    if not panels:
+        raise UserError("the metrics hold no loss or contour_violation values to plot")
+    splits = sorted({split for split, _ in series}, key=lambda s: (s not in SPLIT_COLORS, s))
+    fig = Figure(figsize=(6.4 * len(panels), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    for ax, (name, keys) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        for i, split in enumerate(splits):
+            color = SPLIT_COLORS.get(split, f"C{i + 2}")
+            for j, key in enumerate(keys):
+                if (split, key) not in series:
+                    continue
+                steps, values = series[(split, key)]
+                marker = "o" if len(steps) < 30 and split != "train" else None
+                ax.plot(steps, values, STYLES[j % len(STYLES)], color=color, marker=marker, markersize=3,
+                        label=f"{split} {key}", linewidth=1.2)
+        ax.set_xlabel("step")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return [name for name, _ in panels]
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "plot",
+        help="plot a run's training curves (loss, contour violation ratio) to PNG",
+        description="Plot train and validation loss and contour violation ratio against step from "
+        f"RUN/{METRICS_FILE}, as written by `pianogenie train`.",
+    )
+    p.add_argument("run", metavar="RUN", help=f"run directory (or its {METRICS_FILE})")
+    p.add_argument("-o", "--output", metavar="PNG", help=f"image to write (default RUN/{DEFAULT_PNG})")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = metrics_path(args.run)
+    series = read_series(path)
+    if not series:
+        raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")
+    out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
+    if out.is_dir():
+        raise UserError(f"output {out} is a directory")
+    panels = plot_curves(series, out, title=path.parent.name)
+    print(f"wrote {out} ({', '.join(panels)}; splits {', '.join(sorted({s for s, _ in series}))})")
+    return 0

@@ -1,0 +1,71 @@
+"""`pianogenie plot`: curves from metrics.jsonl to PNG, and clear errors for missing or empty metrics."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import numpy as np
+
+from pianogenie.cli import main
+from pianogenie.plot import read_series
+
+
+def write_metrics(run, records, tail=""):
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + tail)
+    return run
+
+
+def a_run(run):
+    records = []
+    for step in range(0, 2048, 128):
+        records.append({"step": step, "split": "train", "loss": 4.0 / (1 + step / 500), "loss_recons": 3.5 / (1 + step / 500),
+                        "contour_violation_ratio": 0.5 / (1 + step / 300), "lr": 3e-4, "time": 1.5})
+        if step % 512 == 0:
+            records.append({"step": step, "split": "validation", "loss": 4.2 / (1 + step / 600),
+                            "contour_violation_ratio": 0.55 / (1 + step / 400), "perplexity": 20.0})
+    return write_metrics(run, records, tail='{"step": 2048, "split": "tr')  # a line being written
+
+
+def test_plot_writes_png_with_both_panels(tmp_path, capsys):
+    run = a_run(tmp_path / "run")
+    assert main(["plot", str(run)]) == 0
+    out = capsys.readouterr()
+    assert "loss" in out.out and "contour violation ratio" in out.out and "skipped 1 malformed" in out.err
+    png = run / "training_curves.png"
+    img = matplotlib.image.imread(png)
+    assert img.shape[1] > 2 * img.shape[0]  # two panels side by side
+    assert img[..., :3].std() > 0.05  # something was drawn
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_plot_reads_series_per_split_and_key(tmp_path):
+    series = read_series(a_run(tmp_path / "run") / "metrics.jsonl")
+    assert len(series[("train", "loss")][0]) == 16
+    assert series[("validation", "loss")][0] == [0.0, 512.0, 1024.0, 1536.0]
+    assert ("validation", "loss_recons") not in series
+    np.testing.assert_allclose(series[("train", "contour_violation_ratio")][1][0], 0.5)
+
+
+def test_plot_only_losses_and_custom_output(tmp_path, capsys):
+    run = write_metrics(tmp_path / "run", [{"step": s, "split": "train", "loss": 1.0 / (s + 1)} for s in range(5)])
+    out = tmp_path / "figs" / "curves.png"
+    assert main(["plot", str(run), "-o", str(out)]) == 0
+    assert "contour" not in capsys.readouterr().out
+    img = matplotlib.image.imread(out)
+    assert img.shape[1] < 2 * img.shape[0]  # one panel
+    assert not (run / "training_curves.png").exists()
+
+
+def test_plot_missing_empty_or_useless_metrics(tmp_path, capsys):
+    assert main(["plot", str(tmp_path / "nope")]) == 2
+    assert "metrics.jsonl does not exist" in capsys.readouterr().err
+    run = write_metrics(tmp_path / "empty", [])
+    assert main(["plot", str(run)]) == 2
+    assert "holds no metrics" in capsys.readouterr().err
+    run = write_metrics(tmp_path / "other", [{"step": 1, "split": "train", "lr": 0.1}])
+    assert main(["plot", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie plot: error:") and "no loss or contour" in err
+    assert not any(p.suffix == ".png" or p.name.startswith(".") for r in tmp_path.iterdir() for p in r.iterdir())
