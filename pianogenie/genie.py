@@ -90,7 +90,7 @@ class PianoGenie:
         f32 = np.float32
         self._buf = np.zeros(2 + L * H + 1, f32)  # [dt, b, h_0, ..., h_{L-1}, 1]
         self._h = [self._buf[2 + l * H:2 + (l + 1) * H] for l in range(L)]
-        self._layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), extra bias or None)
+        layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), separate bias or None)
 
         # Layer 0: input Linear folded in; prev-key rows become a table holding all of layer 0's biases.
         W_in, b_in = np.asarray(w["input.weight"], np.float64), np.asarray(w["input.bias"], np.float64)
@@ -99,16 +99,16 @@ class PianoGenie:
         bias0 = W_ih @ b_in + gates(w["lstm.bias_ih_l0"]) + gates(w["lstm.bias_hh_l0"])
         self._table = (folded[:, :NUM_KEYS + 1].T + bias0).astype(f32)  # (89, 4H)
         K0 = np.concatenate([folded[:, NUM_KEYS + 1:].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
-        self._layers.append((self._buf[0:2 + H], np.ascontiguousarray(K0, f32), None))
+        layers.append((self._buf[0:2 + H], np.ascontiguousarray(K0, f32), None))
 
         for l in range(1, L):
             K = np.concatenate([gates(w[f"lstm.weight_ih_l{l}"]).T, gates(w[f"lstm.weight_hh_l{l}"]).T])
             bias = gates(w[f"lstm.bias_ih_l{l}"]) + gates(w[f"lstm.bias_hh_l{l}"])
             lo = 2 + (l - 1) * H
             if l == L - 1:  # [h_{l-1}, h_l, 1]: the bias rides on the trailing 1
-                self._layers.append((self._buf[lo:lo + 2 * H + 1], np.ascontiguousarray(np.vstack([K, bias]), f32), None))
+                layers.append((self._buf[lo:lo + 2 * H + 1], np.ascontiguousarray(np.vstack([K, bias]), f32), None))
             else:
-                self._layers.append((self._buf[lo:lo + 2 * H], np.ascontiguousarray(K, f32), bias.astype(f32)))
+                layers.append((self._buf[lo:lo + 2 * H], np.ascontiguousarray(K, f32), bias.astype(f32)))
 
         W_out = np.vstack([np.asarray(w["output.weight"], np.float64).T, np.asarray(w["output.bias"], np.float64)])
         self._out_in = self._buf[2 + (L - 1) * H:]  # [h_{L-1}, 1]
@@ -122,6 +122,9 @@ class PianoGenie:
         self._logits = np.empty(NUM_KEYS, f32)
         self._noisy = np.empty(NUM_KEYS, f32)
         self._c = [np.zeros(H, f32) for _ in range(L)]
+        # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
+        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, self._c[l], self._h[l])
+                        for l, (x, K, _) in enumerate(layers)]
 
     # ----------------------------------------------------------------------------------------------
     # Session
@@ -178,22 +181,22 @@ class PianoGenie:
         return self._step(int(k_m1), float(dt), float(b)).copy()
 
     def _step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
-        buf, z, tmp = self._buf, self._z, self._tmp
+        buf, z, tmp, sig, i, f, o, g = self._buf, self._z, self._tmp, self._sig, self._i, self._f, self._o, self._g
+        dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
         buf[0] = dt
         buf[1] = b
-        for l, (x, K, bias) in enumerate(self._layers):
-            np.dot(x, K, out=z)  # (4H,) gates of [x_l, h_l] (+ bias when x ends with the 1)
-            if l == 0:
-                np.add(z, self._table[k_m1], out=z)
-            elif bias is not None:
-                np.add(z, bias, out=z)
-            np.tanh(z, out=z)
-            np.multiply(self._sig, 0.5, out=self._sig)
-            np.add(self._sig, 0.5, out=self._sig)  # i, f, o = sigmoid; g = tanh
-            c = self._c[l]
-            np.multiply(c, self._f, out=c)
-            np.multiply(self._i, self._g, out=tmp)
-            np.add(c, tmp, out=c)
-            np.tanh(c, out=tmp)
-            np.multiply(self._o, tmp, out=self._h[l])  # written in place: the next layer's input
-        return np.dot(self._out_in, self._out_kernel, out=self._logits)  # (88,)
+        bias = self._table[k_m1]  # layer 0's input and biases
+        for x, K, next_bias, c, h in self._layers:
+            dot(x, K, out=z)  # (4H,) gates of [x_l, h_l] (+ the last layer's bias via the trailing 1)
+            if bias is not None:
+                add(z, bias, out=z)
+            tanh(z, out=z)
+            mul(sig, 0.5, out=sig)
+            add(sig, 0.5, out=sig)  # i, f, o = sigmoid; g = tanh
+            mul(c, f, out=c)
+            mul(i, g, out=tmp)
+            add(c, tmp, out=c)
+            tanh(c, out=tmp)
+            mul(o, tmp, out=h)  # written in place in buf: the next layer's input
+            bias = next_bias
+        return dot(self._out_in, self._out_kernel, out=self._logits)  # (88,)
