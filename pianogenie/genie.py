@@ -24,6 +24,7 @@ T = 0 is argmax.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -148,26 +149,29 @@ class PianoGenie:
 
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         """
-        if not 0 <= button < self.num_buttons:
-            raise ValueError(f"button {button} out of range 0..{self.num_buttons - 1}")
+        if not (0 <= button < self.num_buttons and button == int(button)):
+            raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")
+        if not math.isfinite(time):
+            raise ValueError(f"time must be a finite number of seconds, got {time!r}")
+        if not temperature >= 0:  # also rejects NaN
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
         if self.last_time is None:
             dt = self._dt_max
         else:
             dt = min(max(time - self.last_time, 0.0), self._dt_max)
         self.last_time = time
-        logits = self._step(self.k_m1, dt, button * (2.0 / (self.num_buttons - 1)) - 1.0)
+        logits = self._step(self.k_m1, dt, int(button) * (2.0 / (self.num_buttons - 1)) - 1.0)
         if temperature > 0:
             if self._noise_i == len(self._noise):
                 self._noise = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
                 self._noise_i = 0
-            np.multiply(self._noise[self._noise_i], temperature, out=self._noisy)
+            noisy = self._noisy
+            np.multiply(self._noise[self._noise_i], temperature, out=noisy)
             self._noise_i += 1
-            np.add(self._noisy, logits, out=self._noisy)
-            k = int(self._noisy.argmax())
-        elif temperature == 0:
-            k = int(logits.argmax())
+            np.add(noisy, logits, out=noisy)
+            k = int(noisy.argmax())
         else:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+            k = int(logits.argmax())
         self.k_m1 = k
         return k
 

@@ -130,8 +130,12 @@ def test_temperature_zero_is_argmax_and_sampling_follows_softmax(random_ckpt):
 def test_delta_time_and_button_inputs(random_ckpt):
     model, cfg = load_model(random_ckpt)
     g = PianoGenie.load(random_ckpt)
-    with pytest.raises(ValueError, match="out of range"):
-        g.press(0.0, cfg.num_buttons)
+    for bad in (cfg.num_buttons, -1, 2.5):
+        with pytest.raises(ValueError, match="button must be an integer"):
+            g.press(0.0, bad)
+    with pytest.raises(ValueError, match="time must be"):
+        g.press(float("nan"), 0)
+    assert g.last_time is None and g.k_m1 == SOS  # rejected presses leave the session untouched
     g.reset()
     # first press at t=100 is fed dt=max; an earlier time counts as simultaneous (dt=0)
     k1 = g.press(100.0, 3, temperature=0)
