@@ -15,11 +15,11 @@ the arithmetic. The weights are repacked once at load time:
 - each layer's [W_ih; W_hh] is packed transposed into one kernel fed by one contiguous slice of a
   single state buffer [dt, b, h_0, ..., h_{L-1}, 1], so no vector is ever copied or concatenated;
   the trailing 1 carries the last layer's and the output layer's biases as kernel rows;
-- gates are reordered (i, f, o, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
+- gates are reordered (o, f, i, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
   4H gates gives every activation (sigmoid(x) = (1 + tanh(x / 2)) / 2).
 Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
-drawn from the session's seeded generator in blocks, which is exactly softmax(logits / T) sampling;
-T = 0 is argmax.
+drawn from the session's seeded generator in blocks (one row per sampled press, whatever T), which
+is exactly softmax(logits / T) sampling; T = 0 is argmax and draws nothing.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class PianoGenie:
         if w["input.weight"].shape != (H, NUM_KEYS + 3):
             raise UserError(f"decoder input weight has shape {w['input.weight'].shape}, "
                             f"expected {(H, NUM_KEYS + 3)}")
-        # (i, f, g, o) -> (i, f, o, g), sigmoid gates halved so tanh(z) yields all four activations
-        order = np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+        # (i, f, g, o) -> (o, f, i, g), sigmoid gates halved so tanh(z) yields all four activations
+        order = np.r_[3 * H:4 * H, H:2 * H, 0:H, 2 * H:3 * H]
         scale = np.r_[np.full(3 * H, 0.5), np.ones(H)][:, None]
 
         def gates(m: np.ndarray) -> np.ndarray:  # (4H, ...) torch rows -> reordered, scaled
@@ -116,16 +116,18 @@ class PianoGenie:
         self._out_kernel = np.ascontiguousarray(W_out, f32)  # (H + 1, 88)
 
         # Scratch, allocated once: the hot path never allocates arrays.
-        self._z = np.empty(4 * H, f32)
-        self._sig = self._z[:3 * H]
-        self._i, self._f, self._o, self._g = (self._z[j * H:(j + 1) * H] for j in range(4))
+        # Per layer [o, f, i, g, c]: gates z (4H) then the cell state, laid out so that one multiply
+        # of the (2, H) views [f; i] * [c; g] gives both terms of c = f * c + i * g.
+        self._zc = [np.zeros(5 * H, f32) for _ in range(L)]
+        self._c = [zc[4 * H:] for zc in self._zc]
         self._tmp = np.empty(H, f32)
+        self._prod = np.empty((2, H), f32)
         self._logits = np.empty(NUM_KEYS, f32)
         self._noisy = np.empty(NUM_KEYS, f32)
-        self._c = [np.zeros(H, f32) for _ in range(L)]
         # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
-        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, self._c[l], self._h[l])
-                        for l, (x, K, _) in enumerate(layers)]
+        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H],
+                         zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
+                        for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
 
     # ----------------------------------------------------------------------------------------------
     # Session
@@ -135,14 +137,14 @@ class PianoGenie:
         that repeated takes differ, unless a new `seed` is given (or on first construction)."""
         self._buf.fill(0.0)
         self._buf[-1] = 1.0
-        for c in self._c:
-            c.fill(0.0)
+        for zc in self._zc:
+            zc.fill(0.0)
         self.k_m1 = SOS
         self.last_time: float | None = None
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
-            self._noise = np.empty((0, NUM_KEYS), np.float32)
-            self._noise_i = 0
+            self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
+            self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
 
     def press(self, time: float, button: int, temperature: float = 0.25) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87.
@@ -162,13 +164,14 @@ class PianoGenie:
         self.last_time = time
         logits = self._step(self.k_m1, dt, int(button) * (2.0 / (self.num_buttons - 1)) - 1.0)
         if temperature > 0:
-            if self._noise_i == len(self._noise):
-                self._noise = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
-                self._noise_i = 0
+            if self._noise_i == len(self._gumbel):
+                self._gumbel = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
+                self._noise_i, self._noise_t = 0, None
+            if temperature != self._noise_t:  # noise pre-scaled by T, redone only when T changes
+                self._noise, self._noise_t = self._gumbel * np.float32(temperature), temperature
             noisy = self._noisy
-            np.multiply(self._noise[self._noise_i], temperature, out=noisy)
+            np.add(self._noise[self._noise_i], logits, out=noisy)
             self._noise_i += 1
-            np.add(noisy, logits, out=noisy)
             k = int(noisy.argmax())
         else:
             k = int(logits.argmax())
@@ -185,21 +188,20 @@ class PianoGenie:
         return self._step(int(k_m1), float(dt), float(b)).copy()
 
     def _step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
-        buf, z, tmp, sig, i, f, o, g = self._buf, self._z, self._tmp, self._sig, self._i, self._f, self._o, self._g
+        buf, tmp, prod, p0, p1 = self._buf, self._tmp, self._prod, self._prod[0], self._prod[1]
         dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
         buf[0] = dt
         buf[1] = b
         bias = self._table[k_m1]  # layer 0's input and biases
-        for x, K, next_bias, c, h in self._layers:
+        for x, K, next_bias, z, sig, fi, cg, c, o, h in self._layers:
             dot(x, K, out=z)  # (4H,) gates of [x_l, h_l] (+ the last layer's bias via the trailing 1)
             if bias is not None:
                 add(z, bias, out=z)
             tanh(z, out=z)
             mul(sig, 0.5, out=sig)
-            add(sig, 0.5, out=sig)  # i, f, o = sigmoid; g = tanh
-            mul(c, f, out=c)
-            mul(i, g, out=tmp)
-            add(c, tmp, out=c)
+            add(sig, 0.5, out=sig)  # o, f, i = sigmoid; g = tanh
+            mul(fi, cg, out=prod)  # [f * c, i * g]
+            add(p0, p1, out=c)
             tanh(c, out=tmp)
             mul(o, tmp, out=h)  # written in place in buf: the next layer's input
             bias = next_bias

@@ -105,6 +105,11 @@ def test_seed_determinism_and_reset(random_ckpt):
     assert play(a) == first
     a.reset()  # same state, RNG running on: a new take
     assert play(a) != first
+    # changing temperature mid-session is deterministic too (the noise is rescaled, not redrawn)
+    temps = [0.5, 0.5, 0.0, 2.0, 1.0] * 8
+    mixed = [[g.press(float(t), int(b_), temperature=T) for t, b_, T in zip(times, buttons, temps)]
+             for g in (PianoGenie.load(random_ckpt, seed=5), PianoGenie.load(random_ckpt, seed=5))]
+    assert mixed[0] == mixed[1]
     assert all(0 <= k < NUM_KEYS for k in first)
 
 
