@@ -13,6 +13,7 @@ of the default size (latency does not depend on the weights).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -88,7 +89,9 @@ def main() -> None:
     numpy_ns = bench_numpy(genie, times, buttons, args.warmup)
     (tm, tp), (nm, np99) = percentiles(torch_ns), percentiles(numpy_ns)
 
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {source} ({cfg.model_rnn_num_layers} x {cfg.model_rnn_dim})")
+    print(f"cpu: {os.cpu_count()} cores, 1-min load average {load:.1f} (other processes inflate the tail)")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
           f"({args.threads} thread), numpy {np.__version__}; {args.steps} steps, batch 1, T={TEMPERATURE}")
     print(f"{'':24}{'median us':>12}{'p99 us':>12}")
