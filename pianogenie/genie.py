@@ -47,7 +47,10 @@ def default_model_path() -> Path:
 
 
 class PianoGenie:
-    """One player's session: decoder state, previous key and press time, and a seeded RNG."""
+    """One player's session: decoder state, previous key and press time, and a seeded RNG.
+
+    There is no `release`: the decoder only sees onsets, so how long a note sounds is the caller's
+    business (`decode` takes it from the input; the browser from the button being held)."""
 
     def __init__(self, weights: dict[str, np.ndarray], cfg: Config, seed: int | None = None):
         """`weights`: the decoder's parameters as float arrays under their PyTorch names without the
