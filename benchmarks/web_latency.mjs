@@ -1,0 +1,117 @@
+// Per-press decode latency in headless Chromium: the app's decoder vs the 2021 tutorial's approach
+// (tf ops per press: one-hot/concat inputs, rebuilt LSTM kernels, multiRNNCell, softmax +
+// multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends.
+//
+// usage: node benchmarks/web_latency.mjs [--model DIR] [--presses 2000]
+//   DIR defaults to the shipped model, else the tutorial's tfjs/ folder in ../shared.
+// Needs: npm ci --prefix pianogenie/web; Debian's chromium (/usr/bin/chromium or $CHROMIUM).
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WEB = path.join(REPO, 'pianogenie', 'web');
+const { chromium } = await import(path.join(WEB, 'node_modules', 'playwright-core', 'index.mjs'));
+
+const { values: opts } = parseArgs({
+  options: { model: { type: 'string' }, presses: { type: 'string', default: '2000' } },
+});
+const PRESSES = Number(opts.presses);
+const model = opts.model || [path.join(REPO, 'pianogenie', 'pretrained', 'tfjs'),
+  path.resolve(REPO, '..', 'shared', 'reference', 'tutorial-2021', 'tfjs')].find((d) => existsSync(path.join(d, 'weights_manifest.json')));
+if (!model) throw new Error('no model: pass --model DIR (an exported model folder)');
+
+const python = process.env.PIANOGENIE_PYTHON || [path.join(REPO, '.venv', 'bin', 'python')].find(existsSync) || 'python3';
+const server = spawn(python, ['-m', 'pianogenie', 'serve', '--model', model, '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+const url = await new Promise((resolve, reject) => {
+  let out = '';
+  server.stdout.on('data', (d) => { out += d; const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//); if (m) resolve(m[0]); });
+  server.on('exit', (code) => reject(new Error(`pianogenie serve exited (${code})`)));
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+    '--no-first-run', '--disable-component-update', '--disable-sync'],
+});
+try {
+  const page = await browser.newPage();
+  // The wasm backend is only for this comparison: served here, not by `pianogenie serve`.
+  const wasmDist = path.join(WEB, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  await page.route('**/bench-wasm/*', (route) => {
+    const name = path.basename(new URL(route.request().url()).pathname);
+    const file = path.join(wasmDist, name);
+    if (!/^[\w.-]+\.(js|wasm)$/.test(name) || !existsSync(file)) return route.fulfill({ status: 404 });
+    route.fulfill({ body: readFileSync(file), contentType: name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript',
+      headers: { 'Cross-Origin-Resource-Policy': 'same-origin' } });
+  });
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error), null, { timeout: 60000 });
+  const err = await page.evaluate(() => window.pianoGenie.error);
+  if (err) throw new Error(`app failed to load: ${err}`);
+  await page.addScriptTag({ url: '/bench-wasm/tf-backend-wasm.es2017.min.js' });
+
+  const results = await page.evaluate(async (presses) => {
+    const { TfjsDecoder } = await import('/src/tfjs_decoder.js');
+    const { Session } = await import('/src/session.js');
+    const { decoder, config } = { decoder: window.pianoGenie.session.decoder, config: window.pianoGenie.config };
+    const stats = (ts) => {
+      const s = Float64Array.from(ts).sort();
+      return { median: s[Math.floor(s.length / 2)], p99: s[Math.floor(s.length * 0.99)], mean: s.reduce((a, b) => a + b, 0) / s.length };
+    };
+    // The same button sequence for everyone; times advance ~0.15 s a press.
+    let seed = 1;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const buttons = Array.from({ length: presses }, () => Math.floor(rand() * config.numButtons));
+    const timeOne = (f) => { const t0 = performance.now(); f(); return performance.now() - t0; };
+
+    const out = {};
+    const session = new Session(decoder, config, { seed: 1 });
+    for (let i = 0; i < 100; i++) session.press(i * 0.15, buttons[i], 0.25); // warm-up, as the app does
+    session.reset();
+    out.app = stats(buttons.map((b, i) => timeOne(() => session.press(i * 0.15, b, 0.25))));
+
+    const manifest = await (await fetch('/model/weights_manifest.json')).json();
+    tf.wasm.setWasmPaths('/bench-wasm/');
+    for (const backend of ['cpu', 'wasm']) {
+      if (!(await tf.setBackend(backend))) { out[`tutorial-${backend}`] = null; continue; }
+      const tensors = await tf.io.loadWeights(manifest, '/model/');
+      const dec = new TfjsDecoder(tf, tensors);
+      let kM1 = config.sos, last = null;
+      const press = (i) => {
+        const t = i * 0.15, dt = last === null ? config.deltaTimeMax : Math.min(t - last, config.deltaTimeMax);
+        kM1 = dec.press(kM1, dt, (2 * buttons[i]) / (config.numButtons - 1) - 1, 0.25);
+        last = t;
+      };
+      for (let i = 0; i < 50; i++) press(i); // warm-up (kernel compilation)
+      dec.reset(); kM1 = config.sos; last = null;
+      out[`tutorial-${backend}`] = stats(buttons.map((_, i) => timeOne(() => press(i))));
+      dec.dispose();
+      tf.dispose(Object.values(tensors));
+    }
+    out.crossOriginIsolated = crossOriginIsolated;
+    return out;
+  }, PRESSES);
+
+  const fmt = (x) => (x === undefined || x === null ? '   n/a' : x.toFixed(3).padStart(6));
+  console.log(`per-press decode latency, headless Chromium ${browser.version()}, ${PRESSES} presses, model ${model}`);
+  console.log(`(performance.now() resolution: ${results.crossOriginIsolated ? '5 us, cross-origin isolated' : 'coarse'})`);
+  console.log('approach                      median ms   p99 ms   mean ms');
+  for (const name of ['app', 'tutorial-cpu', 'tutorial-wasm']) {
+    const r = results[name];
+    console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
+  }
+  for (const name of ['tutorial-cpu', 'tutorial-wasm']) {
+    const r = results[name];
+    if (r) console.log(`speed-up vs ${name}: ${(r.median / results.app.median).toFixed(1)}x at the median, ${(r.p99 / results.app.p99).toFixed(1)}x at p99`);
+  }
+  const ok = results.app.median <= 0.3 && results.app.p99 <= 1.0;
+  console.log(`goal median <= 0.3 ms and p99 <= 1 ms: ${ok ? 'met' : 'NOT met'}`);
+} finally {
+  await browser.close();
+  server.kill();
+}

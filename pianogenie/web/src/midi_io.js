@@ -1,0 +1,91 @@
+// Web MIDI: any connected controller plays the 8 buttons; the notes chosen go to a MIDI output.
+//
+// Input mapping, by pitch order: consecutive white keys are consecutive buttons, C4 D4 E4 F4 G4 A4
+// B4 C5 = buttons 1..8, repeating up and down the keyboard (D5 = button 1 again, B3 = button 8), so
+// any 8 adjacent white keys of any controller reach every button. A black key plays the button of
+// the white key below it.
+
+const WHITE_STEPS = [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6]; // pitch class -> white key (black: the one below)
+
+/** MIDI pitch -> button 0..numButtons-1. */
+export function pitchToButton(pitch, numButtons = 8) {
+  const white = Math.floor(pitch / 12) * 7 + WHITE_STEPS[pitch % 12];
+  const c4 = 5 * 7; // white-key index of C4 (pitch 60)
+  return (((white - c4) % numButtons) + numButtons) % numButtons;
+}
+
+export class MidiIO {
+  /**
+   * @param {{onButtonDown: (button, velocity, source) => void, onButtonUp: (source) => void,
+   *          onChange: () => void, numButtons: number}} handlers
+   */
+  constructor({ onButtonDown, onButtonUp, onChange = () => {}, numButtons = 8 }) {
+    this.onButtonDown = onButtonDown;
+    this.onButtonUp = onButtonUp;
+    this.onChange = onChange;
+    this.numButtons = numButtons;
+    this.access = null;
+    this.outputId = ''; // '' = no MIDI output
+  }
+
+  get supported() {
+    return typeof navigator !== 'undefined' && 'requestMIDIAccess' in navigator;
+  }
+
+  /** Ask for MIDI access (the browser may prompt) and listen to every input, now and later. */
+  async connect() {
+    this.access = await navigator.requestMIDIAccess();
+    const listen = () => {
+      for (const input of this.access.inputs.values()) input.onmidimessage = (e) => this._onMessage(input, e.data);
+      if (this.outputId && !this.access.outputs.has(this.outputId)) this.outputId = '';
+      this.onChange();
+    };
+    this.access.onstatechange = listen;
+    listen();
+  }
+
+  /** Connect now only if the user already granted MIDI (no prompt on page load). */
+  async connectIfGranted() {
+    if (!this.supported || !navigator.permissions) return false;
+    try {
+      const status = await navigator.permissions.query({ name: 'midi' });
+      if (status.state !== 'granted') return false;
+      await this.connect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  get inputs() {
+    return this.access ? [...this.access.inputs.values()] : [];
+  }
+
+  get outputs() {
+    return this.access ? [...this.access.outputs.values()] : [];
+  }
+
+  _onMessage(input, data) {
+    const status = data[0] & 0xf0;
+    const source = `midi:${input.id}:${data[1]}`;
+    if (status === 0x90 && data[2] > 0) this.onButtonDown(pitchToButton(data[1], this.numButtons), data[2], source);
+    else if (status === 0x80 || (status === 0x90 && data[2] === 0)) this.onButtonUp(source);
+  }
+
+  _send(bytes) {
+    const out = this.outputId && this.access && this.access.outputs.get(this.outputId);
+    if (out) out.send(bytes);
+  }
+
+  noteOn(pitch, velocity) {
+    this._send([0x90, pitch, velocity]);
+  }
+
+  noteOff(pitch) {
+    this._send([0x80, pitch, 0]);
+  }
+
+  allNotesOff() {
+    this._send([0xb0, 123, 0]); // All Notes Off on channel 1
+  }
+}
