@@ -181,7 +181,9 @@ async function main() {
   buttonEls.forEach((el, b) => {
     el.addEventListener('pointerdown', (e) => {
       e.preventDefault();
-      el.setPointerCapture(e.pointerId);
+      try {
+        el.setPointerCapture(e.pointerId); // the release arrives here even if the finger slides off
+      } catch { /* a pointer that is already gone: nothing to capture */ }
       buttonDown(b, `pointer:${e.pointerId}`);
     });
     const up = (e) => buttonUp(`pointer:${e.pointerId}`);

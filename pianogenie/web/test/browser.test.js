@@ -40,7 +40,7 @@ before(async () => {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
       '--no-first-run', '--disable-component-update', '--disable-sync'],
   });
-  page = await browser.newPage({ viewport: { width: 1280, height: 640 }, acceptDownloads: true });
+  page = await browser.newPage({ viewport: { width: 1280, height: 640 }, acceptDownloads: true, hasTouch: true });
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
@@ -93,6 +93,31 @@ test('each button by key (both rows) and by click plays and lights a key', { ski
   }
   const latency = await page.locator('#latency').textContent();
   assert.match(latency, /^\d+\.\d\d ms/);
+});
+
+test('multi-touch: two fingers hold two buttons at once, each release ends its own note', { skip }, async () => {
+  const centre = async (b) => {
+    const box = await page.locator(`.genie-button[data-button="${b}"]`).boundingBox();
+    return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  };
+  const [p0, p6] = [await centre(0), await centre(6)];
+  const cdp = await page.context().newCDPSession(page);
+  const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points });
+  const n = await played();
+  await touch('touchStart', [{ ...p0, id: 1 }]);
+  await touch('touchStart', [{ ...p0, id: 1 }, { ...p6, id: 2 }]);
+  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 2, n);
+  const on = await newEvents(n);
+  assert.deepEqual(on.map((e) => [e.type, e.button]), [['on', 0], ['on', 6]]);
+  assert.equal(await page.locator('.genie-button.down').count(), 2);
+  await touch('touchEnd', [{ ...p6, id: 2 }]); // lift finger 2; finger 1 stays down
+  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 3, n);
+  assert.deepEqual((await newEvents(n + 2)).map((e) => [e.type, e.button, e.key]), [['off', 6, on[1].key]]);
+  assert.equal(await page.locator('.genie-button.down').count(), 1);
+  await touch('touchEnd', [{ ...p0, id: 1 }]);
+  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 4, n);
+  assert.deepEqual((await newEvents(n + 3)).map((e) => [e.type, e.button, e.key]), [['off', 0, on[0].key]]);
+  await cdp.detach();
 });
 
 test('temperature 0 after reset is deterministic (argmax)', { skip }, async () => {

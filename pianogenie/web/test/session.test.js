@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { pitchToButton } from '../src/midi_io.js';
+import { MidiIO, pitchToButton } from '../src/midi_io.js';
 import { Recorder, writeMidiFile } from '../src/midi_file.js';
 import { makeRng, sampleKey, Session } from '../src/session.js';
 
@@ -98,6 +98,25 @@ describe('MIDI input', () => {
     assert.equal(pitchToButton(59), 7);
     assert.equal(pitchToButton(61), 0);
     for (let p = 0; p < 128; p++) assert.ok(pitchToButton(p) >= 0 && pitchToButton(p) < 8);
+  });
+
+  test('note-on presses a button with its velocity; note-off (or velocity 0) releases it; out goes to the chosen port', () => {
+    const log = [];
+    const io = new MidiIO({ onButtonDown: (b, v, src) => log.push(['down', b, v, src]), onButtonUp: (src) => log.push(['up', src]) });
+    const input = { id: 'in1' };
+    io._onMessage(input, [0x90, 64, 100]);
+    io._onMessage(input, [0x91, 72, 30]); // any channel
+    io._onMessage(input, [0x80, 64, 0]);
+    io._onMessage(input, [0x91, 72, 0]);
+    io._onMessage(input, [0xb0, 64, 127]); // sustain pedal: ignored
+    assert.deepEqual(log, [['down', 2, 100, 'midi:in1:64'], ['down', 7, 30, 'midi:in1:72'], ['up', 'midi:in1:64'], ['up', 'midi:in1:72']]);
+    const sent = [];
+    io.access = { outputs: new Map([['out1', { send: (bytes) => sent.push(bytes) }]]) };
+    io.noteOn(60, 90); // no output chosen yet
+    io.outputId = 'out1';
+    io.noteOn(60, 90);
+    io.noteOff(60);
+    assert.deepEqual(sent, [[0x90, 60, 90], [0x80, 60, 0]]);
   });
 });
 
