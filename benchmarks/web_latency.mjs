@@ -8,6 +8,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -61,7 +62,7 @@ try {
     const { decoder, config } = { decoder: window.pianoGenie.session.decoder, config: window.pianoGenie.config };
     const stats = (ts) => {
       const s = Float64Array.from(ts).sort();
-      return { median: s[Math.floor(s.length / 2)], p99: s[Math.floor(s.length * 0.99)], mean: s.reduce((a, b) => a + b, 0) / s.length };
+      return { median: s[Math.floor(s.length / 2)], p95: s[Math.floor(s.length * 0.95)], p99: s[Math.floor(s.length * 0.99)], mean: s.reduce((a, b) => a + b, 0) / s.length };
     };
     // The same button sequence for everyone; times advance ~0.15 s a press.
     let seed = 1;
@@ -100,10 +101,11 @@ try {
   const fmt = (x) => (x === undefined || x === null ? '   n/a' : x.toFixed(3).padStart(6));
   console.log(`per-press decode latency, headless Chromium ${browser.version()}, ${PRESSES} presses, model ${model}`);
   console.log(`(performance.now() resolution: ${results.crossOriginIsolated ? '5 us, cross-origin isolated' : 'coarse'})`);
-  console.log('approach                      median ms   p99 ms   mean ms');
+  console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
+  console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
   for (const name of ['app', 'tutorial-cpu', 'tutorial-wasm']) {
     const r = results[name];
-    console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
+    console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
   }
   for (const name of ['tutorial-cpu', 'tutorial-wasm']) {
     const r = results[name];
