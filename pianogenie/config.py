@@ -38,7 +38,6 @@ class Config:
     summarize_frequency: int = 128
     eval_frequency: int = 1024
     max_num_steps: int = 50000
-    num_threads: int = 0  # torch intra-op threads; 0 = all cores
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -1,0 +1,133 @@
+"""Training steps/s: the 2021 tutorial's loop vs ours, same data, model size and batch, one run.
+
+The tutorial loop (re-expressed here as the baseline): per step, sample `batch_size` performances,
+take a random window of each, augment note by note in Python lists (stretch, transpose with
+clamping), build tensors from the lists, and run forward/backward/Adam with default torch
+settings. Ours: `pianogenie.train.Trainer.train_step` on vectorised windows.
+
+    python benchmarks/train_speed.py [--data NOTES.json.gz] [--steps 40]
+
+Without --data it prepares ../shared/data/maestro-asap into a temporary file first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pianogenie.config import Config
+from pianogenie.constants import NUM_KEYS
+from pianogenie.data import find_source, load_notes, prepare
+from pianogenie.model import Autoencoder
+from pianogenie.train import Trainer, default_workers
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
+
+
+def tutorial_batch(performances: list[list[tuple]], cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
+    batch_k, batch_t = [], []
+    for p in random.choices(performances, k=cfg.batch_size):
+        offset = random.randrange(0, len(p) - cfg.seq_len)
+        sub = p[offset:offset + cfg.seq_len]
+        stretch = 1 - cfg.data_augment_time_stretch_max + random.random() * 2 * cfg.data_augment_time_stretch_max
+        shift = random.randint(-cfg.data_augment_transpose_max, cfg.data_augment_transpose_max)
+        sub = [(n[0] * stretch, n[1] * stretch, max(0, min(n[2] + shift, NUM_KEYS - 1)), n[3]) for n in sub]
+        batch_k.append([n[2] for n in sub])
+        t = np.diff([n[0] for n in sub])
+        batch_t.append(np.clip(np.concatenate([[1e8], t]), 0, cfg.data_delta_time_max))
+    return torch.tensor(batch_k).long(), torch.tensor(np.array(batch_t)).float()
+
+
+def tutorial_loop(performances, cfg: Config, steps: int, threads: int) -> float:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    random.seed(0)
+    model = Autoencoder(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    lists = [[tuple(n) for n in p.tolist()] for p in performances if len(p) > cfg.seq_len]
+
+    def step():
+        k, t = tutorial_batch(lists, cfg)
+        hat_k, e = model(k, t)
+        recons = F.cross_entropy(hat_k.reshape(-1, NUM_KEYS), k.reshape(-1))
+        margin = torch.square(torch.clamp(e.abs() - 1, min=0)).mean()
+        contour = torch.square(torch.clamp(1 - torch.diff(k, dim=1) * torch.diff(e, dim=1), min=0)).mean()
+        loss = recons + cfg.loss_margin_multiplier * margin + cfg.loss_contour_multiplier * contour
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return _steps_per_second(step, steps)
+
+
+def our_loop(data, cfg: Config, steps: int, workers: int, run_dir: str) -> float:
+    torch.set_num_threads(1)
+    trainer = Trainer(cfg, data, run_dir, progress=False, workers=workers)
+    rng = np.random.default_rng(0)
+
+    def step():
+        batch = trainer.windows.sample(rng, cfg.batch_size, cfg.data_delta_time_max,
+                                       cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max)
+        trainer.train_step(batch)
+
+    return _steps_per_second(step, steps)
+
+
+def _steps_per_second(step, steps: int) -> float:
+    for _ in range(3):  # warm-up: allocator, oneDNN primitive caches
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", help="prepared notes file (default: prepare ../shared/data/maestro-asap)")
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2, help="alternate the loops this many times")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = args.data
+        if data_path is None:
+            if not SHARED.is_dir():
+                print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
+                return 0
+            data_path = os.path.join(tmp, "notes.json.gz")
+            prepare(find_source(SHARED), data_path, progress=False)
+        data = load_notes(data_path)
+        cfg = Config()
+        default_threads = torch.get_num_threads()  # what the tutorial ran with
+        workers = default_workers()
+        print(f"batch {cfg.batch_size} x {cfg.seq_len}, LSTM {cfg.model_rnn_num_layers} x {cfg.model_rnn_dim}, "
+              f"{args.steps} steps per measurement, {workers} cores, torch {torch.__version__}, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        results: dict[str, list[float]] = {}
+        for r in range(args.rounds):
+            runs = {
+                f"tutorial loop (torch default: {default_threads} threads)":
+                    lambda: tutorial_loop(data["train"], cfg, args.steps, threads=default_threads),
+                "tutorial loop (1 thread)": lambda: tutorial_loop(data["train"], cfg, args.steps, threads=1),
+                f"ours ({workers} shard threads)": lambda: our_loop(data, cfg, args.steps, workers, f"{tmp}/r{r}"),
+            }
+            for name, fn in runs.items():
+                results.setdefault(name, []).append(fn())
+        base = max(results[next(iter(results))])
+        for name, values in results.items():
+            best = max(values)
+            print(f"{name:45s} {best:6.2f} steps/s (best of {len(values)})  x{best / base:.2f} vs tutorial default")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Honest evaluation: losses, perplexity, key accuracy, contour violation and button usage on a split.
+
+The default protocol scores every non-overlapping 128-note window of every performance,
+deterministically and without augmentation; `first128` is the 2021 tutorial's protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pianogenie.config import Config
+from pianogenie.model import Autoencoder
+from pianogenie.util import UserError, atomic_write_text
+from pianogenie.windows import Batch, Notes, eval_windows
+
+
+def losses(model: Autoencoder, batch: Batch, cfg: Config, num_notes: float | None = None,
+           num_pairs: float | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The training objective on a batch: reconstruction CE + margin + contour, masked to real notes.
+
+    Terms are sums over real notes (real consecutive pairs for contour) divided by `num_notes`
+    (`num_pairs`), by default this batch's own counts; a shard of a larger batch passes the whole
+    batch's counts, so that the shards' losses (and gradients) add up to the whole batch's.
+    Returns the loss terms, the logits (B, T, 88) and e (B, T).
+    """
+    k, t, mask = batch.k, batch.t, batch.mask
+    hat_k, e = model(k, t, batch.lengths)  # (B, T, 88), (B, T)
+    m = mask.to(e.dtype)
+    pair = m[:, 1:] * m[:, :-1]  # (B, T-1) both notes real
+    num_notes = m.sum() if num_notes is None else num_notes
+    num_pairs = pair.sum().clamp(min=1) if num_pairs is None else max(num_pairs, 1)
+    ce = F.cross_entropy(hat_k.transpose(1, 2), k, reduction="none")  # (B, T)
+    recons = (ce * m).sum() / num_notes
+    margin = (torch.square(torch.clamp(e.abs() - 1, min=0)) * m).sum() / num_notes
+    dk = torch.diff(k, dim=1).to(e.dtype)
+    de = torch.diff(e, dim=1)
+    contour = (torch.square(torch.clamp(1 - dk * de, min=0)) * pair).sum() / num_pairs
+    total = recons + cfg.loss_margin_multiplier * margin + cfg.loss_contour_multiplier * contour
+    return {"loss": total, "loss_recons": recons, "loss_margin": margin, "loss_contour": contour}, hat_k, e
+
+
+@torch.no_grad()
+def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
+             batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split") -> dict:
+    """Score `model` on all evaluation windows of `performances` (one split)."""
+    notes = Notes(performances, name)
+    starts, lengths = eval_windows(notes, cfg.seq_len, protocol)
+    was_training = model.training
+    model.eval()
+    sums = dict(ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0)
+    hist = torch.zeros(cfg.num_buttons, dtype=torch.float64)
+    for i in range(0, len(starts), batch_size):
+        idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
+        batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
+        terms, hat_k, e = losses(model, batch, cfg)
+        m = batch.mask.double()
+        n = m.sum().item()
+        pair = (batch.mask[:, 1:] & batch.mask[:, :-1]).double()
+        p = pair.sum().item()
+        sums["notes"] += n
+        sums["pairs"] += p
+        sums["ce"] += terms["loss_recons"].item() * n
+        sums["margin"] += terms["loss_margin"].item() * n
+        sums["contour"] += terms["loss_contour"].item() * p
+        sums["correct"] += ((hat_k.argmax(-1) == batch.k).double() * m).sum().item()
+        b = model.quant.real_to_discrete(e)  # (B, T)
+        dk, db = torch.diff(batch.k, dim=1), torch.diff(b, dim=1)
+        sums["viol_tut"] += ((torch.sign(dk) != torch.sign(db)).double() * pair).sum().item()
+        sums["viol_paper"] += (((dk * db) < 0).double() * pair).sum().item()
+        hist += torch.bincount(b[batch.mask].cpu(), minlength=cfg.num_buttons).double()
+    model.train(was_training)
+    ce = sums["ce"] / sums["notes"]
+    usage = (hist / hist.sum()).numpy()
+    nz = usage[usage > 0]
+    pairs = max(sums["pairs"], 1.0)
+    return {
+        "protocol": protocol,
+        "num_performances": len(performances),
+        "num_windows": int(len(starts)),
+        "num_notes": int(sums["notes"]),
+        "loss": ce + cfg.loss_margin_multiplier * sums["margin"] / sums["notes"]
+        + cfg.loss_contour_multiplier * sums["contour"] / pairs,
+        "cross_entropy": ce,
+        "perplexity": math.exp(ce),
+        "key_accuracy": sums["correct"] / sums["notes"],
+        "loss_margin": sums["margin"] / sums["notes"],
+        "loss_contour": sums["contour"] / pairs,
+        "contour_violation_ratio": sums["viol_tut"] / pairs,  # tutorial: sign(dk) != sign(db)
+        "contour_violation_ratio_paper": sums["viol_paper"] / pairs,  # paper: dk * db < 0
+        "button_histogram": [int(x) for x in hist.tolist()],
+        "button_entropy_bits": float(-(nz * np.log2(nz)).sum()) + 0.0,  # + 0.0: no "-0.0"
+    }
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained model (or the 2021 tutorial's model.pt) on a split",
+        description="Score a model on a split of a prepared notes file: reconstruction cross-entropy "
+        "(nats/note), perplexity, key accuracy, contour violation ratios (tutorial: sign(dk) != sign(db); "
+        "paper: dk*db < 0) and button usage. Prints JSON.",
+    )
+    p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run directory (uses best.pt), our checkpoint, "
+                   "or the tutorial's model.pt (with its cfg.json beside it)")
+    p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
+    p.add_argument("--split", default="test", help="split to score (default: test)")
+    p.add_argument("--protocol", choices=["all", "first128"], default="all",
+                   help="all: every non-overlapping 128-note window (default); first128: each performance's "
+                   "first window only (the tutorial's protocol)")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pianogenie.data import load_notes
+    from pianogenie.model import load_model
+
+    model, cfg = load_model(args.model)
+    data = load_notes(args.data)
+    if args.split not in data:
+        raise UserError(f"{args.data} has no {args.split!r} split (it has: {', '.join(data) or 'none'})")
+    if not data[args.split]:
+        raise UserError(f"the {args.split!r} split of {args.data} is empty")
+    metrics = {"model": str(args.model), "data": str(args.data), "split": args.split,
+               **evaluate(model, data[args.split], cfg, args.protocol, name=args.split)}
+    text = json.dumps(metrics, indent=2)
+    print(text)
+    if args.out:
+        atomic_write_text(args.out, text + "\n")
+    return 0

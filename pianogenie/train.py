@@ -1,0 +1,346 @@
+"""Training: the loop, the learning-rate schedule, checkpoints, logging and distributed data parallel.
+
+One step, in a fixed order: lr -> eval/checkpoint -> batch -> forward/backward -> clip -> step -> log.
+`torchrun --nproc_per_node=N -m pianogenie train ...` runs the same loop under DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from pianogenie.config import Config
+from pianogenie.evaluate import evaluate, losses
+from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint
+from pianogenie.util import UserError, atomic_path
+from pianogenie.windows import Batch, Notes, TrainWindows
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.lr_min_ratio at max_num_steps."""
+    if step < cfg.lr_warmup_steps:
+        return cfg.lr * (step + 1) / cfg.lr_warmup_steps
+    progress = min((step - cfg.lr_warmup_steps) / max(cfg.max_num_steps - cfg.lr_warmup_steps, 1), 1.0)
+    return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def default_workers() -> int:
+    """Shard threads for one CPU process: every core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so the checkpoint written on the way
+    out is a consistent state (a resumed run then continues exactly)."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def __enter__(self):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
+                 resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ddp = "RANK" in os.environ and "WORLD_SIZE" in os.environ
+        self.rank, self.world_size, local_rank = 0, 1, 0
+        if self.ddp:
+            local_rank = int(os.environ.get("LOCAL_RANK", 0))
+            if not dist.is_initialized():
+                dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        if device is None:
+            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.is_main = self.rank == 0
+        self.progress = progress and self.is_main
+
+        if "train" not in data or not data["train"]:
+            raise UserError("the notes file has no train split (or it is empty)")
+        self.windows = TrainWindows(Notes(data["train"], "train"), cfg.seq_len)
+        self.val = data.get("validation") or None
+
+        torch.manual_seed(cfg.seed + self.rank)
+        self.rng = np.random.default_rng([cfg.seed, self.rank])
+        self.model = Autoencoder(cfg).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
+        self.step = 0
+        self.best_val_loss = math.inf
+        if resume:
+            self._resume()
+        elif self.is_main and (self.run_dir / "last.pt").exists():
+            raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
+                            "or choose another --run-dir")
+        self.ddp_model = DistributedDataParallel(self.model) if self.ddp else self.model
+        self.params = list(self.model.parameters())
+        # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
+        self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
+        self.pool = None
+        if self.workers > 1:
+            self.pool = ThreadPoolExecutor(self.workers, initializer=torch.set_num_threads, initargs=(1,))
+
+    # ---------------------------------------------------------------------------------------------
+    # Checkpoints
+
+    def _state(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "cfg": dataclasses.asdict(self.cfg),
+            "step": self.step,
+            "best_val_loss": self.best_val_loss,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
+        }
+
+    def save(self, name: str) -> None:
+        if not self.is_main:
+            return
+        with atomic_path(self.run_dir / name) as tmp:
+            torch.save(self._state(), tmp)
+
+    def _resume(self) -> None:
+        path = self.run_dir / "last.pt"
+        if not path.exists():
+            raise UserError(f"--resume: {path} does not exist")
+        ckpt = load_checkpoint(path)
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{path} is not a training checkpoint of this tool")
+        saved = Config.from_dict(ckpt["cfg"], strict=False)
+        if saved != self.cfg:
+            diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items()
+                    if getattr(self.cfg, k) != v}
+            raise UserError(f"--resume: config differs from the run's cfg.json: {diff}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.step, self.best_val_loss = ckpt["step"], ckpt["best_val_loss"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        # Each rank continues its own stream; rank 0's saved state is the reference.
+        state = json.loads(ckpt["rng"]["numpy"])
+        if self.rank == 0:
+            self.rng.bit_generator.state = state
+        else:
+            self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
+
+    # ---------------------------------------------------------------------------------------------
+    # Logging
+
+    def _open_logs(self):
+        if not self.is_main:
+            return None, None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return open(self.run_dir / "metrics.jsonl", "a"), SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _log(self, metrics_file, tb, split: str, metrics: dict) -> None:
+        if not self.is_main:
+            return
+        row = {"step": self.step, "split": split, "time": time.time(), **metrics}
+        metrics_file.write(json.dumps(row) + "\n")
+        metrics_file.flush()
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                tb.add_scalar(f"{split}/{key}", value, self.step)
+
+    def validate(self) -> dict | None:
+        if not self.val:
+            return None
+        return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation")
+
+    # ---------------------------------------------------------------------------------------------
+    # The loop
+
+    def train(self) -> dict:
+        cfg = self.cfg
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / "cfg.json")
+        metrics_file, tb = self._open_logs()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.max_num_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        sums, n_sum, t_last = {}, 0, time.perf_counter()
+        last_val = None
+        try:
+            with _StopRequest() as stop:
+                while True:
+                    lr = self.scheduler.get_last_lr()[0]
+                    if self.step % cfg.eval_frequency == 0 or self.step == cfg.max_num_steps:
+                        last_val = self._eval_and_checkpoint(metrics_file, tb)
+                    if self.step >= cfg.max_num_steps or self._stop_requested(stop):
+                        break
+
+                    batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
+                                                cfg.data_augment_time_stretch_max,
+                                                cfg.data_augment_transpose_max).to(self.device)
+                    terms, grad_norm = self.train_step(batch)
+                    self.step += 1
+
+                    for key, value in terms.items():
+                        sums[key] = sums.get(key, 0.0) + value.item()
+                    sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm.item()
+                    n_sum += 1
+                    if bar is not None:
+                        bar.update(1)
+                        if self.step % 16 == 0:
+                            bar.set_postfix(loss=f"{terms['loss'].item():.3f}", lr=f"{lr:.2e}",
+                                            val=f"{last_val['loss']:.3f}" if last_val else "-")
+                    if self.step % cfg.summarize_frequency == 0:
+                        now = time.perf_counter()
+                        self._log(metrics_file, tb, "train", {
+                            **{k: v / n_sum for k, v in sums.items()}, "lr": lr,
+                            "steps_per_second": n_sum / (now - t_last)})
+                        sums, n_sum, t_last = {}, 0, now
+        finally:
+            if bar is not None:
+                bar.close()
+            if metrics_file is not None:
+                metrics_file.close()
+                tb.close()
+        return {"step": self.step, "best_val_loss": self.best_val_loss, "validation": last_val}
+
+    def forward_backward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Loss terms of `batch`, leaving their gradients in the parameters' `.grad`.
+
+        With several workers the batch is cut into shards whose forward/backward passes run on
+        parallel threads (one core each): the batch-32 LSTM GEMMs are too small for intra-op
+        threads to pay, but two independent shards keep two cores busy. Each shard's loss is
+        normalised by the whole batch's note counts, so the summed gradients equal the whole
+        batch's (up to float summation order); shards are summed in a fixed order, so runs repeat.
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        shards = batch.split(self.workers) if self.pool is not None else [batch]
+        if len(shards) == 1:
+            terms, _, _ = losses(self.ddp_model, batch, self.cfg)
+            if torch.isfinite(terms["loss"]):
+                terms["loss"].backward()
+            return {k: v.detach() for k, v in terms.items()}
+        num_notes = float(batch.mask.sum())
+        num_pairs = float((batch.mask[:, 1:] & batch.mask[:, :-1]).sum())
+
+        def shard(b: Batch):
+            terms, _, _ = losses(self.model, b, self.cfg, num_notes, num_pairs)
+            return {k: v.detach() for k, v in terms.items()}, torch.autograd.grad(terms["loss"], self.params)
+
+        results = list(self.pool.map(shard, shards))
+        for i, p in enumerate(self.params):
+            p.grad = sum(grads[i] for _, grads in results[1:]) + results[0][1][i]
+        return {k: sum(terms[k] for terms, _ in results) for k in results[0][0]}
+
+    def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""
+        terms = self.forward_backward(batch)
+        if not torch.isfinite(terms["loss"]):
+            raise UserError(
+                f"loss became {terms['loss'].item()} at step {self.step} "
+                f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); stopped without "
+                f"updating the weights. The last good checkpoint is {self.run_dir / 'last.pt'} "
+                "(try a lower --lr or --grad_clip_norm).")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return terms, grad_norm
+
+    def _stop_requested(self, stop: _StopRequest) -> bool:
+        """All ranks agree to stop (a signal may reach only some of them)."""
+        flag = torch.tensor([1.0 if stop.signum is not None else 0.0])
+        if self.ddp:
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() > 0:
+            self.save("last.pt")
+            if self.is_main:
+                print(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
+                      f"{self.run_dir / 'last.pt'})", file=sys.stderr)
+            return True
+        return False
+
+    def _eval_and_checkpoint(self, metrics_file, tb) -> dict | None:
+        val = self.validate() if self.is_main else None
+        if val is not None:
+            self._log(metrics_file, tb, "validation", {k: v for k, v in val.items() if not isinstance(v, list)})
+            if val["loss"] < self.best_val_loss:
+                self.best_val_loss = val["loss"]
+                self.save("best.pt")
+        elif self.is_main and not self.val:
+            self.save("best.pt")  # no validation split: the latest weights are the best we know
+        self.save("last.pt")
+        if self.ddp:
+            dist.barrier()
+        return val
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(Config))
+    p = sub.add_parser(
+        "train",
+        help="train the autoencoder on a prepared notes file",
+        description="Train Piano Genie end to end (teacher forcing) on the train split of a notes file, "
+        "evaluating on its validation split every eval_frequency steps. Writes RUN/cfg.json, best.pt "
+        "(lowest validation loss), last.pt, metrics.jsonl and TensorBoard events. Ctrl-C stops cleanly "
+        "(resume with --resume). Under torchrun it trains with DistributedDataParallel.",
+        epilog=f"Config keys (override with --key=value): {fields}",
+    )
+    p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
+    p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
+    p.add_argument("--config", metavar="cfg.json", help="start from this config file (else the defaults)")
+    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
+                   "share each batch (default: all cores; 1 under torchrun, where each process is one)")
+    p.set_defaults(func=run, accepts_overrides=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pianogenie.data import load_notes
+
+    cfg = Config.load(args.config) if args.config else Config()
+    if args.resume and not args.config and not args.overrides and (Path(args.run_dir) / "cfg.json").exists():
+        cfg = Config.load(Path(args.run_dir) / "cfg.json")
+    cfg = cfg.override(args.overrides)
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    torch.set_num_threads(1)  # parallelism comes from shard threads or processes, see forward_backward
+    data = load_notes(args.data)
+    workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
+    result = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers).train()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    print(json.dumps({"run_dir": str(args.run_dir), **{k: v for k, v in result.items() if k != "validation"},
+                      "validation": result["validation"]}, indent=2))
+    return 0

@@ -1,0 +1,114 @@
+"""Note arrays -> model inputs: random augmented training windows and deterministic evaluation windows.
+
+All performances of a split are concatenated once, so a batch is a few vectorised numpy
+gathers instead of a Python loop over notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pianogenie.constants import NUM_KEYS
+from pianogenie.util import UserError
+
+ONSET, DURATION, KEY, VELOCITY = range(4)  # columns of a performance's (N, 4) note array
+
+
+@dataclass
+class Batch:
+    k: torch.Tensor  # (B, T) long keys 0..87 (padding repeats the last note)
+    t: torch.Tensor  # (B, T) float delta times, first of each window = max
+    lengths: torch.Tensor  # (B,) long number of real notes per row
+    mask: torch.Tensor  # (B, T) bool, True on real notes
+
+    def to(self, device) -> "Batch":
+        return Batch(*(x.to(device) for x in (self.k, self.t, self.lengths, self.mask)))
+
+    def split(self, n: int) -> list["Batch"]:
+        """n shards along the batch dimension (fewer if the batch is smaller)."""
+        parts = zip(*(x.tensor_split(n) for x in (self.k, self.t, self.lengths, self.mask)))
+        return [Batch(*p) for p in parts if len(p[0])]
+
+
+class Notes:
+    """One split's performances, concatenated for fast window gathers."""
+
+    def __init__(self, performances: list[np.ndarray], name: str = "split"):
+        performances = [p for p in performances if len(p) > 0]
+        if not performances:
+            raise UserError(f"the {name} split holds no notes")
+        self.lengths = np.array([len(p) for p in performances], dtype=np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        notes = np.concatenate(performances)
+        self.onsets = notes[:, ONSET].astype(np.float64)
+        self.keys = notes[:, KEY].astype(np.int64)
+        if self.keys.min() < 0 or self.keys.max() >= NUM_KEYS:
+            raise UserError(f"the {name} split has keys outside 0..{NUM_KEYS - 1}")
+
+    def index(self, start: np.ndarray, length: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+        """Global note indices (B, T) of windows of `length[i] <= seq_len` notes from `start[i]`, and
+        the (B, T) mask of real notes; padding repeats a window's last note."""
+        pos = np.arange(seq_len)
+        mask = pos[None, :] < length[:, None]
+        return start[:, None] + np.minimum(pos[None, :], length[:, None] - 1), mask
+
+    def gather(self, idx: np.ndarray, mask: np.ndarray, delta_time_max: float,
+               stretch: np.ndarray | None = None, transpose: np.ndarray | None = None) -> Batch:
+        k = self.keys[idx]  # (B, T)
+        onsets = self.onsets[idx]
+        if stretch is not None:
+            onsets = onsets * stretch[:, None]
+        if transpose is not None:
+            k = k + transpose[:, None]
+        t = np.empty_like(onsets)
+        t[:, 0] = delta_time_max  # each window starts fresh, as real-time play does
+        t[:, 1:] = np.clip(np.diff(onsets, axis=1), 0.0, delta_time_max)
+        return Batch(torch.from_numpy(k), torch.from_numpy(t.astype(np.float32)),
+                     torch.from_numpy(mask.sum(axis=1)), torch.from_numpy(mask))
+
+
+class TrainWindows:
+    """Uniformly random windows (every window start equally likely), time-stretched and transposed."""
+
+    def __init__(self, notes: Notes, seq_len: int):
+        self.notes, self.seq_len = notes, seq_len
+        # Window starts per performance: N - T + 1 for long ones, one short window for short ones.
+        self.num_starts = np.maximum(notes.lengths - seq_len + 1, 1)
+        self.cum_starts = np.cumsum(self.num_starts)
+
+    def sample(self, rng: np.random.Generator, batch_size: int, delta_time_max: float,
+               stretch_max: float = 0.0, transpose_max: int = 0) -> Batch:
+        w = rng.integers(0, self.cum_starts[-1], size=batch_size)
+        perf = np.searchsorted(self.cum_starts, w, side="right")
+        offset = w - (self.cum_starts[perf] - self.num_starts[perf])
+        length = np.minimum(self.notes.lengths[perf], self.seq_len)
+        start = self.notes.starts[perf] + offset
+        idx, mask = self.notes.index(start, length, self.seq_len)
+        stretch = rng.uniform(1 - stretch_max, 1 + stretch_max, size=batch_size)
+        transpose = np.zeros(batch_size, dtype=np.int64)
+        if transpose_max:
+            # A shift that keeps every note of the window on the keyboard: clamping at the
+            # edges would invent repeated notes that the performer never played.
+            keys = self.notes.keys[idx]
+            low = np.maximum(-transpose_max, -keys.min(axis=1))  # (B,)
+            high = np.minimum(transpose_max, NUM_KEYS - 1 - keys.max(axis=1))
+            transpose = rng.integers(low, high + 1)
+        return self.notes.gather(idx, mask, delta_time_max, stretch, transpose)
+
+
+def eval_windows(notes: Notes, seq_len: int, protocol: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """(start, length) of evaluation windows: every non-overlapping full window ("all"), or each
+    performance's first window ("first128", the 2021 tutorial's protocol). A performance shorter
+    than one window contributes one short window."""
+    if protocol not in ("all", "first128"):
+        raise UserError(f"unknown evaluation protocol {protocol!r} (expected 'all' or 'first128')")
+    starts, lengths = [], []
+    for s, n in zip(notes.starts, notes.lengths):
+        count = 1 if protocol == "first128" else max(n // seq_len, 1)
+        for j in range(count):
+            starts.append(s + j * seq_len)
+            lengths.append(min(n, seq_len))
+    return np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
