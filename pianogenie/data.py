@@ -16,7 +16,9 @@ present), with times rounded to the microsecond; either tool reads the other's f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import gc
 import io
 import multiprocessing
 import os
@@ -223,22 +225,17 @@ def parse_midi(data: bytes) -> ParsedMidi:
     import symusic
 
     score = symusic.Score.from_midi(data)  # ticks: exact integers
-    parts = []
-    for i, track in enumerate(score.tracks):
-        if track.is_drum or len(track.notes) == 0:
-            continue
-        a = track.notes.numpy()
-        parts.append((i, a["time"].astype(np.int64), a["duration"].astype(np.int64), a["pitch"], a["velocity"]))
+    parts = [(i, t.notes.numpy()) for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
     if not parts:
         return ParsedMidi(np.zeros((0, 4)))
-    track_i = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
-    on, dur, pitch, vel = (np.concatenate([p[j] for p in parts]) for j in (1, 2, 3, 4))
-    pitch, vel = pitch.astype(np.int64), vel.astype(np.int64)
+    cat = lambda col: np.concatenate([a[col] for _, a in parts]).astype(np.int64)
+    on, dur, pitch, vel = cat("time"), cat("duration"), cat("pitch"), cat("velocity")
+    track_i = np.concatenate([np.full(len(a["time"]), i, dtype=np.int64) for i, a in parts])
 
-    # overlap of same-pitch notes on one track (FIFO pairing keeps offsets in onset order)
-    order = np.lexsort((on, pitch, track_i))
-    g_track, g_pitch, g_on, g_off = track_i[order], pitch[order], on[order], (on + dur)[order]
-    same = (g_track[1:] == g_track[:-1]) & (g_pitch[1:] == g_pitch[:-1])
+    # notes grouped by (track, pitch) in onset order: one int64 key, one sort
+    order = np.argsort(((track_i * 128 + pitch) << 32) + on, kind="stable")
+    g_key, g_on, g_off = (track_i * 128 + pitch)[order], on[order], (on + dur)[order]
+    same = g_key[1:] == g_key[:-1]
     # FIFO keeps offsets in onset order, so comparing neighbours finds every overlap; overlapping
     # notes that end together (two note-offs at one tick) come out the same from both readers
     differ = same & (g_on[1:] < g_off[:-1]) & (g_off[1:] != g_off[:-1])
@@ -258,13 +255,17 @@ def parse_midi(data: bytes) -> ParsedMidi:
 
 def _validated(t: np.ndarray, off: np.ndarray, pitch: np.ndarray, v: np.ndarray, used_pretty: bool) -> ParsedMidi:
     # round onset and offset (not the duration) so a zero-length note stays exactly zero long
-    t, off_r = np.round(t, 6), np.round(off, 6)
-    d = np.round(off_r - t, 6)
+    t, off = np.round(t, 6), np.round(off, 6)
+    d = np.round(off - t, 6)
     in_range = (pitch >= LOWEST_PITCH) & (pitch <= HIGHEST_PITCH)
     positive = d > 0
     keep = in_range & positive & (v >= 1) & (v <= 127) & np.isfinite(t) & np.isfinite(d)
-    notes = np.stack([t, d, pitch - LOWEST_PITCH, v], axis=1)[keep].astype(np.float64)
-    notes = notes[np.lexsort((notes[:, 3], notes[:, 1], notes[:, 2], notes[:, 0]))]
+    t, d, k, v = t[keep], d[keep], pitch[keep] - LOWEST_PITCH, v[keep]
+    # sort by (onset, key, velocity) with one stable int64 sort (input is nearly sorted already)
+    order = np.argsort((np.rint(t * 1e6).astype(np.int64) * NUM_KEYS + k) * 128 + v, kind="stable")
+    notes = np.empty((len(order), 4))
+    for j, col in enumerate((t, d, k, v)):
+        notes[:, j] = col[order]
     return ParsedMidi(
         notes,
         dropped_out_of_range=int((~in_range).sum()),
@@ -274,10 +275,15 @@ def _validated(t: np.ndarray, off: np.ndarray, pitch: np.ndarray, v: np.ndarray,
 
 
 def notes_to_json(notes: np.ndarray) -> bytes:
-    """One performance as JSON rows `[t,d,k,v]`, key and velocity written as integers."""
-    out = orjson.dumps(np.ascontiguousarray(notes, dtype=np.float64), option=orjson.OPT_SERIALIZE_NUMPY)
-    # a number ending in ".0" is integral: "60.0," -> "60," (times too; same value in JSON)
-    return out.replace(b".0,", b",").replace(b".0]", b"]")
+    """One performance as compact JSON rows `[t,d,k,v]`: times as floats, key and velocity as integers."""
+    k, v = notes[:, 2].astype(np.int64), notes[:, 3].astype(np.int64)
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived row tuples would trigger pointless collections
+    try:
+        return orjson.dumps(list(zip(notes[:, 0].tolist(), notes[:, 1].tolist(), k.tolist(), v.tolist())))
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -329,16 +335,18 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
     return r
 
 
-def _results(source: MaestroSource, jobs: list[tuple[int, str]], workers: int) -> Iterator[_Result]:
-    if workers <= 1 or len(jobs) <= 1:
+@contextlib.contextmanager
+def _job_runner(source: MaestroSource, workers: int) -> Iterator[Callable[[list], Iterator[_Result]]]:
+    """`run(jobs)` yielding results in completion order: in this process, or a pool of `workers`."""
+    if workers <= 1:
         _init_worker(source)
-        yield from map(_prepare_one, jobs)
+        yield lambda jobs: map(_prepare_one, jobs)
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)  # fork: no re-import
     with ctx.Pool(workers, initializer=_init_worker, initargs=(source,)) as pool:
         # small chunks: file sizes vary 100x and the pool must stay balanced to the end
-        yield from pool.imap_unordered(_prepare_one, jobs, chunksize=4)
+        yield lambda jobs: pool.imap_unordered(_prepare_one, jobs, chunksize=4)
 
 
 def report_path(out: str | os.PathLike) -> Path:
@@ -393,9 +401,11 @@ def prepare(
         report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": f"unknown split '{p.split}'"})
 
     results: list[_Result | None] = [None] * len(perfs)
-    bar = tqdm(total=len(jobs), unit="file", desc="prepare", disable=(None if progress is None else not progress))
-    with bar:
-        for r in _results(source, jobs, min(workers, len(jobs) or 1)):
+    # the pool first: forking after tqdm started its monitor thread would copy a running thread
+    with _job_runner(source, min(workers, len(jobs) or 1)) as run, tqdm(
+        total=len(jobs), unit="file", desc="prepare", disable=None if progress is None else not progress
+    ) as bar:
+        for r in run(jobs):
             results[r.index] = r
             if r.json is None:
                 warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
@@ -457,7 +467,7 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         text = _gzip.decompress(raw)
     except (OSError, EOFError, ValueError) as e:
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
-    out = _parse_flat(text)
+    out = _parse_fast(text)
     if out is None or not all(_values_ok(a) for perfs in out.values() for a in perfs):
         # not laid out as we write it, or wrong somewhere: the general (slower) reader says where
         out = _parse_general(path, text)
@@ -471,48 +481,41 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def _parse_flat(text: bytes) -> dict[str, list[np.ndarray]] | None:
-    """Fast path for the usual layout: parse each performance as one flat list of numbers.
+def _parse_fast(text: bytes) -> dict[str, list[np.ndarray]] | None:
+    """Fast path: every performance parsed as one flat list of numbers; None if the text is odd.
 
-    Building 3 M little row lists is what makes a plain JSON parse slow; here rows are
-    flattened with one bytes.replace and each performance is parsed as a flat list. Returns
-    None whenever the text is not in the expected shape, for the general reader to judge.
+    Building 3 M little row lists is what makes a plain JSON parse slow. Replacing "],[" by ","
+    merges each performance's rows into one list (and turns the breaks between performances,
+    "]],[[", into "],["), so one orjson call yields {split: [[[t, d, k, v, t, ...], ...]]} (the
+    first row's "[" and the last row's "]" stay: one more level of nesting).
     """
-    if any(ws in text for ws in (b" ", b"\n", b"\t", b"\r")):
-        text = text.translate(None, b" \n\t\r")  # json.dump's ", " separators (the tutorial's file)
-    if not (text.startswith(b'{"') and text.endswith(b"]}")):
+    if b", " in text[:1000] or b"\n" in text[:1000]:  # json.dump's separators (the tutorial's file)
+        text = text.translate(None, b" \n\t\r")
+    try:
+        obj = orjson.loads(text.replace(b"],[", b","))
+    except orjson.JSONDecodeError:
         return None
-    keys = sorted((text.find(b'"' + s.encode() + b'":'), s) for s in SPLITS)
-    keys = [(i, s) for i, s in keys if i >= 0]
-    ends = [i - 1 for i, _ in keys[1:]] + [len(text) - 1]
-    if not keys or keys[0][0] != 1 or any(text[e] != ord(",") for e in ends[:-1]):
+    if not isinstance(obj, dict) or not obj or not set(obj) <= set(SPLITS):
         return None
     out: dict[str, list[np.ndarray]] = {}
-    for (i, split), e in zip(keys, ends):
-        value = text[i + len(split) + 3 : e]
-        if value == b"[]":
-            out[split] = []
-            continue
-        if not (value.startswith(b"[[[") and value.endswith(b"]]]")):
+    rows = 0
+    for split, nested in obj.items():
+        if not isinstance(nested, list) or len(nested) > 1 or (nested and not isinstance(nested[0], list)):
             return None
-        body = value[3:-3]
-        # rows "a,b,c,d],[e,f,g,h" -> "a,b,c,d,e,f,g,h"; performance breaks "]],[[" -> "],["
-        flat = body.replace(b"],[", b",")
-        perfs = []
-        for piece in flat.split(b"],["):
+        perfs = nested[0] if nested else []
+        out[split] = []
+        for perf in perfs:
             try:
-                a = np.array(orjson.loads(b"[" + piece + b"]"), dtype=np.float64)
-            except (orjson.JSONDecodeError, ValueError, TypeError):
+                a = np.array(perf, dtype=np.float64)
+            except (ValueError, TypeError):
                 return None
-            if a.ndim != 1 or a.size % 4:
+            if a.ndim != 1 or a.size % 4 or not a.size:
                 return None
-            perfs.append(a.reshape(-1, 4))
-        # as many rows as groups of 4 numbers (a ragged row would also shift later rows' key and
-        # velocity columns, which the value checks after this catch)
-        if body.count(b"],[") + 1 != sum(len(a) for a in perfs):
-            return None
-        out[split] = perfs
-    return out
+            out[split].append(a.reshape(-1, 4))
+        rows += sum(len(a) for a in out[split]) - (1 if perfs else 0)
+    # as many rows as groups of 4 numbers: each non-empty split had rows - 1 row breaks "],[" (a
+    # ragged row would also shift later rows' key and velocity columns: the value checks catch it)
+    return out if text.count(b"],[") == rows else None
 
 
 def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
@@ -543,6 +546,8 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
 
 
 def _values_ok(a: np.ndarray) -> bool:
+    if a.size == 0:
+        return True
     k, v = a[:, 2], a[:, 3]
     return bool(
         np.isfinite(a).all()

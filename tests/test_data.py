@@ -325,11 +325,22 @@ def test_fast_and_general_readers_agree(tmp_path):
     out = tmp_path / "o.json.gz"
     prepare(src, out, workers=1, progress=False)
     text = gzip.decompress(out.read_bytes())
-    fast, general = data._parse_flat(text), data._parse_general(out, text)
+    general = data._parse_general(out, text)
+    fast = data._parse_fast(text)
     assert fast is not None and fast.keys() == general.keys()
     for split in fast:
         for a, b in zip(fast[split], general[split], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_notes_json_is_plain_json_and_exact():
+    rng = np.random.default_rng(1)
+    t = np.round(np.sort(rng.random(500) * 5000), 6)
+    notes = np.stack([t, np.round(rng.random(500) * 30 + 1e-6, 6), rng.integers(0, 88, 500), rng.integers(1, 128, 500)], 1)
+    notes[0, :2] = [0.0, 0.000001]
+    text = data.notes_to_json(notes)
+    np.testing.assert_array_equal(np.array(json.loads(text)), notes)  # any JSON reader, exact values
+    np.testing.assert_array_equal(data._parse_fast(b'{"test":[' + text + b"]}")["test"][0], notes)
 
 
 @pytest.mark.parametrize(

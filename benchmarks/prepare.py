@@ -1,0 +1,85 @@
+"""`pianogenie prepare` end to end vs plain serial pretty_midi parsing, plus `load_notes` of the result.
+
+Issue 2's goals, on the 2-core development machine: `prepare` (parse + validate + write the
+compressed file, run as the CLI in a fresh process) at least 15x faster than parsing the same
+files serially with pretty_midi alone, and `load_notes` of the result in at most 1.5 s. The
+pretty_midi baseline is measured in the same run (about a minute for the 939 shared files).
+
+    .venv/bin/python benchmarks/prepare.py [--source DIR_OR_ZIP] [--limit N] [--workers N]
+
+Times are wall-clock; the load average is printed because other jobs on the machine slow
+both sides (the serial baseline uses one core, prepare all of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SHARED_MAESTRO = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
+GOAL_RATIO, GOAL_LOAD_S = 15.0, 1.5
+
+
+def pretty_midi_serial(source, limit: int | None) -> tuple[float, int]:
+    """Seconds to parse the files with pretty_midi, one after another, and the notes it found."""
+    import io
+
+    import pretty_midi
+
+    perfs = source.performances[:limit] if limit else source.performances
+    t0 = time.perf_counter()
+    n = 0
+    for p in perfs:
+        pm = pretty_midi.PrettyMIDI(io.BytesIO(source.read(p.midi_filename)))
+        n += sum(len(inst.notes) for inst in pm.instruments if not inst.is_drum)
+    return time.perf_counter() - t0, n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", type=Path, default=SHARED_MAESTRO, help="MAESTRO folder or zip (default: ../shared)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N performances (quick runs)")
+    ap.add_argument("--workers", type=int, default=None, help="prepare's --workers (default: all cores)")
+    ap.add_argument("--skip-baseline", action="store_true", help="do not run the (slow) pretty_midi baseline")
+    args = ap.parse_args()
+
+    from pianogenie.data import find_source, load_notes
+
+    source = find_source(args.source)
+    count = min(args.limit or len(source.performances), len(source.performances))
+    print(f"source: {args.source} ({count} performances), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "maestro.json.gz"
+        cmd = [sys.executable, "-m", "pianogenie", "prepare", str(args.source), "-o", str(out)]
+        cmd += ["--limit", str(args.limit)] if args.limit else []
+        cmd += ["--workers", str(args.workers)] if args.workers else []
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        t_prepare = time.perf_counter() - t0
+        size_mb = out.stat().st_size / 1e6
+
+        t0 = time.perf_counter()
+        notes = load_notes(out)
+        t_load = time.perf_counter() - t0
+        n_notes = sum(len(a) for perfs in notes.values() for a in perfs)
+        del notes
+
+    print(f"prepare (CLI, end to end):   {t_prepare:7.2f} s  -> {n_notes} notes, {size_mb:.1f} MB gzip")
+    print(f"load_notes:                  {t_load:7.2f} s  (goal <= {GOAL_LOAD_S} s: {'met' if t_load <= GOAL_LOAD_S else 'NOT met'})")
+    if not args.skip_baseline:
+        t_pm, n_pm = pretty_midi_serial(source, args.limit)
+        ratio = t_pm / t_prepare
+        print(f"pretty_midi serial parse:    {t_pm:7.2f} s  -> {n_pm} notes (before dropping unplayable ones)")
+        print(f"speed-up prepare vs pretty_midi: {ratio:.1f}x (goal >= {GOAL_RATIO:.0f}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
