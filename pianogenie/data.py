@@ -32,6 +32,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import orjson
+import symusic
 
 from pianogenie.constants import HIGHEST_PITCH, LOWEST_PITCH, NUM_KEYS
 from pianogenie.util import UserError, atomic_path, atomic_write_bytes
@@ -222,8 +223,6 @@ def parse_midi(data: bytes) -> ParsedMidi:
 
     Raises ValueError (or RuntimeError from symusic) for data that is not a readable MIDI file.
     """
-    import symusic
-
     score = symusic.Score.from_midi(data)  # ticks: exact integers
     parts = [(i, t.notes.numpy()) for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
     if not parts:
@@ -313,8 +312,10 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
     index, midi_filename = job
     try:
         data = _WORKER_SOURCE.read(midi_filename)
+    except FileNotFoundError as e:
+        return _Result(index, reason=f"missing: listed in the metadata but not found ({e.strerror or e})")
     except OSError as e:
-        return _Result(index, reason=f"missing: listed in the metadata but not readable ({e.strerror or e})")
+        return _Result(index, reason=f"unreadable: {e.strerror or e}")
     if not data:
         return _Result(index, reason="empty file")
     try:
