@@ -341,7 +341,11 @@ def _job_runner(source: MaestroSource, workers: int) -> Iterator[Callable[[list]
     """`run(jobs)` yielding results in completion order: in this process, or a pool of `workers`."""
     if workers <= 1:
         _init_worker(source)
-        yield lambda jobs: map(_prepare_one, jobs)
+        try:
+            yield lambda jobs: map(_prepare_one, jobs)
+        finally:
+            if (zf := _OPEN_ZIPS.pop((os.getpid(), str(source.path)), None)) is not None:
+                zf.close()
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)  # fork: no re-import
@@ -568,8 +572,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="MAESTRO MIDI -> validated note sequences (gzip JSON)",
         description="Parse every performance of a MAESTRO dataset into notes (onset s, duration s, "
         "key 0..87, velocity) and write them, per split, as gzip-compressed JSON in the 2021 tutorial's "
-        "format, with a report beside it (OUT without .json.gz, plus .report.json). Unreadable or missing "
-        "files are skipped with a warning and listed in the report.",
+        "format, with a report beside it (maestro.json.gz -> maestro.report.json: per split the performances "
+        "and notes written, the notes dropped, every skipped file and why). Unreadable or missing files are "
+        "skipped with a warning; the exit status stays 0 unless --strict.",
     )
     p.add_argument(
         "source",
