@@ -214,12 +214,12 @@ def parse_midi(data: bytes) -> ParsedMidi:
     symusic pairs note-ons and note-offs of one pitch first-in first-out, while pretty_midi
     lets one note-off end every open note of its pitch and never yields zero-length notes.
     The two agree unless notes of one pitch overlap on a track and end apart, or start on one
-    tick: where symusic's output shows that, the file is re-read with pretty_midi itself.
-    (Zero-length notes, which pretty_midi never yields, are dropped like all non-positive
-    durations and counted.) One
-    case stays invisible: a note-on never switched off, while an earlier note of its pitch
-    is, is dropped by symusic and ended by pretty_midi with that earlier note. Tempo changes
-    are read from every track (pretty_midi reads the first track's only; MAESTRO has them there).
+    tick: where symusic's output shows that, the file is re-read with pretty_midi itself
+    (in the 939 shared files, 6 have overlapping notes, all ending together: none needs it). Zero-length
+    notes, which pretty_midi never yields, are dropped like all non-positive durations and
+    counted. Two differences remain, both absent from MAESTRO: a note-on never switched off
+    while an earlier note of its pitch is (symusic drops it, pretty_midi ends it with that
+    note), and tempo changes outside the first track (pretty_midi ignores them).
 
     Raises ValueError (or RuntimeError from symusic) for data that is not a readable MIDI file.
     """
