@@ -293,7 +293,9 @@ class Trainer:
     def _eval_and_checkpoint(self, metrics_file, tb) -> dict | None:
         val = self.validate() if self.is_main else None
         if val is not None:
-            self._log(metrics_file, tb, "validation", {k: v for k, v in val.items() if not isinstance(v, list)})
+            # loss_recons too, so that train and validation curves share their names
+            self._log(metrics_file, tb, "validation", {"loss_recons": val["cross_entropy"], **{
+                k: v for k, v in val.items() if not isinstance(v, (list, str))}})
             if val["loss"] < self.best_val_loss:
                 self.best_val_loss = val["loss"]
                 self.save("best.pt")
@@ -330,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
 
     cfg = Config.load(args.config) if args.config else Config()
-    if args.resume and not args.config and not args.overrides and (Path(args.run_dir) / "cfg.json").exists():
+    if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
     cfg = cfg.override(args.overrides)
     if args.workers is not None and args.workers < 1:
@@ -338,9 +340,10 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # parallelism comes from shard threads or processes, see forward_backward
     data = load_notes(args.data)
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
-    result = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers).train()
+    trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers)
+    result = trainer.train()
     if dist.is_initialized():
         dist.destroy_process_group()
-    print(json.dumps({"run_dir": str(args.run_dir), **{k: v for k, v in result.items() if k != "validation"},
-                      "validation": result["validation"]}, indent=2))
+    if trainer.is_main:
+        print(json.dumps({"run_dir": str(args.run_dir), **result}, indent=2))
     return 0

@@ -1,0 +1,217 @@
+"""Training: config handling, windows and augmentation, sharded gradients, checkpoints, resume, DDP."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pianogenie.cli import main
+from pianogenie.config import Config
+from pianogenie.constants import NUM_KEYS
+from pianogenie.data import load_notes
+from pianogenie.model import load_checkpoint
+from pianogenie.train import Trainer, lr_at
+from pianogenie.util import UserError
+from pianogenie.windows import Notes, TrainWindows
+
+TINY = ["--model_rnn_dim=16", "--seq_len=16", "--batch_size=4", "--eval_frequency=5",
+        "--summarize_frequency=2", "--lr_warmup_steps=2"]
+
+
+def performance(rng: np.random.Generator, n: int, low: int = 30, high: int = 60) -> list[list[float]]:
+    """A random-walk melody: (onset, duration, key, velocity) rows sorted by onset."""
+    onsets = np.cumsum(rng.uniform(0.05, 0.4, n))
+    keys = np.clip(np.cumsum(rng.integers(-3, 4, n)) + (low + high) // 2, low, high)
+    return [[float(t), 0.2, int(k), 64] for t, k in zip(onsets, keys)]
+
+
+@pytest.fixture
+def notes_file(tmp_path) -> Path:
+    rng = np.random.default_rng(0)
+    data = {"train": [performance(rng, 60), performance(rng, 9), performance(rng, 40, 0, 8),
+                      performance(rng, 40, 80, 87)],
+            "validation": [performance(rng, 40), performance(rng, 10)]}
+    path = tmp_path / "notes.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(data).encode()))
+    return path
+
+
+def train_cli(notes_file: Path, run_dir: Path, *extra: str) -> int:
+    return main(["train", "--data", str(notes_file), "--run-dir", str(run_dir), *TINY, *extra])
+
+
+def test_config_overrides_unknown_keys_and_types(tmp_path):
+    cfg = Config().override(["--batch_size=7", "lr=0.001", "--data_augment_time_stretch_max=0"])
+    assert (cfg.batch_size, cfg.lr, cfg.data_augment_time_stretch_max) == (7, 0.001, 0.0)
+    with pytest.raises(UserError, match="unknown config key.*valid keys: seed, num_buttons"):
+        Config().override(["--batch_sise=7"])
+    with pytest.raises(UserError, match="expected int"):
+        Config().override(["--batch_size=abc"])
+    with pytest.raises(UserError, match="expected int"):
+        Config().override(["--batch_size=1.5"])
+    with pytest.raises(UserError, match="invalid config"):
+        Config().override(["--batch_size=0"])
+    cfg.save(tmp_path / "cfg.json")
+    assert Config.load(tmp_path / "cfg.json") == cfg
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = Config(lr=1e-3, lr_warmup_steps=10, max_num_steps=110, lr_min_ratio=0.1)
+    lrs = [lr_at(s, cfg) for s in range(111)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert all(a <= b for a, b in zip(lrs[:10], lrs[1:10]))  # rising
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then falling
+    assert lrs[110] == pytest.approx(1e-4)
+
+
+def test_windows_transpose_without_clamping_and_use_short_performances():
+    rng = np.random.default_rng(0)
+    perfs = [np.array(performance(rng, 50, 0, 5)), np.array(performance(rng, 50, 83, 87)),
+             np.array(performance(rng, 5))]
+    windows = TrainWindows(Notes(perfs), seq_len=16)
+    shifts = set()
+    for seed in range(40):
+        # same seed: same windows and stretches, with and without transposition
+        plain = windows.sample(np.random.default_rng(seed), 8, 1.0, stretch_max=0.05, transpose_max=0)
+        moved = windows.sample(np.random.default_rng(seed), 8, 1.0, stretch_max=0.05, transpose_max=6)
+        assert torch.equal(plain.t, moved.t) and torch.equal(plain.lengths, moved.lengths)
+        diff = (moved.k - plain.k).numpy()
+        assert np.all(diff == diff[:, :1])  # a pure shift per window: nothing clamped into repeats
+        assert moved.k.min() >= 0 and moved.k.max() < NUM_KEYS
+        assert np.all(np.abs(diff) <= 6)
+        shifts.update(diff[:, 0].tolist())
+        assert set(plain.lengths.tolist()) <= {16, 5}
+        assert torch.all(plain.mask.sum(1) == plain.lengths)
+        assert torch.all(plain.t[:, 0] == 1.0) and torch.all(plain.t >= 0) and torch.all(plain.t <= 1.0)
+    assert len(shifts) > 5  # and it does transpose
+    assert any(5 in windows.sample(np.random.default_rng(s), 8, 1.0).lengths.tolist() for s in range(20))
+
+
+def test_sharded_gradients_equal_whole_batch_gradients(notes_file, tmp_path):
+    data = load_notes(notes_file)
+    cfg = Config(model_rnn_dim=16, seq_len=16, batch_size=6)
+    grads = []
+    for workers in (1, 2, 3):
+        trainer = Trainer(cfg, data, tmp_path / f"w{workers}", progress=False, workers=workers)
+        batch = trainer.windows.sample(np.random.default_rng(1), cfg.batch_size, 1.0)
+        batch.lengths[0] = 5  # one short row: normalising by the whole batch's counts matters
+        batch.mask[0, 5:] = False
+        terms = trainer.forward_backward(batch)
+        grads.append((terms["loss"].item(), [p.grad.clone() for p in trainer.params]))
+    for loss, g in grads[1:]:
+        assert loss == pytest.approx(grads[0][0], rel=1e-5)
+        for a, b in zip(g, grads[0][1]):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
+def test_train_writes_checkpoints_logs_and_learns(notes_file, tmp_path):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=30", "--lr=0.01") == 0
+    for name in ("cfg.json", "best.pt", "last.pt", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").iterdir())
+    assert Config.load(run / "cfg.json").max_num_steps == 30
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    val_rows = [r for r in rows if r["split"] == "validation"]
+    assert {"loss", "loss_recons", "loss_margin", "loss_contour", "lr"} <= set(train_rows[0])
+    assert [r["step"] for r in val_rows] == [0, 5, 10, 15, 20, 25, 30]
+    assert train_rows[-1]["loss_recons"] < train_rows[0]["loss_recons"] - 0.2  # it learns
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["step"] == 30 and {"model", "optimizer", "scheduler", "rng", "cfg"} <= set(ckpt)
+    best = load_checkpoint(run / "best.pt")
+    assert best["best_val_loss"] == pytest.approx(min(r["loss"] for r in val_rows))
+    # a run dir that already holds a run is not silently overwritten
+    assert train_cli(notes_file, run, "--max_num_steps=30") == 2
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_path, monkeypatch, capsys):
+    args = ["--max_num_steps=12", "--workers", "2"]
+    assert train_cli(notes_file, tmp_path / "straight", *args) == 0
+
+    calls = {"n": 0}
+    original = TrainWindows.sample
+
+    def interrupting_sample(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 8:  # Ctrl-C in the middle of step 8
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, *a, **kw)
+
+    monkeypatch.setattr(TrainWindows, "sample", interrupting_sample)
+    assert train_cli(notes_file, tmp_path / "resumed", *args) == 0
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 8
+    assert "resume with --resume" in capsys.readouterr().err
+    monkeypatch.setattr(TrainWindows, "sample", original)
+    assert main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "resumed"), "--resume",
+                 "--workers", "2"]) == 0
+
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    assert a["step"] == b["step"] == 12
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_good_checkpoint(notes_file, tmp_path, monkeypatch, capsys):
+    import pianogenie.train as train_module
+
+    real_losses = train_module.losses
+    calls = {"n": 0}
+
+    def poisoned(*a, **kw):
+        terms, hat_k, e = real_losses(*a, **kw)
+        calls["n"] += 1
+        if calls["n"] > 9:
+            terms = {k: v * float("nan") for k, v in terms.items()}
+        return terms, hat_k, e
+
+    monkeypatch.setattr(train_module, "losses", poisoned)
+    assert train_cli(notes_file, tmp_path / "run", "--max_num_steps=20", "--workers", "1") == 2
+    err = capsys.readouterr().err
+    assert "loss became nan" in err and "Traceback" not in err
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+@pytest.mark.parametrize("problem", ["missing", "garbage", "unknown_key", "wrong_type", "empty_train"])
+def test_bad_input_is_one_clear_message(problem, notes_file, tmp_path, capsys):
+    data, extra = notes_file, []
+    if problem == "missing":
+        data = tmp_path / "nope.json.gz"
+    elif problem == "garbage":
+        data = tmp_path / "garbage.json.gz"
+        data.write_bytes(b"not gzip at all")
+    elif problem == "unknown_key":
+        extra = ["--no_such_key=1"]
+    elif problem == "wrong_type":
+        extra = ["--lr=fast"]
+    elif problem == "empty_train":
+        data = tmp_path / "empty.json.gz"
+        data.write_bytes(gzip.compress(json.dumps({"train": [], "validation": []}).encode()))
+    assert main(["train", "--data", str(data), "--run-dir", str(tmp_path / "run"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "pianogenie train: error:" in err and "Traceback" not in err
+
+
+def test_torchrun_two_cpu_processes(notes_file, tmp_path):
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pianogenie", "train", "--data", str(notes_file), "--run-dir", str(run),
+           *TINY, "--max_num_steps=6"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["step"] == 6
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    keys = [(r["step"], r["split"]) for r in rows]
+    assert len(keys) == len(set(keys)) and (6, "validation") in keys  # written once, by rank 0
