@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
-from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint
+from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
 from pianogenie.util import UserError, atomic_path
 from pianogenie.windows import Batch, Notes, TrainWindows
 
@@ -70,7 +70,8 @@ class _StopRequest:
 
 class Trainer:
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
-                 resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1):
+                 resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
+                 init: str | os.PathLike | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ddp = "RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -98,6 +99,14 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
         self.step = 0
         self.best_val_loss = math.inf
+        if init is not None and not resume:  # fine-tune: start from trained weights, fresh optimizer
+            pretrained, pretrained_cfg = load_model(init)
+            if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
+                    cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.num_buttons):
+                raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
+                                f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
+                                "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
+            self.model.load_state_dict(pretrained.state_dict())
         if resume:
             self._resume()
         elif self.is_main and (self.run_dir / "last.pt").exists():
@@ -322,6 +331,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
     p.add_argument("--config", metavar="cfg.json", help="start from this config file (else the defaults)")
     p.add_argument("--resume", action="store_true", help="continue RUN/last.pt")
+    p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
+                   "checkpoint, the shipped pianogenie/pretrained/model.pt or the tutorial's model.pt)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
                    "share each batch (default: all cores; 1 under torchrun, where each process is one)")
@@ -340,7 +351,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # parallelism comes from shard threads or processes, see forward_backward
     data = load_notes(args.data)
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
-    trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers)
+    trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
+                      init=args.init)
     result = trainer.train()
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -215,3 +215,15 @@ def test_torchrun_two_cpu_processes(notes_file, tmp_path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     keys = [(r["step"], r["split"]) for r in rows]
     assert len(keys) == len(set(keys)) and (6, "validation") in keys  # written once, by rank 0
+
+
+def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_path):
+    ref = reference_dir / "pytorch" / "model.pt"
+    run = tmp_path / "ft"
+    args = ["train", "--data", str(notes_file), "--run-dir", str(run), "--init", str(ref), "--seq_len=16",
+            "--batch_size=4", "--max_num_steps=2", "--eval_frequency=100"]
+    assert main(args) == 0
+    ckpt = load_checkpoint(run / "best.pt")  # saved at step 0: exactly the tutorial's weights
+    reference = torch.load(ref, map_location="cpu", weights_only=True)
+    assert all(torch.equal(ckpt["model"][k], v) for k, v in reference.items())
+    assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--model_rnn_dim=16"]) == 2
