@@ -23,6 +23,7 @@ import io
 import multiprocessing
 import os
 import re
+import struct
 import sys
 import time
 import zipfile
@@ -293,6 +294,7 @@ def notes_to_json(notes: np.ndarray) -> bytes:
 class _Result:
     index: int
     json: bytes | None = None  # None: skipped
+    array: np.ndarray | None = None  # the same notes, to prime load_notes' cache
     reason: str = ""
     notes: int = 0
     dropped_out_of_range: int = 0
@@ -332,7 +334,7 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
     if len(parsed.notes) == 0:
         r.reason = "no playable notes"
     else:
-        r.json = notes_to_json(parsed.notes)
+        r.json, r.array = notes_to_json(parsed.notes), parsed.notes
     return r
 
 
@@ -417,6 +419,7 @@ def prepare(
             bar.update()
 
     chunks: dict[str, list[bytes]] = {s: [] for s in SPLITS}
+    arrays: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     for p, r in zip(perfs, results):
         stats = report.splits.setdefault(
             p.split,
@@ -433,6 +436,7 @@ def prepare(
         stats["performances"] += 1
         stats["notes"] += r.notes
         chunks[p.split].append(r.json)
+        arrays[p.split].append(r.array)
 
     if strict and report.skipped:
         listed = "; ".join(f"{s['midi_filename']}: {s['reason']}" for s in report.skipped[:5])
@@ -443,8 +447,10 @@ def prepare(
         raise UserError(f"no performance of {source.path} could be prepared; nothing written")
 
     body = b",".join(b'"' + s.encode() + b'":[' + b",".join(chunks[s]) + b"]" for s in present)
+    gz = _gzip.compress(b"{" + body + b"}", compresslevel=1)
     with atomic_path(out) as tmp:
-        tmp.write_bytes(_gzip.compress(b"{" + body + b"}", compresslevel=1))
+        tmp.write_bytes(gz)
+    _cache_write(gz, {s: arrays[s] for s in present})
     report.seconds = round(time.perf_counter() - start, 3)
     atomic_write_bytes(report_path(out), report.to_json())
     return report
@@ -459,7 +465,9 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 
     Columns: onset s, duration s, key 0..87, velocity 1..127 (key and velocity are exact
     integers stored as float64). Anything but gzip-compressed JSON of that layout is a
-    UserError naming the file.
+    UserError naming the file. A binary copy of the result is kept in the cache folder
+    ($PIANOGENIE_CACHE or ~/.cache/pianogenie, `prepare` writes it too), so that loading the
+    same file again skips the JSON.
     """
     path = Path(path)
     try:
@@ -468,6 +476,8 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         raise UserError(f"{path}: cannot read notes file ({e.strerror or e})") from None
     if raw[:2] != b"\x1f\x8b":
         raise UserError(f"{path}: not a gzip file; expected gzip-compressed JSON notes (from `pianogenie prepare`)")
+    if (cached := _cache_read(raw)) is not None:
+        return cached
     try:
         text = _gzip.decompress(raw)
     except (OSError, EOFError, ValueError) as e:
@@ -483,7 +493,48 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
                         f"{path}: wrong values in {split}[{i}]: key must be an integer 0..87, "
                         "velocity an integer 1..127, times finite numbers"
                     )
+    _cache_write(raw, out)
     return out
+
+
+# Parsing 3 M notes of JSON takes a couple of seconds; their binary twin loads in a tenth of one.
+# It lives in the cache folder, named after the gzip file's size and trailer (CRC-32 and length
+# of the JSON): a file with other contents never matches it. Bump the version when the parse
+# changes.
+_CACHE_VERSION = 1
+
+
+def _cache_path(raw: bytes) -> Path:
+    from pianogenie.download import cache_dir
+
+    crc, isize = struct.unpack("<II", raw[-8:])
+    return cache_dir() / "notes" / f"v{_CACHE_VERSION}-{len(raw)}-{crc:08x}-{isize:08x}.npz"
+
+
+def _cache_read(raw: bytes) -> dict[str, list[np.ndarray]] | None:
+    try:
+        with np.load(_cache_path(raw), allow_pickle=False) as z:
+            notes, lengths, counts, splits = z["notes"], z["lengths"], z["counts"], z["splits"].tolist()
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None  # absent or unreadable: parse the JSON
+    perfs = np.split(notes, np.cumsum(lengths)[:-1]) if len(lengths) else []
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    return {s: perfs[a:b] for s, a, b in zip(splits, bounds[:-1], bounds[1:])}
+
+
+def _cache_write(raw: bytes, notes: dict[str, list[np.ndarray]]) -> None:
+    flat = [a for perfs in notes.values() for a in perfs]
+    try:
+        with atomic_path(_cache_path(raw)) as tmp, open(tmp, "wb") as f:
+            np.savez(
+                f,
+                notes=np.concatenate(flat) if flat else np.zeros((0, 4)),  # (sum N, 4) float64
+                lengths=np.array([len(a) for a in flat], dtype=np.int64),
+                counts=np.array([len(p) for p in notes.values()], dtype=np.int64),
+                splits=np.array(list(notes), dtype=str),
+            )
+    except OSError:
+        pass  # only a cache: a read-only or full disk must not stop anything
 
 
 def _parse_fast(text: bytes) -> dict[str, list[np.ndarray]] | None:
@@ -591,7 +642,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--cache-dir",
         type=Path,
         default=None,
-        help="where the downloaded zip is kept (default: $PIANOGENIE_CACHE, else ~/.cache/pianogenie)",
+        help="cache folder for the downloaded zip and load_notes' binary copy of OUT "
+        "(default: $PIANOGENIE_CACHE, else ~/.cache/pianogenie)",
     )
     p.set_defaults(func=run)
 
@@ -599,10 +651,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
+    if args.cache_dir is not None:  # for everything this run caches, as $PIANOGENIE_CACHE would
+        from pianogenie.download import CACHE_ENV
+
+        os.environ[CACHE_ENV] = str(args.cache_dir)
     if args.source is None:
         from pianogenie.download import fetch_maestro
 
-        source_path = fetch_maestro(args.cache_dir)
+        source_path = fetch_maestro()
     else:
         source_path = Path(args.source)
     source = find_source(source_path)

@@ -17,6 +17,15 @@ MAESTRO_DIR = SHARED / "data" / "maestro-asap"
 REFERENCE_DIR = SHARED / "reference" / "tutorial-2021"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Tests never read or fill the user's cache folder (downloads, load_notes' binary copies)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PIANOGENIE_CACHE", str(tmp_path_factory.mktemp("pianogenie-cache")))
+    yield
+    mp.undo()
+
+
 def _require(path: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data not available: {path} is absent")

@@ -405,3 +405,52 @@ def test_prepare_real_files_from_official_style_zip(maestro_dir, tmp_path):
     from_folder = prepare(find_source(root), tmp_path / "f.json.gz", workers=1, progress=False)
     assert from_folder.splits == rep.splits
     assert gzip.decompress((tmp_path / "z.json.gz").read_bytes()) == gzip.decompress((tmp_path / "f.json.gz").read_bytes())
+
+
+# ---------------------------------------------------------------------------------------------
+# load_notes' binary cache
+
+
+def cache_files() -> list[Path]:
+    from pianogenie.download import cache_dir
+
+    return sorted((cache_dir() / "notes").glob("*.npz"))
+
+
+def test_prepare_primes_the_cache_and_load_uses_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(tmp_path / "cache"))
+    src = find_source(write_maestro(tmp_path / "m", tiny_files()))
+    out = tmp_path / "o.json.gz"
+    prepare(src, out, workers=1, progress=False)
+    assert len(cache_files()) == 1
+    parsed = data._parse_general(out, gzip.decompress(out.read_bytes()))
+    monkeypatch.setattr(data, "_parse_fast", lambda text: pytest.fail("the cache should have answered"))
+    cached = load_notes(out)
+    assert cached.keys() == parsed.keys()
+    for split in parsed:
+        for a, b in zip(cached[split], parsed[split], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_cache_follows_contents_and_survives_damage(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "n.json.gz"
+    path.write_bytes(gzip.compress(b'{"train": [[[0.0, 0.5, 39, 80]]], "test": []}'))
+    first = load_notes(path)
+    assert len(cache_files()) == 1 and first["test"] == []
+    path.write_bytes(gzip.compress(b'{"train": [[[1.0, 0.5, 40, 81], [2.0, 0.25, 41, 82]]]}'))
+    second = load_notes(path)  # other contents: not the old cache entry
+    np.testing.assert_array_equal(second["train"][0], [[1.0, 0.5, 40, 81], [2.0, 0.25, 41, 82]])
+    assert len(cache_files()) == 2
+    for f in cache_files():
+        f.write_bytes(b"damaged")
+    np.testing.assert_array_equal(load_notes(path)["train"][0], second["train"][0])
+
+
+def test_unwritable_cache_does_not_stop_loading(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(blocker))
+    path = tmp_path / "n.json.gz"
+    path.write_bytes(gzip.compress(b'{"validation": [[[0.0, 0.5, 39, 80]]]}'))
+    assert load_notes(path)["validation"][0].shape == (1, 4)
