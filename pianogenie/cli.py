@@ -13,39 +13,40 @@ import sys
 from pianogenie import __version__
 from pianogenie.util import UserError
 
-# subcommand -> module that owns it (order = order in --help)
+# subcommand -> (module that owns it, one-line help); order = order in --help
 SUBCOMMANDS = {
-    "prepare": "pianogenie.data",
-    "train": "pianogenie.train",
-    "evaluate": "pianogenie.evaluate",
-    "export": "pianogenie.export",
-    "serve": "pianogenie.serve",
-    "decode": "pianogenie.decode",
-    "plot": "pianogenie.plot",
+    "prepare": ("pianogenie.data", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
+    "train": ("pianogenie.train", "train the autoencoder on a prepared notes file"),
+    "evaluate": ("pianogenie.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
+    "export": ("pianogenie.export", "export a trained decoder to TensorFlow.js weights for the browser app"),
+    "serve": ("pianogenie.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
+    "decode": ("pianogenie.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
+    "plot": ("pianogenie.plot", "plot a run's training curves (loss, contour violation ratio) to PNG"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser of `command`; the others get a placeholder with their help line, so that
+    a command imports only its own module (torch alone takes seconds to import)."""
     parser = argparse.ArgumentParser(
         prog="pianogenie",
         description="Piano Genie: improvise on a piano with 8 buttons. "
-        "Pipeline: prepare (MIDI -> notes) -> train -> evaluate -> export -> serve / decode.",
+        "Pipeline: prepare (MIDI -> notes) -> train -> evaluate -> export -> serve / decode. "
+        "`pianogenie COMMAND --help` explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"pianogenie {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # a real missing dependency, not a not-yet-written module
-                raise
-            continue
-        mod.add_parser(sub)
+    for name, (module, help_line) in SUBCOMMANDS.items():
+        if name == command:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_line)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "accepts_overrides", False):
         args.overrides = extra  # config overrides like --batch_size=64, checked by Config
