@@ -1,0 +1,71 @@
+"""Package a finished training run as the shipped model, and measure it against the 2021 tutorial.
+
+    .venv/bin/python scripts/ship_model.py RUN --data NOTES.json.gz
+
+Writes pianogenie/pretrained/model.pt (weights + config, no optimizer state: small),
+pianogenie/pretrained/tfjs/ (the exported decoder the app plays), docs/training_curves.png, and
+docs/validation_metrics.json: our model and the tutorial's reference checkpoint scored on the same
+validation windows (every non-overlapping 128-note window).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from pianogenie.cli import main as cli
+from pianogenie.data import load_notes
+from pianogenie.evaluate import evaluate
+from pianogenie.model import CHECKPOINT_FORMAT, load_checkpoint, load_model
+from pianogenie.util import atomic_path, atomic_write_text
+
+REPO = Path(__file__).resolve().parents[1]
+PRETRAINED = REPO / "pianogenie" / "pretrained"
+REFERENCE = REPO.parent / "shared" / "reference" / "tutorial-2021" / "pytorch" / "model.pt"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--data", required=True)
+    args = parser.parse_args()
+
+    best = load_checkpoint(args.run / "best.pt")
+    model, cfg = load_model(args.run / "best.pt")
+    rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train_rows = [r for r in rows if r["split"] == "train"]
+    meta = {"step": best["step"], "best_val_loss": best["best_val_loss"],
+            "trained_steps": max(r["step"] for r in rows),
+            "train_wall_seconds": round(train_rows[-1]["time"] - rows[0]["time"]) if train_rows else None}
+    PRETRAINED.mkdir(parents=True, exist_ok=True)
+    with atomic_path(PRETRAINED / "model.pt") as tmp:
+        torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg),
+                    **meta}, tmp)
+    cfg.save(PRETRAINED / "cfg.json")
+    steps = [("export", [str(args.run / "best.pt"), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
+             ("plot", [str(args.run), "-o", str(REPO / "docs" / "training_curves.png")])]
+    for command, argv in steps:
+        if cli([command, *argv]) != 0:
+            return 1
+
+    validation = load_notes(args.data)["validation"]
+    results = {"ours": {**meta, **evaluate(model, validation, cfg, name="validation")}}
+    if REFERENCE.is_file():
+        ref_model, ref_cfg = load_model(REFERENCE)
+        results["tutorial_2021"] = evaluate(ref_model, validation, ref_cfg, name="validation")
+    atomic_write_text(REPO / "docs" / "validation_metrics.json", json.dumps(results, indent=2) + "\n")
+    keys = ["perplexity", "cross_entropy", "key_accuracy", "contour_violation_ratio",
+            "contour_violation_ratio_paper", "button_entropy_bits"]
+    print(f"{'':28s}" + "".join(f"{name:>16s}" for name in results))
+    for key in keys:
+        print(f"{key:28s}" + "".join(f"{results[name][key]:16.4f}" for name in results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
