@@ -129,7 +129,7 @@ def test_train_writes_checkpoints_logs_and_learns(notes_file, tmp_path):
     ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["step"] == 30 and {"model", "optimizer", "scheduler", "rng", "cfg"} <= set(ckpt)
     best = load_checkpoint(run / "best.pt")
-    assert best["best_val_loss"] == pytest.approx(min(r["loss"] for r in val_rows))
+    assert best["best_val_loss"] == pytest.approx(min(r["cross_entropy"] for r in val_rows))
     # a run dir that already holds a run is not silently overwritten
     assert train_cli(notes_file, run, "--max_num_steps=30") == 2
 
