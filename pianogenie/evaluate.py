@@ -47,15 +47,19 @@ def losses(model: Autoencoder, batch: Batch, cfg: Config, num_notes: float | Non
 
 @torch.no_grad()
 def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
-             batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split") -> dict:
+             batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
+             progress: bool = False) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split)."""
+    from tqdm import tqdm
+
     notes = Notes(performances, name)
     starts, lengths = eval_windows(notes, cfg.seq_len, protocol)
     was_training = model.training
     model.eval()
     sums = dict(ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0)
     hist = torch.zeros(cfg.num_buttons, dtype=torch.float64)
-    for i in range(0, len(starts), batch_size):
+    for i in tqdm(range(0, len(starts), batch_size), desc=f"evaluate {name}", unit="batch", disable=not progress,
+                  leave=False):
         idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
         terms, hat_k, e = losses(model, batch, cfg)
@@ -128,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     if not data[args.split]:
         raise UserError(f"the {args.split!r} split of {args.data} is empty")
     metrics = {"model": str(args.model), "data": str(args.data), "split": args.split,
-               **evaluate(model, data[args.split], cfg, args.protocol, name=args.split)}
+               **evaluate(model, data[args.split], cfg, args.protocol, name=args.split, progress=True)}
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.out:
