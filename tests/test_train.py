@@ -223,7 +223,14 @@ def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_p
     args = ["train", "--data", str(notes_file), "--run-dir", str(run), "--init", str(ref), "--seq_len=16",
             "--batch_size=4", "--max_num_steps=2", "--eval_frequency=100"]
     assert main(args) == 0
-    ckpt = load_checkpoint(run / "best.pt")  # saved at step 0: exactly the tutorial's weights
-    reference = torch.load(ref, map_location="cpu", weights_only=True)
-    assert all(torch.equal(ckpt["model"][k], v) for k, v in reference.items())
+    # the step-0 evaluation scores exactly the tutorial's weights
+    from pianogenie.evaluate import evaluate
+    from pianogenie.model import load_model
+
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and first["split"] == "validation"
+    model, _ = load_model(ref)
+    expected = evaluate(model, load_notes(notes_file)["validation"], Config.load(run / "cfg.json"))
+    assert first["cross_entropy"] == pytest.approx(expected["cross_entropy"], rel=1e-6)
+    assert load_checkpoint(run / "last.pt")["step"] == 2
     assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--model_rnn_dim=16"]) == 2
