@@ -620,7 +620,6 @@ def _values_ok(a: np.ndarray) -> bool:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "prepare",
-        help="MAESTRO MIDI -> validated note sequences (gzip JSON)",
         description="Parse every performance of a MAESTRO dataset into notes (onset s, duration s, "
         "key 0..87, velocity) and write them, per split, as gzip-compressed JSON in the 2021 tutorial's "
         "format, with a report beside it (maestro.json.gz -> maestro.report.json: per split the performances "

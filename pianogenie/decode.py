@@ -255,7 +255,6 @@ def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "decode",
-        help="turn a button performance (MIDI/JSON/CSV) into a piano MIDI file",
         description="Decode a button performance into a piano performance, press by press, with the same "
         "single-step session as real-time play. INPUT: a MIDI file from any controller (distinct pitches -> "
         "buttons by pitch order; more than 8 are folded by pitch-order rank), or JSON/CSV rows of "

@@ -105,7 +105,6 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="score a trained model (or the 2021 tutorial's model.pt) on a split",
         description="Score a model on a split of a prepared notes file: reconstruction cross-entropy "
         "(nats/note), perplexity, key accuracy, contour violation ratios (tutorial: sign(dk) != sign(db); "
         "paper: dk*db < 0) and button usage. Prints JSON.",

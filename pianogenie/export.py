@@ -169,7 +169,6 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "export",
-        help="export a trained decoder to TensorFlow.js weights for the browser app",
         description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
         "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
         "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",

@@ -106,7 +106,6 @@ def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "plot",
-        help="plot a run's training curves (loss, contour violation ratio) to PNG",
         description="Plot train and validation loss and contour violation ratio against step from "
         f"RUN/{METRICS_FILE}, as written by `pianogenie train`.",
     )

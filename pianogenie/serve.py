@@ -198,7 +198,6 @@ def make_server(model_dir: Path, port: int = 8000, verbose: bool = False) -> Thr
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
-        help="play Piano Genie in the browser (serves the app and a model on 127.0.0.1)",
         description="Serve the Piano Genie web app and an exported model on 127.0.0.1, then open the "
         "printed address in a browser. Play with keys 1-8 (or A S D F J K L ;), the mouse, touch, or a "
         "MIDI controller. Everything is served locally (works offline).",

@@ -323,7 +323,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(Config))
     p = sub.add_parser(
         "train",
-        help="train the autoencoder on a prepared notes file",
         description="Train Piano Genie end to end (teacher forcing) on the train split of a notes file, "
         "evaluating on its validation split every eval_frequency steps. Writes RUN/cfg.json, best.pt "
         "(lowest validation reconstruction loss), last.pt, metrics.jsonl and TensorBoard events. Ctrl-C stops cleanly "
