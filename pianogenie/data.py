@@ -500,8 +500,9 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 # Parsing 3 M notes of JSON takes a couple of seconds; their binary twin loads in a tenth of one.
 # It lives in the cache folder, named after the gzip file's size and trailer (CRC-32 and length
 # of the JSON): a file with other contents never matches it. Bump the version when the parse
-# changes.
+# changes. Only the most recently used few are kept (each is ~100 MB for all of MAESTRO).
 _CACHE_VERSION = 1
+_CACHE_KEEP = 4
 
 
 def _cache_path(raw: bytes) -> Path:
@@ -512,9 +513,11 @@ def _cache_path(raw: bytes) -> Path:
 
 
 def _cache_read(raw: bytes) -> dict[str, list[np.ndarray]] | None:
+    path = _cache_path(raw)
     try:
-        with np.load(_cache_path(raw), allow_pickle=False) as z:
+        with np.load(path, allow_pickle=False) as z:
             notes, lengths, counts, splits = z["notes"], z["lengths"], z["counts"], z["splits"].tolist()
+        os.utime(path)  # most recently used: the last to be pruned
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None  # absent or unreadable: parse the JSON
     perfs = np.split(notes, np.cumsum(lengths)[:-1]) if len(lengths) else []
@@ -533,6 +536,9 @@ def _cache_write(raw: bytes, notes: dict[str, list[np.ndarray]]) -> None:
                 counts=np.array([len(p) for p in notes.values()], dtype=np.int64),
                 splits=np.array(list(notes), dtype=str),
             )
+        older = sorted(_cache_path(raw).parent.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in older[_CACHE_KEEP:]:
+            stale.unlink(missing_ok=True)
     except OSError:
         pass  # only a cache: a read-only or full disk must not stop anything
 

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -430,6 +431,22 @@ def test_prepare_primes_the_cache_and_load_uses_it(tmp_path, monkeypatch):
     for split in parsed:
         for a, b in zip(cached[split], parsed[split], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_cache_keeps_only_the_most_recently_used_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(tmp_path / "cache"))
+    paths = []
+    for i in range(data._CACHE_KEEP + 1):
+        path = tmp_path / f"n{i}.json.gz"
+        path.write_bytes(gzip.compress(b'{"train": [[[0.0, 0.5, %d, 80]]]}' % i))
+        paths.append(path)
+    entry = [data._cache_path(p.read_bytes()) for p in paths]
+    for i, path in enumerate(paths[:-1]):
+        load_notes(path)
+        os.utime(entry[i], (1000 * (i + 1),) * 2)  # n0 oldest
+    load_notes(paths[0])  # a hit makes n0 the most recent, so n1 is now the oldest
+    load_notes(paths[-1])
+    assert set(cache_files()) == set(entry) - {entry[1]}
 
 
 def test_cache_follows_contents_and_survives_damage(tmp_path, monkeypatch):
