@@ -75,6 +75,14 @@ try {
     for (let i = 0; i < 100; i++) session.press(i * 0.15, buttons[i], 0.25); // warm-up, as the app does
     session.reset();
     out.app = stats(buttons.map((b, i) => timeOne(() => session.press(i * 0.15, b, 0.25))));
+    out.kernel = window.pianoGenie.kernel;
+    // The app's plain-JS fallback (browsers without wasm simd), on the same weights.
+    const { fetchModel } = await import('/src/model.js');
+    const { Decoder } = await import('/src/decoder.js');
+    const jsSession = new Session(new Decoder((await fetchModel(tf, '/model/')).weights, { simd: false }), config, { seed: 1 });
+    for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
+    jsSession.reset();
+    out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));
 
     const manifest = await (await fetch('/model/weights_manifest.json')).json();
     tf.wasm.setWasmPaths('/bench-wasm/');
@@ -102,8 +110,9 @@ try {
   console.log(`per-press decode latency, headless Chromium ${browser.version()}, ${PRESSES} presses, model ${model}`);
   console.log(`(performance.now() resolution: ${results.crossOriginIsolated ? '5 us, cross-origin isolated' : 'coarse'})`);
   console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
+  console.log(`app kernel: ${results.kernel}`);
   console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
-  for (const name of ['app', 'tutorial-cpu', 'tutorial-wasm']) {
+  for (const name of ['app', 'app-js-fallback', 'tutorial-cpu', 'tutorial-wasm']) {
     const r = results[name];
     console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
   }

@@ -23,7 +23,7 @@ const LATENCY_WINDOW = 200;
 const $ = (sel) => document.querySelector(sel);
 
 // Test and debugging handle: what was played, and the session itself.
-const handle = { ready: false, error: null, played: [], session: null, config: null, latencies: [] };
+const handle = { ready: false, error: null, played: [], session: null, config: null, kernel: null, latencies: [] };
 window.pianoGenie = handle;
 
 function buildKeyboard(el, lowestPitch, numKeys) {
@@ -80,7 +80,7 @@ async function main() {
   const model = await fetchModel(tf, MODEL_URL);
   const { config, decoder } = model;
   const session = new Session(decoder, config);
-  Object.assign(handle, { session, config });
+  Object.assign(handle, { session, config, kernel: decoder.kernel });
 
   // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
   for (let i = 0; i < WARMUP_PRESSES; i++) session.press(i * 0.1, i % config.numButtons, 0.25);

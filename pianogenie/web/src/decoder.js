@@ -4,10 +4,14 @@
 // layouts of the exported TF.js weights (`dec.input.weight` [H, 91], `dec.lstm.weight_ih_l0`
 // [4H, H], ...). A press is ~200k multiply-adds; as tfjs ops the per-op overhead (tensor
 // allocation, kernel dispatch, the sync read-back) costs far more than the arithmetic, so the hot
-// path is plain loops over kernels packed once at load.
+// path runs on kernels packed once at load: the three matrix-vector products in a 300-byte
+// WebAssembly SIMD function (matvec.wat) where the browser has wasm SIMD (all current ones), else
+// in plain JS loops. Both paths compute the same maths and are tested against the same goldens.
 //
 // Maths (PyTorch tutorial): x = [one_hot(k_m1, 89), dt, b_real]; x = W_in x + b_in; a 2-layer LSTM
 // (gates i, f, g, o; bias b_ih + b_hh); logits = W_out h_top + b_out.
+
+import { MATVEC_WASM } from './matvec_wasm.js';
 
 /** Names and shapes the decoder needs, given the sizes (checked at load, with clear errors). */
 export function decoderWeightSpecs(rnnDim, numLayers, numKeys = 88) {
@@ -50,38 +54,54 @@ function checkWeights(weights, specs) {
 
 const sigmoid = (x) => 1 / (1 + Math.exp(-x));
 
-// out[r] += bias[r] + sum_j W[r, j] x[j] for a row-major W [rows, n]. Four rows at a time: each
-// x[j] is loaded once for four multiply-adds, and the four sums stay in registers (~1.4x faster in
-// V8 than one row at a time).
-function matVecAdd(W, x, n, bias, out, rows) {
-  const rows4 = rows - (rows % 4);
-  for (let r = 0; r < rows4; r += 4) {
-    const o0 = r * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+/** Whether this engine runs WebAssembly SIMD (Chrome 91+, Firefox 89+, Safari 16.4+, Node 16.4+). */
+export function wasmSimdAvailable() {
+  return typeof WebAssembly === 'object' && WebAssembly.validate(MATVEC_WASM);
+}
+
+const roundUp = (n, m) => Math.ceil(n / m) * m;
+
+// out[r] += sum_j W[r, j] x[j] for a row-major W [rows, n] (the JS path). Eight rows at a time:
+// each x[j] is loaded once for eight multiply-adds, and the eight independent sums stay in
+// registers, so V8's scalar code keeps several multiply-adds in flight.
+function matVecAdd(W, x, n, out, rows) {
+  const rows8 = rows - (rows % 8);
+  for (let r = 0; r < rows8; r += 8) {
+    const o0 = r * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n, o4 = o3 + n, o5 = o4 + n, o6 = o5 + n, o7 = o6 + n;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
     for (let j = 0; j < n; j++) {
       const xj = x[j];
       s0 += W[o0 + j] * xj;
       s1 += W[o1 + j] * xj;
       s2 += W[o2 + j] * xj;
       s3 += W[o3 + j] * xj;
+      s4 += W[o4 + j] * xj;
+      s5 += W[o5 + j] * xj;
+      s6 += W[o6 + j] * xj;
+      s7 += W[o7 + j] * xj;
     }
-    out[r] += bias[r] + s0;
-    out[r + 1] += bias[r + 1] + s1;
-    out[r + 2] += bias[r + 2] + s2;
-    out[r + 3] += bias[r + 3] + s3;
+    out[r] += s0;
+    out[r + 1] += s1;
+    out[r + 2] += s2;
+    out[r + 3] += s3;
+    out[r + 4] += s4;
+    out[r + 5] += s5;
+    out[r + 6] += s6;
+    out[r + 7] += s7;
   }
-  for (let r = rows4; r < rows; r++) {
+  for (let r = rows8; r < rows; r++) {
     let s = 0;
     for (let j = 0, o = r * n; j < n; j++) s += W[o + j] * x[j];
-    out[r] += bias[r] + s;
+    out[r] += s;
   }
 }
 
 export class Decoder {
   /**
    * @param {Object<string, {data: Float32Array, shape: number[]}>} weights  the `dec.*` weights
+   * @param {{simd?: boolean}} options  simd: use the WebAssembly SIMD kernel (default: if available)
    */
-  constructor(weights) {
+  constructor(weights, { simd = wasmSimdAvailable() } = {}) {
     const { rnnDim, numLayers, numKeys } = inferSizes(weights);
     checkWeights(weights, decoderWeightSpecs(rnnDim, numLayers, numKeys));
     const H = rnnDim, G = 4 * H, I = numKeys + 3;
@@ -89,54 +109,90 @@ export class Decoder {
     this.numLayers = numLayers;
     this.numKeys = numKeys;
     this.sos = numKeys;
+    this.kernel = simd ? 'wasm-simd' : 'js';
     const W = (name) => weights[name].data;
 
-    // Layer 0 sees only x = W_in [onehot, dt, b] + b_in, so fold the input layer into its kernel:
-    // inputGates[c] = W_ih0 W_in[:, c] (one column per input unit, contiguous for the press) and
-    // bias0 = W_ih0 b_in + b_ih0 + b_hh0. Summed in float64; kernels are stored in float32 like the
-    // weights (half the memory traffic), state and sums stay float64.
+    // Layer 0 sees only x = W_in [onehot, dt, b] + b_in, so fold the input layer into it:
+    // inputGates[c] = W_ih0 W_in[:, c] (one column per input unit, contiguous for the press), and
+    // the 89 key columns also hold all of layer 0's biases, W_ih0 b_in + b_ih0 + b_hh0, since
+    // exactly one of them is read per press. Summed in float64 (only 3 columns are read per press,
+    // so float64 is free here).
     const Win = W('dec.input.weight'), bin = W('dec.input.bias'), Wih0 = W('dec.lstm.weight_ih_l0');
-    this.inputGates = new Float64Array(I * G); // [I, G] (only 3 columns read per press: float64 is free)
-    const bias0 = new Float64Array(G);
     const bih0 = W('dec.lstm.bias_ih_l0'), bhh0 = W('dec.lstm.bias_hh_l0');
+    this.inputGates = new Float64Array(I * G); // [I, G]
     for (let g = 0; g < G; g++) {
-      let s = bih0[g] + bhh0[g];
-      for (let h = 0; h < H; h++) s += Wih0[g * H + h] * bin[h];
-      bias0[g] = s;
+      let bias = bih0[g] + bhh0[g];
+      for (let h = 0; h < H; h++) bias += Wih0[g * H + h] * bin[h];
       for (let c = 0; c < I; c++) {
-        let a = 0;
+        let a = c <= numKeys ? bias : 0;
         for (let h = 0; h < H; h++) a += Wih0[g * H + h] * Win[h * I + c];
         this.inputGates[c * G + g] = a;
       }
     }
-    // Per layer: a kernel over [input; h] (layer 0: over h only, its input is folded above).
-    this.kernels = [];
-    this.biases = [bias0];
+    // Per layer: the kernel over [input; h] as [G, n] rows (layer 0: over h only) and its bias.
+    const kernels = [], biases = [];
     for (let l = 0; l < numLayers; l++) {
       const Whh = W(`dec.lstm.weight_hh_l${l}`);
       if (l === 0) {
-        this.kernels.push(Float32Array.from(Whh)); // [G, H]
+        kernels.push({ data: Whh, n: H });
+        biases.push(null); // in inputGates
         continue;
       }
-      const Wih = W(`dec.lstm.weight_ih_l${l}`), K = new Float32Array(G * 2 * H); // [G, 2H]
+      const Wih = W(`dec.lstm.weight_ih_l${l}`), K = new Float32Array(G * 2 * H);
       for (let g = 0; g < G; g++) {
         K.set(Wih.subarray(g * H, (g + 1) * H), g * 2 * H);
         K.set(Whh.subarray(g * H, (g + 1) * H), g * 2 * H + H);
       }
-      this.kernels.push(K);
+      kernels.push({ data: K, n: 2 * H });
       const b = new Float64Array(G), bih = W(`dec.lstm.bias_ih_l${l}`), bhh = W(`dec.lstm.bias_hh_l${l}`);
       for (let g = 0; g < G; g++) b[g] = bih[g] + bhh[g];
-      this.biases.push(b);
+      biases.push(b);
     }
-    this.outKernel = Float32Array.from(W('dec.output.weight')); // [numKeys, H]
-    this.outBias = Float64Array.from(W('dec.output.bias'));
+    const out = { data: W('dec.output.weight'), n: H }, outBias = W('dec.output.bias');
+    this.c = Array.from({ length: numLayers }, () => new Float64Array(H)); // cell states
+    if (simd) this._initWasm(kernels, biases, out, outBias);
+    else this._initJs(kernels, biases, out, outBias);
+  }
 
-    // State and scratch, allocated once: a press allocates nothing.
-    this.h = Array.from({ length: numLayers }, () => new Float64Array(H));
-    this.c = Array.from({ length: numLayers }, () => new Float64Array(H));
+  // Plain JS: row-major float32 kernels (half the memory traffic of float64), float64 state.
+  _initJs(kernels, biases, out, outBias) {
+    const H = this.rnnDim;
+    this.kernels = kernels.map((k) => Float32Array.from(k.data));
+    this.biases = biases;
+    this.outKernel = Float32Array.from(out.data); // [numKeys, H]
+    this.outBias = Float64Array.from(outBias);
+    this.h = Array.from({ length: this.numLayers }, () => new Float64Array(H));
     this.xh = new Float64Array(2 * H); // [input; h] of the layer being stepped
-    this.gates = new Float64Array(G);
-    this.logits = new Float64Array(numKeys);
+    this.gates = new Float64Array(4 * H);
+    this.logits = new Float64Array(this.numKeys);
+  }
+
+  // WebAssembly: every kernel transposed into one linear memory with its rows padded to a multiple
+  // of 16 (matvec's block), followed by the float32 state. The hidden states h_0..h_{L-1} sit
+  // back to back, so layer l's input [h_{l-1}; h_l] is one contiguous slice and nothing is copied.
+  _initWasm(kernels, biases, out, outBias) {
+    const H = this.rnnDim, G = 4 * H, L = this.numLayers;
+    const Gp = roundUp(G, 16), R = roundUp(this.numKeys, 16);
+    let top = 0; // float offset of the next region, kept 16-byte aligned
+    const alloc = (n) => { const at = top; top += roundUp(n, 4); return at; };
+    const kAt = kernels.map((k) => alloc(k.n * Gp)), outAt = alloc(H * R);
+    const hAt = alloc(L * H), gatesAt = alloc(Gp), logitsAt = alloc(R);
+    const memory = new WebAssembly.Memory({ initial: Math.ceil((4 * top) / 65536) });
+    this._matvec = new WebAssembly.Instance(new WebAssembly.Module(MATVEC_WASM), { env: { memory } }).exports.matvec;
+    const f32 = new Float32Array(memory.buffer);
+    const transpose = ({ data, n }, rows, at, stride) => {
+      for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) f32[at + j * stride + r] = data[r * n + j];
+    };
+    kernels.forEach((k, l) => transpose(k, G, kAt[l], Gp));
+    transpose(out, this.numKeys, outAt, R);
+    this._ptr = { k: kAt.map((a) => 4 * a), out: 4 * outAt, h: 4 * hAt, gates: 4 * gatesAt, logits: 4 * logitsAt };
+    this._rows = { G: Gp, R };
+    this.h = Array.from({ length: L }, (_, l) => f32.subarray(hAt + l * H, hAt + (l + 1) * H));
+    this.gates = f32.subarray(gatesAt, gatesAt + Gp);
+    this.biases = biases.map((b) => b && Float32Array.from({ length: Gp }, (_, g) => (g < G ? b[g] : 0)));
+    this.outBias = Float32Array.from({ length: R }, (_, k) => (k < this.numKeys ? outBias[k] : 0));
+    this._logitsPadded = f32.subarray(logitsAt, logitsAt + R);
+    this.logits = f32.subarray(logitsAt, logitsAt + this.numKeys);
   }
 
   /** Forget the performance so far (LSTM state back to zeros). */
@@ -153,31 +209,42 @@ export class Decoder {
    * by the next call: copy it to keep it.
    */
   step(kM1, dt, bReal) {
-    const H = this.rnnDim, G = 4 * H, I = this.numKeys + 3, gates = this.gates, xh = this.xh;
     if (!(kM1 >= 0 && kM1 <= this.sos)) throw new RangeError(`previous key ${kM1} outside 0..${this.sos}`);
-    let input = null; // layer l's input (h of layer l-1, new)
+    const H = this.rnnDim, G = 4 * H, I = this.numKeys + 3, gates = this.gates, wasm = this._ptr;
     for (let l = 0; l < this.numLayers; l++) {
-      const h = this.h[l], c = this.c[l];
+      // gates = bias (+ layer 0's folded input), then += kernel [h_{l-1}; h_l] (layer 0: h_0)
       if (l === 0) {
         const ig = this.inputGates, ok = kM1 * G, odt = (I - 2) * G, ob = (I - 1) * G;
         for (let g = 0; g < G; g++) gates[g] = ig[ok + g] + dt * ig[odt + g] + bReal * ig[ob + g];
-        matVecAdd(this.kernels[0], h, H, this.biases[0], gates, G);
       } else {
-        xh.set(input, 0);
-        xh.set(h, H);
-        gates.fill(0);
-        matVecAdd(this.kernels[l], xh, 2 * H, this.biases[l], gates, G);
+        gates.set(this.biases[l]);
       }
+      const n = l === 0 ? H : 2 * H;
+      if (wasm) {
+        this._matvec(wasm.k[l], wasm.h + 4 * Math.max(l - 1, 0) * H, n, this._rows.G, wasm.gates);
+      } else if (l === 0) {
+        matVecAdd(this.kernels[0], this.h[0], n, gates, G);
+      } else {
+        this.xh.set(this.h[l - 1], 0);
+        this.xh.set(this.h[l], H);
+        matVecAdd(this.kernels[l], this.xh, n, gates, G);
+      }
+      const h = this.h[l], c = this.c[l];
       for (let j = 0; j < H; j++) {
         const i = sigmoid(gates[j]), f = sigmoid(gates[H + j]);
         const g = Math.tanh(gates[2 * H + j]), o = sigmoid(gates[3 * H + j]);
         c[j] = f * c[j] + i * g;
         h[j] = o * Math.tanh(c[j]);
       }
-      input = h;
     }
-    this.logits.fill(0);
-    matVecAdd(this.outKernel, input, H, this.outBias, this.logits, this.numKeys);
+    const top = this.numLayers - 1;
+    if (wasm) {
+      this._logitsPadded.set(this.outBias);
+      this._matvec(wasm.out, wasm.h + 4 * top * H, H, this._rows.R, wasm.logits);
+    } else {
+      this.logits.set(this.outBias);
+      matVecAdd(this.outKernel, this.h[top], H, this.logits, this.numKeys);
+    }
     return this.logits;
   }
 }

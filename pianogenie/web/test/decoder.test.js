@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { Decoder, wasmSimdAvailable } from '../src/decoder.js';
 import { Session } from '../src/session.js';
 import { TfjsDecoder } from '../src/tfjs_decoder.js';
 import { exportCheckpoint, exportRandomModel } from './fixtures.js';
@@ -22,8 +23,10 @@ function runGolden(decoder, golden, numButtons) {
   });
 }
 
-async function checkGolden(dir) {
-  const { decoder, config } = await loadModelDir(dir);
+async function checkGolden(dir, simd) {
+  const { weights, config } = await loadModelDir(dir);
+  const decoder = new Decoder(weights, { simd });
+  assert.equal(decoder.kernel, simd ? 'wasm-simd' : 'js');
   const golden = await readJson(path.join(dir, 'test.json'));
   assert.equal(golden.input_keys.length, 128);
   assert.equal(golden.output_logits[0].length, 88);
@@ -32,26 +35,37 @@ async function checkGolden(dir) {
   return { decoder, config, golden, err };
 }
 
-describe('decoder reproduces test.json', () => {
+// Both kernels: WebAssembly SIMD (what browsers run) and the plain JS fallback.
+for (const simd of [true, false]) describe(`decoder reproduces test.json (${simd ? 'wasm simd' : 'js'} kernel)`, () => {
   test('our export of a freshly initialised model', async (t) => {
-    const { golden, err } = await checkGolden(exportRandomModel(1));
+    const { golden, err } = await checkGolden(exportRandomModel(1), simd);
     assert.match(golden.source, /synthetic/);
-    assert.ok(err < 1e-3, `float64 golden, float64 sums: expected ~1e-5, got ${err}`);
+    // float64 golden: the JS kernel sums in float64 (~1e-5 expected), the wasm one in float32
+    const bound = simd ? 0.005 : 1e-3;
+    assert.ok(err < bound, `expected < ${bound}, got ${err}`);
     t.diagnostic(`sum |error| = ${err}`);
   });
 
   test('our export of the tutorial model', { skip: noReference }, async () => {
-    const { decoder, golden } = await checkGolden(exportCheckpoint(REFERENCE_PT));
+    const { decoder, golden } = await checkGolden(exportCheckpoint(REFERENCE_PT), simd);
     // A trained decoder is sharp: the most likely key is mostly the key that was played.
     const rows = runGolden(decoder, golden, 8);
     const hits = rows.filter((r, i) => r.indexOf(Math.max(...r)) === golden.output_keys[i]).length;
     assert.ok(hits > 40, `argmax matched the played key only ${hits}/128 times`);
   });
 
-  test("the tutorial's own tfjs weights and test.json, unchanged", { skip: noReference }, async () => {
-    await checkGolden(REFERENCE_TFJS);
+  test("the tutorial's own tfjs weights and test.json, unchanged", { skip: noReference }, async (t) => {
+    t.diagnostic(`sum |error| = ${(await checkGolden(REFERENCE_TFJS, simd)).err}`);
   });
+});
 
+test('the app uses the wasm simd kernel where the engine has wasm simd', async () => {
+  assert.ok(wasmSimdAvailable(), 'Node 16.4+ runs wasm simd');
+  const { decoder } = await loadModelDir(exportRandomModel(1));
+  assert.equal(decoder.kernel, 'wasm-simd');
+});
+
+describe('decoder (tfjs ops)', () => {
   test('the tutorial-style tfjs-ops decoder agrees (independent check of the maths)', { skip: noReference }, async () => {
     const golden = await readJson(path.join(REFERENCE_TFJS, 'test.json'));
     const tensors = await loadWeightTensors(REFERENCE_TFJS);
