@@ -35,7 +35,8 @@ def percentiles(ns: list[int]) -> tuple[float, float]:
     return float(np.median(us)), float(np.percentile(us, 99))
 
 
-def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int) -> list[int]:
+def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int,
+                gap: float) -> list[int]:
     gen = torch.Generator().manual_seed(0)
     state, k_m1, last = None, torch.tensor([SOS]), None
     out = []
@@ -50,18 +51,22 @@ def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
             t1 = time.perf_counter_ns()
             if n >= warmup:
                 out.append(t1 - t0)
+            if gap:
+                time.sleep(gap)
     return out
 
 
-def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int) -> list[int]:
+def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float) -> list[int]:
     out = []
-    press, clock = genie.press, time.perf_counter_ns
+    press, clock, sleep = genie.press, time.perf_counter_ns, time.sleep
     for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
         t0 = clock()
         press(t, b, TEMPERATURE)
         t1 = clock()
         if n >= warmup:
             out.append(t1 - t0)
+        if gap:
+            sleep(gap)
     return out
 
 
@@ -71,6 +76,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest at batch 1)")
+    p.add_argument("--gap-ms", type=float, default=0.0, help="sleep between presses, as a player leaves "
+                   "(BLAS worker threads go idle in the gaps; default 0: back to back)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.model or REFERENCE.is_file():
@@ -84,16 +91,18 @@ def main() -> None:
     times = np.cumsum(rng.exponential(0.15, n))
     buttons = rng.integers(0, cfg.num_buttons, n)
 
-    torch_ns = bench_torch(model, cfg, times, buttons, args.warmup)
+    gap = args.gap_ms / 1e3
+    torch_ns = bench_torch(model, cfg, times, buttons, args.warmup, gap)
     genie = PianoGenie.from_model(model, cfg, seed=0)
-    numpy_ns = bench_numpy(genie, times, buttons, args.warmup)
+    numpy_ns = bench_numpy(genie, times, buttons, args.warmup, gap)
     (tm, tp), (nm, np99) = percentiles(torch_ns), percentiles(numpy_ns)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {source} ({cfg.model_rnn_num_layers} x {cfg.model_rnn_dim})")
     print(f"cpu: {os.cpu_count()} cores, 1-min load average {load:.1f} (other processes inflate the tail)")
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
-          f"({args.threads} thread), numpy {np.__version__}; {args.steps} steps, batch 1, T={TEMPERATURE}")
+          f"({args.threads} thread), numpy {np.__version__}; {args.steps} steps, batch 1, T={TEMPERATURE}, "
+          f"{args.gap_ms:g} ms between presses")
     print(f"{'':24}{'median us':>12}{'p99 us':>12}")
     print(f"{'torch dec.step+sample':24}{tm:12.1f}{tp:12.1f}")
     print(f"{'numpy press':24}{nm:12.1f}{np99:12.1f}")

@@ -1,11 +1,13 @@
 """Package a finished training run as the shipped model, and measure it against the 2021 tutorial.
 
-    .venv/bin/python scripts/ship_model.py RUN --data NOTES.json.gz
+    .venv/bin/python scripts/ship_model.py RUN --data NOTES.json.gz [--history EARLIER/metrics.jsonl]
 
 Writes pianogenie/pretrained/model.pt (weights + config, no optimizer state: small),
-pianogenie/pretrained/tfjs/ (the exported decoder the app plays), docs/training_curves.png, and
-docs/validation_metrics.json: our model and the tutorial's reference checkpoint scored on the same
-validation windows (every non-overlapping 128-note window).
+pianogenie/pretrained/tfjs/ (the exported decoder the app plays), docs/training_metrics.jsonl and
+docs/training_curves.png (the whole history), and docs/validation_metrics.json: our model and the
+tutorial's reference checkpoint scored on the same validation windows (every non-overlapping
+128-note window). --history: the metrics of the run RUN was started from with `train --init`;
+RUN's steps and wall time are counted on from where it ended.
 """
 
 from __future__ import annotations
@@ -29,26 +31,43 @@ PRETRAINED = REPO / "pianogenie" / "pretrained"
 REFERENCE = REPO.parent / "shared" / "reference" / "tutorial-2021" / "pytorch" / "model.pt"
 
 
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def wall_seconds(rows: list[dict]) -> int:
+    """From the run's first record (the step-0 evaluation) to its last training record."""
+    train = [r["time"] for r in rows if r["split"] == "train"]
+    return round(train[-1] - rows[0]["time"]) if train else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--history", type=Path, help="metrics.jsonl of the run RUN was initialised from")
     args = parser.parse_args()
 
     best = load_checkpoint(args.run / "best.pt")
     model, cfg = load_model(args.run / "best.pt")
-    rows = [json.loads(line) for line in (args.run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    train_rows = [r for r in rows if r["split"] == "train"]
-    meta = {"step": best["step"], "best_val_loss": best["best_val_loss"],
+    history = read_rows(args.history) if args.history else []
+    rows = read_rows(args.run / "metrics.jsonl")
+    offset = max((r["step"] for r in history), default=0)
+    if history:  # this run's step 0 is the history's last model, already scored there
+        rows = [{**r, "step": r["step"] + offset} for r in rows if r["step"] > 0]
+    meta = {"step": best["step"] + offset, "best_val_loss": best["best_val_loss"],
             "trained_steps": max(r["step"] for r in rows),
-            "train_wall_seconds": round(train_rows[-1]["time"] - rows[0]["time"]) if train_rows else None}
+            "train_wall_seconds": wall_seconds(history) + wall_seconds(read_rows(args.run / "metrics.jsonl"))}
+    rows = history + rows
+    metrics = REPO / "docs" / "training_metrics.jsonl"
+    atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in rows))
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     with atomic_path(PRETRAINED / "model.pt") as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg),
                     **meta}, tmp)
     cfg.save(PRETRAINED / "cfg.json")
     steps = [("export", [str(args.run / "best.pt"), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
-             ("plot", [str(args.run), "-o", str(REPO / "docs" / "training_curves.png")])]
+             ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png")])]
     for command, argv in steps:
         if cli([command, *argv]) != 0:
             return 1
