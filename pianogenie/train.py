@@ -29,6 +29,11 @@ from pianogenie.util import UserError, atomic_path
 from pianogenie.windows import Batch, Notes, TrainWindows
 
 
+# What a resumed run may change: how long it goes on (to extend a run that is still improving) and
+# how often it logs. Everything else would make the resumed run a different experiment.
+RESUME_MAY_CHANGE = {"max_num_steps", "eval_frequency", "summarize_frequency"}
+
+
 def lr_at(step: int, cfg: Config) -> float:
     """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.lr_min_ratio at max_num_steps."""
     if step < cfg.lr_warmup_steps:
@@ -149,10 +154,13 @@ class Trainer:
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} is not a training checkpoint of this tool")
         saved = Config.from_dict(ckpt["cfg"], strict=False)
-        if saved != self.cfg:
-            diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items()
-                    if getattr(self.cfg, k) != v}
-            raise UserError(f"--resume: config differs from the run's cfg.json: {diff}")
+        diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(self.cfg, k) != v}
+        if set(diff) - RESUME_MAY_CHANGE:
+            raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
+                            f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
+        if diff and self.is_main:
+            print(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
+                  "the learning-rate schedule follows the new max_num_steps from here", file=sys.stderr)
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -332,7 +340,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
     p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
     p.add_argument("--config", metavar="cfg.json", help="start from this config file (else the defaults)")
-    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt (with --max_num_steps=N to "
+                   "extend a run that is still improving)")
     p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
                    "checkpoint, the shipped pianogenie/pretrained/model.pt or the tutorial's model.pt)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")

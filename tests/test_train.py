@@ -162,6 +162,18 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_
         assert torch.equal(value, b["model"][name]), name
 
 
+def test_a_finished_run_can_be_extended_on_resume_but_not_changed(notes_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=4") == 0
+    assert train_cli(notes_file, run, "--resume", "--max_num_steps=7") == 0
+    assert load_checkpoint(run / "last.pt")["step"] == 7
+    assert Config.load(run / "cfg.json").max_num_steps == 7
+    assert "max_num_steps=7 (was 4)" in capsys.readouterr().err
+    assert train_cli(notes_file, run, "--resume", "--max_num_steps=8", "--lr=0.01") == 2
+    assert "only eval_frequency, max_num_steps, summarize_frequency may change" in capsys.readouterr().err
+    assert load_checkpoint(run / "last.pt")["step"] == 7
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_good_checkpoint(notes_file, tmp_path, monkeypatch, capsys):
     import pianogenie.train as train_module
 
