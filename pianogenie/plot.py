@@ -111,6 +111,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("run", metavar="RUN", help=f"run directory (or its {METRICS_FILE})")
     p.add_argument("-o", "--output", metavar="PNG", help=f"image to write (default RUN/{DEFAULT_PNG})")
+    p.add_argument("--title", help="figure title (default: the run folder's name)")
     p.set_defaults(func=run)
 
 
@@ -122,6 +123,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
     if out.is_dir():
         raise UserError(f"output {out} is a directory")
-    panels = plot_curves(series, out, title=path.parent.name)
+    panels = plot_curves(series, out, title=args.title if args.title is not None else path.parent.name)
     print(f"wrote {out} ({', '.join(panels)}; splits {', '.join(sorted({s for s, _ in series}))})")
     return 0

@@ -67,7 +67,8 @@ def main() -> int:
                     **meta}, tmp)
     cfg.save(PRETRAINED / "cfg.json")
     steps = [("export", [str(args.run / "best.pt"), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
-             ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png")])]
+             ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png"),
+                       "--title", f"shipped model ({meta['trained_steps']:,} steps)"])]
     for command, argv in steps:
         if cli([command, *argv]) != 0:
             return 1
