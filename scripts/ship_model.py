@@ -36,9 +36,11 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def wall_seconds(rows: list[dict]) -> int:
-    """From the run's first record (the step-0 evaluation) to its last training record."""
-    train = [r["time"] for r in rows if r["split"] == "train"]
-    return round(train[-1] - rows[0]["time"]) if train else 0
+    """Training wall time: the sum of the gaps between consecutive records, leaving out gaps over
+    10 minutes (records come every ~minute while training; longer gaps are pauses between stages
+    or before a --resume, not training)."""
+    times = [r["time"] for r in rows]
+    return round(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600))
 
 
 def main() -> int:
@@ -46,16 +48,18 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--data", required=True)
     parser.add_argument("--history", type=Path, help="metrics.jsonl of the run RUN was initialised from")
+    parser.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"],
+                        help="which of RUN's checkpoints to ship (default: lowest validation cross-entropy)")
     args = parser.parse_args()
 
-    best = load_checkpoint(args.run / "best.pt")
-    model, cfg = load_model(args.run / "best.pt")
+    ckpt = load_checkpoint(args.run / args.checkpoint)
+    model, cfg = load_model(args.run / args.checkpoint)
     history = read_rows(args.history) if args.history else []
     rows = read_rows(args.run / "metrics.jsonl")
     offset = max((r["step"] for r in history), default=0)
     if history:  # this run's step 0 is the history's last model, already scored there
         rows = [{**r, "step": r["step"] + offset} for r in rows if r["step"] > 0]
-    meta = {"step": best["step"] + offset, "best_val_loss": best["best_val_loss"],
+    meta = {"step": ckpt["step"] + offset, "best_val_loss": ckpt["best_val_loss"],
             "trained_steps": max(r["step"] for r in rows),
             "train_wall_seconds": wall_seconds(history) + wall_seconds(read_rows(args.run / "metrics.jsonl"))}
     rows = history + rows
@@ -66,7 +70,7 @@ def main() -> int:
         torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg),
                     **meta}, tmp)
     cfg.save(PRETRAINED / "cfg.json")
-    steps = [("export", [str(args.run / "best.pt"), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
+    steps = [("export", [str(args.run / args.checkpoint), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
              ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png"),
                        "--title", f"shipped model ({meta['trained_steps']:,} steps)"])]
     for command, argv in steps:
