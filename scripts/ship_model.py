@@ -55,13 +55,13 @@ def main() -> int:
     ckpt = load_checkpoint(args.run / args.checkpoint)
     model, cfg = load_model(args.run / args.checkpoint)
     history = read_rows(args.history) if args.history else []
-    rows = read_rows(args.run / "metrics.jsonl")
+    run_rows = read_rows(args.run / "metrics.jsonl")
     offset = max((r["step"] for r in history), default=0)
-    if history:  # this run's step 0 is the history's last model, already scored there
-        rows = [{**r, "step": r["step"] + offset} for r in rows if r["step"] > 0]
+    # counted on from the history; this run's step 0 is the history's last model, already scored there
+    rows = [{**r, "step": r["step"] + offset} for r in run_rows if r["step"] > 0] if history else run_rows
     meta = {"step": ckpt["step"] + offset, "best_val_loss": ckpt["best_val_loss"],
             "trained_steps": max(r["step"] for r in rows),
-            "train_wall_seconds": wall_seconds(history) + wall_seconds(read_rows(args.run / "metrics.jsonl"))}
+            "train_wall_seconds": wall_seconds(history) + wall_seconds(run_rows)}
     rows = history + rows
     metrics = REPO / "docs" / "training_metrics.jsonl"
     atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in rows))
