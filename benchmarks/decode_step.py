@@ -1,8 +1,13 @@
-"""Single-step decode latency at batch 1, carrying state: torch `Decoder.step` vs the numpy `PianoGenie.press`.
+"""Single-step decode latency at batch 1, carrying state: torch `Decoder.step`, a plain numpy step
+and the numpy `PianoGenie.press`.
 
-Both sides include sampling a key at temperature 0.25 and feeding it back, as real-time play does.
-The goal (issue 5) is a numpy press with median <= 30 us and p99 <= 60 us; the torch step is the
-baseline measured in the same run. Timings are per step with `perf_counter_ns`, after a warm-up.
+The torch step and `press` include sampling a key at temperature 0.25 and feeding it back, as
+real-time play does; the plain numpy step (the textbook LSTM equations on the PyTorch-layout weights,
+what issue 5 calls "a plain numpy step from the same weights") is the step alone, without sampling.
+The goal (issue 5) is a press with median <= 30 us and p99 <= 60 us, set where the torch step took
+~180 us and the plain numpy step ~28 us; both baselines are measured in the same run, so the
+script also prints the goal scaled by how fast this machine runs the plain step. Timings are per
+step with `perf_counter_ns`, after a warm-up.
 
     .venv/bin/python benchmarks/decode_step.py [--model PATH] [--steps 20000] [--threads 1]
 
@@ -28,6 +33,9 @@ from pianogenie.model import Autoencoder, load_model
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "tutorial-2021" / "pytorch" / "model.pt"
 TEMPERATURE = 0.25
+# Issue 5, measured where its goal was set: "a torch decoder step at batch 1 takes about 180 us
+# median, a plain numpy step from the same weights about 28 us".
+TORCH_WHERE_SET_US, PLAIN_WHERE_SET_US = 180.0, 28.0
 
 
 def percentiles(ns: list[int]) -> tuple[float, float]:
@@ -53,6 +61,55 @@ def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
                 out.append(t1 - t0)
             if gap:
                 time.sleep(gap)
+    return out
+
+
+def plain_numpy_step(w: dict[str, np.ndarray], num_layers: int):
+    """The decoder step as one would first write it in numpy: one-hot input, Linear, then per layer
+    the four gates from W_ih @ x + b_ih + W_hh @ h + b_hh, sigmoid as 1 / (1 + exp(-x))."""
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    def step(k_m1: int, dt: float, b: float, h: list, c: list) -> np.ndarray:
+        x = np.zeros(SOS + 3, np.float32)
+        x[k_m1], x[SOS + 1], x[SOS + 2] = 1, dt, b
+        x = w["input.weight"] @ x + w["input.bias"]
+        for l in range(num_layers):
+            gates = w[f"lstm.weight_ih_l{l}"] @ x + w[f"lstm.bias_ih_l{l}"] + w[f"lstm.weight_hh_l{l}"] @ h[l] + w[f"lstm.bias_hh_l{l}"]
+            i, f, g, o = gates.reshape(4, -1)  # PyTorch gate order
+            c[l] = sigmoid(f) * c[l] + sigmoid(i) * np.tanh(g)
+            h[l] = x = sigmoid(o) * np.tanh(c[l])
+        return w["output.weight"] @ x + w["output.bias"]
+
+    return step
+
+
+def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int,
+                gap: float) -> list[int]:
+    w = {name: p.detach().numpy() for name, p in model.dec.state_dict().items()}
+    step = plain_numpy_step(w, cfg.model_rnn_num_layers)
+    H, L = cfg.model_rnn_dim, cfg.model_rnn_num_layers
+    # A baseline is only worth timing if it computes the same thing: check it against torch first.
+    h, c, state = [np.zeros(H, np.float32) for _ in range(L)], [np.zeros(H, np.float32) for _ in range(L)], None
+    with torch.inference_mode():
+        for k_m1, dt, b in [(SOS, 1.0, -1.0), (40, 0.2, 1 / 7), (45, 0.0, 1.0), (87, 0.7, -3 / 7)]:
+            ours = step(k_m1, dt, b, h, c)
+            ref, state = model.dec.step(torch.tensor([k_m1]), torch.tensor([dt]), torch.tensor([b]), state)
+            assert np.abs(ours - ref[0].numpy()).max() < 1e-4, "plain numpy step disagrees with torch"
+    h = [np.zeros(H, np.float32) for _ in range(L)]
+    c = [np.zeros(H, np.float32) for _ in range(L)]
+    k_m1, last, out = SOS, None, []
+    for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
+        t0 = time.perf_counter_ns()
+        dt = cfg.data_delta_time_max if last is None else min(max(t - last, 0.0), cfg.data_delta_time_max)
+        last = t
+        logits = step(k_m1, dt, b * 2 / (cfg.num_buttons - 1) - 1, h, c)
+        t1 = time.perf_counter_ns()
+        k_m1 = int(logits.argmax())  # feeds a plausible key back; outside the timed step
+        if n >= warmup:
+            out.append(t1 - t0)
+        if gap:
+            time.sleep(gap)
     return out
 
 
@@ -93,9 +150,10 @@ def main() -> None:
 
     gap = args.gap_ms / 1e3
     torch_ns = bench_torch(model, cfg, times, buttons, args.warmup, gap)
+    plain_ns = bench_plain(model, cfg, times, buttons, args.warmup, gap)
     genie = PianoGenie.from_model(model, cfg, seed=0)
     numpy_ns = bench_numpy(genie, times, buttons, args.warmup, gap)
-    (tm, tp), (nm, np99) = percentiles(torch_ns), percentiles(numpy_ns)
+    (tm, tp), (pm, pp), (nm, np99) = percentiles(torch_ns), percentiles(plain_ns), percentiles(numpy_ns)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {source} ({cfg.model_rnn_num_layers} x {cfg.model_rnn_dim})")
@@ -105,10 +163,19 @@ def main() -> None:
           f"{args.gap_ms:g} ms between presses")
     print(f"{'':24}{'median us':>12}{'p99 us':>12}")
     print(f"{'torch dec.step+sample':24}{tm:12.1f}{tp:12.1f}")
+    print(f"{'plain numpy step':24}{pm:12.1f}{pp:12.1f}   (no sampling)")
     print(f"{'numpy press':24}{nm:12.1f}{np99:12.1f}")
-    print(f"speed-up (torch / numpy): median {tm / nm:.1f}x, p99 {tp / np99:.1f}x")
-    print(f"goal median <= 30 us: {'met' if nm <= 30 else 'NOT met'}; goal p99 <= 60 us: {'met' if np99 <= 60 else 'NOT met'}")
-
+    print(f"speed-up of press: vs torch median {tm / nm:.1f}x, p99 {tp / np99:.1f}x; "
+          f"vs plain numpy step median {pm / nm:.2f}x, p99 {pp / np99:.2f}x")
+    print(f"goal as set (median <= 30 us, p99 <= 60 us): median {'met' if nm <= 30 else 'NOT met'}, "
+          f"p99 {'met' if np99 <= 60 else 'NOT met'}")
+    # Where the goal was set the torch step took ~180 us and a plain numpy step ~28 us: as same-run
+    # ratios, the goal asks for a press >= 6x faster than the torch step and no slower than 30/28 of
+    # the plain step. (Rough: neither baseline here is byte-for-byte the one measured there.)
+    print(f"goal as same-run ratios: press >= {TORCH_WHERE_SET_US / 30:.0f}x faster than torch: "
+          f"{'met' if tm / nm >= TORCH_WHERE_SET_US / 30 else 'NOT met'} ({tm / nm:.1f}x); press <= "
+          f"{30 / PLAIN_WHERE_SET_US:.2f}x the plain numpy step: {'met' if nm / pm <= 30 / PLAIN_WHERE_SET_US else 'NOT met'} "
+          f"({nm / pm:.2f}x)")
 
 if __name__ == "__main__":
     main()

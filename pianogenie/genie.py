@@ -57,6 +57,8 @@ class PianoGenie:
         `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts."""
         self.cfg = cfg
         self.num_buttons = cfg.num_buttons
+        # button -> its real value 2b/(n-1) - 1; the lookup also validates (1.0 and np.int64(1) hash as 1)
+        self._button_value = {b: b * (2.0 / (cfg.num_buttons - 1)) - 1.0 for b in range(cfg.num_buttons)}
         self._dt_max = float(cfg.data_delta_time_max)
         self._pack(weights)
         self.reset(seed)
@@ -124,11 +126,13 @@ class PianoGenie:
         self._zc = [np.zeros(5 * H, f32) for _ in range(L)]
         self._c = [zc[4 * H:] for zc in self._zc]
         self._tmp = np.empty(H, f32)
+        # ufuncs take ~0.5 us longer with a Python scalar operand than with an array: keep 1/2 as one
+        self._half = np.full(3 * H, 0.5, f32)
         self._prod = np.empty((2, H), f32)
         self._logits = np.empty(NUM_KEYS, f32)
         self._noisy = np.empty(NUM_KEYS, f32)
         # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
-        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H],
+        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
                          zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
                         for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
 
@@ -154,18 +158,16 @@ class PianoGenie:
 
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         """
-        if not (0 <= button < self.num_buttons and button == int(button)):
+        b = self._button_value.get(button) if not isinstance(button, bool) else None
+        if b is None:
             raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")
         if not math.isfinite(time):
             raise ValueError(f"time must be a finite number of seconds, got {time!r}")
         if not temperature >= 0:  # also rejects NaN
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
-        if self.last_time is None:
-            dt = self._dt_max
-        else:
-            dt = min(max(time - self.last_time, 0.0), self._dt_max)
-        self.last_time = time
-        logits = self._step(self.k_m1, dt, int(button) * (2.0 / (self.num_buttons - 1)) - 1.0)
+        last, self.last_time = self.last_time, time
+        dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
+        logits = self._step(self.k_m1, dt, b)
         if temperature > 0:
             if self._noise_i == len(self._gumbel):
                 self._gumbel = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
@@ -173,7 +175,7 @@ class PianoGenie:
             if temperature != self._noise_t:  # noise pre-scaled by T, redone only when T changes
                 self._noise, self._noise_t = self._gumbel * np.float32(temperature), temperature
             noisy = self._noisy
-            np.add(self._noise[self._noise_i], logits, out=noisy)
+            np.add(self._noise[self._noise_i], logits, noisy)
             self._noise_i += 1
             k = int(noisy.argmax())
         else:
@@ -191,21 +193,23 @@ class PianoGenie:
         return self._step(int(k_m1), float(dt), float(b)).copy()
 
     def _step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
+        # Every call passes `out` positionally and every operand is an array: at these sizes the
+        # per-call overhead is most of the cost (a Python-float operand alone adds ~0.5 us).
         buf, tmp, prod, p0, p1 = self._buf, self._tmp, self._prod, self._prod[0], self._prod[1]
         dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
         buf[0] = dt
         buf[1] = b
         bias = self._table[k_m1]  # layer 0's input and biases
-        for x, K, next_bias, z, sig, fi, cg, c, o, h in self._layers:
-            dot(x, K, out=z)  # (4H,) gates of [x_l, h_l] (+ the last layer's bias via the trailing 1)
+        for x, K, next_bias, z, sig, half, fi, cg, c, o, h in self._layers:
+            dot(x, K, z)  # (4H,) gates of [x_l, h_l] (+ the last layer's bias via the trailing 1)
             if bias is not None:
-                add(z, bias, out=z)
-            tanh(z, out=z)
-            mul(sig, 0.5, out=sig)
-            add(sig, 0.5, out=sig)  # o, f, i = sigmoid; g = tanh
-            mul(fi, cg, out=prod)  # [f * c, i * g]
-            add(p0, p1, out=c)
-            tanh(c, out=tmp)
-            mul(o, tmp, out=h)  # written in place in buf: the next layer's input
+                add(z, bias, z)
+            tanh(z, z)
+            mul(sig, half, sig)
+            add(sig, half, sig)  # o, f, i = sigmoid; g = tanh
+            mul(fi, cg, prod)  # [f * c, i * g]
+            add(p0, p1, c)
+            tanh(c, tmp)
+            mul(o, tmp, h)  # written in place in buf: the next layer's input
             bias = next_bias
-        return dot(self._out_in, self._out_kernel, out=self._logits)  # (88,)
+        return dot(self._out_in, self._out_kernel, self._logits)  # (88,)

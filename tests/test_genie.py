@@ -135,7 +135,7 @@ def test_temperature_zero_is_argmax_and_sampling_follows_softmax(random_ckpt):
 def test_delta_time_and_button_inputs(random_ckpt):
     model, cfg = load_model(random_ckpt)
     g = PianoGenie.load(random_ckpt)
-    for bad in (cfg.num_buttons, -1, 2.5):
+    for bad in (cfg.num_buttons, -1, 2.5, True, "3", None):
         with pytest.raises(ValueError, match="button must be an integer"):
             g.press(0.0, bad)
     with pytest.raises(ValueError, match="time must be"):
@@ -147,6 +147,10 @@ def test_delta_time_and_button_inputs(random_ckpt):
     k2 = g.press(99.0, 7, temperature=0)
     expect = torch_logits(model, [SOS, k1], [cfg.data_delta_time_max, 0.0], [3, 7]).argmax(-1).tolist()
     assert [k1, k2] == expect
+    # integral buttons of other types (numpy ints from arrays, whole floats) are the same button
+    for same in (np.int64(3), 3.0, np.float32(3)):
+        g.reset()
+        assert g.press(100.0, same, temperature=0) == k1
 
 
 def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
