@@ -13,6 +13,7 @@ Without --data it prepares ../shared/data/maestro-asap into a temporary file fir
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import sys
@@ -82,6 +83,30 @@ def our_loop(data, cfg: Config, steps: int, workers: int, run_dir: str) -> float
     return _steps_per_second(step, steps)
 
 
+def step_gflop(cfg: Config) -> float:
+    """Multiply-add work of one training step, GFLOP: forward 2 * rows * in * out per matrix
+    product, backward twice that (gradients of the inputs and of the weights)."""
+    H, L, rows = cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.batch_size * cfg.seq_len
+    lstm = lambda n_in: 2 * rows * 4 * H * (n_in + H)  # one layer, one direction: W_ih x + W_hh h
+    encoder = sum(2 * lstm(H if l == 0 else 2 * H) for l in range(L)) + 2 * rows * ((NUM_KEYS + 1) * H + 2 * H)
+    decoder = sum(lstm(H) for _ in range(L)) + 2 * rows * ((NUM_KEYS + 3) * H + H * NUM_KEYS)
+    return 3 * (encoder + decoder) / 1e9
+
+
+def gemm_gflops(rows: int, n_in: int, n_out: int, repeats: int = 20) -> float:
+    """One core's best rate on (rows, n_in) @ (n_in, n_out), GFLOP/s."""
+    torch.set_num_threads(1)
+    a, b = torch.randn(rows, n_in), torch.randn(n_in, n_out)
+    number = max(1, 2_000_000 // (rows * n_in))  # time small products in bunches
+    best = math.inf
+    for _ in range(3 + repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            a @ b
+        best = min(best, (time.perf_counter() - t0) / number)
+    return 2 * rows * n_in * n_out / best / 1e9
+
+
 def _steps_per_second(step, steps: int) -> float:
     for _ in range(3):  # warm-up: allocator, oneDNN primitive caches
         step()
@@ -123,9 +148,26 @@ def main() -> int:
             for name, fn in runs.items():
                 results.setdefault(name, []).append(fn())
         base = max(results[next(iter(results))])
+        gflop = step_gflop(cfg)
         for name, values in results.items():
             best = max(values)
-            print(f"{name:45s} {best:6.2f} steps/s (best of {len(values)})  x{best / base:.2f} vs tutorial default")
+            print(f"{name:45s} {best:6.2f} steps/s (best of {len(values)})  x{best / base:.2f} vs tutorial default"
+                  f"  {best * gflop:5.1f} GFLOP/s")
+        # What limits it: a step is a fixed amount of matrix work. The recurrence can only run as
+        # one small product per time step, (rows per shard, H) @ (H, 4H) forward and again backward;
+        # everything else (input projections, weight gradients) can run as large products. Charging
+        # each at one core's measured rate, with the gate arithmetic free, bounds steps/s from above.
+        H, shard_rows = cfg.model_rnn_dim, cfg.batch_size // workers
+        big_rate = max(gemm_gflops(shard_rows * cfg.seq_len, 2 * H, 4 * H) for _ in range(3))
+        small_rate = max(gemm_gflops(shard_rows, H, 4 * H) for _ in range(3))
+        recurrent = 2 * 3 * cfg.model_rnn_num_layers * 2 * cfg.batch_size * cfg.seq_len * 4 * H * H / 1e9
+        bound = workers / ((gflop - recurrent) / big_rate + recurrent / small_rate)
+        ours = max(results[list(results)[-1]])
+        print(f"a step is {gflop:.1f} GFLOP, {recurrent:.1f} of it in the recurrence. One core: "
+              f"({shard_rows * cfg.seq_len}, {2 * H}) @ ({2 * H}, {4 * H}) runs at {big_rate:.1f} GFLOP/s, a time "
+              f"step's ({shard_rows}, {H}) @ ({H}, {4 * H}) at {small_rate:.1f}; ours averages {ours * gflop / workers:.1f}.")
+        print(f"bound (each product at those rates on all {workers} cores, gate arithmetic free): {bound:.2f} steps/s "
+              f"= x{bound / base:.2f} vs tutorial default; ours reaches {ours / bound:.0%} of it")
     return 0
 
 
