@@ -87,7 +87,10 @@ def step_gflop(cfg: Config) -> float:
     """Multiply-add work of one training step, GFLOP: forward 2 * rows * in * out per matrix
     product, backward twice that (gradients of the inputs and of the weights)."""
     H, L, rows = cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.batch_size * cfg.seq_len
-    lstm = lambda n_in: 2 * rows * 4 * H * (n_in + H)  # one layer, one direction: W_ih x + W_hh h
+
+    def lstm(n_in: int) -> int:  # one layer, one direction: W_ih x + W_hh h
+        return 2 * rows * 4 * H * (n_in + H)
+
     encoder = sum(2 * lstm(H if l == 0 else 2 * H) for l in range(L)) + 2 * rows * ((NUM_KEYS + 1) * H + 2 * H)
     decoder = sum(lstm(H) for _ in range(L)) + 2 * rows * ((NUM_KEYS + 3) * H + H * NUM_KEYS)
     return 3 * (encoder + decoder) / 1e9
@@ -160,7 +163,8 @@ def main() -> int:
         H, shard_rows = cfg.model_rnn_dim, cfg.batch_size // workers
         big_rate = max(gemm_gflops(shard_rows * cfg.seq_len, 2 * H, 4 * H) for _ in range(3))
         small_rate = max(gemm_gflops(shard_rows, H, 4 * H) for _ in range(3))
-        recurrent = 2 * 3 * cfg.model_rnn_num_layers * 2 * cfg.batch_size * cfg.seq_len * 4 * H * H / 1e9
+        layer_directions = 3 * cfg.model_rnn_num_layers  # encoder both ways, decoder one way
+        recurrent = 2 * layer_directions * 2 * cfg.batch_size * cfg.seq_len * 4 * H * H / 1e9  # forward + backward
         bound = workers / ((gflop - recurrent) / big_rate + recurrent / small_rate)
         ours = max(results[list(results)[-1]])
         print(f"a step is {gflop:.1f} GFLOP, {recurrent:.1f} of it in the recurrence. One core: "
