@@ -88,16 +88,17 @@ def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
                 gap: float) -> list[int]:
     w = {name: p.detach().numpy() for name, p in model.dec.state_dict().items()}
     step = plain_numpy_step(w, cfg.model_rnn_num_layers)
-    H, L = cfg.model_rnn_dim, cfg.model_rnn_num_layers
+    def zeros() -> list[np.ndarray]:  # one (H,) state vector per layer
+        return [np.zeros(cfg.model_rnn_dim, np.float32) for _ in range(cfg.model_rnn_num_layers)]
+
     # A baseline is only worth timing if it computes the same thing: check it against torch first.
-    h, c, state = [np.zeros(H, np.float32) for _ in range(L)], [np.zeros(H, np.float32) for _ in range(L)], None
+    h, c, state = zeros(), zeros(), None
     with torch.inference_mode():
         for k_m1, dt, b in [(SOS, 1.0, -1.0), (40, 0.2, 1 / 7), (45, 0.0, 1.0), (87, 0.7, -3 / 7)]:
             ours = step(k_m1, dt, b, h, c)
             ref, state = model.dec.step(torch.tensor([k_m1]), torch.tensor([dt]), torch.tensor([b]), state)
             assert np.abs(ours - ref[0].numpy()).max() < 1e-4, "plain numpy step disagrees with torch"
-    h = [np.zeros(H, np.float32) for _ in range(L)]
-    c = [np.zeros(H, np.float32) for _ in range(L)]
+    h, c = zeros(), zeros()
     k_m1, last, out = SOS, None, []
     for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
         t0 = time.perf_counter_ns()
