@@ -34,6 +34,11 @@ class Config:
     grad_clip_norm: float = 1.0
     loss_margin_multiplier: float = 1.0
     loss_contour_multiplier: float = 1.0
+    # Velocity head (velocity.py): 0 bins = none; train_keys=false trains it on frozen key weights (with --init)
+    velocity_bins: int = 0
+    velocity_hidden: int = 128
+    loss_velocity_multiplier: float = 1.0
+    train_keys: bool = True
     # Bookkeeping
     summarize_frequency: int = 128
     eval_frequency: int = 1024
@@ -97,6 +102,10 @@ class Config:
             (self.max_num_steps >= 1 and self.eval_frequency >= 1 and self.summarize_frequency >= 1,
              "max_num_steps, eval_frequency and summarize_frequency must be >= 1"),
             (self.lr_warmup_steps >= 0 and self.grad_clip_norm > 0, "lr_warmup_steps >= 0, grad_clip_norm > 0"),
+            (self.velocity_bins >= 0 and (self.velocity_bins == 0 or 128 % self.velocity_bins == 0)
+             and self.velocity_hidden >= 1, "velocity_bins must be 0 (no velocity head) or divide 128, "
+             "velocity_hidden >= 1"),
+            (self.train_keys or self.velocity_bins > 0, "train_keys=false needs a velocity head (velocity_bins)"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -13,8 +13,12 @@ Input formats (chosen by extension; other names are sniffed from their first byt
   velocity optional) or `[time, button]` / `[time, button, duration]`; `{"presses": [...]}` also works.
 - CSV: rows `time,button[,duration]`; an optional header naming the columns (`time`, `button`,
   `duration`, `velocity`) in any order; blank lines and `#` comments are skipped.
-Times are seconds from any origin, non-decreasing. Missing durations default to 0.25 s (`--duration`)
-and missing velocities to 80 (`--velocity`), a moderate mezzo-forte.
+Times are seconds from any origin, non-decreasing. Missing durations default to 0.25 s (`--duration`).
+
+Velocity: a press's own velocity (a MIDI controller's, or a JSON/CSV velocity column) is kept; a press
+without one gets the model's velocity (its velocity head, see velocity.py) or, for a model without a
+head, a fixed 80 (a moderate mezzo-forte). `--genie-velocity` takes the model's everywhere, and
+`--velocity N` makes every note N.
 
 Output: a standard MIDI file (one acoustic grand piano track), one note per press at the press's
 onset and duration. A piano key cannot sound twice at once, so a note is cut short when its key is
@@ -42,9 +46,9 @@ import pretty_midi
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
 from pianogenie.util import UserError, atomic_path
+from pianogenie.velocity import DEFAULT_VELOCITY
 
 DEFAULT_DURATION = 0.25  # seconds, for rows without a duration
-DEFAULT_VELOCITY = 80
 MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
 SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
@@ -55,7 +59,7 @@ class Press:
     time: float  # seconds
     button: int  # 0..num_buttons-1
     duration: float  # seconds, > 0
-    velocity: int  # 1..127
+    velocity: int | None  # 1..127, None where the input gives none
 
 
 # --------------------------------------------------------------------------------------------------
@@ -63,7 +67,7 @@ class Press:
 
 
 def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: float = DEFAULT_DURATION,
-                 velocity: int = DEFAULT_VELOCITY) -> list[Press]:
+                 velocity: int | None = None) -> list[Press]:
     """Read and validate a button performance; any problem is a UserError naming the file (and row)."""
     path = Path(path)
     try:
@@ -175,7 +179,7 @@ def _is_number(s: str) -> bool:
         return False
 
 
-def _press(path: Path, where: str, row, num_buttons: int, duration: float, velocity: int) -> Press:
+def _press(path: Path, where: str, row, num_buttons: int, duration: float, velocity: int | None) -> Press:
     if isinstance(row, list):
         if not 2 <= len(row) <= 3:
             raise UserError(f"{path} {where}: expected [time, button] or [time, button, duration], got {row!r}")
@@ -189,14 +193,15 @@ def _press(path: Path, where: str, row, num_buttons: int, duration: float, veloc
             raise UserError(f"{path} {where}: {key} must be a finite number, got {v!r}")
         return float(v)
 
-    t, b, d, v = number("time"), number("button"), number("duration", duration), number("velocity", velocity)
+    t, b, d = number("time"), number("button"), number("duration", duration)
+    v = number("velocity") if "velocity" in row else None if velocity is None else float(velocity)
     if not b.is_integer() or not 0 <= b < num_buttons:
         raise UserError(f"{path} {where}: button {row['button']!r} out of range (integers 0..{num_buttons - 1})")
     if d <= 0:
         raise UserError(f"{path} {where}: duration must be > 0, got {row.get('duration')!r}")
-    if not v.is_integer() or not 1 <= v <= 127:
+    if v is not None and (not v.is_integer() or not 1 <= v <= 127):
         raise UserError(f"{path} {where}: velocity must be an integer 1..127, got {row.get('velocity')!r}")
-    return Press(t, int(b), d, int(v))
+    return Press(t, int(b), d, None if v is None else int(v))
 
 
 def _validated(path: Path, presses: list[Press]) -> list[Press]:
@@ -217,24 +222,40 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
 
 def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25) -> np.ndarray:
     """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int."""
+    return decode_with_velocities(presses, genie, temperature)[0]
+
+
+def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
+                           input_velocity: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (N,) and velocities (N,) played for each press from a fresh session: a press's own
+    velocity where it has one and `input_velocity`, else the model's (fixed without a head). The
+    model's velocity history follows what is played."""
     genie.reset()
-    return np.array([genie.press(p.time, p.button, temperature) for p in presses], dtype=np.int64)
+    keys, velocities = np.empty(len(presses), np.int64), np.empty(len(presses), np.int64)
+    for i, p in enumerate(presses):
+        keys[i] = genie.press(p.time, p.button, temperature, p.velocity if input_velocity else None)
+        velocities[i] = genie.velocity
+    return keys, velocities
 
 
-def performance_midi(presses: Sequence[Press], keys: Sequence[int]) -> pretty_midi.PrettyMIDI:
-    """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys)."""
+def performance_midi(presses: Sequence[Press], keys: Sequence[int],
+                     velocities: Sequence[int] | None = None) -> pretty_midi.PrettyMIDI:
+    """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys);
+    velocities default to the presses' own (DEFAULT_VELOCITY where they have none)."""
+    if velocities is None:
+        velocities = [DEFAULT_VELOCITY if p.velocity is None else p.velocity for p in presses]
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)  # 1 tick ~ 0.5 ms
     piano = pretty_midi.Instrument(program=0, name="Piano Genie")
     sounding: dict[int, pretty_midi.Note] = {}  # pitch -> its latest note
-    for p, k in zip(presses, keys):
-        pitch = int(k) + LOWEST_PITCH
+    for p, k, v in zip(presses, keys, velocities):
+        pitch, v = int(k) + LOWEST_PITCH, int(v)
         prev = sounding.get(pitch)
         if prev is not None and prev.end > p.time:
             if p.time - prev.start < SAME_ONSET:
-                prev.end, prev.velocity = max(prev.end, p.time + p.duration), max(prev.velocity, p.velocity)
+                prev.end, prev.velocity = max(prev.end, p.time + p.duration), max(prev.velocity, v)
                 continue
             prev.end = p.time
-        sounding[pitch] = note = pretty_midi.Note(p.velocity, pitch, p.time, p.time + p.duration)
+        sounding[pitch] = note = pretty_midi.Note(v, pitch, p.time, p.time + p.duration)
         piano.notes.append(note)
     midi.instruments.append(piano)
     return midi
@@ -269,8 +290,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, help="random seed, for a reproducible decode (default: a fresh one, printed)")
     p.add_argument("--duration", type=float, default=DEFAULT_DURATION,
                    help=f"note length in seconds for rows without one (default {DEFAULT_DURATION})")
-    p.add_argument("--velocity", type=int, default=DEFAULT_VELOCITY,
-                   help=f"MIDI velocity for presses without one (default {DEFAULT_VELOCITY})")
+    p.add_argument("--velocity", type=int, metavar="N",
+                   help="play every note at velocity N (1..127), ignoring the input's and the model's "
+                   "(default: the input's where it has one, else the model's velocity; a model without a "
+                   f"velocity head plays {DEFAULT_VELOCITY})")
+    p.add_argument("--genie-velocity", action="store_true",
+                   help="the model's velocities even where the input has its own (e.g. a MIDI controller's)")
     p.set_defaults(func=run)
 
 
@@ -279,13 +304,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--temperature must be a finite number >= 0, got {args.temperature}")
     if not (math.isfinite(args.duration) and args.duration > 0):
         raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
-    if not 1 <= args.velocity <= 127:
+    if args.velocity is not None and not 1 <= args.velocity <= 127:
         raise UserError(f"--velocity must be 1..127, got {args.velocity}")
+    if args.velocity is not None and args.genie_velocity:
+        raise UserError("--velocity and --genie-velocity exclude each other")
     seed = secrets.randbits(32) if args.seed is None else args.seed
     genie = PianoGenie.load(args.model, seed=seed)
-    presses = read_presses(args.input, genie.num_buttons, duration=args.duration, velocity=args.velocity)
-    keys = decode_performance(presses, genie, args.temperature)
-    midi = performance_midi(presses, keys)
+    presses = read_presses(args.input, genie.num_buttons, duration=args.duration)
+    if args.velocity is not None:  # the model's history hears the forced velocity, as it was played
+        presses = [dataclasses.replace(p, velocity=args.velocity) for p in presses]
+    elif not genie.has_velocity and (args.genie_velocity or any(p.velocity is None for p in presses)):
+        print(f"pianogenie decode: note: {args.model or 'the model'} has no velocity weights; presses without "
+              f"a velocity play at {DEFAULT_VELOCITY}", file=sys.stderr)
+    keys, velocities = decode_with_velocities(presses, genie, args.temperature, input_velocity=not args.genie_velocity)
+    midi = performance_midi(presses, keys, velocities)
     write_midi(midi, args.output)
     pitches = keys + LOWEST_PITCH
     print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "

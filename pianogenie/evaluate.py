@@ -17,20 +17,24 @@ import torch.nn.functional as F
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder
 from pianogenie.util import UserError, atomic_write_text
+from pianogenie.velocity import MEAN_OF, VelocityBaselines, median_velocity, velocity_nll
 from pianogenie.windows import Batch, Notes, eval_windows
 
 
 def losses(model: Autoencoder, batch: Batch, cfg: Config, num_notes: float | None = None,
-           num_pairs: float | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+           num_pairs: float | None = None, outputs: dict | None = None
+           ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """The training objective on a batch: reconstruction CE + margin + contour, masked to real notes.
 
     Terms are sums over real notes (real consecutive pairs for contour) divided by `num_notes`
     (`num_pairs`), by default this batch's own counts; a shard of a larger batch passes the whole
     batch's counts, so that the shards' losses (and gradients) add up to the whole batch's.
-    Returns the loss terms, the logits (B, T, 88) and e (B, T).
+    With a velocity head and a batch carrying velocities, adds the velocity NLL (`loss_velocity`)
+    and puts the velocity logits (B, T, bins) in `outputs["hat_v"]` if `outputs` is given. Returns the loss terms, the logits (B, T, 88) and e (B, T).
     """
     k, t, mask = batch.k, batch.t, batch.mask
-    hat_k, e = model(k, t, batch.lengths)  # (B, T, 88), (B, T)
+    out = model(k, t, batch.lengths, batch.s)  # (B, T, 88), (B, T)[, (B, T, bins)]
+    hat_k, e = out[0], out[1]
     m = mask.to(e.dtype)
     pair = m[:, 1:] * m[:, :-1]  # (B, T-1) both notes real
     num_notes = m.sum() if num_notes is None else num_notes
@@ -42,17 +46,27 @@ def losses(model: Autoencoder, batch: Batch, cfg: Config, num_notes: float | Non
     de = torch.diff(e, dim=1)
     contour = (torch.square(torch.clamp(1 - dk * de, min=0)) * pair).sum() / num_pairs
     total = recons + cfg.loss_margin_multiplier * margin + cfg.loss_contour_multiplier * contour
-    return {"loss": total, "loss_recons": recons, "loss_margin": margin, "loss_contour": contour}, hat_k, e
+    terms = {"loss": total, "loss_recons": recons, "loss_margin": margin, "loss_contour": contour}
+    if len(out) == 3:
+        terms["loss_velocity"] = (velocity_nll(out[2], batch.v) * m).sum() / num_notes
+        terms["loss"] = total + cfg.loss_velocity_multiplier * terms["loss_velocity"]
+        if outputs is not None:
+            outputs["hat_v"] = out[2].detach()
+    return terms, hat_k, e
 
 
 @torch.no_grad()
 def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
              batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
-             progress: bool = False) -> dict:
-    """Score `model` on all evaluation windows of `performances` (one split)."""
+             progress: bool = False, velocity_baselines: VelocityBaselines | None = None) -> dict:
+    """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
+    also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
+    built from the train split), on the notes after each performance's 8th."""
     from tqdm import tqdm
 
-    notes = Notes(performances, name)
+    with_velocity = hasattr(model, "vel")
+    notes = Notes(performances, name, velocity=with_velocity)
+    vel_sums: dict[str, float] = {}
     starts, lengths = eval_windows(notes, cfg.seq_len, protocol)
     was_training = model.training
     model.eval()
@@ -62,7 +76,10 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
                   leave=False):
         idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
-        terms, hat_k, e = losses(model, batch, cfg)
+        outputs: dict = {}
+        terms, hat_k, e = losses(model, batch, cfg, outputs=outputs)
+        if with_velocity:
+            _velocity_sums(vel_sums, outputs["hat_v"], batch, velocity_baselines or VelocityBaselines(None))
         m = batch.mask.double()
         n = m.sum().item()
         pair = (batch.mask[:, 1:] & batch.mask[:, :-1]).double()
@@ -99,7 +116,33 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
         "contour_violation_ratio_paper": sums["viol_paper"] / pairs,  # paper: dk * db < 0
         "button_histogram": [int(x) for x in hist.tolist()],
         "button_entropy_bits": float(-(nz * np.log2(nz)).sum()) + 0.0,  # + 0.0: no "-0.0"
+        **_velocity_metrics(vel_sums),
     }
+
+
+def _velocity_sums(sums: dict[str, float], hat_v: torch.Tensor, batch: Batch, baselines: VelocityBaselines) -> None:
+    """Accumulate absolute errors (model and baselines) and NLL over the batch's scored notes."""
+    scored = batch.mask & (batch.pos >= MEAN_OF)  # (B, T)
+    v = batch.v[scored]
+    sums["velocity_notes"] = sums.get("velocity_notes", 0.0) + float(scored.sum())
+    sums["velocity_nll"] = sums.get("velocity_nll", 0.0) + velocity_nll(hat_v[scored], v).sum().item()
+    sums["velocity_mae"] = sums.get("velocity_mae", 0.0) + (median_velocity(hat_v[scored]) - v).abs().sum().item()
+    v_np = v.cpu().numpy()
+    for name, pred in baselines.predictions(v_np, batch.k[scored].cpu().numpy(), batch.s[scored].cpu().numpy()).items():
+        key = f"velocity_mae_baseline_{name}"
+        sums[key] = sums.get(key, 0.0) + float(np.abs(pred - v_np).sum())
+
+
+def _velocity_metrics(sums: dict[str, float]) -> dict:
+    n = sums.pop("velocity_notes", 0.0)
+    if not n:
+        return {}
+    out = {key: value / n for key, value in sums.items()}
+    out["velocity_num_notes"] = int(n)
+    best = min(v for k, v in out.items() if k.startswith("velocity_mae_baseline_"))
+    if best > 0:
+        out["velocity_mae_vs_best_baseline"] = out["velocity_mae"] / best
+    return out
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +150,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         description="Score a model on a split of a prepared notes file: reconstruction cross-entropy "
         "(nats/note), perplexity, key accuracy, contour violation ratios (tutorial: sign(dk) != sign(db); "
-        "paper: dk*db < 0) and button usage. Prints JSON.",
+        "paper: dk*db < 0) and button usage; for a model with a velocity head also velocity_mae, velocity_nll "
+        "(nats per note) and the MAE of four baselines (train median, previous note, per-key train mean, mean of "
+        "the previous 8), all on the notes after each performance's 8th. Prints JSON.",
     )
     p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run directory (uses best.pt), our checkpoint, "
                    "or the tutorial's model.pt (with its cfg.json beside it)")
@@ -130,8 +175,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.data} has no {args.split!r} split (it has: {', '.join(data) or 'none'})")
     if not data[args.split]:
         raise UserError(f"the {args.split!r} split of {args.data} is empty")
+    baselines = VelocityBaselines(data.get("train")) if hasattr(model, "vel") else None
     metrics = {"model": str(args.model), "data": str(args.data), "split": args.split,
-               **evaluate(model, data[args.split], cfg, args.protocol, name=args.split, progress=True)}
+               **evaluate(model, data[args.split], cfg, args.protocol, name=args.split, progress=True,
+                          velocity_baselines=baselines)}
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.out:

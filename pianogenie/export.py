@@ -1,14 +1,16 @@
 """`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
 
 Writes into DIR (atomically: built in a temporary folder beside it, then renamed):
-- `weights_manifest.json` + `group1-shard*of*.bin`: the `dec.*` weights in the TF.js weights
+- `weights_manifest.json` + `group1-shard*of*.bin`: the `dec.*` weights (and the velocity head's
+  `vel.*`, where the model has one) in the TF.js weights
   format (`tf.io.loadWeights` reads it), in their PyTorch layouts and names, float32
   little-endian, shards of at most 4 MiB, exactly as the 2021 tutorial's `tfjs/` folder.
 - `cfg.json`: the training config plus what the browser needs (buttons, LSTM sizes, start token,
   delta-time maximum, lowest MIDI pitch).
 - `test.json`: a golden case for the JS tests: 128 decoder steps (previous keys, delta times,
   buttons from the model's own encoder) and the logits the model gives, computed in float64 so
-  the reference is the maths itself rather than one float32 rounding of it.
+  the reference is the maths itself rather than one float32 rounding of it; with a velocity head
+  also the velocities played (fed to its history) and its velocity logits and median velocities.
 
 The format is written directly (it is a JSON list + raw bytes), so TensorFlow is not needed.
 """
@@ -37,9 +39,9 @@ GOLDEN_SPLIT = "validation"
 
 
 def decoder_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
-    """The `dec.*` entries of the state dict, in order, as float32 arrays."""
+    """The `dec.*` (then `vel.*`) entries of the state dict, in order, as float32 arrays."""
     weights = {k: v.detach().cpu().to(torch.float32).numpy() for k, v in model.state_dict().items()
-               if k.startswith("dec.")}
+               if k.startswith(("dec.", "vel."))}
     if "dec.input.weight" not in weights:
         raise UserError("the checkpoint holds no decoder weights (dec.*)")
     return weights
@@ -75,9 +77,17 @@ def synthetic_performance(num_notes: int = GOLDEN_STEPS, seed: int = 0) -> tuple
     return k.astype(np.int64), np.cumsum(dt)
 
 
-def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN_STEPS) -> tuple[np.ndarray, np.ndarray, str]:
+def synthetic_velocities(num_notes: int = GOLDEN_STEPS, seed: int = 0) -> np.ndarray:
+    """Deterministic stand-in velocities (N,) 1..127: a slow swell with note-to-note variation."""
+    rng = np.random.default_rng(seed + 1)
+    swell = 70 + 30 * np.sin(np.arange(num_notes) / 12)
+    return np.clip(np.rint(swell + rng.normal(0, 8, num_notes)), 1, 127).astype(np.int64)
+
+
+def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN_STEPS
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """The first `num_notes` notes of the first validation performance long enough.
-    -> keys (N,), onsets (N,), a description of where they came from."""
+    -> keys (N,), onsets (N,), velocities (N,), a description of where they came from."""
     from pianogenie.data import load_notes  # the data module is only needed with --data
 
     splits = load_notes(data_path)
@@ -89,13 +99,17 @@ def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN
             k = notes[:, 2].astype(np.int64)
             if k.min() < 0 or k.max() >= NUM_KEYS:
                 raise UserError(f"{data_path}: {GOLDEN_SPLIT} performance {i} has keys outside 0..{NUM_KEYS - 1}")
-            return k, notes[:, 0].astype(np.float64), f"{GOLDEN_SPLIT} performance {i} of {Path(data_path).name}, notes 0..{num_notes - 1}"
+            v = np.clip(np.rint(notes[:, 3]), 1, 127).astype(np.int64)
+            return k, notes[:, 0].astype(np.float64), v, f"{GOLDEN_SPLIT} performance {i} of {Path(data_path).name}, notes 0..{num_notes - 1}"
     raise UserError(f"{data_path}: no {GOLDEN_SPLIT} performance has {num_notes} notes")
 
 
-def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str) -> dict:
-    """Decoder inputs (keys, delta times, encoder buttons) and its float64 logits for one performance."""
+def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: np.ndarray | None = None) -> dict:
+    """Decoder inputs (keys, delta times, encoder buttons) and its float64 logits for one performance;
+    with a velocity head and velocities v (N,), the head's float64 logits for each played key and
+    median velocities, its history fed the velocities played."""
     from pianogenie.model import delta_times
+    from pianogenie.velocity import history_states, median_velocity, state_inputs
 
     dt = delta_times(onsets, cfg.data_delta_time_max)  # (N,) first = max
     with torch.no_grad():
@@ -104,7 +118,15 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str) -> d
         k_m1 = torch.from_numpy(np.concatenate([[SOS], k[:-1]]))[None]
         b_real = torch.from_numpy(2.0 * b / (cfg.num_buttons - 1) - 1.0)[None]
         h_0 = torch.zeros(cfg.model_rnn_num_layers, 1, cfg.model_rnn_dim, dtype=torch.float64)
-        logits, _ = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)))  # (1, N, 88)
+        logits, _, h = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)),
+                           return_hidden=True)  # (1, N, 88), (1, N, H)
+        velocity = {}
+        if hasattr(model, "vel") and v is not None:
+            s = history_states(np.array([len(k)]), state_inputs(v, k))  # (N, S)
+            hat_v = copy.deepcopy(model.vel).double()(h, torch.from_numpy(k)[None], torch.from_numpy(s).double()[None],
+                                                     torch.from_numpy(dt)[None], b_real)[0]  # (N, bins)
+            velocity = {"input_velocities": v.tolist(), "output_velocity_logits": hat_v.tolist(),
+                        "output_velocities": median_velocity(hat_v).tolist()}
     return {
         "source": source,
         "precision": "float64",
@@ -113,6 +135,7 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str) -> d
         "input_buttons": b.astype(int).tolist(),
         "output_keys": k.tolist(),
         "output_logits": logits[0].tolist(),
+        **velocity,
     }
 
 
@@ -151,11 +174,12 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
     model, cfg = load_model(checkpoint)
     manifest, shards = tfjs_weights(decoder_weights(model))
     if data is not None:
-        k, onsets, source = validation_performance(data)
+        k, onsets, v, source = validation_performance(data)
     else:
         k, onsets = synthetic_performance()
+        v = synthetic_velocities()
         source = "synthetic: deterministic random-walk performance (no --data given)"
-    golden = golden_case(model, cfg, k, onsets, source)
+    golden = golden_case(model, cfg, k, onsets, source, v)
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),
         **{path: shard for path, shard in zip(manifest[0]["paths"], shards)},

@@ -17,6 +17,11 @@ the arithmetic. The weights are repacked once at load time:
   the trailing 1 carries the last layer's and the output layer's biases as kernel rows;
 - gates are reordered (o, f, i, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
   4H gates gives every activation (sigmoid(x) = (1 + tanh(x / 2)) / 2).
+With a velocity head (velocity.py) each press also sets `genie.velocity`, the median of the head's
+distribution for the key just chosen; the head's input layer rides on the output product (its
+history state and dense features sit after the trailing 1 of the state buffer, its standardisation
+folded into the weights), so a press adds a table row, a relu, one small product, the median and
+the history update. Without a head `genie.velocity` is the fixed DEFAULT_VELOCITY.
 Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
 drawn from the session's seeded generator in blocks (one row per sampled press, whatever T), which
 is exactly softmax(logits / T) sampling; T = 0 is argmax and draws nothing.
@@ -33,6 +38,7 @@ import numpy as np
 from pianogenie.config import Config
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
 from pianogenie.util import UserError
+from pianogenie.velocity import CHORD_DT, DEFAULT_VELOCITY, NUM_INPUTS, NUM_STATE
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "model.pt"
 _NOISE_BLOCK = 1024  # Gumbel rows drawn at once: one refill per 1024 sampled presses (< 1 % of presses)
@@ -52,10 +58,14 @@ class PianoGenie:
     There is no `release`: the decoder only sees onsets, so how long a note sounds is the caller's
     business (`decode` takes it from the input; the browser from the button being held)."""
 
-    def __init__(self, weights: dict[str, np.ndarray], cfg: Config, seed: int | None = None):
+    def __init__(self, weights: dict[str, np.ndarray], cfg: Config, seed: int | None = None,
+                 velocity_weights: dict[str, np.ndarray] | None = None):
         """`weights`: the decoder's parameters as float arrays under their PyTorch names without the
-        `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts."""
+        `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts;
+        `velocity_weights`: the velocity head's (`vel.*` without the prefix), or None."""
         self.cfg = cfg
+        self.has_velocity = bool(velocity_weights)
+        self._velocity_weights = velocity_weights
         self.num_buttons = cfg.num_buttons
         # button -> its real value 2b/(n-1) - 1; the lookup also validates (1.0 and np.int64(1) hash as 1)
         self._button_value = {b: b * (2.0 / (cfg.num_buttons - 1)) - 1.0 for b in range(cfg.num_buttons)}
@@ -76,9 +86,11 @@ class PianoGenie:
 
     @classmethod
     def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> "PianoGenie":
-        """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder)."""
+        """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder, and maybe a `.vel` head)."""
         weights = {name: p.detach().cpu().double().numpy() for name, p in model.dec.state_dict().items()}
-        return cls(weights, cfg, seed=seed)
+        vel = getattr(model, "vel", None)
+        vel_weights = None if vel is None else {n: p.detach().cpu().double().numpy() for n, p in vel.state_dict().items()}
+        return cls(weights, cfg, seed=seed, velocity_weights=vel_weights)
 
     def _pack(self, w: dict[str, np.ndarray]) -> None:
         L, H = self.cfg.model_rnn_num_layers, self.cfg.model_rnn_dim
@@ -94,7 +106,9 @@ class PianoGenie:
             return m[order] * (scale if m.ndim == 2 else scale[:, 0])
 
         f32 = np.float32
-        self._buf = np.zeros(2 + L * H + 1, f32)  # [dt, b, h_0, ..., h_{L-1}, 1]
+        D = 4 + NUM_STATE if self.has_velocity else 0
+        # [dt, b, h_0, ..., h_{L-1}, 1] then, with a velocity head, [dt, chord, log dt, b, s (S), u (4)]
+        self._buf = np.zeros(2 + L * H + 1 + D + (NUM_INPUTS if D else 0), f32)
         self._h = [self._buf[2 + l * H:2 + (l + 1) * H] for l in range(L)]
         layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), separate bias or None)
 
@@ -117,7 +131,10 @@ class PianoGenie:
                 layers.append((self._buf[lo:lo + 2 * H], np.ascontiguousarray(K, f32), bias.astype(f32)))
 
         W_out = np.vstack([np.asarray(w["output.weight"], np.float64).T, np.asarray(w["output.bias"], np.float64)])
-        self._out_in = self._buf[2 + (L - 1) * H:]  # [h_{L-1}, 1]
+        top = 2 + L * H + 1  # end of [h_{L-1}, 1]
+        self._out_in = self._buf[2 + (L - 1) * H:top + D]  # [h_{L-1}, 1] (+ the velocity head's dense inputs)
+        if D:
+            W_out = self._pack_velocity(W_out, top)  # (H + 1 + D, 88 + hidden)
         self._out_kernel = np.ascontiguousarray(W_out, f32)  # (H + 1, 88)
 
         # Scratch, allocated once: the hot path never allocates arrays.
@@ -129,12 +146,48 @@ class PianoGenie:
         # ufuncs take ~0.5 us longer with a Python scalar operand than with an array: keep 1/2 as one
         self._half = np.full(3 * H, 0.5, f32)
         self._prod = np.empty((2, H), f32)
-        self._logits = np.empty(NUM_KEYS, f32)
+        self._logits_all = np.empty(self._out_kernel.shape[1], f32)
+        self._logits = self._logits_all[:NUM_KEYS]
         self._noisy = np.empty(NUM_KEYS, f32)
         # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
         self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
                          zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
                         for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
+
+    def _pack_velocity(self, W_out: np.ndarray, top: int) -> np.ndarray:
+        """The velocity head, packed: its input layer's h, bias and dense columns join the output
+        kernel (dense inputs reordered to the buffer's [dt, chord, log dt, b, s], standardisation
+        folded in), the chosen key's columns become a table, the output layer takes a trailing 1."""
+        w, f64, f32 = self._velocity_weights, np.float64, np.float32
+        H, S = self.cfg.model_rnn_dim, NUM_STATE
+        W1, b1 = np.asarray(w["hidden.weight"], f64), np.asarray(w["hidden.bias"], f64)  # (hid, H + 88 + D)
+        mean, std = np.asarray(w["feature_mean"], f64), np.asarray(w["feature_std"], f64)
+        W_h, W_k, W_d = W1[:, :H], W1[:, H:H + NUM_KEYS], W1[:, H + NUM_KEYS:] / std  # W_d over [s, dt, chord, log dt, b]
+        bias = b1 - W_d @ mean
+        W_d = np.concatenate([W_d[:, S:], W_d[:, :S]], axis=1)  # -> buffer order [dt, chord, log dt, b, s]
+        hid = W1.shape[0]
+        K = np.zeros((H + 1 + 4 + S, NUM_KEYS + hid))
+        K[:H + 1, :NUM_KEYS] = W_out
+        K[:H, NUM_KEYS:], K[H, NUM_KEYS:], K[H + 1:, NUM_KEYS:] = W_h.T, bias, W_d.T
+        self._vel_table = np.ascontiguousarray(W_k.T, f32)  # (88, hid)
+        self._vel_z = np.zeros(hid + 1, f32)  # [relu(z), 1]
+        self._vel_z[hid] = 1.0
+        self._vel_out = np.ascontiguousarray(np.vstack([np.asarray(w["output.weight"], f64).T,
+                                                        np.asarray(w["output.bias"], f64)]), f32)  # (hid + 1, bins)
+        self._vel_logits = np.empty(self._vel_out.shape[1], f32)
+        self._vel_p = np.empty(self._vel_out.shape[1], f32)
+        self._vel_cdf = np.empty(self._vel_out.shape[1], f32)
+        self._vel_width = 128 / self._vel_out.shape[1]
+        self._zero = np.zeros(hid, f32)
+        # history state s' = A s + B u, as one product of the contiguous [s, u]
+        A, B = np.asarray(w["state_transition"], f64), np.asarray(w["state_input"], f64)
+        self._state_kernel = np.ascontiguousarray(np.vstack([A.T, B.T]), f32)  # (S + 4, S)
+        self._dense = top  # buffer index of [dt, chord, log dt, b]
+        self._s = self._buf[top + 4:top + 4 + S]
+        self._su = self._buf[top + 4:top + 4 + S + NUM_INPUTS]
+        self._u = self._buf[top + 4 + S:]
+        self._s_next = np.empty(S, f32)
+        return K
 
     # ----------------------------------------------------------------------------------------------
     # Session
@@ -143,18 +196,24 @@ class PianoGenie:
         """Forget the performance so far (state, previous key and time). The RNG keeps running so
         that repeated takes differ, unless a new `seed` is given (or on first construction)."""
         self._buf.fill(0.0)
-        self._buf[-1] = 1.0
+        self._buf[2 + self.cfg.model_rnn_num_layers * self.cfg.model_rnn_dim] = 1.0  # the trailing 1
         for zc in self._zc:
             zc.fill(0.0)
         self.k_m1 = SOS
         self.last_time: float | None = None
+        self.velocity = DEFAULT_VELOCITY  # of the last press
+        if self.has_velocity:
+            self._u[3] = 1.0
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
             self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
 
-    def press(self, time: float, button: int, temperature: float = 0.25) -> int:
-        """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87.
+    def press(self, time: float, button: int, temperature: float = 0.25, velocity: int | None = None) -> int:
+        """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
+        is then the press's velocity: the model's (or the fixed default without a velocity head), or
+        `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
+        records what was played either way.
 
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         """
@@ -165,8 +224,12 @@ class PianoGenie:
             raise ValueError(f"time must be a finite number of seconds, got {time!r}")
         if not temperature >= 0:  # also rejects NaN
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if velocity is not None and not (isinstance(velocity, (int, np.integer)) and 1 <= velocity <= 127):
+            raise ValueError(f"velocity must be an integer 1..127, got {velocity!r}")
         last, self.last_time = self.last_time, time
         dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
+        if self.has_velocity:
+            self._buf[self._dense:self._dense + 4] = (dt, dt < CHORD_DT, math.log(dt + 1e-3), b)
         logits = self._step(self.k_m1, dt, b)
         if temperature > 0:
             if self._noise_i == len(self._gumbel):
@@ -181,7 +244,43 @@ class PianoGenie:
         else:
             k = int(logits.argmax())
         self.k_m1 = k
+        if self.has_velocity:
+            self.velocity = self._velocity(k) if velocity is None else int(velocity)
+            self._record_velocity(self.velocity, k)
+        else:
+            self.velocity = DEFAULT_VELOCITY if velocity is None else int(velocity)
         return k
+
+    def velocity_logits(self, k: int) -> np.ndarray:
+        """The velocity head's (bins,) logits for key k after the last step (a copy)."""
+        self._velocity(k)
+        return self._vel_logits.copy()
+
+    def _velocity(self, k: int) -> int:
+        """The median velocity of the head's distribution for key k at the current step."""
+        z = self._vel_z[:-1]
+        np.add(self._logits_all[NUM_KEYS:], self._vel_table[k], z)
+        np.maximum(z, self._zero, out=z)  # (positional out is deprecated for maximum, and slower)
+        logits = np.dot(self._vel_z, self._vel_out, self._vel_logits)
+        p, cdf = self._vel_p, self._vel_cdf
+        np.exp(logits, p)  # unnormalised: the median is where the cumulative sum passes half the total
+        np.cumsum(p, out=cdf)
+        half = float(cdf[-1]) * 0.5
+        if not 0.0 < half < math.inf:  # logits too large for float32 exp (never seen): normalise
+            np.exp(logits - logits.max(), p)
+            np.cumsum(p, out=cdf)
+            half = float(cdf[-1]) * 0.5
+        j = int(np.searchsorted(cdf, half))
+        below = float(cdf[j - 1]) if j else 0.0
+        x = (j + (half - below) / float(p[j])) * self._vel_width - 0.5
+        return min(max(round(x), 1), 127)
+
+    def _record_velocity(self, v: int, k: int) -> None:
+        """The history state moves on: s' = A s + B u with u = [v/127, (v/127)^2, k/88, 1]."""
+        x = v / 127
+        self._u[:3] = (x, x * x, k / NUM_KEYS)
+        np.dot(self._su, self._state_kernel, self._s_next)
+        self._s[:] = self._s_next
 
     def press_pitch(self, time: float, button: int, temperature: float = 0.25) -> int:
         """`press`, returning the MIDI pitch (21..108) instead of the key."""
@@ -212,4 +311,5 @@ class PianoGenie:
             tanh(c, tmp)
             mul(o, tmp, h)  # written in place in buf: the next layer's input
             bias = next_bias
-        return dot(self._out_in, self._out_kernel, self._logits)  # (88,)
+        dot(self._out_in, self._out_kernel, self._logits_all)
+        return self._logits  # (88,)

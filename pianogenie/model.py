@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS, SOS
 from pianogenie.util import UserError
+from pianogenie.velocity import VelocityHead
 
 CHECKPOINT_FORMAT = "pianogenie-checkpoint-v1"
 
@@ -85,13 +86,16 @@ class Decoder(nn.Module):
         h_0 = torch.zeros(self.rnn_num_layers, batch_size, self.rnn_dim, device=device)
         return h_0, torch.zeros_like(h_0)  # (L, B, H) each
 
-    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None):
-        # k_m1: (B, T) long previous keys (SOS first), t: (B, T) delta times, b: (B, T) real button values
+    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None, return_hidden: bool = False):
+        # k_m1: (B, T) long previous keys (SOS first), t: (B, T) delta times, b: (B, T) real button values;
+        # return_hidden: also the top layer's states (B, T, H), which the velocity head reads
         x = torch.cat([F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype), t.unsqueeze(-1), b.unsqueeze(-1)], dim=-1)
         x = self.input(x)  # (B, T, H)
         if h_0 is None:
             h_0 = self.init_hidden(k_m1.shape[0], device=k_m1.device)
         x, h_n = self.lstm(x, h_0)  # (B, T, H)
+        if return_hidden:
+            return self.output(x), h_n, x
         return self.output(x), h_n  # (B, T, 88), state
 
     @torch.no_grad()
@@ -102,21 +106,28 @@ class Decoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """Decoder ∘ IntegerQuantizer ∘ Encoder."""
+    """Decoder ∘ IntegerQuantizer ∘ Encoder, and optionally the velocity head (`vel.*`, see velocity.py)."""
 
     def __init__(self, cfg: Config = Config()):
         super().__init__()
         self.enc = Encoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
         self.quant = IntegerQuantizer(cfg.num_buttons)
         self.dec = Decoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
+        if cfg.velocity_bins:
+            self.vel = VelocityHead(cfg.model_rnn_dim, cfg.velocity_hidden, cfg.velocity_bins)
 
-    def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None):
-        # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T)
+    def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None,
+                s: torch.Tensor | None = None):
+        # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T);
+        # with velocity history states s (B, T, S) and a velocity head, also velocity logits (B, T, bins)
         e = self.enc(k, t, lengths)
         b = self.quant(e)
         k_m1 = torch.cat([torch.full_like(k[:, :1], SOS), k[:, :-1]], dim=1)
-        hat_k, _ = self.dec(k_m1, t, b)
-        return hat_k, e
+        if s is None or not hasattr(self, "vel"):
+            hat_k, _ = self.dec(k_m1, t, b)
+            return hat_k, e
+        hat_k, _, h = self.dec(k_m1, t, b, return_hidden=True)
+        return hat_k, e, self.vel(h, k, s, t, b)
 
     @torch.no_grad()
     def buttons(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,6 +173,7 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
         cfg = Config.load(cfg_file, strict=False) if cfg_file.is_file() else _infer_config(state_dict, file)
     else:
         raise UserError(f"{file} is not a Piano Genie checkpoint (no model weights found)")
+    cfg = _velocity_config(state_dict, cfg, file)
     model = Autoencoder(cfg)
     try:
         model.load_state_dict(state_dict)
@@ -170,6 +182,24 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
         raise UserError(f"{file} does not fit a Piano Genie model with {cfg.model_rnn_num_layers} layers x "
                         f"{cfg.model_rnn_dim} units and {cfg.num_buttons} buttons: {' '.join(first[:3])}") from None
     return model.eval(), cfg
+
+
+def _velocity_config(state_dict: dict, cfg: Config, file: Path) -> Config:
+    """A checkpoint without velocity weights loads without the head (it plays at a fixed velocity);
+    velocity weights that do not match the config's head are refused."""
+    vel = {k: v for k, v in state_dict.items() if k.startswith("vel.")}
+    if not vel:
+        return cfg.replace(velocity_bins=0) if cfg.velocity_bins else cfg
+    if not cfg.velocity_bins:
+        raise UserError(f"{file} holds velocity weights (vel.*) but its config has velocity_bins=0")
+    expected = VelocityHead(cfg.model_rnn_dim, cfg.velocity_hidden, cfg.velocity_bins).state_dict()
+    for name, w in expected.items():
+        got = vel.get("vel." + name)
+        if got is None or tuple(got.shape) != tuple(w.shape):
+            raise UserError(f"{file}: velocity weight vel.{name} has shape "
+                            f"{None if got is None else tuple(got.shape)}, expected {tuple(w.shape)} for "
+                            f"velocity_bins={cfg.velocity_bins}, velocity_hidden={cfg.velocity_hidden}")
+    return cfg
 
 
 def _infer_config(state_dict: dict, file: Path) -> Config:

@@ -26,6 +26,7 @@ from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
 from pianogenie.util import UserError, atomic_path
+from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 
 
@@ -94,13 +95,15 @@ class Trainer:
 
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
-        self.windows = TrainWindows(Notes(data["train"], "train"), cfg.seq_len)
+        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0), cfg.seq_len)
         self.val = data.get("validation") or None
+        self.velocity_baselines = VelocityBaselines(data["train"]) if cfg.velocity_bins else None
 
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self.model = Autoencoder(cfg).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam([p for name, p in self.model.named_parameters()
+                                           if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
         self.step = 0
         self.best_val_loss = math.inf
@@ -111,14 +114,30 @@ class Trainer:
                 raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
                                 f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
                                 "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
-            self.model.load_state_dict(pretrained.state_dict())
+            # A key model without a velocity head may start a run that adds one (fresh vel.* weights).
+            try:
+                missing, unexpected = self.model.load_state_dict(pretrained.state_dict(), strict=False)
+            except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
+                raise UserError(f"--init {init}: its weights do not fit this config: "
+                                f"{' '.join(str(e).strip().splitlines()[:2])}") from None
+            if unexpected or any(not name.startswith("vel.") for name in missing):
+                raise UserError(f"--init {init}: its weights do not fit this config (missing {missing}, "
+                                f"unexpected {unexpected})")
+        if not cfg.train_keys and init is None and not resume:
+            raise UserError("train_keys=false trains only the velocity head on frozen key weights: "
+                            "pass --init with a trained model")
+        if cfg.velocity_bins and not resume and not (init is not None and hasattr(pretrained, "vel")):
+            _set_velocity_feature_stats(self.model, self.windows.notes, cfg, self.rng)
+        if not cfg.train_keys:  # only the velocity head learns; the key path is exactly --init's
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith("vel."))
         if resume:
             self._resume()
         elif self.is_main and (self.run_dir / "last.pt").exists():
             raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
                             "or choose another --run-dir")
         self.ddp_model = DistributedDataParallel(self.model) if self.ddp else self.model
-        self.params = list(self.model.parameters())
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
         self.pool = None
@@ -196,7 +215,8 @@ class Trainer:
     def validate(self) -> dict | None:
         if not self.val:
             return None
-        return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation")
+        return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
+                        velocity_baselines=self.velocity_baselines)
 
     # ---------------------------------------------------------------------------------------------
     # The loop
@@ -316,8 +336,10 @@ class Trainer:
             # Best = lowest reconstruction loss: the margin and contour terms pull against each
             # other (contour wants |de| >= 1/|dk|, margin wants |e| <= 1), so their sum drifts up
             # while the model gets better at what it is for, predicting keys.
-            if val["cross_entropy"] < self.best_val_loss:
-                self.best_val_loss = val["cross_entropy"]
+            # With a velocity head: the joint NLL of key and velocity.
+            score = val["cross_entropy"] + val.get("velocity_nll", 0.0)
+            if score < self.best_val_loss:
+                self.best_val_loss = score
                 self.save("best.pt")
         elif self.is_main and not self.val:
             self.save("best.pt")  # no validation split: the latest weights are the best we know
@@ -325,6 +347,17 @@ class Trainer:
         if self.ddp:
             dist.barrier()
         return val
+
+
+def _set_velocity_feature_stats(model: Autoencoder, notes: Notes, cfg: Config, rng: np.random.Generator) -> None:
+    """Standardise a fresh velocity head's dense inputs with statistics of (up to 200k) training
+    notes; button values drawn uniformly (the encoder spreads notes about evenly over the buttons)."""
+    i = rng.choice(len(notes.keys), size=min(len(notes.keys), 200_000), replace=False)
+    first = notes.pos[i] == 0
+    t = np.where(first, cfg.data_delta_time_max,
+                 np.clip(notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)], 0.0, cfg.data_delta_time_max))
+    b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
+    model.vel.set_feature_stats(notes.states[i], t, b)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from pianogenie.constants import NUM_KEYS
 from pianogenie.util import UserError
+from pianogenie.velocity import history_states, key_offset_response, state_inputs
 
 ONSET, DURATION, KEY, VELOCITY = range(4)  # columns of a performance's (N, 4) note array
 
@@ -23,20 +24,27 @@ class Batch:
     t: torch.Tensor  # (B, T) float delta times, first of each window = max
     lengths: torch.Tensor  # (B,) long number of real notes per row
     mask: torch.Tensor  # (B, T) bool, True on real notes
+    # Only from Notes(..., velocity=True): what the velocity head learns from (velocity.py)
+    v: torch.Tensor | None = None  # (B, T) long velocities 1..127
+    s: torch.Tensor | None = None  # (B, T, S) float velocity history states before each note
+    pos: torch.Tensor | None = None  # (B, T) long index of each note in its performance
+
+    def _fields(self) -> tuple:
+        return (self.k, self.t, self.lengths, self.mask, self.v, self.s, self.pos)
 
     def to(self, device) -> "Batch":
-        return Batch(*(x.to(device) for x in (self.k, self.t, self.lengths, self.mask)))
+        return Batch(*(None if x is None else x.to(device) for x in self._fields()))
 
     def split(self, n: int) -> list["Batch"]:
         """n shards along the batch dimension (fewer if the batch is smaller)."""
-        parts = zip(*(x.tensor_split(n) for x in (self.k, self.t, self.lengths, self.mask)))
-        return [Batch(*p) for p in parts if len(p[0])]
+        cols = [[None] * n if x is None else x.tensor_split(n) for x in self._fields()]
+        return [Batch(*p) for p in zip(*cols) if len(p[0])]
 
 
 class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
-    def __init__(self, performances: list[np.ndarray], name: str = "split"):
+    def __init__(self, performances: list[np.ndarray], name: str = "split", velocity: bool = False):
         performances = [p for p in performances if len(p) > 0]
         if not performances:
             raise UserError(f"the {name} split holds no notes")
@@ -47,6 +55,12 @@ class Notes:
         self.keys = notes[:, KEY].astype(np.int64)
         if self.keys.min() < 0 or self.keys.max() >= NUM_KEYS:
             raise UserError(f"the {name} split has keys outside 0..{NUM_KEYS - 1}")
+        self.velocity = velocity
+        if velocity:  # history states over whole performances: a window's first notes know the past
+            self.velocities = np.clip(np.rint(notes[:, VELOCITY]), 0, 127).astype(np.int64)
+            self.states = history_states(self.lengths, state_inputs(self.velocities, self.keys))  # (N, S)
+            self.pos = np.arange(len(notes)) - np.repeat(self.starts, self.lengths)
+            self.key_response = key_offset_response(int(self.lengths.max()))  # (max length, S)
 
     def index(self, start: np.ndarray, length: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
         """Global note indices (B, T) of windows of `length[i] <= seq_len` notes from `start[i]`, and
@@ -66,8 +80,16 @@ class Notes:
         t = np.empty_like(onsets)
         t[:, 0] = delta_time_max  # each window starts fresh, as real-time play does
         t[:, 1:] = np.clip(np.diff(onsets, axis=1), 0.0, delta_time_max)
-        return Batch(torch.from_numpy(k), torch.from_numpy(t.astype(np.float32)),
-                     torch.from_numpy(mask.sum(axis=1)), torch.from_numpy(mask))
+        batch = Batch(torch.from_numpy(k), torch.from_numpy(t.astype(np.float32)),
+                      torch.from_numpy(mask.sum(axis=1)), torch.from_numpy(mask))
+        if self.velocity:
+            pos = self.pos[idx]
+            s = self.states[idx]  # (B, T, S)
+            if transpose is not None:  # the key columns of the state move with the transposition
+                s = s + transpose[:, None, None].astype(np.float32) * self.key_response[pos]
+            batch.v, batch.s, batch.pos = (torch.from_numpy(self.velocities[idx]), torch.from_numpy(s),
+                                           torch.from_numpy(pos))
+        return batch
 
 
 class TrainWindows:

@@ -64,7 +64,7 @@ const roundUp = (n, m) => Math.ceil(n / m) * m;
 // out[r] += sum_j W[r, j] x[j] for a row-major W [rows, n] (the JS path). Eight rows at a time:
 // each x[j] is loaded once for eight multiply-adds, and the eight independent sums stay in
 // registers, so V8's scalar code keeps several multiply-adds in flight.
-function matVecAdd(W, x, n, out, rows) {
+export function matVecAdd(W, x, n, out, rows) {
   const rows8 = rows - (rows % 8);
   for (let r = 0; r < rows8; r += 8) {
     const o0 = r * n, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n, o4 = o3 + n, o5 = o4 + n, o6 = o5 + n, o7 = o6 + n;

@@ -5,6 +5,7 @@
 // reads from the manifest; they are then copied out to typed arrays once and the tensors freed.
 
 import { Decoder, inferSizes } from './decoder.js';
+import { hasVelocityHead, VelocityHead } from './velocity.js';
 
 // Defaults for a cfg.json that lacks them (the 2021 tutorial's holds only training settings).
 const LOWEST_PITCH = 21;
@@ -40,10 +41,23 @@ export function tensorsToArrays(tensors) {
   return out;
 }
 
-/** Build the decoder + config from weights (typed arrays) and the parsed cfg.json. */
-export function buildModel(weights, cfg) {
+/**
+ * Build the decoder + config (+ the velocity head, or null for a model without vel.* weights)
+ * from weights (typed arrays) and the parsed cfg.json. `source` names the model in errors.
+ */
+export function buildModel(weights, cfg, source = 'model') {
   const config = modelConfig(cfg, weights);
-  return { decoder: new Decoder(weights), config, weights };
+  let velocityHead = null;
+  if (hasVelocityHead(weights)) {
+    try {
+      velocityHead = new VelocityHead(weights, config.rnnDim);
+    } catch (e) {
+      throw new Error(`${source}: ${e.message}`);
+    }
+  } else {
+    console.info(`${source} has no velocity weights; notes play at velocity 80`);
+  }
+  return { decoder: new Decoder(weights), config, weights, velocityHead };
 }
 
 async function fetchJson(url) {
@@ -57,5 +71,5 @@ export async function fetchModel(tf, baseUrl) {
   const [cfg, manifest] = await Promise.all([
     fetchJson(`${baseUrl}cfg.json`), fetchJson(`${baseUrl}weights_manifest.json`)]);
   const weights = tensorsToArrays(await tf.io.loadWeights(manifest, baseUrl));
-  return buildModel(weights, cfg);
+  return buildModel(weights, cfg, `${baseUrl}weights_manifest.json`);
 }

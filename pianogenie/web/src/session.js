@@ -2,7 +2,10 @@
 //
 // Owns the musical state the decoder is conditioned on (previous key, previous onset time), the
 // keys each held button is sounding (so release(button) can end the right note), and a seedable
-// random source for sampling keys from the decoder's logits.
+// random source for sampling keys from the decoder's logits. With a velocity head (velocity.js)
+// each press also sets `session.velocity`, the model's velocity for the key it chose.
+
+import { DEFAULT_VELOCITY, medianVelocity } from './velocity.js';
 
 /** mulberry32: small, fast, seedable uniform [0, 1) generator (Math.random cannot be seeded). */
 export function makeRng(seed) {
@@ -36,18 +39,21 @@ export class Session {
   /**
    * @param {import('./decoder.js').Decoder} decoder
    * @param {{numButtons: number, deltaTimeMax: number, sos: number}} config
-   * @param {{seed?: number}} options
+   * @param {{seed?: number, velocityHead?: import('./velocity.js').VelocityHead | null}} options
    */
-  constructor(decoder, config, { seed = Date.now() } = {}) {
+  constructor(decoder, config, { seed = Date.now(), velocityHead = null } = {}) {
     this.decoder = decoder;
     this.config = config;
     this.seed = seed;
+    this.velocityHead = velocityHead;
     this.reset();
   }
 
   /** Start a new performance: fresh LSTM state, no previous key or time, nothing held. */
   reset(seed = this.seed) {
     this.decoder.reset();
+    if (this.velocityHead) this.velocityHead.reset();
+    this.velocity = DEFAULT_VELOCITY; // of the last press
     this.rng = makeRng(seed);
     this.kM1 = this.config.sos;
     this.lastTime = null;
@@ -55,10 +61,13 @@ export class Session {
   }
 
   /**
-   * A button goes down at `time` (seconds, any monotonic clock) -> the key (0..87) to play.
+   * A button goes down at `time` (seconds, any monotonic clock) -> the key (0..87) to play;
+   * `this.velocity` is then its velocity: the model's, or `velocity` (1..127) when given (e.g. a
+   * MIDI controller's), which the model's velocity history records either way. Without a velocity
+   * head it is `velocity` or DEFAULT_VELOCITY.
    * @param {number} temperature  0 = always the most likely key; higher = more adventurous
    */
-  press(time, button, temperature = 0.25) {
+  press(time, button, temperature = 0.25, velocity = undefined) {
     const { numButtons, deltaTimeMax } = this.config;
     if (!(Number.isInteger(button) && button >= 0 && button < numButtons)) {
       throw new RangeError(`button ${button} outside 0..${numButtons - 1}`);
@@ -68,10 +77,20 @@ export class Session {
     const bReal = (2 * button) / (numButtons - 1) - 1;
     const logits = this.decoder.step(this.kM1, dt, bReal);
     const key = sampleKey(logits, temperature, this.rng);
+    this.velocity = this._velocity(key, dt, bReal, velocity);
     this.kM1 = key;
     this.lastTime = time;
     this.held.set(button, key);
     return key;
+  }
+
+  _velocity(key, dt, bReal, given) {
+    const head = this.velocityHead;
+    const v = given === undefined || given === null
+      ? (head ? medianVelocity(head.logits(this.decoder.h[this.decoder.numLayers - 1], key, dt, bReal)) : DEFAULT_VELOCITY)
+      : Math.min(Math.max(Math.round(given), 1), 127);
+    if (head) head.record(v, key);
+    return v;
   }
 
   /** A button comes up -> the key it was sounding (to stop), or null if it was not down. */

@@ -22,23 +22,32 @@ from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder
 torch.manual_seed(int(sys.argv[3]))
-cfg = Config()
-torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, sys.argv[1])
+bins = int(sys.argv[4])
+cfg = Config(velocity_bins=bins, velocity_hidden=48) if bins else Config()
+model = Autoencoder(cfg)
+if bins:  # a head whose standardisation and outputs are far from the identity, to test they are applied
+    with torch.no_grad():
+        model.vel.feature_mean.uniform_(-0.5, 0.5)
+        model.vel.feature_std.uniform_(0.5, 2.0)
+        model.vel.output.weight.mul_(8)
+torch.save({"model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, sys.argv[1])
 sys.exit(main(["export", sys.argv[1], "--out", sys.argv[2]]))
 `;
 
 const cache = new Map();
 
-/** Export a seeded random-init model (once per seed per process); -> the export dir. */
-export function exportRandomModel(seed = 0) {
-  if (!cache.has(seed)) cache.set(seed, exportRandomModelUncached(seed));
-  return cache.get(seed);
+/** Export a seeded random-init model (once per seed per process), with a velocity head of
+ * `velocityBins` bins (0: none); -> the export dir. */
+export function exportRandomModel(seed = 0, velocityBins = 0) {
+  const id = `${seed}/${velocityBins}`;
+  if (!cache.has(id)) cache.set(id, exportRandomModelUncached(seed, velocityBins));
+  return cache.get(id);
 }
 
-function exportRandomModelUncached(seed) {
+function exportRandomModelUncached(seed, velocityBins) {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pianogenie-export-'));
   const out = path.join(tmp, 'model');
-  execFileSync(pythonExe(), ['-c', EXPORT_RANDOM, path.join(tmp, 'ckpt.pt'), out, String(seed)],
+  execFileSync(pythonExe(), ['-c', EXPORT_RANDOM, path.join(tmp, 'ckpt.pt'), out, String(seed), String(velocityBins)],
     { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
   return out;
 }

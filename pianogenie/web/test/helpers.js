@@ -29,10 +29,10 @@ export async function loadWeightTensors(dir) {
   return load(manifest, dir + path.sep);
 }
 
-/** An exported model dir -> {decoder, config, weights} exactly as the app builds it. */
+/** An exported model dir -> {decoder, config, weights, velocityHead} exactly as the app builds it. */
 export async function loadModelDir(dir) {
   const cfg = await readJson(path.join(dir, 'cfg.json'));
-  return buildModel(tensorsToArrays(await loadWeightTensors(dir)), cfg);
+  return buildModel(tensorsToArrays(await loadWeightTensors(dir)), cfg, dir);
 }
 
 /** Sum over all steps and keys of |ours - golden|. */

@@ -1,0 +1,115 @@
+// The JS velocity head against golden velocity logits computed by PyTorch (float64), on both
+// kernels, and the session's velocity: the model's, a given one, or the fixed default.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import { Decoder } from '../src/decoder.js';
+import { buildModel } from '../src/model.js';
+import { Session } from '../src/session.js';
+import { DEFAULT_VELOCITY, medianVelocity, VelocityHead } from '../src/velocity.js';
+import { exportRandomModel } from './fixtures.js';
+import { loadModelDir, readJson } from './helpers.js';
+
+const BINS = 16;
+
+/** Teacher-forced run of test.json: decoder step, velocity logits for the played key, then the
+ * played velocity into the history (as the golden case was computed). -> rows of logits, medians. */
+function runVelocityGolden(decoder, head, golden, numButtons) {
+  decoder.reset();
+  head.reset();
+  const rows = [], medians = [];
+  golden.input_keys.forEach((kM1, i) => {
+    const bReal = (2 * golden.input_buttons[i]) / (numButtons - 1) - 1, dt = golden.input_dts[i];
+    decoder.step(kM1, dt, bReal);
+    const k = golden.output_keys[i];
+    const logits = head.logits(decoder.h[decoder.numLayers - 1], k, dt, bReal);
+    rows.push(Array.from(logits));
+    medians.push(medianVelocity(logits));
+    head.record(golden.input_velocities[i], k);
+  });
+  return { rows, medians };
+}
+
+for (const simd of [true, false]) describe(`velocity head reproduces test.json (${simd ? 'wasm simd' : 'js'} kernel)`, () => {
+  test('golden velocity logits and medians of an exported model with a velocity head', async (t) => {
+    const dir = exportRandomModel(2, BINS);
+    const { weights, config } = await loadModelDir(dir);
+    const golden = await readJson(path.join(dir, 'test.json'));
+    assert.equal(golden.output_velocity_logits.length, 128);
+    assert.equal(golden.output_velocity_logits[0].length, BINS);
+    const decoder = new Decoder(weights, { simd }), head = new VelocityHead(weights, config.rnnDim, { simd });
+    assert.equal(head.kernel, simd ? 'wasm-simd' : 'js');
+    const { rows, medians } = runVelocityGolden(decoder, head, golden, config.numButtons);
+    let err = 0, spread = 0;
+    rows.forEach((r, i) => r.forEach((x, j) => {
+      err += Math.abs(x - golden.output_velocity_logits[i][j]);
+      spread += Math.abs(golden.output_velocity_logits[i][j] - golden.output_velocity_logits[i][0]);
+    }));
+    t.diagnostic(`sum |error| = ${err} over 128 x ${BINS} logits`);
+    assert.ok(spread > 100, 'the golden logits are far from flat (the check can fail)');
+    assert.ok(err < (simd ? 0.005 : 1e-3), `sum |velocity logit error| = ${err}`);
+    const off = medians.filter((v, i) => Math.abs(v - golden.output_velocities[i]) > 1).length;
+    assert.equal(off, 0, `${off} medians differ from PyTorch's by more than 1`);
+    assert.ok(new Set(medians).size > 5, 'velocities vary');
+  });
+});
+
+describe('session velocity', () => {
+  test("the model's velocity, a given velocity (recorded in the history), and reset", async () => {
+    const model = await loadModelDir(exportRandomModel(2, BINS));
+    assert.ok(model.velocityHead, 'the export carries vel.* weights');
+    const a = new Session(model.decoder, model.config, { seed: 1, velocityHead: model.velocityHead });
+    const b = new Session(new Decoder(model.weights), model.config,
+      { seed: 1, velocityHead: new VelocityHead(model.weights, model.config.rnnDim) });
+    const played = [];
+    for (let i = 0; i < 20; i++) {
+      const key = a.press(0.1 * i, i % 8, 0.5);
+      assert.equal(b.press(0.1 * i, i % 8, 0.5), key);
+      assert.ok(Number.isInteger(a.velocity) && a.velocity >= 1 && a.velocity <= 127);
+      assert.equal(b.velocity, a.velocity);
+      played.push(a.velocity);
+    }
+    // A given velocity is played and heard by the history: what follows differs from the model's own.
+    a.press(2.0, 3, 0, 127);
+    b.press(2.0, 3, 0);
+    assert.equal(a.velocity, 127);
+    assert.notEqual(b.velocity, 127);
+    const after = [a.press(2.1, 4, 0), b.press(2.1, 4, 0)];
+    assert.equal(after[0], after[1], 'the key path does not depend on velocities');
+    a.reset(1);
+    assert.equal(a.velocity, DEFAULT_VELOCITY);
+    assert.equal(a.press(0, 0, 0.5), b.reset(1) ?? b.press(0, 0, 0.5));
+    assert.equal(a.velocity, b.velocity);
+  });
+
+  test('an export without velocity weights plays the default velocity (or the given one)', async () => {
+    const model = await loadModelDir(exportRandomModel(1));
+    assert.equal(model.velocityHead, null);
+    const s = new Session(model.decoder, model.config, { seed: 1, velocityHead: model.velocityHead });
+    s.press(0, 3);
+    assert.equal(s.velocity, DEFAULT_VELOCITY);
+    s.press(0.2, 4, 0.25, 100);
+    assert.equal(s.velocity, 100);
+  });
+
+  test('a velocity head whose shapes do not fit is refused, naming the model', async () => {
+    const dir = exportRandomModel(2, BINS);
+    const { weights } = await loadModelDir(dir);
+    const cfg = await readJson(path.join(dir, 'cfg.json'));
+    const bad = { ...weights, 'vel.output.bias': { data: new Float32Array(BINS + 1), shape: [BINS + 1] } };
+    assert.throws(() => buildModel(bad, cfg, 'some/model'), /some\/model: velocity weight vel.output.weight has shape/);
+  });
+});
+
+test('medianVelocity: the interpolated median of the bins', () => {
+  const bins = new Float64Array(32).fill(-Infinity);
+  bins[20] = 0; // all mass in bin 20: velocities 80..83, median in its middle
+  assert.equal(medianVelocity(bins), 82);
+  assert.equal(medianVelocity(new Float64Array(32)), 64); // uniform over [-0.5, 127.5)
+  const two = new Float64Array(4).fill(-Infinity);
+  two[0] = 0;
+  two[3] = Math.log(3); // 1/4 in bin 0, 3/4 in bin 3 ([95.5, 127.5)): median at 95.5 + 32/3
+  assert.equal(medianVelocity(two), Math.round(95.5 + 32 / 3));
+});
