@@ -1,5 +1,5 @@
 """Single-step decode latency at batch 1, carrying state: torch `Decoder.step`, a plain numpy step
-and the numpy `PianoGenie.press`.
+and the numpy `PianoGenie.press`, without and with the velocity head.
 
 The torch step and `press` include sampling a key at temperature 0.25 and feeding it back, as
 real-time play does; the plain numpy step (the textbook LSTM equations on the PyTorch-layout weights,
@@ -8,6 +8,10 @@ The goal (issue 5) is a press with median <= 30 us and p99 <= 60 us, set where t
 ~180 us and the plain numpy step ~28 us; both baselines are measured in the same run, so the
 script prints the goal both as set and as ratios to them. Timings are per step with
 `perf_counter_ns`, after a warm-up.
+
+Issue 13: the press including its velocity (a velocity head: the model's own, else a random one
+of the default size, velocity_bins=32, velocity_hidden=128) may be at most 15 % slower than the
+press without one, on the same key weights; the two are timed in alternating blocks.
 
     .venv/bin/python benchmarks/decode_step.py [--model PATH] [--steps 20000] [--threads 1]
 
@@ -128,6 +132,32 @@ def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmu
     return out
 
 
+def bench_velocity(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float) -> list[int]:
+    """`press` and reading the press's velocity, as a player does."""
+    out = []
+    press, clock, sleep = genie.press, time.perf_counter_ns, time.sleep
+    for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
+        t0 = clock()
+        press(t, b, TEMPERATURE)
+        genie.velocity
+        t1 = clock()
+        if n >= warmup:
+            out.append(t1 - t0)
+        if gap:
+            sleep(gap)
+    return out
+
+
+def velocity_pair(model: Autoencoder, cfg: Config) -> tuple[PianoGenie, PianoGenie]:
+    """Sessions on the same key weights without and with a velocity head."""
+    from pianogenie.velocity import VelocityHead
+
+    dec = {name: p.detach().double().numpy() for name, p in model.dec.state_dict().items()}
+    vel = getattr(model, "vel", None) or VelocityHead(cfg.model_rnn_dim, 128, 32)
+    vel_w = {name: p.detach().double().numpy() for name, p in vel.state_dict().items()}
+    return PianoGenie(dec, cfg, seed=0), PianoGenie(dec, cfg, seed=0, velocity_weights=vel_w)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="run dir or checkpoint (default: reference if present, else random)")
@@ -155,6 +185,14 @@ def main() -> None:
     genie = PianoGenie.from_model(model, cfg, seed=0)
     numpy_ns = bench_numpy(genie, times, buttons, args.warmup, gap)
     (tm, tp), (pm, pp), (nm, np99) = percentiles(torch_ns), percentiles(plain_ns), percentiles(numpy_ns)
+    no_vel, with_vel = velocity_pair(model, cfg)
+    keys_ns, vel_ns = [], []
+    for _ in range(2):  # alternating blocks, so drift in the machine's speed hits both alike
+        no_vel.reset(0)
+        with_vel.reset(0)
+        keys_ns += bench_numpy(no_vel, times, buttons, args.warmup, gap)
+        vel_ns += bench_velocity(with_vel, times, buttons, args.warmup, gap)
+    (km, kp), (vm, vp) = percentiles(keys_ns), percentiles(vel_ns)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {source} ({cfg.model_rnn_num_layers} x {cfg.model_rnn_dim})")
@@ -166,6 +204,8 @@ def main() -> None:
     print(f"{'torch dec.step+sample':24}{tm:12.1f}{tp:12.1f}")
     print(f"{'plain numpy step':24}{pm:12.1f}{pp:12.1f}   (no sampling)")
     print(f"{'numpy press':24}{nm:12.1f}{np99:12.1f}")
+    print(f"{'  again, no velocity':24}{km:12.1f}{kp:12.1f}   (alternating with the next row)")
+    print(f"{'  with velocity head':24}{vm:12.1f}{vp:12.1f}   (press + its velocity)")
     print(f"speed-up of press: vs torch median {tm / nm:.1f}x, p99 {tp / np99:.1f}x; "
           f"vs plain numpy step median {pm / nm:.2f}x, p99 {pp / np99:.2f}x")
     print(f"goal as set (median <= 30 us, p99 <= 60 us): median {'met' if nm <= 30 else 'NOT met'}, "
@@ -177,6 +217,8 @@ def main() -> None:
           f"{'met' if tm / nm >= TORCH_WHERE_SET_US / 30 else 'NOT met'} ({tm / nm:.1f}x); press <= "
           f"{30 / PLAIN_WHERE_SET_US:.2f}x the plain numpy step: {'met' if nm / pm <= 30 / PLAIN_WHERE_SET_US else 'NOT met'} "
           f"({nm / pm:.2f}x)")
+    print(f"velocity (issue 13): press with velocity / without = {vm / km:.3f} median, {vp / kp:.3f} p99; goal <= 1.15: "
+          f"{'met' if vm / km <= 1.15 else 'NOT met'}")
 
 
 if __name__ == "__main__":

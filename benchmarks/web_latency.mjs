@@ -1,6 +1,7 @@
 // Per-press decode latency in headless Chromium: the app's decoder vs the 2021 tutorial's approach
 // (tf ops per press: one-hot/concat inputs, rebuilt LSTM kernels, multiRNNCell, softmax +
-// multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends.
+// multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends; and the
+// press including the model's velocity (issue 13: <= 0.1 ms median) where the model has a velocity head.
 //
 // usage: node benchmarks/web_latency.mjs [--model DIR] [--presses 2000]
 //   DIR defaults to the shipped model, else the tutorial's tfjs/ folder in ../shared.
@@ -83,6 +84,20 @@ try {
     for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
     jsSession.reset();
     out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));
+    // The press including the velocity of the key it chose (the model's velocity head), both kernels.
+    const { VelocityHead } = await import('/src/velocity.js');
+    const loaded = await fetchModel(tf, '/model/');
+    if (loaded.velocityHead) {
+      for (const [name, simd] of [['app+velocity', true], ['app+velocity-js-fallback', false]]) {
+        const s = new Session(new Decoder(loaded.weights, { simd }), config,
+          { seed: 1, velocityHead: new VelocityHead(loaded.weights, config.rnnDim, { simd }) });
+        let v = 0;
+        for (let i = 0; i < 100; i++) { s.press(i * 0.15, buttons[i], 0.25); v += s.velocity; }
+        s.reset();
+        out[name] = stats(buttons.map((b, i) => timeOne(() => { s.press(i * 0.15, b, 0.25); v += s.velocity; })));
+        out[`${name}-mean-velocity`] = v / (presses + 100);
+      }
+    }
 
     const manifest = await (await fetch('/model/weights_manifest.json')).json();
     tf.wasm.setWasmPaths('/bench-wasm/');
@@ -112,7 +127,7 @@ try {
   console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
   console.log(`app kernel: ${results.kernel}`);
   console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
-  for (const name of ['app', 'app-js-fallback', 'tutorial-cpu', 'tutorial-wasm']) {
+  for (const name of ['app', 'app-js-fallback', 'app+velocity', 'app+velocity-js-fallback', 'tutorial-cpu', 'tutorial-wasm']) {
     const r = results[name];
     console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
   }
@@ -122,6 +137,12 @@ try {
   }
   const ok = results.app.median <= 0.3 && results.app.p99 <= 1.0;
   console.log(`goal median <= 0.3 ms and p99 <= 1 ms: ${ok ? 'met' : 'NOT met'}`);
+  const vel = results['app+velocity'];
+  if (vel) {
+    console.log(`press incl. velocity (issue 13, goal median <= 0.1 ms): ${vel.median.toFixed(3)} ms, ` +
+      `${(vel.median / results.app.median).toFixed(2)}x the press alone: ${vel.median <= 0.1 ? 'met' : 'NOT met'} ` +
+      `(mean velocity played ${results['app+velocity-mean-velocity'].toFixed(1)})`);
+  } else console.log('the model has no velocity head: press incl. velocity not measured');
 } finally {
   await browser.close();
   server.kill();

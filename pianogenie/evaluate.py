@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder
 from pianogenie.util import UserError, atomic_write_text
-from pianogenie.velocity import MEAN_OF, VelocityBaselines, median_velocity, velocity_nll
+from pianogenie.velocity import MEAN_OF, VelocityBaselines, mean_velocity, velocity_nll
 from pianogenie.windows import Batch, Notes, eval_windows
 
 
@@ -126,7 +126,7 @@ def _velocity_sums(sums: dict[str, float], hat_v: torch.Tensor, batch: Batch, ba
     v = batch.v[scored]
     sums["velocity_notes"] = sums.get("velocity_notes", 0.0) + float(scored.sum())
     sums["velocity_nll"] = sums.get("velocity_nll", 0.0) + velocity_nll(hat_v[scored], v).sum().item()
-    sums["velocity_mae"] = sums.get("velocity_mae", 0.0) + (median_velocity(hat_v[scored]) - v).abs().sum().item()
+    sums["velocity_mae"] = sums.get("velocity_mae", 0.0) + (mean_velocity(hat_v[scored]) - v).abs().sum().item()
     v_np = v.cpu().numpy()
     for name, pred in baselines.predictions(v_np, batch.k[scored].cpu().numpy(), batch.s[scored].cpu().numpy()).items():
         key = f"velocity_mae_baseline_{name}"

@@ -10,7 +10,7 @@ Writes into DIR (atomically: built in a temporary folder beside it, then renamed
 - `test.json`: a golden case for the JS tests: 128 decoder steps (previous keys, delta times,
   buttons from the model's own encoder) and the logits the model gives, computed in float64 so
   the reference is the maths itself rather than one float32 rounding of it; with a velocity head
-  also the velocities played (fed to its history) and its velocity logits and median velocities.
+  also the velocities played (fed to its history) and its velocity logits and mean velocities.
 
 The format is written directly (it is a JSON list + raw bytes), so TensorFlow is not needed.
 """
@@ -107,9 +107,9 @@ def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN
 def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: np.ndarray | None = None) -> dict:
     """Decoder inputs (keys, delta times, encoder buttons) and its float64 logits for one performance;
     with a velocity head and velocities v (N,), the head's float64 logits for each played key and
-    median velocities, its history fed the velocities played."""
+    mean velocities, its history fed the velocities played."""
     from pianogenie.model import delta_times
-    from pianogenie.velocity import history_states, median_velocity, state_inputs
+    from pianogenie.velocity import history_states, mean_velocity, state_inputs
 
     dt = delta_times(onsets, cfg.data_delta_time_max)  # (N,) first = max
     with torch.no_grad():
@@ -126,7 +126,7 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
             hat_v = copy.deepcopy(model.vel).double()(h, torch.from_numpy(k)[None], torch.from_numpy(s).double()[None],
                                                      torch.from_numpy(dt)[None], b_real)[0]  # (N, bins)
             velocity = {"input_velocities": v.tolist(), "output_velocity_logits": hat_v.tolist(),
-                        "output_velocities": median_velocity(hat_v).tolist()}
+                        "output_velocities": mean_velocity(hat_v).tolist()}
     return {
         "source": source,
         "precision": "float64",

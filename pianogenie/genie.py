@@ -17,11 +17,10 @@ the arithmetic. The weights are repacked once at load time:
   the trailing 1 carries the last layer's and the output layer's biases as kernel rows;
 - gates are reordered (o, f, i, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
   4H gates gives every activation (sigmoid(x) = (1 + tanh(x / 2)) / 2).
-With a velocity head (velocity.py) each press also sets `genie.velocity`, the median of the head's
-distribution for the key just chosen; the head's input layer rides on the output product (its
-history state and dense features sit after the trailing 1 of the state buffer, its standardisation
-folded into the weights), so a press adds a table row, a relu, one small product, the median and
-the history update. Without a head `genie.velocity` is the fixed DEFAULT_VELOCITY.
+With a velocity head (velocity.py) each press also sets `genie.velocity`, the mean of the head's
+distribution for the key just chosen; the head's input layer and its history-state update ride on
+the output product (their inputs sit after the trailing 1 of the state buffer, the standardisation
+folded into the weights), so a press adds a table row, a relu, one small product and the mean. Without a head `genie.velocity` is the fixed DEFAULT_VELOCITY.
 Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
 drawn from the session's seeded generator in blocks (one row per sampled press, whatever T), which
 is exactly softmax(logits / T) sampling; T = 0 is argmax and draws nothing.
@@ -106,9 +105,9 @@ class PianoGenie:
             return m[order] * (scale if m.ndim == 2 else scale[:, 0])
 
         f32 = np.float32
-        D = 4 + NUM_STATE if self.has_velocity else 0
-        # [dt, b, h_0, ..., h_{L-1}, 1] then, with a velocity head, [dt, chord, log dt, b, s (S), u (4)]
-        self._buf = np.zeros(2 + L * H + 1 + D + (NUM_INPUTS if D else 0), f32)
+        D = 4 + NUM_INPUTS + NUM_STATE if self.has_velocity else 0
+        # [dt, b, h_0, ..., h_{L-1}, 1] then, with a velocity head, [dt, chord, log dt, b, u_{i-1}, s_{i-1}]
+        self._buf = np.zeros(2 + L * H + 1 + D, f32)
         self._h = [self._buf[2 + l * H:2 + (l + 1) * H] for l in range(L)]
         layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), separate bias or None)
 
@@ -134,8 +133,10 @@ class PianoGenie:
         top = 2 + L * H + 1  # end of [h_{L-1}, 1]
         self._out_in = self._buf[2 + (L - 1) * H:top + D]  # [h_{L-1}, 1] (+ the velocity head's dense inputs)
         if D:
-            W_out = self._pack_velocity(W_out, top)  # (H + 1 + D, 88 + hidden)
-        self._out_kernel = np.ascontiguousarray(W_out, f32)  # (H + 1, 88)
+            W_out = self._pack_velocity(W_out)  # (H + 1 + D, 88 + hidden + S)
+            self._dense = top  # buffer index of [dt, chord, log dt, b, u]
+            self._s = self._buf[top + 4 + NUM_INPUTS:]
+        self._out_kernel = np.ascontiguousarray(W_out, f32)  # (H + 1, 88) without a velocity head
 
         # Scratch, allocated once: the hot path never allocates arrays.
         # Per layer [o, f, i, g, c]: gates z (4H) then the cell state, laid out so that one multiply
@@ -148,45 +149,55 @@ class PianoGenie:
         self._prod = np.empty((2, H), f32)
         self._logits_all = np.empty(self._out_kernel.shape[1], f32)
         self._logits = self._logits_all[:NUM_KEYS]
+        if D:
+            self._vel_pre, self._s_new = (self._logits_all[sl] for sl in self._vel_slices)
+            self._vel = (self._vel_pre, self._vel_rows, self._vel_zh, self._zero, self._vel_z, self._vel_out,
+                         self._vel_logits, self._vel_p, self._vel_moments, self._vel_mean)
         self._noisy = np.empty(NUM_KEYS, f32)
         # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
         self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
                          zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
                         for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
 
-    def _pack_velocity(self, W_out: np.ndarray, top: int) -> np.ndarray:
-        """The velocity head, packed: its input layer's h, bias and dense columns join the output
-        kernel (dense inputs reordered to the buffer's [dt, chord, log dt, b, s], standardisation
-        folded in), the chosen key's columns become a table, the output layer takes a trailing 1."""
+    def _pack_velocity(self, W_out: np.ndarray) -> np.ndarray:
+        """The velocity head, packed into the output product, whose input is
+        [h_{L-1}, 1, dt, chord, log dt, b, u_{i-1} (4), s_{i-1} (S)]: besides the 88 key logits it
+        yields the head's hidden pre-activation (all but the chosen key's part) and the new history
+        state s_i = A s_{i-1} + B u_{i-1}, which the head's dense inputs read through A and B (so
+        no separate state update), its standardisation folded in. The chosen key's columns become
+        a table; the output layer takes a trailing 1."""
         w, f64, f32 = self._velocity_weights, np.float64, np.float32
         H, S = self.cfg.model_rnn_dim, NUM_STATE
         W1, b1 = np.asarray(w["hidden.weight"], f64), np.asarray(w["hidden.bias"], f64)  # (hid, H + 88 + D)
         mean, std = np.asarray(w["feature_mean"], f64), np.asarray(w["feature_std"], f64)
+        A, B = np.asarray(w["state_transition"], f64), np.asarray(w["state_input"], f64)  # (S, S), (S, 4)
         W_h, W_k, W_d = W1[:, :H], W1[:, H:H + NUM_KEYS], W1[:, H + NUM_KEYS:] / std  # W_d over [s, dt, chord, log dt, b]
-        bias = b1 - W_d @ mean
-        W_d = np.concatenate([W_d[:, S:], W_d[:, :S]], axis=1)  # -> buffer order [dt, chord, log dt, b, s]
+        W_s, W_cur = W_d[:, :S], W_d[:, S:]
         hid = W1.shape[0]
-        K = np.zeros((H + 1 + 4 + S, NUM_KEYS + hid))
+        K = np.zeros((H + 1 + 4 + NUM_INPUTS + S, NUM_KEYS + hid + S))
         K[:H + 1, :NUM_KEYS] = W_out
-        K[:H, NUM_KEYS:], K[H, NUM_KEYS:], K[H + 1:, NUM_KEYS:] = W_h.T, bias, W_d.T
+        vel, new_s = slice(NUM_KEYS, NUM_KEYS + hid), slice(NUM_KEYS + hid, None)
+        u, s_prev = slice(H + 5, H + 5 + NUM_INPUTS), slice(H + 5 + NUM_INPUTS, None)
+        K[:H, vel], K[H, vel], K[H + 1:H + 5, vel] = W_h.T, b1 - W_d @ mean, W_cur.T
+        K[u, vel], K[s_prev, vel] = (W_s @ B).T, (W_s @ A).T
+        K[u, new_s], K[s_prev, new_s] = B.T, A.T
         self._vel_table = np.ascontiguousarray(W_k.T, f32)  # (88, hid)
+        self._vel_rows = list(self._vel_table)  # row views made once: indexing a list is cheaper
         self._vel_z = np.zeros(hid + 1, f32)  # [relu(z), 1]
         self._vel_z[hid] = 1.0
+        self._vel_zh = self._vel_z[:hid]
         self._vel_out = np.ascontiguousarray(np.vstack([np.asarray(w["output.weight"], f64).T,
                                                         np.asarray(w["output.bias"], f64)]), f32)  # (hid + 1, bins)
-        self._vel_logits = np.empty(self._vel_out.shape[1], f32)
-        self._vel_p = np.empty(self._vel_out.shape[1], f32)
-        self._vel_cdf = np.empty(self._vel_out.shape[1], f32)
-        self._vel_width = 128 / self._vel_out.shape[1]
+        bins = self._vel_out.shape[1]
+        width = 128 / bins
+        self._vel_logits = np.empty(bins, f32)
+        self._vel_p = np.empty(bins, f32)
+        # [sum p * centre, sum p]: the distribution's mean velocity from one product
+        self._vel_moments = np.ascontiguousarray(np.column_stack([np.arange(bins) * width + (width - 1) / 2,
+                                                                  np.ones(bins)]), f32)
+        self._vel_mean = np.empty(2, f32)
         self._zero = np.zeros(hid, f32)
-        # history state s' = A s + B u, as one product of the contiguous [s, u]
-        A, B = np.asarray(w["state_transition"], f64), np.asarray(w["state_input"], f64)
-        self._state_kernel = np.ascontiguousarray(np.vstack([A.T, B.T]), f32)  # (S + 4, S)
-        self._dense = top  # buffer index of [dt, chord, log dt, b]
-        self._s = self._buf[top + 4:top + 4 + S]
-        self._su = self._buf[top + 4:top + 4 + S + NUM_INPUTS]
-        self._u = self._buf[top + 4 + S:]
-        self._s_next = np.empty(S, f32)
+        self._vel_slices = (vel, new_s)
         return K
 
     # ----------------------------------------------------------------------------------------------
@@ -202,8 +213,7 @@ class PianoGenie:
         self.k_m1 = SOS
         self.last_time: float | None = None
         self.velocity = DEFAULT_VELOCITY  # of the last press
-        if self.has_velocity:
-            self._u[3] = 1.0
+        self._u_prev = (0.0, 0.0, 0.0, 0.0)  # u of the previous note; all 0 (even the 1) keeps s_0 = 0
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
@@ -229,7 +239,7 @@ class PianoGenie:
         last, self.last_time = self.last_time, time
         dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
         if self.has_velocity:
-            self._buf[self._dense:self._dense + 4] = (dt, dt < CHORD_DT, math.log(dt + 1e-3), b)
+            self._buf[self._dense:self._dense + 8] = (dt, dt < CHORD_DT, math.log(dt + 1e-3), b) + self._u_prev
         logits = self._step(self.k_m1, dt, b)
         if temperature > 0:
             if self._noise_i == len(self._gumbel):
@@ -245,8 +255,10 @@ class PianoGenie:
             k = int(logits.argmax())
         self.k_m1 = k
         if self.has_velocity:
-            self.velocity = self._velocity(k) if velocity is None else int(velocity)
-            self._record_velocity(self.velocity, k)
+            self._s[:] = self._s_new  # s_i, computed by the output product
+            v = self.velocity = self._velocity(k) if velocity is None else int(velocity)
+            x = v / 127
+            self._u_prev = (x, x * x, k / NUM_KEYS, 1.0)  # enters s_{i+1} at the next press
         else:
             self.velocity = DEFAULT_VELOCITY if velocity is None else int(velocity)
         return k
@@ -257,30 +269,19 @@ class PianoGenie:
         return self._vel_logits.copy()
 
     def _velocity(self, k: int) -> int:
-        """The median velocity of the head's distribution for key k at the current step."""
-        z = self._vel_z[:-1]
-        np.add(self._logits_all[NUM_KEYS:], self._vel_table[k], z)
-        np.maximum(z, self._zero, out=z)  # (positional out is deprecated for maximum, and slower)
-        logits = np.dot(self._vel_z, self._vel_out, self._vel_logits)
-        p, cdf = self._vel_p, self._vel_cdf
-        np.exp(logits, p)  # unnormalised: the median is where the cumulative sum passes half the total
-        np.cumsum(p, out=cdf)
-        half = float(cdf[-1]) * 0.5
-        if not 0.0 < half < math.inf:  # logits too large for float32 exp (never seen): normalise
+        """The mean velocity of the head's distribution for key k at the current step, 1..127."""
+        # Every operand prebound in one tuple: at these sizes attribute lookups and calls are the cost.
+        pre, rows, zh, zero, z, W, logits, p, M, moments = self._vel
+        np.add(pre, rows[k], zh)
+        np.maximum(zh, zero, out=zh)  # (positional out is deprecated for maximum, and slower)
+        np.dot(z, W, logits)
+        np.exp(logits, p)  # unnormalised: the mean divides by the total
+        total_v, total = np.dot(p, M, moments).tolist()
+        if not 0.0 < total < math.inf:  # logits too large for float32 exp (never seen): normalise
             np.exp(logits - logits.max(), p)
-            np.cumsum(p, out=cdf)
-            half = float(cdf[-1]) * 0.5
-        j = int(np.searchsorted(cdf, half))
-        below = float(cdf[j - 1]) if j else 0.0
-        x = (j + (half - below) / float(p[j])) * self._vel_width - 0.5
-        return min(max(round(x), 1), 127)
-
-    def _record_velocity(self, v: int, k: int) -> None:
-        """The history state moves on: s' = A s + B u with u = [v/127, (v/127)^2, k/88, 1]."""
-        x = v / 127
-        self._u[:3] = (x, x * x, k / NUM_KEYS)
-        np.dot(self._su, self._state_kernel, self._s_next)
-        self._s[:] = self._s_next
+            total_v, total = np.dot(p, M).tolist()
+        v = round(total_v / total)
+        return 1 if v < 1 else 127 if v > 127 else v
 
     def press_pitch(self, time: float, button: int, temperature: float = 0.25) -> int:
         """`press`, returning the MIDI pitch (21..108) instead of the key."""

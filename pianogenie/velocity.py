@@ -14,9 +14,11 @@ b_i], standardised by `vel.feature_mean`/`vel.feature_std` (set from the trainin
 
     z = relu(W_h h_i + W_k onehot(k_i) + W_d (dense_i - mean) / std + b),   logits = W_o z + b_o
 
-(`vel.hidden`, `vel.output`). Bin j of `velocity_bins` holds velocities [jw, jw + w) with
-w = 128 / bins. The velocity played is the distribution's median, interpolated within its bin
-(the value minimising expected absolute error), rounded to 1..127.
+(`vel.hidden`, `vel.output`). Bin j of `velocity_bins` holds velocities jw .. jw + w - 1 with
+w = 128 / bins. The velocity played (and scored by `evaluate`) is the distribution's mean over the
+bin centres jw + (w - 1)/2, rounded to 1..127: on the shipped head's validation notes its MAE is
+8.60 against 8.53 for the (MAE-optimal) median and 8.77 for the most likely bin, and it costs the
+numpy press two small calls where the median costs a cumulative sum and a search (~5 us more).
 
 Design by measurement on the shared validation split (notes after each performance's 8th; MLPs
 trained on 250 train performances with the shipped decoder frozen): history state + chosen key
@@ -137,17 +139,17 @@ def bin_of(v: torch.Tensor, bins: int) -> torch.Tensor:
     return (v.long() * bins // 128).clamp(0, bins - 1)
 
 
-def median_velocity(logits: torch.Tensor) -> torch.Tensor:
-    """The median of each velocity distribution (..., bins), interpolated within its bin, as the
-    integer velocity 1..127 played. Bin j covers [jw - 1/2, (j + 1)w - 1/2) on the velocity axis."""
-    bins = logits.shape[-1]
+def bin_centres(bins: int) -> torch.Tensor:
+    """(bins,) the centre velocity of each bin: jw + (w - 1)/2."""
     w = 128 / bins
+    return torch.arange(bins, dtype=torch.float64) * w + (w - 1) / 2
+
+
+def mean_velocity(logits: torch.Tensor) -> torch.Tensor:
+    """The mean of each velocity distribution (..., bins) over the bin centres, as the integer
+    velocity 1..127 played."""
     p = torch.softmax(logits.double(), dim=-1)
-    cdf = p.cumsum(-1)
-    j = (cdf < 0.5).sum(-1, keepdim=True).clamp(max=bins - 1)
-    below = torch.where(j > 0, cdf.gather(-1, (j - 1).clamp(min=0)), torch.zeros_like(j, dtype=p.dtype))
-    x = (j + (0.5 - below) / p.gather(-1, j).clamp(min=1e-12)) * w - 0.5
-    return x[..., 0].round().clamp(1, 127).long()
+    return (p @ bin_centres(logits.shape[-1])).round().clamp(1, 127).long()
 
 
 def velocity_nll(logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

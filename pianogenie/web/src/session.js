@@ -5,7 +5,7 @@
 // random source for sampling keys from the decoder's logits. With a velocity head (velocity.js)
 // each press also sets `session.velocity`, the model's velocity for the key it chose.
 
-import { DEFAULT_VELOCITY, medianVelocity } from './velocity.js';
+import { DEFAULT_VELOCITY, meanVelocity } from './velocity.js';
 
 /** mulberry32: small, fast, seedable uniform [0, 1) generator (Math.random cannot be seeded). */
 export function makeRng(seed) {
@@ -87,7 +87,7 @@ export class Session {
   _velocity(key, dt, bReal, given) {
     const head = this.velocityHead;
     const v = given === undefined || given === null
-      ? (head ? medianVelocity(head.logits(this.decoder.h[this.decoder.numLayers - 1], key, dt, bReal)) : DEFAULT_VELOCITY)
+      ? (head ? meanVelocity(head.logits(this.decoder.h[this.decoder.numLayers - 1], key, dt, bReal)) : DEFAULT_VELOCITY)
       : Math.min(Math.max(Math.round(given), 1), 127);
     if (head) head.record(v, key);
     return v;

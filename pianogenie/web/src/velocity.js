@@ -5,7 +5,7 @@
 // where s is a history state over the velocities played so far: s' = A s + B u with
 // u = [v/127, (v/127)^2, k/88, 1] (A, B exported as vel.state_transition / vel.state_input).
 //   z = relu(W_h h + W_k onehot(k) + W_d (dense - mean) / std + b),  logits = W_o z + b_o
-// The velocity played is the median of softmax(logits) over the bins, interpolated within its bin.
+// The velocity played is the mean of softmax(logits) over the bin centres jw + (w - 1)/2.
 // A model without vel.* weights has no head (the caller plays a fixed velocity).
 //
 // Where the engine has wasm SIMD the two products run in the decoder's matvec kernel, on an
@@ -40,24 +40,18 @@ export function velocityWeightSpecs(rnnDim, hidden, bins, numState) {
   };
 }
 
-/** The median velocity (1..127) of the distribution softmax(logits) over equal-width bins. */
-export function medianVelocity(logits) {
+/** The mean velocity (1..127) of the distribution softmax(logits) over equal-width bins' centres. */
+export function meanVelocity(logits) {
   const bins = logits.length, w = 128 / bins;
   let m = -Infinity;
   for (let j = 0; j < bins; j++) if (logits[j] > m) m = logits[j];
-  let total = 0;
-  for (let j = 0; j < bins; j++) total += Math.exp(logits[j] - m);
-  const half = total / 2;
-  let below = 0;
+  let total = 0, sum = 0;
   for (let j = 0; j < bins; j++) {
     const p = Math.exp(logits[j] - m);
-    if (below + p >= half || j === bins - 1) {
-      const x = (j + (half - below) / p) * w - 0.5; // bin j spans [jw - 1/2, (j + 1)w - 1/2)
-      return Math.min(Math.max(Math.round(x), 1), 127);
-    }
-    below += p;
+    total += p;
+    sum += p * (j * w + (w - 1) / 2);
   }
-  return DEFAULT_VELOCITY; // not reached
+  return Math.min(Math.max(Math.round(sum / total), 1), 127);
 }
 
 export class VelocityHead {

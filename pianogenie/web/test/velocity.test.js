@@ -8,32 +8,32 @@ import { describe, test } from 'node:test';
 import { Decoder } from '../src/decoder.js';
 import { buildModel } from '../src/model.js';
 import { Session } from '../src/session.js';
-import { DEFAULT_VELOCITY, medianVelocity, VelocityHead } from '../src/velocity.js';
+import { DEFAULT_VELOCITY, meanVelocity, VelocityHead } from '../src/velocity.js';
 import { exportRandomModel } from './fixtures.js';
-import { loadModelDir, readJson } from './helpers.js';
+import { loadModelDir, readJson, REPO_DIR } from './helpers.js';
 
 const BINS = 16;
 
 /** Teacher-forced run of test.json: decoder step, velocity logits for the played key, then the
- * played velocity into the history (as the golden case was computed). -> rows of logits, medians. */
+ * played velocity into the history (as the golden case was computed). -> rows of logits, means. */
 function runVelocityGolden(decoder, head, golden, numButtons) {
   decoder.reset();
   head.reset();
-  const rows = [], medians = [];
+  const rows = [], means = [];
   golden.input_keys.forEach((kM1, i) => {
     const bReal = (2 * golden.input_buttons[i]) / (numButtons - 1) - 1, dt = golden.input_dts[i];
     decoder.step(kM1, dt, bReal);
     const k = golden.output_keys[i];
     const logits = head.logits(decoder.h[decoder.numLayers - 1], k, dt, bReal);
     rows.push(Array.from(logits));
-    medians.push(medianVelocity(logits));
+    means.push(meanVelocity(logits));
     head.record(golden.input_velocities[i], k);
   });
-  return { rows, medians };
+  return { rows, means };
 }
 
 for (const simd of [true, false]) describe(`velocity head reproduces test.json (${simd ? 'wasm simd' : 'js'} kernel)`, () => {
-  test('golden velocity logits and medians of an exported model with a velocity head', async (t) => {
+  test('golden velocity logits and means of an exported model with a velocity head', async (t) => {
     const dir = exportRandomModel(2, BINS);
     const { weights, config } = await loadModelDir(dir);
     const golden = await readJson(path.join(dir, 'test.json'));
@@ -41,7 +41,7 @@ for (const simd of [true, false]) describe(`velocity head reproduces test.json (
     assert.equal(golden.output_velocity_logits[0].length, BINS);
     const decoder = new Decoder(weights, { simd }), head = new VelocityHead(weights, config.rnnDim, { simd });
     assert.equal(head.kernel, simd ? 'wasm-simd' : 'js');
-    const { rows, medians } = runVelocityGolden(decoder, head, golden, config.numButtons);
+    const { rows, means } = runVelocityGolden(decoder, head, golden, config.numButtons);
     let err = 0, spread = 0;
     rows.forEach((r, i) => r.forEach((x, j) => {
       err += Math.abs(x - golden.output_velocity_logits[i][j]);
@@ -50,9 +50,27 @@ for (const simd of [true, false]) describe(`velocity head reproduces test.json (
     t.diagnostic(`sum |error| = ${err} over 128 x ${BINS} logits`);
     assert.ok(spread > 100, 'the golden logits are far from flat (the check can fail)');
     assert.ok(err < (simd ? 0.005 : 1e-3), `sum |velocity logit error| = ${err}`);
-    const off = medians.filter((v, i) => Math.abs(v - golden.output_velocities[i]) > 1).length;
-    assert.equal(off, 0, `${off} medians differ from PyTorch's by more than 1`);
-    assert.ok(new Set(medians).size > 5, 'velocities vary');
+    const off = means.filter((v, i) => Math.abs(v - golden.output_velocities[i]) > 1).length;
+    assert.equal(off, 0, `${off} velocities differ from PyTorch's by more than 1`);
+    assert.ok(new Set(means).size > 5, 'velocities vary');
+  });
+
+  test("the shipped model's golden velocity logits (a real validation performance)", async (t) => {
+    const dir = path.join(REPO_DIR, 'pianogenie', 'pretrained', 'tfjs');
+    const { weights, config, velocityHead } = await loadModelDir(dir);
+    assert.ok(velocityHead, 'the shipped export carries the velocity head');
+    const golden = await readJson(path.join(dir, 'test.json'));
+    const decoder = new Decoder(weights, { simd }), head = new VelocityHead(weights, config.rnnDim, { simd });
+    const { rows, means } = runVelocityGolden(decoder, head, golden, config.numButtons);
+    let err = 0;
+    rows.forEach((r, i) => r.forEach((x, j) => { err += Math.abs(x - golden.output_velocity_logits[i][j]); }));
+    t.diagnostic(`sum |error| = ${err} over 128 x ${rows[0].length} logits`);
+    assert.ok(err <= 0.015, `sum |velocity logit error| = ${err}`);
+    assert.ok(means.every((v, i) => Math.abs(v - golden.output_velocities[i]) <= 1));
+    // a trained head: its velocities follow the performance's
+    const mae = means.reduce((a, v, i) => a + Math.abs(v - golden.input_velocities[i]), 0) / means.length;
+    t.diagnostic(`MAE against the played velocities: ${mae.toFixed(2)}`);
+    assert.ok(mae < 12, `MAE ${mae}`);
   });
 });
 
@@ -103,13 +121,11 @@ describe('session velocity', () => {
   });
 });
 
-test('medianVelocity: the interpolated median of the bins', () => {
+test('meanVelocity: the mean over the bin centres', () => {
   const bins = new Float64Array(32).fill(-Infinity);
-  bins[20] = 0; // all mass in bin 20: velocities 80..83, median in its middle
-  assert.equal(medianVelocity(bins), 82);
-  assert.equal(medianVelocity(new Float64Array(32)), 64); // uniform over [-0.5, 127.5)
-  const two = new Float64Array(4).fill(-Infinity);
-  two[0] = 0;
-  two[3] = Math.log(3); // 1/4 in bin 0, 3/4 in bin 3 ([95.5, 127.5)): median at 95.5 + 32/3
-  assert.equal(medianVelocity(two), Math.round(95.5 + 32 / 3));
+  bins[20] = 0; // all mass in bin 20: velocities 80..83, centre 81.5
+  assert.equal(meanVelocity(bins), 82);
+  assert.equal(meanVelocity(new Float64Array(32)), 64); // uniform: 63.5
+  bins[0] = Math.log(3); // 3/4 on bin 0 (centre 1.5): 0.75 * 1.5 + 0.25 * 81.5 = 21.5
+  assert.equal(meanVelocity(bins), 22);
 });
