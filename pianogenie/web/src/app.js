@@ -16,7 +16,6 @@ const KEY_CODES = [
   ['Digit5', 'KeyJ'], ['Digit6', 'KeyK'], ['Digit7', 'KeyL'], ['Digit8', 'Semicolon'],
 ];
 const KEY_LABELS = [['1', 'A'], ['2', 'S'], ['3', 'D'], ['4', 'F'], ['5', 'J'], ['6', 'K'], ['7', 'L'], ['8', ';']];
-const VELOCITY = 90; // keyboard and pointer presses have no velocity of their own
 const WARMUP_PRESSES = 200;
 const LATENCY_WINDOW = 200;
 
@@ -79,7 +78,8 @@ async function main() {
   await tf.setBackend('cpu'); // TF.js only decodes the weight files here: no GPU context needed
   const model = await fetchModel(tf, MODEL_URL);
   const { config, decoder } = model;
-  const session = new Session(decoder, config);
+  // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's wins.
+  const session = new Session(decoder, config, { velocityHead: model.velocityHead });
   Object.assign(handle, { session, config, kernel: decoder.kernel });
 
   // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
@@ -123,7 +123,7 @@ async function main() {
     handle.played.push({ type: 'off', button, key, pitch, time: now });
   }
 
-  function buttonDown(button, source, velocity = VELOCITY) {
+  function buttonDown(button, source, midiVelocity = undefined) {
     if (sourceButton.has(source)) return; // auto-repeat or a duplicate event
     piano.resume();
     // A button pressed again (from another input) ends the note it was sounding.
@@ -135,8 +135,9 @@ async function main() {
 
     const now = performance.now() / 1000;
     const t0 = performance.now();
-    const key = session.press(now, button, Number(temperatureEl.value));
+    const key = session.press(now, button, Number(temperatureEl.value), midiVelocity);
     const latency = performance.now() - t0;
+    const velocity = session.velocity;
 
     const pitch = key + config.lowestPitch;
     piano.noteOn(pitch, velocity);

@@ -23,7 +23,7 @@ const problems = []; // console errors, page errors, failed requests
 
 before(async () => {
   if (skip) return;
-  const model = exportRandomModel(1);
+  const model = exportRandomModel(1, 16); // with a velocity head: keyboard and pointer presses play its velocity
   server = spawn(pythonExe(), ['-m', 'pianogenie', 'serve', '--model', model, '--port', '0'],
     { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
   url = await new Promise((resolve, reject) => {
@@ -93,6 +93,9 @@ test('each button by key (both rows) and by click plays and lights a key', { ski
   }
   const latency = await page.locator('#latency').textContent();
   assert.match(latency, /^\d+\.\d\d ms/);
+  const velocities = (await newEvents(0)).filter((e) => e.type === 'on').map((e) => e.velocity);
+  assert.ok(velocities.every((v) => Number.isInteger(v) && v >= 1 && v <= 127), `velocities ${velocities}`);
+  assert.ok(new Set(velocities).size > 1, `the model's velocities, not a constant: ${velocities}`);
 });
 
 test('multi-touch: two fingers hold two buttons at once, each release ends its own note', { skip }, async () => {
