@@ -24,9 +24,10 @@ DEFAULT_PNG = "training_curves.png"
 PANELS = {
     "loss": lambda key: key.startswith("loss"),
     "contour violation ratio": lambda key: key.startswith("contour_violation"),
+    "velocity MAE (model and baselines)": lambda key: key.startswith("velocity_mae") and not key.endswith("_vs_best_baseline"),
 }
 SPLIT_COLORS = {"train": "tab:blue", "validation": "tab:orange"}
-STYLES = ["-", "--", ":", "-."]
+STYLES = ["-", "--", ":", "-.", (0, (1, 3))]
 
 Series = dict[tuple[str, str], tuple[list[float], list[float]]]  # (split, key) -> (steps, values)
 
@@ -89,7 +90,7 @@ def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
                     continue
                 steps, values = series[(split, key)]
                 marker = "o" if len(steps) < 30 and split != "train" else None
-                ax.plot(steps, values, STYLES[j % len(STYLES)], color=color, marker=marker, markersize=3,
+                ax.plot(steps, values, linestyle=STYLES[j % len(STYLES)], color=color, marker=marker, markersize=3,
                         label=f"{split} {key}", linewidth=1.2)
         ax.set_xlabel("step")
         ax.set_title(name)
