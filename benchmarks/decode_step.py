@@ -118,28 +118,16 @@ def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
     return out
 
 
-def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float) -> list[int]:
+def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float,
+                read_velocity: bool = False) -> list[int]:
+    """`press` (and, with read_velocity, reading the press's velocity, as a player does)."""
     out = []
     press, clock, sleep = genie.press, time.perf_counter_ns, time.sleep
     for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
         t0 = clock()
         press(t, b, TEMPERATURE)
-        t1 = clock()
-        if n >= warmup:
-            out.append(t1 - t0)
-        if gap:
-            sleep(gap)
-    return out
-
-
-def bench_velocity(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float) -> list[int]:
-    """`press` and reading the press's velocity, as a player does."""
-    out = []
-    press, clock, sleep = genie.press, time.perf_counter_ns, time.sleep
-    for n, (t, b) in enumerate(zip(times.tolist(), buttons.tolist())):
-        t0 = clock()
-        press(t, b, TEMPERATURE)
-        genie.velocity
+        if read_velocity:
+            genie.velocity
         t1 = clock()
         if n >= warmup:
             out.append(t1 - t0)
@@ -190,8 +178,8 @@ def main() -> None:
     for _ in range(2):  # alternating blocks, so drift in the machine's speed hits both alike
         no_vel.reset(0)
         with_vel.reset(0)
-        keys_ns += bench_numpy(no_vel, times, buttons, args.warmup, gap)
-        vel_ns += bench_velocity(with_vel, times, buttons, args.warmup, gap)
+        keys_ns += bench_numpy(no_vel, times, buttons, args.warmup, gap, read_velocity=True)
+        vel_ns += bench_numpy(with_vel, times, buttons, args.warmup, gap, read_velocity=True)
     (km, kp), (vm, vp) = percentiles(keys_ns), percentiles(vel_ns)
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
