@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from pianogenie import distributed
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
@@ -79,16 +80,15 @@ class Trainer:
                  init: str | os.PathLike | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.ddp = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-        self.rank, self.world_size, local_rank = 0, 1, 0
-        if self.ddp:
-            local_rank = int(os.environ.get("LOCAL_RANK", 0))
-            if not dist.is_initialized():
-                dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.ddp = distributed.launched_by_torchrun()
+        self.rank, self.world_size = 0, 1
+        local_rank = int(os.environ.get("LOCAL_RANK", 0)) if self.ddp else 0
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.ddp:
+            distributed.init(self.device)  # a backend for CPU tensors and one for the device's
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
 
@@ -117,7 +117,11 @@ class Trainer:
         elif self.is_main and (self.run_dir / "last.pt").exists():
             raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
                             "or choose another --run-dir")
-        self.ddp_model = DistributedDataParallel(self.model) if self.ddp else self.model
+        self.ddp_model = self.model
+        if self.ddp:
+            self.ddp_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.num_buttons == 1)  # the 1-button baseline skips the encoder
         self.params = list(self.model.parameters())
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
@@ -296,10 +300,10 @@ class Trainer:
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
         """All ranks agree to stop (a signal may reach only some of them)."""
-        flag = torch.tensor([1.0 if stop.signum is not None else 0.0])
+        stopping = stop.signum is not None
         if self.ddp:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if flag.item() > 0:
+            stopping = distributed.any_rank(stopping)  # a CPU collective: no device sync
+        if stopping:
             self.save("last.pt")
             if self.is_main:
                 print(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
@@ -323,7 +327,7 @@ class Trainer:
             self.save("best.pt")  # no validation split: the latest weights are the best we know
         self.save("last.pt")
         if self.ddp:
-            dist.barrier()
+            distributed.barrier()
         return val
 
 

@@ -24,8 +24,11 @@ class Batch:
     lengths: torch.Tensor  # (B,) long number of real notes per row
     mask: torch.Tensor  # (B, T) bool, True on real notes
 
-    def to(self, device) -> "Batch":
-        return Batch(*(x.to(device) for x in (self.k, self.t, self.lengths, self.mask)))
+    def to(self, device, non_blocking: bool = False) -> "Batch":
+        """k, t and mask on `device`; lengths stay on the CPU, where pack_padded_sequence wants them
+        and where reading them costs no device sync."""
+        return Batch(self.k.to(device, non_blocking=non_blocking), self.t.to(device, non_blocking=non_blocking),
+                     self.lengths, self.mask.to(device, non_blocking=non_blocking))
 
     def split(self, n: int) -> list["Batch"]:
         """n shards along the batch dimension (fewer if the batch is smaller)."""

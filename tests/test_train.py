@@ -246,3 +246,48 @@ def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_p
     assert first["cross_entropy"] == pytest.approx(expected["cross_entropy"], rel=1e-6)
     assert load_checkpoint(run / "last.pt")["step"] == 2
     assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--model_rnn_dim=16"]) == 2
+
+
+def _nccl_stand_in(store, rank, world_size, timeout):
+    import torch.distributed as dist
+
+    return dist.ProcessGroupGloo(store, rank, world_size, timeout)
+
+
+def test_process_group_for_an_accelerator_serves_cpu_collectives(tmp_path):
+    """NCCL refuses CPU tensors; a stand-in registered for "cuda" only does the same, and the group
+    `backend_for("cuda")` builds routes the trainer's CPU collectives to gloo instead."""
+    import torch.distributed as dist
+
+    from pianogenie import distributed
+
+    assert distributed.backend_for("cpu") == "gloo"
+    assert distributed.backend_for("cuda") == "cpu:gloo,cuda:nccl"
+    dist.Backend.register_backend("nccl_stand_in", _nccl_stand_in, devices=["cuda"])
+    for i, (backend, works) in enumerate([("nccl_stand_in", False),  # the old group for a GPU run
+                                          (distributed.backend_for("cuda", "nccl_stand_in"), True)]):
+        dist.init_process_group(backend, init_method=f"file://{tmp_path}/store{i}", rank=0, world_size=1)
+        try:
+            if works:
+                assert distributed.any_rank(True) and not distributed.any_rank(False)
+                distributed.barrier()
+            else:
+                with pytest.raises(RuntimeError, match="No backend type associated with device type cpu"):
+                    distributed.any_rank(False)
+        finally:
+            dist.destroy_process_group()
+
+
+def test_torchrun_in_a_gpu_style_process_group_stops_all_ranks(notes_file, tmp_path):
+    """The trainer's distributed code (DDP, barrier, stop flag) under the process group a GPU run
+    builds, NCCL played by a CPU-refusing stand-in; a signal reaching rank 1 alone stops both."""
+    run = tmp_path / "ddp"
+    worker = Path(__file__).with_name("ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker), "4",
+           "train", "--data", str(notes_file), "--run-dir", str(run), *TINY, "--max_num_steps=50"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert "No backend type" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode in (0, 130), proc.stderr[-3000:]  # a signalled stop: clean exit
+    assert "stopped at step 4" in proc.stderr
+    assert load_checkpoint(run / "last.pt")["step"] == 4
