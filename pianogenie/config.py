@@ -87,7 +87,7 @@ class Config:
 
     def validated(self) -> "Config":
         checks = [
-            (self.num_buttons >= 2, "num_buttons must be >= 2"),
+            (self.num_buttons >= 1, "num_buttons must be >= 1 (1: the language-model baseline)"),
             (self.model_rnn_dim >= 1 and self.model_rnn_num_layers >= 1, "model sizes must be >= 1"),
             (self.batch_size >= 1 and self.seq_len >= 2, "batch_size must be >= 1 and seq_len >= 2"),
             (self.lr > 0 and 0 <= self.lr_min_ratio <= 1, "lr must be > 0 and lr_min_ratio in [0, 1]"),
