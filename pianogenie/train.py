@@ -25,7 +25,9 @@ from torch.nn.parallel import DistributedDataParallel
 from pianogenie import distributed
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
+from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
+from pianogenie.prefetch import BatchSource
 from pianogenie.util import UserError, atomic_path
 from pianogenie.windows import Batch, Notes, TrainWindows
 
@@ -33,6 +35,9 @@ from pianogenie.windows import Batch, Notes, TrainWindows
 # What a resumed run may change: how long it goes on (to extend a run that is still improving) and
 # how often it logs. Everything else would make the resumed run a different experiment.
 RESUME_MAY_CHANGE = {"max_num_steps", "eval_frequency", "summarize_frequency"}
+
+# Under DDP on an accelerator, the ranks agree on stopping every this many steps (CPU: every step).
+STOP_CHECK_STEPS = 8
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -77,7 +82,7 @@ class _StopRequest:
 class Trainer:
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
-                 init: str | os.PathLike | None = None):
+                 init: str | os.PathLike | None = None, fast_path: bool | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ddp = distributed.launched_by_torchrun()
@@ -91,6 +96,11 @@ class Trainer:
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
+        # The accelerator path never waits for the device between summaries: batches are drawn
+        # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
+        # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
+        self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
+        self.batches: BatchSource | None = None
 
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
@@ -141,7 +151,8 @@ class Trainer:
             "best_val_loss": self.best_val_loss,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
+            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(
+                self.batches.rng_state() if self.batches else self.rng.bit_generator.state)},
         }
 
     def save(self, name: str) -> None:
@@ -216,7 +227,10 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.max_num_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        sums, n_sum, t_last = {}, 0, time.perf_counter()
+        meters, t_last, shown = RunningMeans(self.device), time.perf_counter(), {}
+        self.meters, self.finite_at = meters, self.step
+        self.batches = BatchSource(self.windows, self.rng, cfg, depth=2 if self.fast_path else 0,
+                                   pin=self.device.type == "cuda")
         last_val = None
         try:
             with _StopRequest() as stop:
@@ -227,28 +241,26 @@ class Trainer:
                     if self.step >= cfg.max_num_steps or self._stop_requested(stop):
                         break
 
-                    batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
-                                                cfg.data_augment_time_stretch_max,
-                                                cfg.data_augment_transpose_max).to(self.device)
+                    batch = self.batches.next().to(self.device, non_blocking=self.device.type == "cuda")
                     terms, grad_norm = self.train_step(batch)
                     self.step += 1
 
-                    for key, value in terms.items():
-                        sums[key] = sums.get(key, 0.0) + value.item()
-                    sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm.item()
-                    n_sum += 1
+                    meters.add({**terms, "grad_norm": grad_norm}, terms["loss"] if self.fast_path else None)
                     if bar is not None:
                         bar.update(1)
-                        if self.step % 16 == 0:
-                            bar.set_postfix(loss=f"{terms['loss'].item():.3f}", lr=f"{lr:.2e}",
+                        if self.step % 16 == 0:  # shows the last summary: reading this step's loss would sync
+                            bar.set_postfix(loss=shown.get("loss", "-"), lr=f"{lr:.2e}",
                                             val=f"{last_val['loss']:.3f}" if last_val else "-")
                     if self.step % cfg.summarize_frequency == 0:
+                        n_sum, means = meters.count, meters.read()
+                        self._check_finite()
                         now = time.perf_counter()
                         self._log(metrics_file, tb, "train", {
-                            **{k: v / n_sum for k, v in sums.items()}, "lr": lr,
-                            "steps_per_second": n_sum / (now - t_last)})
-                        sums, n_sum, t_last = {}, 0, now
+                            **means, "lr": lr, "steps_per_second": n_sum / (now - t_last)})
+                        shown, t_last = {"loss": f"{means['loss']:.3f}"}, now
+                self._check_finite()
         finally:
+            self.batches.close()
             if bar is not None:
                 bar.close()
             if metrics_file is not None:
@@ -269,7 +281,7 @@ class Trainer:
         shards = batch.split(self.workers) if self.pool is not None else [batch]
         if len(shards) == 1:
             terms, _, _ = losses(self.ddp_model, batch, self.cfg)
-            if torch.isfinite(terms["loss"]):
+            if self.fast_path or torch.isfinite(terms["loss"]):  # (fast path: checked later, no sync)
                 terms["loss"].backward()
             return {k: v.detach() for k, v in terms.items()}
         num_notes = float(batch.mask.sum())
@@ -287,7 +299,7 @@ class Trainer:
     def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""
         terms = self.forward_backward(batch)
-        if not torch.isfinite(terms["loss"]):
+        if not self.fast_path and not torch.isfinite(terms["loss"]):
             raise UserError(
                 f"loss became {terms['loss'].item()} at step {self.step} "
                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); stopped without "
@@ -298,12 +310,24 @@ class Trainer:
         self.scheduler.step()
         return terms, grad_norm
 
+    def _check_finite(self) -> None:
+        """Fast path: stop if a loss since the last check was non-finite, before anything is saved."""
+        if self.fast_path and self.meters.any_nonfinite():
+            raise UserError(
+                f"loss became non-finite between step {self.finite_at} and step {self.step}; stopped "
+                "without saving the weights since. The last good checkpoint is "
+                f"{self.run_dir / 'last.pt'} (try a lower --lr or --grad_clip_norm).")
+        self.finite_at = self.step
+
     def _stop_requested(self, stop: _StopRequest) -> bool:
         """All ranks agree to stop (a signal may reach only some of them)."""
         stopping = stop.signum is not None
+        if self.ddp and self.fast_path and self.step % STOP_CHECK_STEPS:
+            return False  # a collective every step would cost a fast GPU more than a prompt stop is worth
         if self.ddp:
             stopping = distributed.any_rank(stopping)  # a CPU collective: no device sync
         if stopping:
+            self._check_finite()
             self.save("last.pt")
             if self.is_main:
                 print(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
@@ -312,6 +336,7 @@ class Trainer:
         return False
 
     def _eval_and_checkpoint(self, metrics_file, tb) -> dict | None:
+        self._check_finite()
         val = self.validate() if self.is_main else None
         if val is not None:
             # loss_recons too, so that train and validation curves share their names
