@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from pianogenie import distributed
+from pianogenie import distributed, recipes
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
 from pianogenie.meters import RunningMeans
@@ -368,7 +368,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
     p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
-    p.add_argument("--config", metavar="cfg.json", help="start from this config file (else the defaults)")
+    p.add_argument("--config", metavar="cfg.json|RECIPE", help="start from this config file, or from a named "
+                   f"recipe shipped with the package ({', '.join(recipes.names())}: see the README), else the "
+                   "defaults; --key=value overrides apply on top")
     p.add_argument("--resume", action="store_true", help="continue RUN/last.pt (with --max_num_steps=N to "
                    "extend a run that is still improving)")
     p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
@@ -382,7 +384,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
 
-    cfg = Config.load(args.config) if args.config else Config()
+    cfg = recipes.load_config(args.config) if args.config else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
     cfg = cfg.override(args.overrides)
