@@ -21,15 +21,12 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from pianogenie import recipes
-from pianogenie.data import find_source, load_notes, prepare
 from pianogenie.train import Trainer, default_workers
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
+from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 
 class _Reached(Exception):
@@ -71,14 +68,9 @@ def main() -> int:
     args, overrides = parser.parse_known_args()
     cfg = recipes.recipe(args.recipe).override([*overrides, f"--eval_frequency={args.eval_every}"])
     with tempfile.TemporaryDirectory() as tmp:
-        data_path = args.data
-        if data_path is None:
-            if not SHARED.is_dir():
-                print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
-                return 0
-            data_path = os.path.join(tmp, "notes.json.gz")
-            prepare(find_source(SHARED), data_path, progress=False)
-        data = load_notes(data_path)
+        data = benchmark_notes(args.data, tmp)
+        if data is None:
+            return 0
         torch.set_num_threads(1)  # as `train` does: parallelism from shard threads (CPU) or the GPU
         trainer = TimedTrainer(cfg, data, args.run_dir or os.path.join(tmp, "run"), device=args.device,
                                workers=default_workers(), targets=args.targets)

@@ -41,6 +41,18 @@ from pianogenie.train import Trainer, default_workers
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
 
 
+def benchmark_notes(data_path: str | None, tmp: str) -> dict | None:
+    """The notes file given, else ../shared/data/maestro-asap prepared into `tmp`; None (said on
+    stderr) when there is neither."""
+    if data_path is None:
+        if not SHARED.is_dir():
+            print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
+            return None
+        data_path = os.path.join(tmp, "notes.json.gz")
+        prepare(find_source(SHARED), data_path, progress=False)
+    return load_notes(data_path)
+
+
 def tutorial_batch(performances: list[list[tuple]], cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
     batch_k, batch_t = [], []
     for p in random.choices(performances, k=cfg.batch_size):
@@ -178,14 +190,9 @@ def main() -> int:
                         help="batch sizes to compare on an accelerator (default: 32 256)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_path = args.data
-        if data_path is None:
-            if not SHARED.is_dir():
-                print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
-                return 0
-            data_path = os.path.join(tmp, "notes.json.gz")
-            prepare(find_source(SHARED), data_path, progress=False)
-        data = load_notes(data_path)
+        data = benchmark_notes(args.data, tmp)
+        if data is None:
+            return 0
         if args.device != "cpu":
             return device_main(args, data)
         cfg = Config()
