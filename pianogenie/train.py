@@ -91,6 +91,8 @@ class Trainer:
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # --device cuda: this rank's own GPU
+            self.device = torch.device("cuda", local_rank)
         if self.ddp:
             distributed.init(self.device)  # a backend for CPU tensors and one for the device's
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
