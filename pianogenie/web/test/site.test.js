@@ -20,6 +20,7 @@ const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get
 const SUB_PATH = '/apps/genie/';
 
 let server, browser, context, page, origin, siteUrl, out;
+let inFlight = 0; // requests begun and not yet finished
 const requests = []; // every request of the page and its service worker
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 
@@ -51,8 +52,9 @@ before(async () => {
       '--no-first-run', '--disable-component-update', '--disable-sync'],
   });
   context = await browser.newContext({ viewport: { width: 1280, height: 640 }, serviceWorkers: 'allow' });
-  context.on('request', (r) => requests.push(r.url()));
-  context.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  context.on('request', (r) => { requests.push(r.url()); inFlight++; });
+  context.on('requestfinished', () => inFlight--);
+  context.on('requestfailed', (r) => { inFlight--; problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`); });
   context.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
@@ -66,6 +68,14 @@ after(async () => {
 
 const ready = () => page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error),
   null, { timeout: 60000 });
+
+/** Wait until no request has been in flight for 300 ms: a reload then aborts nothing (samples). */
+async function settle() {
+  for (let quiet = 0; quiet < 6;) {
+    await new Promise((r) => setTimeout(r, 50));
+    quiet = inFlight === 0 ? quiet + 1 : 0;
+  }
+}
 
 /** Press each button by key and by click: each gives one note-on. */
 async function playsEveryButton() {
@@ -124,6 +134,7 @@ test('offline after one visit: the service worker precached every file; a reload
   const marker = siteFiles();
   const precached = marker.files.filter((f) => f !== 'sw.js' && f !== 'pianogenie-site.json');
   assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [precached.length] });
+  await settle();
   await context.setOffline(true);
   try {
     await page.reload();
@@ -146,11 +157,13 @@ test('a new build into the same folder replaces the old cache', { skip }, async 
   buildSite(2);
   const { version } = siteFiles();
   assert.notEqual(version, oldVersion);
+  await settle();
   await page.reload(); // the browser sees a changed sw.js: the new worker installs, then drops the old cache
   await page.waitForFunction(async (name) => {
     const names = (await caches.keys()).filter((n) => n.startsWith('pianogenie-'));
     return names.length === 1 && names[0] === name;
   }, `pianogenie-${version}`, { timeout: 30000, polling: 200 });
+  await settle();
   await page.reload();
   await ready();
   const weights = await page.evaluate(async () => (await fetch('model/cfg.json')).ok);
