@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import socket
+import tempfile
 import threading
 import urllib.parse
 from http import HTTPStatus
@@ -165,8 +166,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(or A S D F J K L ;), the mouse, touch, or a MIDI controller. Everything is served locally "
         "(works offline).",
     )
-    p.add_argument("--model", metavar="DIR",
-                   help=f"exported model folder (`pianogenie export`); default: the shipped model {PRETRAINED_TFJS}")
+    p.add_argument("--model", metavar="RUN_OR_EXPORT",
+                   help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
+                   f"default: the shipped model {PRETRAINED_TFJS}")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free port; default 8000)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
@@ -175,10 +177,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} must be in 0..65535")
-    model_dir = Path(args.model) if args.model else default_model_dir()
-    server = make_server(model_dir, args.port, args.verbose)
+    with tempfile.TemporaryDirectory(prefix="pianogenie-serve-") as work:  # the site is read into memory
+        server = make_server(site.resolve_model(args.model, Path(work)), args.port, args.verbose)
     host, port = server.server_address[:2]
-    print(f"Piano Genie: http://{host}:{port}/  (model: {model_dir}; Ctrl-C to stop)", flush=True)
+    print(f"Piano Genie: http://{host}:{port}/  (model: {args.model or default_model_dir()}; Ctrl-C to stop)",
+          flush=True)
     try:
         server.serve_forever()
     finally:

@@ -374,7 +374,11 @@ def resolve_model(model: str | None, work_dir: Path) -> Path:
     from pianogenie.export import export  # imports torch: only for a run or checkpoint
 
     out = work_dir / "model"
-    export(path, out)
+    try:
+        export(path, out)
+    except UserError as e:
+        raise UserError(f"--model {model}: not an exported model folder (no weights_manifest.json), and not a "
+                        f"run or checkpoint to export: {e}") from None
     return out
 
 

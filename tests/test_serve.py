@@ -258,6 +258,7 @@ def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
         s.sendall(b"GET /model/cfg.json HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
     t0 = time.monotonic()
     time.sleep(0.3)
+    assert _worker_threads() >= 40, "each connection holds a worker thread (so the count below means something)"
     for s in slow:
         s.sendall(b"X-Drip: 1\r\n")  # still sending, slowly: the deadline holds anyway
     for s in idle + slow:
@@ -295,3 +296,30 @@ def test_client_disconnecting_mid_download_prints_no_traceback(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err and "Error" not in err, err
+
+
+def test_serve_a_checkpoint_exports_it_first(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from pianogenie.config import Config
+    from pianogenie.model import Autoencoder
+
+    torch.manual_seed(0)
+    cfg = Config(model_rnn_dim=16)
+    ckpt = tmp_path / "best.pt"
+    torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, ckpt)
+    proc = subprocess.Popen([sys.executable, "-m", "pianogenie", "serve", "--model", str(ckpt), "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("Piano Genie: http://127.0.0.1:"), line
+        conn = http.client.HTTPConnection(line.split("http://")[1].split("/")[0], timeout=10)
+        conn.request("GET", "/model/weights_manifest.json")
+        shapes = {w["name"]: w["shape"] for w in json.loads(conn.getresponse().read())[0]["weights"]}
+        assert shapes["dec.input.weight"] == [16, 91]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt"]
