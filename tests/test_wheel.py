@@ -53,7 +53,8 @@ def installed(tmp_path_factory):
     src = _source_copy(tmp / "src")
     sdist = _build("build_sdist", src, tmp / "dist")
     with tarfile.open(sdist) as t:
-        t.extractall(tmp / "unpacked", filter="data")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.10.12 / 3.11.4
+        t.extractall(tmp / "unpacked", **safe)
     wheel = _build("build_wheel", next((tmp / "unpacked").iterdir()), tmp / "dist")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
