@@ -45,8 +45,9 @@ def test_writes_the_whole_site(tmp_path, capsys):
     assert files == site.build(site.PRETRAINED_TFJS).files
     web = site.WEB_DIR
     assert files["index.html"] == (web / "index.html").read_bytes()
-    assert {f for f in files if f.startswith("src/")} == {
-        p.relative_to(web).as_posix() for p in (web / "src").rglob("*.js")}  # every module, walked
+    assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
+        p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES}
+    assert "src/app.js" in files and "src/pwa.js" in files
     samples = sorted(f for f in files if f.startswith("vendor/piano/"))
     assert len(samples) == 30 and "vendor/piano/D#4v10.mp3" in samples
     assert {f for f in files if f.startswith("model/")} == {
@@ -217,3 +218,16 @@ def test_model_may_be_a_checkpoint(tmp_path):
     assert shapes["dec.input.weight"] == [16, 91]
     assert "test.json" not in {p.name for p in (out / "model").iterdir()}  # only what the page loads
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "site"]  # the export went to a temp folder
+
+
+def test_a_new_module_is_in_the_site_by_being_there(tmp_path, monkeypatch):
+    web = tmp_path / "web"
+    shutil.copytree(site.WEB_DIR, web, ignore=shutil.ignore_patterns("node_modules", "test*"))
+    (web / "src" / "ui").mkdir()
+    (web / "src" / "ui" / "layout.js").write_text("export const x = 1;\n")
+    (web / "src" / ".hidden.js").write_text("secret")
+    (web / "extra.css").write_text("body {}\n")
+    monkeypatch.setattr(site, "WEB_DIR", web)
+    files = site.build(site.PRETRAINED_TFJS).files
+    assert "src/ui/layout.js" in files and "extra.css" in files and "src/.hidden.js" not in files
+    assert '"src/ui/layout.js"' in files["sw.js"].decode()
