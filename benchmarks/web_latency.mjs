@@ -39,12 +39,17 @@ const browser = await chromium.launch({
     '--no-first-run', '--disable-component-update', '--disable-sync'],
 });
 try {
-  const page = await browser.newPage();
-  // The wasm backend is only for this comparison: served here, not by `pianogenie serve`.
-  const wasmDist = path.join(WEB, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
-  await page.route('**/bench-wasm/*', (route) => {
-    const name = path.basename(new URL(route.request().url()).pathname);
-    const file = path.join(wasmDist, name);
+  const page = await browser.newPage({ serviceWorkers: 'block' }); // page.route must see every request
+  // TF.js and its wasm backend are only for this comparison (the app does without TF.js): served
+  // here, not by `pianogenie serve`.
+  const dists = {
+    'bench-wasm': path.join(WEB, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist'),
+    'bench-tfjs': path.join(WEB, 'node_modules', '@tensorflow', 'tfjs', 'dist'),
+  };
+  await page.route(/\/bench-(wasm|tfjs)\/[^/]+$/, (route) => {
+    const url = new URL(route.request().url());
+    const name = path.basename(url.pathname);
+    const file = path.join(dists[url.pathname.split('/')[1]], name);
     if (!/^[\w.-]+\.(js|wasm)$/.test(name) || !existsSync(file)) return route.fulfill({ status: 404 });
     route.fulfill({ body: readFileSync(file), contentType: name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript',
       headers: { 'Cross-Origin-Resource-Policy': 'same-origin' } });
@@ -54,6 +59,7 @@ try {
   await page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error), null, { timeout: 60000 });
   const err = await page.evaluate(() => window.pianoGenie.error);
   if (err) throw new Error(`app failed to load: ${err}`);
+  await page.addScriptTag({ url: '/bench-tfjs/tf.es2017.min.js' });
   await page.addScriptTag({ url: '/bench-wasm/tf-backend-wasm.es2017.min.js' });
 
   const results = await page.evaluate(async (presses) => {
@@ -79,7 +85,7 @@ try {
     // The app's plain-JS fallback (browsers without wasm simd), on the same weights.
     const { fetchModel } = await import('/src/model.js');
     const { Decoder } = await import('/src/decoder.js');
-    const jsSession = new Session(new Decoder((await fetchModel(tf, '/model/')).weights, { simd: false }), config, { seed: 1 });
+    const jsSession = new Session(new Decoder((await fetchModel('/model/')).weights, { simd: false }), config, { seed: 1 });
     for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
     jsSession.reset();
     out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));

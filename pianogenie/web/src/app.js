@@ -1,5 +1,5 @@
 // The page: inputs (keys, pointer/touch, MIDI) -> session -> sound, MIDI out, keyboard lights,
-// recording. The model is decoded by decoder.js; TF.js (global `tf`) only loads the weights.
+// recording. The model is loaded by model.js and decoded by decoder.js.
 
 import { Piano } from './audio.js';
 import { MidiIO } from './midi_io.js';
@@ -7,8 +7,8 @@ import { Recorder, writeMidiFile } from './midi_file.js';
 import { fetchModel } from './model.js';
 import { Session } from './session.js';
 
-const MODEL_URL = '/model/';
-const SAMPLES_URL = '/vendor/piano/';
+const MODEL_URL = 'model/'; // relative: the site works under any sub-path
+const SAMPLES_URL = 'vendor/piano/';
 const COLORS = ['#EE2B29', '#ff9800', '#ffff00', '#c6ff00', '#00e5ff', '#2979ff', '#651fff', '#d500f9'];
 // Two rows of keys: the digits, and the home row (left hand A S D F, right hand J K L ;).
 const KEY_CODES = [
@@ -76,8 +76,7 @@ function median(xs) {
 
 async function main() {
   const status = $('#status');
-  await tf.setBackend('cpu'); // TF.js only decodes the weight files here: no GPU context needed
-  const model = await fetchModel(tf, MODEL_URL);
+  const model = await fetchModel(MODEL_URL);
   const { config, decoder } = model;
   const session = new Session(decoder, config);
   Object.assign(handle, { session, config, kernel: decoder.kernel });
