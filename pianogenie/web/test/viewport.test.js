@@ -104,3 +104,28 @@ test('every viewport: one row of 8 buttons low -> high, keyboard >= 40 px, reada
   await page.close();
   assert.deepEqual(problems, []);
 });
+
+test('first press before the piano samples arrive: buttons play at once on the synth, loading shown', { skip }, async () => {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true });
+  page.setDefaultTimeout(10000);
+  const held = []; // sample requests held back until the test lets them through
+  let released = false;
+  await page.route('**/vendor/piano/*', (route) => (released ? route.continue() : held.push(route)));
+  await page.addInitScript(HELP_SEEN);
+  await page.goto(url);
+  await waitReady(page);
+  assert.match(await page.locator('#sound').textContent(), /^synth \(piano 0\/\d+\)$/, 'loading indicator');
+  assert.ok(await page.locator('.genie-button').first().isVisible());
+  const n = await page.evaluate(() => window.pianoGenie.log.total);
+  await page.locator('.genie-button[data-button="2"]').tap();
+  const state = await page.evaluate((m) => ({ on: window.pianoGenie.log.since(m).filter((e) => e.type === 'on').length,
+    samples: window.pianoGenie.piano.samples.size }), n);
+  assert.deepEqual(state, { on: 1, samples: 0 }, 'played with the synth, no sample loaded yet');
+  await page.waitForFunction((k) => k > 0, held.length);
+  released = true;
+  while (held.length) await held.shift().continue();
+  await page.waitForFunction(() => document.querySelector('#sound').textContent !== '' &&
+    !document.querySelector('#sound').textContent.startsWith('synth ('));
+  assert.equal(await page.locator('#sound').textContent(), 'sampled piano');
+  await page.close();
+});
