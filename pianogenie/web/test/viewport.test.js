@@ -34,7 +34,7 @@ function measure() {
   const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility === 'visible';
   const keyboard = document.querySelector('#keyboard');
   const kb = box(keyboard);
-  const whites = [...document.querySelectorAll('.key.white')].map(box).filter((b) => b.x >= kb.x - 1 && b.x + b.w <= kb.x + kb.w + 1);
+  const whites = [...document.querySelectorAll('.key.white')].map(box).filter((b) => b.x + b.w / 2 > kb.x && b.x + b.w / 2 < kb.x + kb.w);
   return {
     scroll: [document.documentElement.scrollWidth, document.documentElement.scrollHeight, innerWidth, innerHeight],
     buttons: [...document.querySelectorAll('.genie-button')].map(box),
