@@ -19,6 +19,8 @@ export class Help {
   }
 
   open() {
-    if (!this.dialog.open) this.dialog.showModal();
+    if (this.dialog.open) return;
+    this.dialog.showModal();
+    this.dialog.scrollTop = 0; // start at the top (the focused Play button sticks to the bottom)
   }
 }

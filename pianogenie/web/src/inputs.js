@@ -2,13 +2,10 @@
 // Enter on a focused button) and pointers (mouse, pen, multi-touch) on the buttons. MIDI input is
 // midi_io.js; the on-screen pedal is pedal.js.
 
-import { KEY_LABELS } from './buttons.js';
-
 const KEY_CODES = [
   ['Digit1', 'KeyA'], ['Digit2', 'KeyS'], ['Digit3', 'KeyD'], ['Digit4', 'KeyF'],
   ['Digit5', 'KeyJ'], ['Digit6', 'KeyK'], ['Digit7', 'KeyL'], ['Digit8', 'Semicolon'],
 ];
-export { KEY_LABELS };
 
 /**
  * @param {import('./player.js').Player} player

@@ -382,6 +382,9 @@ test('accessibility: Enter plays a focused button; labels say which button; the 
   await openSettings(); // its texts are checked too
   const low = await page.evaluate(contrastFailures);
   await openSettings(false);
+  await page.locator('#help-open').click(); // and the explanation's
+  low.push(...await page.evaluate(contrastFailures));
+  await page.keyboard.press('Escape');
   assert.deepEqual(low, [], 'every visible text meets WCAG AA (4.5:1) against what is behind it');
 });
 
