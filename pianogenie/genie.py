@@ -2,6 +2,8 @@
 
     genie = PianoGenie.load()            # the shipped model (or a run dir / checkpoint path)
     key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
+    key = genie.press(time, button, 0.25, keys=allowed)  # only among `allowed` keys (pianogenie.scales)
+    ahead = genie.look_ahead(time)       # the key each button would play now (session unchanged)
 
 Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
 press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
@@ -172,7 +174,7 @@ class PianoGenie:
             raise ValueError(f"temperature must be >= 0, got {temperature!r}")
         last, self.last_time = self.last_time, time
         dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
-        mask = self._key_mask(keys)
+        mask = None if keys is None else self._key_mask(keys)
         logits = self._step(self.k_m1, dt, b)
         if mask is not None:  # -inf on the keys not allowed: argmax and Gumbel-max pick among the rest
             logits = np.add(logits, mask, self._masked)
