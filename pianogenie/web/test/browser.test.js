@@ -74,6 +74,8 @@ test('first visit: the explanation shows, keys wait for it; "?" brings it back; 
   assert.equal(await total(), n, 'no note while the explanation is up');
   await page.locator('#help-close').click();
   assert.equal(await page.locator('#help').getAttribute('open'), null);
+  // (samples first: a reload aborts the requests still in flight)
+  await page.waitForFunction(() => document.querySelector('#sound').textContent === 'sampled piano');
   await page.reload();
   await waitReady(page);
   assert.equal(await page.locator('#help').getAttribute('open'), null, 'not shown again after it was dismissed');
