@@ -1,6 +1,9 @@
 // Per-press decode latency in headless Chromium: the app's decoder vs the 2021 tutorial's approach
 // (tf ops per press: one-hot/concat inputs, rebuilt LSTM kernels, multiRNNCell, softmax +
 // multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends.
+// Also: the look-ahead (8 extra decoder steps after a press, budget <= 1 ms median), and the
+// app's whole press path (player -> piano, keyboard, trails, log) one press per animation frame,
+// with the note trails on and off (trails draw in animation frames, so they must not slow a press).
 //
 // usage: node benchmarks/web_latency.mjs [--model DIR] [--presses 2000]
 //   DIR defaults to the shipped model, else the tutorial's tfjs/ folder in ../shared.
@@ -108,9 +111,39 @@ try {
       dec.dispose();
       tf.dispose(Object.values(tensors));
     }
+    // Look-ahead: after each press, every button's argmax from the current state (state restored).
+    session.reset();
+    out.lookahead = stats(buttons.map((b, i) => {
+      session.press(i * 0.15, b, 0.25);
+      return timeOne(() => session.lookAhead((i + 1) * 0.15));
+    }));
     out.crossOriginIsolated = crossOriginIsolated;
     return out;
   }, PRESSES);
+
+  // The app's own press path, one press per frame, trails on then off (then on again: drift check).
+  await page.evaluate(() => document.querySelector('#help').close());
+  const pressPath = (trailsOn, n) => page.evaluate(async ([on, count]) => {
+    const { player, trails } = window.pianoGenie;
+    trails.setEnabled(on);
+    const ts = [];
+    for (let i = 0; i < count; i++) {
+      await new Promise(requestAnimationFrame);
+      const t0 = performance.now();
+      player.buttonDown(i % 8, 'bench');
+      ts.push(performance.now() - t0);
+      if (i % 3 === 2) player.buttonUp('bench'); // some notes held across frames: trails growing
+      else await new Promise(requestAnimationFrame).then(() => player.buttonUp('bench'));
+    }
+    player.buttonUp('bench');
+    const s = Float64Array.from(ts).sort();
+    return { median: s[Math.floor(s.length / 2)], p95: s[Math.floor(s.length * 0.95)], p99: s[Math.floor(s.length * 0.99)],
+      mean: s.reduce((a, b) => a + b, 0) / s.length, frames: trails.frames };
+  }, [trailsOn, n]);
+  const framePresses = Math.min(300, PRESSES);
+  results['press-path-trails-on'] = await pressPath(true, framePresses);
+  results['press-path-trails-off'] = await pressPath(false, framePresses);
+  results['press-path-trails-on-2'] = await pressPath(true, framePresses);
 
   const fmt = (x) => (x === undefined || x === null ? '   n/a' : x.toFixed(3).padStart(6));
   console.log(`per-press decode latency, headless Chromium ${browser.version()}, ${PRESSES} presses, model ${model}`);
@@ -118,7 +151,8 @@ try {
   console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
   console.log(`app kernel: ${results.kernel}`);
   console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
-  for (const name of ['app', 'app-js-fallback', 'tutorial-cpu', 'tutorial-wasm']) {
+  for (const name of ['app', 'app-js-fallback', 'tutorial-cpu', 'tutorial-wasm', 'lookahead', 'press-path-trails-on',
+    'press-path-trails-off', 'press-path-trails-on-2']) {
     const r = results[name];
     console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
   }
@@ -128,6 +162,12 @@ try {
   }
   const ok = results.app.median <= 0.3 && results.app.p99 <= 1.0;
   console.log(`goal median <= 0.3 ms and p99 <= 1 ms: ${ok ? 'met' : 'NOT met'}`);
+  const la = results.lookahead;
+  console.log(`look-ahead (8 decoder steps + state save/restore): ${(la.median / results.app.median).toFixed(1)}x one press; ` +
+    `goal median <= 1 ms: ${la.median <= 1 ? 'met' : 'NOT met'}`);
+  const on = (results['press-path-trails-on'].median + results['press-path-trails-on-2'].median) / 2;
+  console.log(`press path with trails on / off, median: ${(on / results['press-path-trails-off'].median).toFixed(2)} ` +
+    `(trails drew ${results['press-path-trails-on-2'].frames} frames in all; goal: no slower, ratio ~1 within noise)`);
 } finally {
   await browser.close();
   server.kill();

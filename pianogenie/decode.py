@@ -41,6 +41,7 @@ import pretty_midi
 
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
+from pianogenie.scales import allowed_keys, parse_pitches, parse_scale, scale_names
 from pianogenie.util import UserError, atomic_path
 
 DEFAULT_DURATION = 0.25  # seconds, for rows without a duration
@@ -215,10 +216,12 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
 # Decoding
 
 
-def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25) -> np.ndarray:
-    """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int."""
+def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
+                       keys: Sequence[int] | None = None) -> np.ndarray:
+    """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int.
+    `keys`: the allowed key indices (None = all)."""
     genie.reset()
-    return np.array([genie.press(p.time, p.button, temperature) for p in presses], dtype=np.int64)
+    return np.array([genie.press(p.time, p.button, temperature, keys) for p in presses], dtype=np.int64)
 
 
 def performance_midi(presses: Sequence[Press], keys: Sequence[int]) -> pretty_midi.PrettyMIDI:
@@ -271,6 +274,10 @@ def add_parser(subparsers) -> None:
                    help=f"note length in seconds for rows without one (default {DEFAULT_DURATION})")
     p.add_argument("--velocity", type=int, default=DEFAULT_VELOCITY,
                    help=f"MIDI velocity for presses without one (default {DEFAULT_VELOCITY})")
+    p.add_argument("--scale", metavar='"KEY SCALE"', help='play only the keys of this scale, e.g. "D minor", '
+                   f'"F# blues" (scales: {", ".join(scale_names())})')
+    p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
+                   "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
     p.set_defaults(func=run)
 
 
@@ -281,14 +288,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
     if not 1 <= args.velocity <= 127:
         raise UserError(f"--velocity must be 1..127, got {args.velocity}")
+    keys = None
+    if args.scale is not None or args.keys is not None:
+        keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
+                            None if args.keys is None else parse_pitches(args.keys))
     seed = secrets.randbits(32) if args.seed is None else args.seed
     genie = PianoGenie.load(args.model, seed=seed)
     presses = read_presses(args.input, genie.num_buttons, duration=args.duration, velocity=args.velocity)
-    keys = decode_performance(presses, genie, args.temperature)
-    midi = performance_midi(presses, keys)
+    played = decode_performance(presses, genie, args.temperature, keys)
+    midi = performance_midi(presses, played)
     write_midi(midi, args.output)
-    pitches = keys + LOWEST_PITCH
+    pitches = played + LOWEST_PITCH
     print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
           f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."
-          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed})")
+          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed}"
+          f"{'' if keys is None else f', {len(keys)} keys allowed'})")
     return 0

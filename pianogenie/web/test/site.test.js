@@ -106,6 +106,9 @@ function siteFiles() {
 test('the built site plays under a sub-path of a plain static server', { skip }, async () => {
   await page.goto(siteUrl);
   await ready();
+  // A first visit opens the explanation; play keys wait until the player closes it.
+  assert.equal(await page.locator('#help').getAttribute('open'), '');
+  await page.locator('#help-close').click();
   await playsEveryButton();
 });
 
