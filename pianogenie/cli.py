@@ -15,7 +15,7 @@ from pianogenie.util import UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
 SUBCOMMANDS = {
-    "prepare": ("pianogenie.data", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
+    "prepare": ("pianogenie.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
     "train": ("pianogenie.train", "train the autoencoder on a prepared notes file"),
     "evaluate": ("pianogenie.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
     "export": ("pianogenie.export", "export a trained decoder to TensorFlow.js weights for the browser app"),

@@ -17,7 +17,10 @@ import pytest
 from conftest import build_midi, write_maestro, zip_folder
 from pianogenie import data
 from pianogenie.cli import main
-from pianogenie.data import find_source, load_notes, parse_midi, prepare, report_path
+from pianogenie.data import load_notes
+from pianogenie.maestro import find_source
+from pianogenie.midi import parse_midi
+from pianogenie.prepare import prepare, report_path
 from pianogenie.util import UserError
 
 GOOD_A = [(0.0, 1.0, 60, 80), (0.5, 0.25, 64, 90), (0.5, 0.5, 62, 70), (2.0, 1.0, 108, 127)]
