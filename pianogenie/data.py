@@ -12,8 +12,9 @@ written by `pianogenie prepare` (`pianogenie.prepare`).
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
-import struct
+import time
 import zipfile
 from pathlib import Path
 
@@ -66,33 +67,33 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     except (OSError, EOFError, ValueError) as e:
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
     out = _parse_fast(text)
-    if out is None or not all(_values_ok(a) for perfs in out.values() for a in perfs):
+    if out is None or any(_first_bad(a) for perfs in out.values() for a in perfs):
         # not laid out as we write it, or wrong somewhere: the general (slower) reader says where
         out = _parse_general(path, text)
         for split, perfs in out.items():
             for i, a in enumerate(perfs):
-                if not _values_ok(a):
-                    raise UserError(
-                        f"{path}: wrong values in {split}[{i}]: key must be an integer 0..87, "
-                        "velocity an integer 1..127, times finite numbers"
-                    )
+                if (bad := _first_bad(a)) is not None:
+                    note, problem = bad
+                    raise UserError(f"{path}: {split} performance {i}, note {note}: {problem}")
     _cache_write(raw, out)
     return out
 
 
 # Parsing 3 M notes of JSON takes a couple of seconds; their binary twin loads in a tenth of one.
-# It lives in the cache folder, named after the gzip file's size and trailer (CRC-32 and length
-# of the JSON): a file with other contents never matches it. Bump the version when the parse
-# changes. Only the most recently used few are kept (each is ~100 MB for all of MAESTRO).
-_CACHE_VERSION = 1
+# It lives in the cache folder, named after a BLAKE2b digest of the whole gzip file (~30 ms for
+# all of MAESTRO): files with other contents never share a name (the gzip trailer's CRC and length
+# did, for multi-member files that end alike). Bump the version when the parse changes. Only the
+# most recently used few are kept (each is ~100 MB for all of MAESTRO).
+_CACHE_VERSION = 2
 _CACHE_KEEP = 4
+_STALE_TMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 
 
 def _cache_path(raw: bytes) -> Path:
     from pianogenie.download import cache_dir
 
-    crc, isize = struct.unpack("<II", raw[-8:])
-    return cache_dir() / "notes" / f"v{_CACHE_VERSION}-{len(raw)}-{crc:08x}-{isize:08x}.npz"
+    digest = hashlib.blake2b(raw, digest_size=20).hexdigest()
+    return cache_dir() / "notes" / f"v{_CACHE_VERSION}-{digest}.npz"
 
 
 def _cache_read(raw: bytes) -> dict[str, list[np.ndarray]] | None:
@@ -119,10 +120,14 @@ def _cache_write(raw: bytes, notes: dict[str, list[np.ndarray]]) -> None:
                 counts=np.array([len(p) for p in notes.values()], dtype=np.int64),
                 splits=np.array(list(notes), dtype=str),
             )
-        older = sorted(_cache_path(raw).parent.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        folder = _cache_path(raw).parent
+        older = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
         for stale in older[_CACHE_KEEP:]:
             stale.unlink(missing_ok=True)
-    except OSError:
+        for tmp in folder.glob(".*.tmp"):  # only SIGKILL can leave one; any other stop removes its own
+            if time.time() - tmp.stat().st_mtime > _STALE_TMP_SECONDS:
+                tmp.unlink(missing_ok=True)
+    except (OSError, UserError):
         pass  # only a cache: a read-only or full disk must not stop anything
 
 
@@ -136,6 +141,8 @@ def _parse_fast(text: bytes) -> dict[str, list[np.ndarray]] | None:
     """
     if b", " in text[:1000] or b"\n" in text[:1000]:  # json.dump's separators (the tutorial's file)
         text = text.translate(None, b" \n\t\r")
+    if not _rows_of_four_numbers(text):
+        return None
     try:
         obj = orjson.loads(text.replace(b"],[", b","))
     except orjson.JSONDecodeError:
@@ -163,6 +170,28 @@ def _parse_fast(text: bytes) -> dict[str, list[np.ndarray]] | None:
     return out if text.count(b"],[") == rows else None
 
 
+# bytes a notes file holds outside its split names: numbers, brackets and separators (no strings,
+# true/false/null, or whitespace, which the general reader handles)
+_NUMBERS_AND_BRACKETS = np.zeros(256, dtype=bool)
+_NUMBERS_AND_BRACKETS[list(b"0123456789.eE+-[],:{}")] = True
+
+
+def _rows_of_four_numbers(text: bytes) -> bool:
+    """Whether, split names aside, `text` is only numbers in rows of exactly four (vectorised:
+    ~0.1 s for all of MAESTRO). Merging rows loses their boundaries, so they are checked here."""
+    for split in SPLITS:
+        text = text.replace(b'"' + split.encode() + b'"', b"")
+    b = np.frombuffer(text, dtype=np.uint8)
+    if not _NUMBERS_AND_BRACKETS[b].all():
+        return False
+    brackets = np.flatnonzero((b == ord("[")) | (b == ord("]")))  # positions
+    kind = b[brackets]
+    row = np.flatnonzero((kind[:-1] == ord("[")) & (kind[1:] == ord("]")))  # innermost [ ... ] pairs
+    commas = np.concatenate([[0], np.cumsum(b == ord(","))])
+    inside = commas[brackets[row + 1]] - commas[brackets[row] + 1]  # commas between each pair
+    return bool(len(row)) and bool((inside == 3).all())
+
+
 def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
     try:
         obj = orjson.loads(text)
@@ -177,7 +206,14 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
             raise UserError(f"{path}: wrong structure: '{split}' is not a list of performances")
         out[split] = []
         for i, perf in enumerate(perfs):
-            where = f"{path}: wrong structure: {split}[{i}]"
+            where = f"{path}: wrong structure: {split} performance {i}"
+            if not isinstance(perf, list):
+                raise UserError(f"{where} is not a list of [t, d, k, v] number rows")
+            for j, row in enumerate(perf):  # exact types: numpy would read "1" or true as numbers
+                if not (isinstance(row, list) and len(row) == 4
+                        and all(type(x) in (int, float) for x in row)):
+                    raise UserError(f"{where}, note {j}: expected [t, d, k, v] (four numbers), got "
+                                    f"{orjson.dumps(row)[:80].decode(errors='replace')}")
             try:
                 a = np.array(perf, dtype=np.float64)
             except (ValueError, TypeError):
@@ -190,13 +226,25 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def _values_ok(a: np.ndarray) -> bool:
+MAX_SECONDS = 1e6  # 11.6 days: no performance is longer; larger times are a broken file
+
+
+def _first_bad(a: np.ndarray) -> tuple[int, str] | None:
+    """The first wrong note of one performance (N, 4) and what is wrong with it, or None."""
     if a.size == 0:
-        return True
-    k, v = a[:, 2], a[:, 3]
-    return bool(
-        np.isfinite(a).all()
-        and (k == np.floor(k)).all()
-        and (v == np.floor(v)).all()
-        and ((k >= 0) & (k < NUM_KEYS) & (v >= 1) & (v <= 127)).all()
-    )
+        return None
+    t, d, k, v = a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (~np.isfinite(a).all(axis=1), "times, key and velocity must be finite numbers"),
+            ((k != np.floor(k)) | (k < 0) | (k >= NUM_KEYS), f"key must be an integer 0..{NUM_KEYS - 1}"),
+            ((v != np.floor(v)) | (v < 1) | (v > 127), "velocity must be an integer 1..127"),
+            ((t < 0) | (t > MAX_SECONDS), f"onset must be in [0, {MAX_SECONDS:g}] s"),
+            ((d < 0) | (d > MAX_SECONDS), f"duration must be in [0, {MAX_SECONDS:g}] s"),
+            (np.concatenate([[False], np.diff(t) < 0]), "onset before the previous note's (onsets must not decrease)"),
+        ]
+    for bad, problem in checks:
+        if bad.any():
+            i = int(np.argmax(bad))
+            return i, f"{problem}, got [{', '.join(f'{x:g}' for x in a[i])}]"
+    return None

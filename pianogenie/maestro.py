@@ -11,6 +11,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -35,6 +36,8 @@ class Performance:
     midi_filename: str  # as written in the metadata, relative to the metadata's folder
 
 
+# what reading one damaged member of a zip raises
+_ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
 _OPEN_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
 
 
@@ -55,6 +58,8 @@ class MaestroSource:
         rel = PurePosixPath(midi_filename)
         if rel.is_absolute() or ".." in rel.parts:
             raise FileNotFoundError(f"unsafe path outside the dataset: {midi_filename}")
+        if "\0" in midi_filename or not midi_filename.strip():
+            raise FileNotFoundError(f"not a file name: {midi_filename!r}")
         if self.kind == "folder":
             return (Path(self.root) / rel).read_bytes()
         # one open ZipFile per process (workers each get their own after fork)
@@ -66,6 +71,8 @@ class MaestroSource:
             return zf.read(self.root + str(rel))
         except KeyError:
             raise FileNotFoundError(f"not in the zip: {self.root}{rel}") from None
+        except _ZIP_MEMBER_ERRORS as e:  # bad CRC, corrupt deflate data, unsupported compression
+            raise OSError(f"corrupt zip member {self.root}{rel} ({type(e).__name__}: {e})") from None
 
 
 def _metadata_choice(names: list[str]) -> str | None:
@@ -92,8 +99,8 @@ def _parse_metadata(raw: bytes, name: str) -> list[dict]:
                 raise ValueError("neither a list of records nor {column: {row: value}}")
         else:
             rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise UserError(f"{name}: cannot read MAESTRO metadata ({e})") from None
+    except (ValueError, UnicodeDecodeError, csv.Error, RecursionError) as e:
+        raise UserError(f"{name}: cannot read MAESTRO metadata ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     for col in ("split", "midi_filename"):
         if rows and col not in rows[0]:
             raise UserError(f"{name}: MAESTRO metadata has no '{col}' column")
@@ -104,7 +111,10 @@ def _parse_metadata(raw: bytes, name: str) -> list[dict]:
 
 def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes) -> MaestroSource:
     rows = _parse_metadata(raw, metadata)
-    perfs = [Performance(str(r["split"]), str(r["midi_filename"])) for r in rows]
+    # a row missing a value (a ragged CSV line, a record without the key) keeps an empty name: it is
+    # skipped as missing, like a file that is not there
+    perfs = [Performance(str(r.get("split")), "" if r.get("midi_filename") is None else str(r.get("midi_filename")))
+             for r in rows]
     version = ".".join(_METADATA_RE.match(PurePosixPath(metadata).name).groups()[:3])
     return MaestroSource(
         path=path,
@@ -129,7 +139,11 @@ def find_source(path: str | os.PathLike) -> MaestroSource:
         if meta is None:
             raise UserError(f"{path} is not a MAESTRO folder: no maestro-vX.Y.Z.json/.csv in it; expected {_EXPECTED}")
         meta_path = path / meta
-        return _make_source(path, "folder", str(meta_path.parent), meta, meta_path.read_bytes())
+        try:
+            raw = meta_path.read_bytes()
+        except OSError as e:
+            raise UserError(f"{meta_path}: cannot read MAESTRO metadata ({e.strerror or e})") from None
+        return _make_source(path, "folder", str(meta_path.parent), meta, raw)
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise UserError(f"{path} is neither a folder nor a zip file; expected {_EXPECTED}")
@@ -140,8 +154,8 @@ def find_source(path: str | os.PathLike) -> MaestroSource:
                 if (meta := _metadata_choice(names)) is None:
                     raise UserError(f"{path} holds no maestro-vX.Y.Z.json/.csv; expected {_EXPECTED}")
                 raw = zf.read(meta)
-        except (zipfile.BadZipFile, OSError) as e:
-            raise UserError(f"{path}: unreadable zip ({e})") from None
+        except (OSError, *_ZIP_MEMBER_ERRORS) as e:
+            raise UserError(f"{path}: unreadable zip ({type(e).__name__}: {e})") from None
         root = meta.rsplit("/", 1)[0] + "/" if "/" in meta else ""
         return _make_source(path, "zip", root, meta, raw)
     raise UserError(f"{path} does not exist; expected {_EXPECTED}")

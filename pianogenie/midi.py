@@ -63,6 +63,10 @@ def parse_midi(data: bytes) -> ParsedMidi:
     Raises ValueError (or RuntimeError from symusic) for data that is not a readable MIDI file.
     """
     score = symusic.Score.from_midi(data)  # ticks: exact integers
+    if score.ticks_per_quarter <= 0:  # SMPTE time division, or 0: no tick length pretty_midi can use
+        raise ValueError(f"its header gives {score.ticks_per_quarter} ticks per quarter note")
+    if len(score.tempos) and (score.tempos.numpy()["mspq"] <= 0).any():
+        raise ValueError("it has a tempo of 0 microseconds per quarter note")
     parts = [(i, t.notes.numpy()) for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
     if not parts:
         return ParsedMidi(np.zeros((0, 4)))

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -23,7 +25,8 @@ import orjson
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.maestro import _OPEN_ZIPS, MaestroSource, find_source
 from pianogenie.midi import parse_midi
-from pianogenie.util import UserError, atomic_path, atomic_write_bytes
+from pianogenie.outputs import check_output, head, is_json_object_with
+from pianogenie.util import UserError, atomic_paths
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
 
@@ -75,10 +78,88 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
     return r
 
 
+def _worker_main(conn, source: MaestroSource) -> None:
+    """A parser process: jobs in, results out, over its own pipe (no lock shared with any other
+    process, so a worker killed at any moment can never leave the others or the parent waiting)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker writes nothing: dying at once is clean
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    _init_worker(source)
+    try:
+        while (job := conn.recv()) is not None:
+            conn.send(_prepare_one(job))
+    except (EOFError, OSError):  # the parent is gone: nothing left to do
+        pass
+
+
+class _Workers:
+    """`workers` forked parser processes, one file at a time each (exact blame if the parser crashes)."""
+
+    def __init__(self, source: MaestroSource, workers: int):
+        self.source = source
+        self.ctx = multiprocessing.get_context("fork")  # fork: no re-import, the source is inherited
+        self.procs: dict = {}  # connection -> process
+        for _ in range(workers):
+            self._spawn()
+
+    def _spawn(self):
+        parent, child = self.ctx.Pipe()
+        # signals held while forking: a child must not run the parent's handlers before it sets its own
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            proc = self.ctx.Process(target=_worker_main, args=(child, self.source), daemon=True)
+            proc.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        child.close()
+        self.procs[parent] = proc
+        return parent
+
+    def run(self, jobs: list[tuple[int, str]]) -> Iterator[_Result]:
+        todo = iter(jobs)
+        busy: dict = {}  # connection -> job it is working on
+        for conn in list(self.procs):
+            if (job := next(todo, None)) is not None:
+                conn.send(job)
+                busy[conn] = job
+        while busy:
+            for conn in multiprocessing.connection.wait(list(busy)):
+                try:
+                    result = conn.recv()
+                except (EOFError, OSError):  # the worker died on this file (a crash in the parser)
+                    proc = self.procs.pop(conn)
+                    proc.join(1)
+                    conn.close()
+                    result = _Result(busy[conn][0], reason=f"not a readable MIDI file: the parser crashed on it "
+                                     f"(exit status {proc.exitcode})")
+                    del busy[conn]
+                    conn = self._spawn()
+                yield result
+                busy.pop(conn, None)
+                if (job := next(todo, None)) is not None:
+                    conn.send(job)
+                    busy[conn] = job
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the workers: ask them to finish (idle after a complete run), or kill them at once."""
+        for conn, proc in self.procs.items():
+            if kill:
+                proc.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    conn.send(None)
+        for conn, proc in self.procs.items():
+            proc.join(1)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(1)
+            conn.close()
+
+
 @contextlib.contextmanager
 def _job_runner(source: MaestroSource, workers: int) -> Iterator[Callable[[list], Iterator[_Result]]]:
-    """`run(jobs)` yielding results in completion order: in this process, or a pool of `workers`."""
-    if workers <= 1:
+    """`run(jobs)` yielding results in completion order: in this process, or `workers` processes."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         _init_worker(source)
         try:
             yield lambda jobs: map(_prepare_one, jobs)
@@ -86,11 +167,13 @@ def _job_runner(source: MaestroSource, workers: int) -> Iterator[Callable[[list]
             if (zf := _OPEN_ZIPS.pop((os.getpid(), str(source.path)), None)) is not None:
                 zf.close()
         return
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)  # fork: no re-import
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(source,)) as pool:
-        # small chunks: file sizes vary 100x and the pool must stay balanced to the end
-        yield lambda jobs: pool.imap_unordered(_prepare_one, jobs, chunksize=4)
+    pool = _Workers(source, workers)
+    try:
+        yield pool.run
+    except BaseException:
+        pool.close(kill=True)  # an interrupt or error: the workers' work is lost anyway, stop them now
+        raise
+    pool.close()
 
 
 def report_path(out: str | os.PathLike) -> Path:
@@ -133,6 +216,17 @@ def prepare(
 
     start = time.perf_counter()
     warn = warn or (lambda msg: tqdm.write(f"pianogenie prepare: warning: {msg}", file=sys.stderr))
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    out, report_out = check_prepare_outputs(source, out)
+    if not source.performances:
+        found = sorted({p.split for p in source.unknown_split})
+        raise UserError(f"{source.path}: no row of {source.metadata} has a split among {', '.join(SPLITS)} "
+                        f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written")
+    if source.unknown_split:
+        found = sorted({p.split for p in source.unknown_split})
+        warn(f"{len(source.unknown_split)} row(s) of {source.metadata} have an unknown split "
+             f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped")
     workers = max(1, workers or os.cpu_count() or 1)
     perfs = list(source.performances[:limit] if limit else source.performances)
     jobs = [(i, p.midi_filename) for i, p in enumerate(perfs)]
@@ -185,12 +279,24 @@ def prepare(
 
     body = b",".join(b'"' + s.encode() + b'":[' + b",".join(chunks[s]) + b"]" for s in present)
     gz = _gzip.compress(b"{" + body + b"}", compresslevel=1)
-    with atomic_path(out) as tmp:
-        tmp.write_bytes(gz)
-    _cache_write(gz, {s: arrays[s] for s in present})
     report.seconds = round(time.perf_counter() - start, 3)
-    atomic_write_bytes(report_path(out), report.to_json())
+    with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
+        tmp_out.write_bytes(gz)
+        tmp_report.write_bytes(report.to_json())
+    _cache_write(gz, {s: arrays[s] for s in present})
     return report
+
+
+def check_prepare_outputs(source: MaestroSource, out: str | os.PathLike) -> tuple[Path, Path]:
+    """The notes file and its report, refused (UserError) where writing them would lose anything."""
+    inputs = [source.path, Path(source.path) / source.metadata if source.kind == "folder" else None]
+    out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)",
+                       ours=lambda p: head(p, 2) in (b"\x1f\x8b", b""))
+    report = check_output(report_path(out), flag="report", inputs=inputs, what="prepare report",
+                          ours=is_json_object_with("source", "output", "splits"))
+    if os.path.lexists(out) and os.path.lexists(report) and os.path.samefile(out, report):
+        raise UserError(f"-o {out} and its report {report} are the same file")
+    return out, report
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +336,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    check_output(args.output, flag="-o")  # before a download: the full check follows once SOURCE is known
     if args.cache_dir is not None:  # for everything this run caches, as $PIANOGENIE_CACHE would
         from pianogenie.download import CACHE_ENV
 
