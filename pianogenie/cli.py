@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
+import traceback
 
 from pianogenie import __version__
-from pianogenie.util import UserError
+from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
 SUBCOMMANDS = {
@@ -35,6 +39,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "`pianogenie COMMAND --help` explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"pianogenie {__version__}")
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error "
+                        f"(as {DEBUG_ENV}=1 does)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in SUBCOMMANDS.items():
         if name == command:
@@ -44,9 +50,59 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "PIANOGENIE_DEBUG"
+
+
+def _raise_interrupted(signum, frame):
+    # one signal is enough: while the command cleans up (temporary files, worker processes),
+    # further Ctrl-Cs are ignored rather than cutting the cleanup short
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    """Run one subcommand. Exit status: 0 done, 2 bad input (one line), 130/143 interrupted by
+    SIGINT/SIGTERM (one line, no partial file), 1 an unexpected error (one line; the traceback with
+    --debug or PIANOGENIE_DEBUG=1)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            handlers[s] = signal.signal(s, _raise_interrupted)
+    try:
+        return _main(argv, command)
+    except UserError as e:
+        print(f"pianogenie {command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+        print(f"\npianogenie {command}: interrupted ({signal.Signals(signum).name}); nothing partial was written",
+              file=sys.stderr)
+        return 128 + signum
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # the last-resort net: a bug, or an input no check caught yet
+        if debug:
+            traceback.print_exc()
+        print(f"pianogenie {command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
+              f"(a bug: please report it; --debug or {DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        for s, old in handlers.items():
+            signal.signal(s, old)
+
+
+def _main(argv: list[str], command: str | None) -> int:
+    parser = build_parser(command)
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "accepts_overrides", False):
         args.overrides = extra  # config overrides like --batch_size=64, checked by Config
@@ -55,14 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except UserError as e:
-        print(f"pianogenie {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"pianogenie {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

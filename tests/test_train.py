@@ -148,7 +148,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_
         return original(self, *a, **kw)
 
     monkeypatch.setattr(TrainWindows, "sample", interrupting_sample)
-    assert train_cli(notes_file, tmp_path / "resumed", *args) == 0
+    assert train_cli(notes_file, tmp_path / "resumed", *args) == 130  # stopped, not finished: 128 + SIGINT
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 8
     assert "resume with --resume" in capsys.readouterr().err
     monkeypatch.setattr(TrainWindows, "sample", original)
@@ -246,3 +246,63 @@ def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_p
     assert first["cross_entropy"] == pytest.approx(expected["cross_entropy"], rel=1e-6)
     assert load_checkpoint(run / "last.pt")["step"] == 2
     assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--model_rnn_dim=16"]) == 2
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--seed=-1"], "seed=-1 must be an integer in 0.."),
+    (["--seed=1e30"], "seed=1000000000000000019884624838656 must be an integer"),
+    (["--data_delta_time_max=Infinity"], "data_delta_time_max=inf must be a finite number"),
+    (["--lr=NaN"], "lr=nan must be a finite number"),
+    (["--loss_contour_multiplier=NaN"], "loss_contour_multiplier=nan must be a finite number"),
+    (["--loss_margin_multiplier=-1"], "loss_margin_multiplier=-1.0 must be >= 0"),
+    (["--grad_clip_norm=-1"], "grad_clip_norm=-1.0 must be > 0"),
+    (["--num_buttons=0"], "num_buttons=0 must be >= 2"),
+    (["--device", "foo"], "--device 'foo' is not a torch device"),
+    (["--device", "cuda:99"] if torch.cuda.is_available() else ["--device", "cuda"], "CUDA"),
+])
+def test_bad_flags_and_config_values_are_one_line(notes_file, tmp_path, capsys, extra, words):
+    assert train_cli(notes_file, tmp_path / "run", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie train: error: ") and words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_file_and_run_dir_are_one_line(notes_file, tmp_path, capsys):
+    (tmp_path / "cfgdir").mkdir()
+    assert train_cli(notes_file, tmp_path / "run", "--config", str(tmp_path / "cfgdir")) == 2
+    assert "is a folder" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"lr": -1}')
+    assert train_cli(notes_file, tmp_path / "run", "--config", str(tmp_path / "bad.json")) == 2
+    assert f"config file {tmp_path / 'bad.json'}: invalid config: lr" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    for run_dir in [tmp_path / "afile", tmp_path / "afile" / "sub", notes_file.parent]:
+        assert train_cli(notes_file, run_dir) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie train: error: ") and "--run-dir" in err and len(err.splitlines()) == 1, err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cfg.json").write_text("my own notes")
+    assert train_cli(notes_file, other) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err and (other / "cfg.json").read_text() == "my own notes"
+
+
+def test_resume_from_weights_only_checkpoint_is_one_line(notes_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=2") == 0
+    out = json.loads(capsys.readouterr().out)  # plain JSON: no Infinity
+    assert out["step"] == 2
+    ckpt = load_checkpoint(run / "last.pt")
+    del ckpt["optimizer"]
+    torch.save(ckpt, run / "last.pt")
+    assert train_cli(notes_file, run, "--resume", "--max_num_steps=3") == 2
+    err = capsys.readouterr().err
+    assert "has no optimizer state" in err and "--init" in err and len(err.splitlines()) == 1
+
+
+def test_printed_result_is_json_without_infinity(tmp_path, capsys):
+    path = tmp_path / "train_only.json.gz"
+    rng = np.random.default_rng(0)
+    path.write_bytes(gzip.compress(json.dumps({"train": [performance(rng, 60)]}).encode()))
+    assert train_cli(path, tmp_path / "run", "--max_num_steps=2") == 0
+    out = capsys.readouterr().out
+    assert "Infinity" not in out and json.loads(out)["best_val_loss"] is None
