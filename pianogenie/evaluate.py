@@ -123,7 +123,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
     from pianogenie.model import load_model
+    from pianogenie.outputs import check_output, is_json_object_with
 
+    if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
+        check_output(args.out, flag="--out", inputs=[args.model, args.data], what="evaluate result (JSON)",
+                     ours=is_json_object_with("model", "data", "split"))
     model, cfg = load_model(args.model)
     data = load_notes(args.data)
     if args.split not in data:

@@ -3,8 +3,8 @@
 `check_output(path, ...)` refuses, with one line naming the path and the reason (a UserError):
 - a path where the file cannot be written: an existing folder or special file where a file is
   expected, a parent that is a file, a folder this user may not write to;
-- an output that is also an input (the same file, following links and hard links), or an existing
-  file inside an input folder (writing there would clobber the source);
+- an output that is also an input (the same file, following links and hard links), or, where the
+  command cannot recognise its own files, any existing file inside an input folder;
 - an existing file this command did not write, recognised by `ours(path) -> bool` (each command
   knows what its own outputs look like: a notes file is gzip, a MIDI file starts with MThd, ...).
 
@@ -73,7 +73,7 @@ def check_output(
             continue
         if os.path.exists(path) and os.path.samefile(path, source):
             raise UserError(f"{where} is also the input {source}; choose another output")
-        if source.is_dir() and path.exists() and _inside(path, source):
+        if source.is_dir() and ours is None and path.exists() and _inside(path, source):
             raise UserError(f"{where} is a file of the input folder {source}; refusing to overwrite it")
         if folder and source.exists() and _inside(source, path) and path.exists():
             raise UserError(f"{where} holds the input {source}; choose another output folder")

@@ -306,3 +306,21 @@ def test_printed_result_is_json_without_infinity(tmp_path, capsys):
     assert train_cli(path, tmp_path / "run", "--max_num_steps=2") == 0
     out = capsys.readouterr().out
     assert "Infinity" not in out and json.loads(out)["best_val_loss"] is None
+
+
+def test_evaluate_out_is_checked_before_the_work(notes_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=1") == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", str(run), "--data", str(notes_file), "--split", "validation", "--out"]
+    (tmp_path / "f").write_text("x")
+    for out, words in [(notes_file, "is also the input"), (run / "best.pt", "refusing to overwrite"),
+                       (tmp_path, "is a folder"), (tmp_path / "f" / "r.json", "is not a folder"),
+                       (tmp_path / "f", "refusing to overwrite")]:
+        assert main([*evaluate, str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie evaluate: error: --out") or "--out" in err, err
+        assert words in err and len(err.splitlines()) == 1, err
+    assert main([*evaluate, str(tmp_path / "r.json")]) == 0
+    assert main([*evaluate, str(tmp_path / "r.json")]) == 0  # its own result: replaced
+    assert json.loads((tmp_path / "r.json").read_text())["split"] == "validation"
