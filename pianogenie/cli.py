@@ -61,6 +61,17 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def _interrupted_line(command: str | None, signum: int) -> str:
+    return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); nothing partial was written"
+
+
+def _exit_now(command: str | None, signum: int) -> None:
+    # while the command's modules are imported and its arguments parsed nothing is written yet:
+    # leave at once (an exception raised inside a C extension's import can crash the interpreter)
+    print(_interrupted_line(command, signum), file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
@@ -70,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. Exit status: 0 done, 2 bad input (one line), 130/143 interrupted by
     SIGINT/SIGTERM (one line, no partial file), 1 an unexpected error (one line; the traceback with
     --debug or PIANOGENIE_DEBUG=1)."""
+    called_with_argv = argv is not None
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
@@ -77,16 +89,15 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         for s in (signal.SIGINT, signal.SIGTERM):
-            handlers[s] = signal.signal(s, _raise_interrupted)
+            handlers[s] = signal.signal(s, lambda signum, frame: _exit_now(command, signum))
     try:
-        return _main(argv, command)
+        return _main(argv, command, bool(handlers))
     except UserError as e:
         print(f"pianogenie {command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
-        print(f"\npianogenie {command}: interrupted ({signal.Signals(signum).name}); nothing partial was written",
-              file=sys.stderr)
+        print(_interrupted_line(command, signum), file=sys.stderr)
         return 128 + signum
     except (SystemExit, GeneratorExit):
         raise
@@ -98,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         for s, old in handlers.items():
-            signal.signal(s, old)
+            # in-process callers get their handlers back; the CLI is about to exit, and a signal
+            # arriving now must not turn a finished command into a traceback
+            signal.signal(s, old if called_with_argv else signal.SIG_IGN)
 
 
-def _main(argv: list[str], command: str | None) -> int:
+def _main(argv: list[str], command: str | None, handle_signals: bool) -> int:
     parser = build_parser(command)
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "accepts_overrides", False):
@@ -111,6 +124,9 @@ def _main(argv: list[str], command: str | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if handle_signals:  # from here on the command writes: a signal unwinds it, cleaning up on the way
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, _raise_interrupted)
     return int(args.func(args) or 0)
 
 

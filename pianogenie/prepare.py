@@ -78,15 +78,23 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
     return r
 
 
-def _worker_main(conn, source: MaestroSource) -> None:
+def _worker_main(conn, inherited: list, parent_pid: int, source: MaestroSource) -> None:
     """A parser process: jobs in, results out, over its own pipe (no lock shared with any other
     process, so a worker killed at any moment can never leave the others or the parent waiting)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker writes nothing: dying at once is clean
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    for c in inherited:  # the parent's ends of the pipes: held here, they would hide the parent's exit
+        c.close()
     _init_worker(source)
     try:
-        while (job := conn.recv()) is not None:
+        while True:
+            if not conn.poll(0.5):
+                if os.getppid() != parent_pid:  # the parent is gone (even killed): stop
+                    return
+                continue
+            if (job := conn.recv()) is None:
+                return
             conn.send(_prepare_one(job))
     except (EOFError, OSError):  # the parent is gone: nothing left to do
         pass
@@ -103,16 +111,19 @@ class _Workers:
             self._spawn()
 
     def _spawn(self):
-        parent, child = self.ctx.Pipe()
-        # signals held while forking: a child must not run the parent's handlers before it sets its own
+        # signals held while forking and registering: a child must not run the parent's handlers
+        # before it sets its own, and an interrupt must not leave a started worker unregistered
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            proc = self.ctx.Process(target=_worker_main, args=(child, self.source), daemon=True)
+            parent, child = self.ctx.Pipe()
+            inherited = [parent, *self.procs]
+            proc = self.ctx.Process(target=_worker_main, args=(child, inherited, os.getpid(), self.source),
+                                    daemon=True)
             proc.start()
+            self.procs[parent] = proc
+            child.close()
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        child.close()
-        self.procs[parent] = proc
         return parent
 
     def run(self, jobs: list[tuple[int, str]]) -> Iterator[_Result]:

@@ -131,8 +131,10 @@ def test_cached_file_that_no_longer_verifies_is_fetched_again(server, maestro_zi
 
 
 def test_unreachable_server_is_clear_error(tmp_path):
-    with pytest.raises(UserError, match="could not download"):
+    with pytest.raises(UserError, match="could not download") as e:
         dl.download("http://127.0.0.1:9/none.zip", tmp_path / "x.zip", progress=False, timeout=5)
+    assert ".part" not in str(e.value) and "nothing arrived" in str(e.value)  # no file it never wrote
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
