@@ -26,8 +26,10 @@ from pianogenie.util import UserError, atomic_path
 
 try:  # same gzip format, several times faster to write and read
     from isal import igzip as _gzip
+    from isal.igzip_lib import IsalError as _InflateError
 except ImportError:  # pragma: no cover - isal is a dependency, stdlib gzip is the fallback
     import gzip as _gzip
+    from zlib import error as _InflateError
 
 SPLITS = ("train", "validation", "test")
 
@@ -64,7 +66,7 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         return cached
     try:
         text = _gzip.decompress(raw)
-    except (OSError, EOFError, ValueError) as e:
+    except (OSError, EOFError, ValueError, _InflateError) as e:
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
     out = _parse_fast(text)
     if out is None or any(_first_bad(a) for perfs in out.values() for a in perfs):
