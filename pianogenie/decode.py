@@ -142,6 +142,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a list of presses") from None
     if isinstance(data, dict) and "presses" in data:
         data = data["presses"]
     if not isinstance(data, list):
@@ -155,7 +157,10 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
     if not lines:
         return []
     dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
-    cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    try:
+        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    except csv.Error as e:  # a field past csv's size limit, a NUL byte, ...
+        raise UserError(f"{path} is not a CSV of presses ({e})") from None
     names = ["time", "button", "duration"]
     if cells and not _is_number(cells[0][1][0]):  # a header row
         names = [c.lower() for c in cells[0][1]]

@@ -56,7 +56,7 @@ def read_series(path: Path) -> Series:
             rec = json.loads(line)
             step, split = rec["step"], str(rec.get("split", "train"))
             step = float(step)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError):
             bad += 1
             continue
         for key, value in rec.items():

@@ -28,7 +28,9 @@ CASES = int(os.environ.get("PIANOGENIE_FUZZ_CASES", "40"))
 
 def mutate(rng: random.Random, real: bytes) -> bytes:
     """One hostile variant of `real`: random bytes, a truncation, byte flips, or a spliced copy."""
-    kind = rng.randrange(4)
+    kind = rng.randrange(5)
+    if kind == 4:  # nesting deeper than any parser's recursion limit
+        return rng.choice([b"[", b'{"a":', b'{"presses":[', b'{"train":[']) * 100_000
     if kind == 0:
         return rng.randbytes(rng.choice([0, 1, 4, 14, 100, 2000]))
     if kind == 1:
@@ -38,7 +40,7 @@ def mutate(rng: random.Random, real: bytes) -> bytes:
         for _ in range(rng.randint(1, 8)):
             data[rng.randrange(len(data))] = rng.randrange(256)
         return bytes(data)
-    a, b = sorted(rng.randrange(len(data) + 1) for _ in range(2))
+    a, b = sorted(rng.randrange(len(data) + 1) for _ in range(2))  # kind 3: splice
     return bytes(data[:a] + data[b:] + data[a:b])
 
 

@@ -98,3 +98,9 @@ def test_plot_of_single_points_warns_nothing(tmp_path, capsys):
         warnings.simplefilter("error")
         assert main(["plot", str(run)]) == 0
     assert "Warning" not in capsys.readouterr().err
+
+
+def test_plot_skips_deeply_nested_lines(tmp_path, capsys):
+    run = write_metrics(tmp_path / "run", [{"step": 0, "split": "train", "loss": 1.0}], tail="[" * 100000 + "\n")
+    assert main(["plot", str(run)]) == 0
+    assert "skipped 1 malformed" in capsys.readouterr().err
