@@ -84,7 +84,10 @@ def download(
         if _check(dest, url, sha256, size) is None:
             return dest
         dest.unlink()  # a cached file that no longer verifies: fetch it again
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the cache folder {dest.parent}: {e.strerror or e}") from None
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:

@@ -324,3 +324,26 @@ def test_evaluate_out_is_checked_before_the_work(notes_file, tmp_path, capsys):
     assert main([*evaluate, str(tmp_path / "r.json")]) == 0
     assert main([*evaluate, str(tmp_path / "r.json")]) == 0  # its own result: replaced
     assert json.loads((tmp_path / "r.json").read_text())["split"] == "validation"
+
+
+def test_sigterm_during_evaluation_stops_at_once_with_143(notes_file, tmp_path, monkeypatch, capsys):
+    import time
+
+    calls = {"n": 0}
+    original = Trainer.validate
+
+    def slow_validate(self):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second evaluation: a long one, interrupted
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "validate", slow_validate)
+    start = time.monotonic()
+    assert train_cli(notes_file, tmp_path / "run", "--max_num_steps=8", "--eval_frequency=4") == 143
+    assert time.monotonic() - start < 8
+    err = capsys.readouterr().err
+    assert "pianogenie train: interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 0  # the last consistent checkpoint
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")] == []
