@@ -32,7 +32,7 @@ def dataset(tmp_path_factory) -> Path:
     notes = [(i * 0.1, 0.05, rng.randint(21, 108), rng.randint(1, 127)) for i in range(4000)]
     midi = build_midi(notes)
     return write_maestro(tmp_path_factory.mktemp("sig") / "m",
-                         {f"p{i}.midi": ("train" if i % 5 else "validation", midi) for i in range(60)})
+                         {f"p{i}.midi": ("train" if i % 5 else "validation", midi) for i in range(200)})
 
 
 def _group_alive(pgid: int) -> bool:
@@ -69,9 +69,20 @@ def interrupt(cmd: list[str], env: dict, delay: float, sig: int, group: bool) ->
     return proc.returncode, err.decode(errors="replace"), took
 
 
+@pytest.fixture(scope="module")
+def run_seconds(dataset, tmp_path_factory) -> float:
+    """How long an uninterrupted run takes here and now: signals are sent within that span."""
+    out = tmp_path_factory.mktemp("full") / "notes.json.gz"
+    env = {**os.environ, "PIANOGENIE_CACHE": str(out.parent / "cache")}
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-m", "pianogenie", "prepare", str(dataset), "-o", str(out), "--workers", "2"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    return time.monotonic() - start
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("group", [True, False], ids=["group", "parent"])
-def test_prepare_interrupted_at_any_moment(dataset, tmp_path, sig, group):
+def test_prepare_interrupted_at_any_moment(dataset, run_seconds, tmp_path, sig, group):
     rng = random.Random(f"{sig}-{group}")  # seeded: the same moments every run
     cache = tmp_path / "cache"
     env = {**os.environ, "PIANOGENIE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
@@ -79,7 +90,8 @@ def test_prepare_interrupted_at_any_moment(dataset, tmp_path, sig, group):
     for i in range(TRIES):
         out_dir = tmp_path / f"out{i}"
         out = out_dir / "notes.json.gz"
-        delay = rng.uniform(0.25, 1.0)  # earlier, the interpreter itself is starting: out of our reach
+        # before 0.25 s the interpreter itself is starting, out of our reach; the run ends at run_seconds
+        delay = 0.25 + rng.random() * max(run_seconds - 0.3, 0.1)
         cmd = [sys.executable, "-m", "pianogenie", "prepare", str(dataset), "-o", str(out), "--workers", "2"]
         code, err, took = interrupt(cmd, env, delay, sig, group)
         outcomes.append((round(delay, 2), code))
@@ -94,7 +106,7 @@ def test_prepare_interrupted_at_any_moment(dataset, tmp_path, sig, group):
         files = sorted(p.name for p in out_dir.iterdir()) if out_dir.exists() else []
         assert files in ([], ["notes.json.gz", "notes.report.json"]), (delay, files)  # both or neither
         if files:
-            assert len(load_notes(out)["train"]) == 48 and report_path(out).stat().st_size > 0
+            assert len(load_notes(out)["train"]) == 160 and report_path(out).stat().st_size > 0
         leftovers = [p.name for p in cache.rglob("*.tmp")] if cache.exists() else []
         assert leftovers == [], (delay, leftovers)
     assert any(code > 0 for _, code in outcomes), f"no try was interrupted: {outcomes}"
