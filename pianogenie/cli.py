@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         for s in (signal.SIGINT, signal.SIGTERM):
-            handlers[s] = signal.signal(s, lambda signum, frame: _exit_now(command, signum))
+            # as the CLI, leave at once while importing; called in-process, never kill the caller
+            early = (lambda signum, frame: _exit_now(command, signum)) if not called_with_argv else _raise_interrupted
+            handlers[s] = signal.signal(s, early)
     try:
         return _main(argv, command, bool(handlers))
     except UserError as e:
