@@ -34,7 +34,9 @@ import torch.nn.functional as F
 
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS
-from pianogenie.data import find_source, load_notes, prepare
+from pianogenie.data import load_notes
+from pianogenie.maestro import find_source
+from pianogenie.prepare import prepare
 from pianogenie.model import Autoencoder
 from pianogenie.train import Trainer, default_workers
 

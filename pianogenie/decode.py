@@ -41,6 +41,7 @@ import pretty_midi
 
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
+from pianogenie.outputs import check_output, head
 from pianogenie.scales import allowed_keys, parse_pitches, parse_scale, scale_names
 from pianogenie.util import UserError, atomic_path
 
@@ -49,6 +50,10 @@ DEFAULT_VELOCITY = 80
 MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
 SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
+# one hour: pretty_midi refuses to read a file whose last tick is past 1e7 (5,208 s at the 960 ticks
+# per beat and 120 bpm written here), so a longer performance would be a file that does not read back
+MAX_SECONDS = 3600.0
+MAX_SEED = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +119,12 @@ def _read_midi(path: Path, data: bytes, num_buttons: int) -> list[Press]:
                 notes.append([now, None, msg.note, msg.velocity])
             elif msg.type in ("note_on", "note_off") and sounding[(msg.channel, msg.note)]:
                 notes[sounding[(msg.channel, msg.note)].pop(0)][1] = now
-    except Exception as e:  # mido raises many types (OSError, EOFError, KeyError, ValueError, TypeError...)
-        raise UserError(f"cannot read MIDI file {path}: {type(e).__name__}: {e}") from None
+    except EOFError:
+        raise UserError(f"cannot read MIDI file {path}: it is truncated (it ends inside a track)") from None
+    except ZeroDivisionError:
+        raise UserError(f"cannot read MIDI file {path}: its header gives 0 ticks per beat") from None
+    except Exception as e:  # mido raises many types (OSError, KeyError, ValueError, TypeError...)
+        raise UserError(f"cannot read MIDI file {path}: {type(e).__name__}: {' '.join(str(e).split())}") from None
     notes.sort(key=lambda n: (n[0], n[2]))
     if not notes:
         raise UserError(f"MIDI file {path} has no notes to use as button presses")
@@ -134,6 +143,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a list of presses") from None
     if isinstance(data, dict) and "presses" in data:
         data = data["presses"]
     if not isinstance(data, list):
@@ -147,7 +158,10 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
     if not lines:
         return []
     dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
-    cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    try:
+        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    except csv.Error as e:  # a field past csv's size limit, a NUL byte, ...
+        raise UserError(f"{path} is not a CSV of presses ({e})") from None
     names = ["time", "button", "duration"]
     if cells and not _is_number(cells[0][1][0]):  # a header row
         names = [c.lower() for c in cells[0][1]]
@@ -206,6 +220,9 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
     for i, p in enumerate(presses):
         if p.time < 0:
             raise UserError(f"{path}: press {i} has a negative time ({p.time:g} s)")
+        if p.time + p.duration > MAX_SECONDS:
+            raise UserError(f"{path}: press {i} ends at {p.time + p.duration:g} s; a performance must end within "
+                            f"{MAX_SECONDS:g} s")
         if i and p.time < presses[i - 1].time:
             raise UserError(f"{path}: press {i} at {p.time:g} s comes before the previous one at "
                             f"{presses[i - 1].time:g} s (times must be non-decreasing)")
@@ -244,11 +261,23 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int]) -> pretty_mi
 
 
 def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"output {path} is a directory")
+    """Write `midi` atomically, only once it reads back (pretty_midi) with the same notes."""
+    path = check_output(path, flag="-o", ours=_is_midi, what="MIDI file")
     with atomic_path(path) as tmp:
         midi.write(str(tmp))
+        try:
+            back = pretty_midi.PrettyMIDI(str(tmp))
+            ok = sum(len(i.notes) for i in back.instruments) == sum(len(i.notes) for i in midi.instruments)
+        except Exception as e:  # whatever pretty_midi raises on a file it cannot read
+            ok, why = False, f"{type(e).__name__}: {e}"
+        else:
+            why = "the notes read back differ"
+        if not ok:
+            raise UserError(f"the MIDI file for {path} would not read back ({why}); nothing written")
+
+
+def _is_midi(path: Path) -> bool:
+    return head(path, 4) in (b"MThd", b"")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,6 +317,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
     if not 1 <= args.velocity <= 127:
         raise UserError(f"--velocity must be 1..127, got {args.velocity}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
+    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=_is_midi, what="MIDI file")
     keys = None
     if args.scale is not None or args.keys is not None:
         keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),

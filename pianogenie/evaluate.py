@@ -58,8 +58,9 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
     model.eval()
     sums = dict(ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0)
     hist = torch.zeros(cfg.num_buttons, dtype=torch.float64)
-    for i in tqdm(range(0, len(starts), batch_size), desc=f"evaluate {name}", unit="batch", disable=not progress,
-                  leave=False):
+    # disable=None: no bar where stderr is not a terminal (a log file gets the result, not the bar)
+    for i in tqdm(range(0, len(starts), batch_size), desc=f"evaluate {name}", unit="batch",
+                  disable=None if progress else True, leave=False):
         idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
         terms, hat_k, e = losses(model, batch, cfg)
@@ -130,9 +131,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
     from pianogenie.model import load_model
+    from pianogenie.outputs import check_output, is_json_object_with
 
     if args.data is None and args.gold is None:
         raise UserError("pass --data NOTES.json.gz (and/or --gold MELODIES.json)")
+    if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
+        keys = ("model", "data", "split") if args.data is not None else ("model", "gold")
+        check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
+                     what="evaluate result (JSON)", ours=is_json_object_with(*keys))
     model, cfg = load_model(args.model)
     metrics = {"model": str(args.model)}
     if args.data is not None:

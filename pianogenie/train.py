@@ -28,7 +28,7 @@ from pianogenie.evaluate import evaluate, losses
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
 from pianogenie.prefetch import BatchSource
-from pianogenie.util import UserError, atomic_path
+from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.windows import Batch, Notes, TrainWindows
 
 
@@ -59,6 +59,7 @@ class _StopRequest:
 
     def __init__(self):
         self.signum = None
+        self.urgent = False  # True while nothing is lost by stopping at once
         self._old = {}
 
     def __enter__(self):
@@ -70,8 +71,10 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
+        if self.signum is not None or self.urgent:  # a second Ctrl-C, or nothing to save: stop now
+            for s in self._old:
+                signal.signal(s, signal.SIG_IGN)  # let the cleanup on the way out finish
+            raise Interrupted(signum)
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -116,6 +119,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
         self.step = 0
         self.best_val_loss = math.inf
+        self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
         if init is not None and not resume:  # fine-tune: start from trained weights, fresh optimizer
             pretrained, pretrained_cfg = load_model(init)
             if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
@@ -170,7 +174,15 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} is not a training checkpoint of this tool")
-        saved = Config.from_dict(ckpt["cfg"], strict=False)
+        missing = [k for k in ("model", "cfg", "step", "best_val_loss", "optimizer", "scheduler", "rng")
+                   if k not in ckpt]
+        if missing:
+            raise UserError(f"--resume: {path} has no {', '.join(missing)} state (not a complete training "
+                            "checkpoint); start a new run from its weights with --init instead")
+        try:
+            saved = Config.from_dict(ckpt["cfg"], strict=False)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
         diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(self.cfg, k) != v}
         if set(diff) - RESUME_MAY_CHANGE:
             raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
@@ -239,7 +251,11 @@ class Trainer:
                 while True:
                     lr = self.scheduler.get_last_lr()[0]
                     if self.step % cfg.eval_frequency == 0 or self.step == cfg.max_num_steps:
+                        # evaluation can take long and changes no training state: a signal stops it
+                        # at once (the previous last.pt stays the run's checkpoint)
+                        stop.urgent = True
                         last_val = self._eval_and_checkpoint(metrics_file, tb)
+                        stop.urgent = False
                     if self.step >= cfg.max_num_steps or self._stop_requested(stop):
                         break
 
@@ -268,6 +284,7 @@ class Trainer:
             if metrics_file is not None:
                 metrics_file.close()
                 tb.close()
+        self.stopped_by = stop.signum
         return {"step": self.step, "best_val_loss": self.best_val_loss, "validation": last_val}
 
     def forward_backward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -386,6 +403,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
 
+    check_device(args.device)
+    check_run_dir(args)
     cfg = recipes.load_config(args.config) if args.config else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
@@ -401,5 +420,52 @@ def run(args: argparse.Namespace) -> int:
     if dist.is_initialized():
         dist.destroy_process_group()
     if trainer.is_main:
-        print(json.dumps({"run_dir": str(args.run_dir), **result}, indent=2))
-    return 0
+        print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
+    # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
+    return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+
+
+def _finite(obj):
+    """JSON has no Infinity or NaN: such values (no validation loss yet) print as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def check_device(device: str | None) -> None:
+    """A device string torch knows and this machine has (UserError otherwise)."""
+    if device is None:
+        return
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1): "
+                        f"{str(e).splitlines()[0]}") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: this torch has no CUDA device available "
+                            f"(torch {torch.__version__}); use --device cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UserError(f"--device {device}: MPS is not available here; use --device cpu")
+    elif d.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: unsupported device type {d.type!r}; use cpu or cuda")
+
+
+def check_run_dir(args: argparse.Namespace) -> None:
+    """RUN must be a folder train may write in, holding no input and nothing train did not write."""
+    from pianogenie.outputs import check_output, is_json_object_with
+
+    inputs = [args.data, args.config, args.init]
+    run_dir = check_output(args.run_dir, flag="--run-dir", inputs=inputs, folder=True)
+    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt"):
+        check_output(run_dir / name, flag="--run-dir", inputs=inputs)
+    cfg_file = run_dir / "cfg.json"
+    if cfg_file.is_file() and not args.resume and not is_json_object_with(*Config.field_names()[:3])(cfg_file):
+        raise UserError(f"--run-dir {run_dir}: its cfg.json is not a config this command wrote; refusing to "
+                        "overwrite it (choose another --run-dir)")
