@@ -53,7 +53,8 @@ def main() -> int:
     ap.add_argument("--skip-baseline", action="store_true", help="do not run the (slow) pretty_midi baseline")
     args = ap.parse_args()
 
-    from pianogenie.data import find_source, load_notes
+    from pianogenie.data import load_notes
+    from pianogenie.maestro import find_source
 
     source = find_source(args.source)
     count = min(args.limit or len(source.performances), len(source.performances))
@@ -70,7 +71,7 @@ def main() -> int:
         t_cli = time.perf_counter() - t0
 
         code = (
-            "from pianogenie.data import find_source, prepare; "
+            "from pianogenie.maestro import find_source; from pianogenie.prepare import prepare; "
             f"prepare(find_source({str(args.source)!r}), {str(out)!r}, workers={args.workers}, limit={args.limit})"
         )
         t0 = time.perf_counter()

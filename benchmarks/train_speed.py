@@ -6,8 +6,15 @@ clamping), build tensors from the lists, and run forward/backward/Adam with defa
 settings. Ours: `pianogenie.train.Trainer.train_step` on vectorised windows.
 
     python benchmarks/train_speed.py [--data NOTES.json.gz] [--steps 40]
+    python benchmarks/train_speed.py --device cuda [--batch-sizes 32 256] [--steps 400]
 
 Without --data it prepares ../shared/data/maestro-asap into a temporary file first.
+
+On a GPU (`--device cuda`) both loops run on that device at each batch size, in one run: the
+tutorial loop as above (tensors built on the host, copied, loss read back each step as its
+training loop logged it), ours as `Trainer.train()` itself (batches drawn ahead on a thread in
+pinned memory, loss terms summed on the device, read every summarize_frequency steps), timed from
+its own steps/s records after the first (warm-up, step-0 checkpoint) interval.
 """
 
 from __future__ import annotations
@@ -27,11 +34,25 @@ import torch.nn.functional as F
 
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS
-from pianogenie.data import find_source, load_notes, prepare
+from pianogenie.data import load_notes
+from pianogenie.maestro import find_source
+from pianogenie.prepare import prepare
 from pianogenie.model import Autoencoder
 from pianogenie.train import Trainer, default_workers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
+
+
+def benchmark_notes(data_path: str | None, tmp: str) -> dict | None:
+    """The notes file given, else ../shared/data/maestro-asap prepared into `tmp`; None (said on
+    stderr) when there is neither."""
+    if data_path is None:
+        if not SHARED.is_dir():
+            print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
+            return None
+        data_path = os.path.join(tmp, "notes.json.gz")
+        prepare(find_source(SHARED), data_path, progress=False)
+    return load_notes(data_path)
 
 
 def tutorial_batch(performances: list[list[tuple]], cfg: Config) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,16 +69,17 @@ def tutorial_batch(performances: list[list[tuple]], cfg: Config) -> tuple[torch.
     return torch.tensor(batch_k).long(), torch.tensor(np.array(batch_t)).float()
 
 
-def tutorial_loop(performances, cfg: Config, steps: int, threads: int) -> float:
+def tutorial_loop(performances, cfg: Config, steps: int, threads: int, device: str = "cpu") -> float:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     random.seed(0)
-    model = Autoencoder(cfg)
+    model = Autoencoder(cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     lists = [[tuple(n) for n in p.tolist()] for p in performances if len(p) > cfg.seq_len]
 
     def step():
         k, t = tutorial_batch(lists, cfg)
+        k, t = k.to(device), t.to(device)
         hat_k, e = model(k, t)
         recons = F.cross_entropy(hat_k.reshape(-1, NUM_KEYS), k.reshape(-1))
         margin = torch.square(torch.clamp(e.abs() - 1, min=0)).mean()
@@ -66,8 +88,10 @@ def tutorial_loop(performances, cfg: Config, steps: int, threads: int) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if device != "cpu":
+            loss.item()  # the tutorial's loop logs the loss of every step
 
-    return _steps_per_second(step, steps)
+    return _steps_per_second(step, steps, device)
 
 
 def our_loop(data, cfg: Config, steps: int, workers: int, run_dir: str) -> float:
@@ -110,13 +134,52 @@ def gemm_gflops(rows: int, n_in: int, n_out: int, repeats: int = 20) -> float:
     return 2 * rows * n_in * n_out / best / 1e9
 
 
-def _steps_per_second(step, steps: int) -> float:
-    for _ in range(3):  # warm-up: allocator, oneDNN primitive caches
+def _steps_per_second(step, steps: int, device: str = "cpu") -> float:
+    for _ in range(3):  # warm-up: allocator, oneDNN primitive caches / cuDNN plans
         step()
+    _sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    _sync(device)
     return steps / (time.perf_counter() - t0)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def trainer_loop(data, cfg: Config, steps: int, device: str, run_dir: str) -> float:
+    """Our real training loop on `device`: steps/s over its summaries after the first one."""
+    import json
+
+    every = max(steps // 5, 1)
+    cfg = cfg.replace(max_num_steps=6 * every, summarize_frequency=every, eval_frequency=10 * 6 * every)
+    Trainer(cfg, {"train": data["train"]}, run_dir, device=device, progress=False).train()
+    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    rates = [r["steps_per_second"] for r in rows if r["split"] == "train"][1:]
+    return len(rates) / sum(1 / r for r in rates)  # steps / seconds over those intervals
+
+
+def device_main(args, data) -> int:
+    """Tutorial loop vs ours on one accelerator, each batch size, alternating `rounds` times."""
+    device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"skipped: --device {device} but torch sees no CUDA device", file=sys.stderr)
+        return 0
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else device
+    print(f"{name}, torch {torch.__version__}, {args.steps} steps per measurement, best of {args.rounds}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch_size in args.batch_sizes:
+            cfg = Config(batch_size=batch_size)
+            tutorial, ours = [], []
+            for r in range(args.rounds):
+                tutorial.append(tutorial_loop(data["train"], cfg, args.steps, torch.get_num_threads(), device))
+                ours.append(trainer_loop(data, cfg, args.steps, device, f"{tmp}/b{batch_size}r{r}"))
+            print(f"batch {batch_size:4d}: tutorial loop {max(tutorial):7.1f} steps/s, ours {max(ours):7.1f} "
+                  f"steps/s -> x{max(ours) / max(tutorial):.2f}")
+    return 0
 
 
 def main() -> int:
@@ -124,16 +187,16 @@ def main() -> int:
     parser.add_argument("--data", help="prepared notes file (default: prepare ../shared/data/maestro-asap)")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the loops this many times")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or an accelerator such as cuda")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256],
+                        help="batch sizes to compare on an accelerator (default: 32 256)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data_path = args.data
-        if data_path is None:
-            if not SHARED.is_dir():
-                print(f"skipped: {SHARED} is absent; pass --data NOTES.json.gz", file=sys.stderr)
-                return 0
-            data_path = os.path.join(tmp, "notes.json.gz")
-            prepare(find_source(SHARED), data_path, progress=False)
-        data = load_notes(data_path)
+        data = benchmark_notes(args.data, tmp)
+        if data is None:
+            return 0
+        if args.device != "cpu":
+            return device_main(args, data)
         cfg = Config()
         default_threads = torch.get_num_threads()  # what the tutorial ran with
         workers = default_workers()

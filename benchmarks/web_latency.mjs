@@ -2,6 +2,9 @@
 // (tf ops per press: one-hot/concat inputs, rebuilt LSTM kernels, multiRNNCell, softmax +
 // multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends; and the
 // press including the model's velocity (issue 13: <= 0.1 ms median) where the model has a velocity head.
+// Also: the look-ahead (8 extra decoder steps after a press, budget <= 1 ms median), and the
+// app's whole press path (player -> piano, keyboard, trails, log) one press per animation frame,
+// with the note trails on and off (trails draw in animation frames, so they must not slow a press).
 //
 // usage: node benchmarks/web_latency.mjs [--model DIR] [--presses 2000]
 //   DIR defaults to the shipped model, else the tutorial's tfjs/ folder in ../shared.
@@ -40,12 +43,17 @@ const browser = await chromium.launch({
     '--no-first-run', '--disable-component-update', '--disable-sync'],
 });
 try {
-  const page = await browser.newPage();
-  // The wasm backend is only for this comparison: served here, not by `pianogenie serve`.
-  const wasmDist = path.join(WEB, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
-  await page.route('**/bench-wasm/*', (route) => {
-    const name = path.basename(new URL(route.request().url()).pathname);
-    const file = path.join(wasmDist, name);
+  const page = await browser.newPage({ serviceWorkers: 'block' }); // page.route must see every request
+  // TF.js and its wasm backend are only for this comparison (the app does without TF.js): served
+  // here, not by `pianogenie serve`.
+  const dists = {
+    'bench-wasm': path.join(WEB, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist'),
+    'bench-tfjs': path.join(WEB, 'node_modules', '@tensorflow', 'tfjs', 'dist'),
+  };
+  await page.route(/\/bench-(wasm|tfjs)\/[^/]+$/, (route) => {
+    const url = new URL(route.request().url());
+    const name = path.basename(url.pathname);
+    const file = path.join(dists[url.pathname.split('/')[1]], name);
     if (!/^[\w.-]+\.(js|wasm)$/.test(name) || !existsSync(file)) return route.fulfill({ status: 404 });
     route.fulfill({ body: readFileSync(file), contentType: name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript',
       headers: { 'Cross-Origin-Resource-Policy': 'same-origin' } });
@@ -55,6 +63,7 @@ try {
   await page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error), null, { timeout: 60000 });
   const err = await page.evaluate(() => window.pianoGenie.error);
   if (err) throw new Error(`app failed to load: ${err}`);
+  await page.addScriptTag({ url: '/bench-tfjs/tf.es2017.min.js' });
   await page.addScriptTag({ url: '/bench-wasm/tf-backend-wasm.es2017.min.js' });
 
   const results = await page.evaluate(async (presses) => {
@@ -80,13 +89,13 @@ try {
     // The app's plain-JS fallback (browsers without wasm simd), on the same weights.
     const { fetchModel } = await import('/src/model.js');
     const { Decoder } = await import('/src/decoder.js');
-    const jsSession = new Session(new Decoder((await fetchModel(tf, '/model/')).weights, { simd: false }), config, { seed: 1 });
+    const jsSession = new Session(new Decoder((await fetchModel('/model/')).weights, { simd: false }), config, { seed: 1 });
     for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
     jsSession.reset();
     out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));
     // The press including the velocity of the key it chose (the model's velocity head), both kernels.
     const { VelocityHead } = await import('/src/velocity.js');
-    const loaded = await fetchModel(tf, '/model/');
+    const loaded = await fetchModel('/model/');
     if (loaded.velocityHead) {
       for (const [name, simd] of [['app+velocity', true], ['app+velocity-js-fallback', false]]) {
         const s = new Session(new Decoder(loaded.weights, { simd }), config,
@@ -117,9 +126,39 @@ try {
       dec.dispose();
       tf.dispose(Object.values(tensors));
     }
+    // Look-ahead: after each press, every button's argmax from the current state (state restored).
+    session.reset();
+    out.lookahead = stats(buttons.map((b, i) => {
+      session.press(i * 0.15, b, 0.25);
+      return timeOne(() => session.lookAhead((i + 1) * 0.15));
+    }));
     out.crossOriginIsolated = crossOriginIsolated;
     return out;
   }, PRESSES);
+
+  // The app's own press path, one press per frame, trails on then off (then on again: drift check).
+  await page.evaluate(() => document.querySelector('#help').close());
+  const pressPath = (trailsOn, n) => page.evaluate(async ([on, count]) => {
+    const { player, trails } = window.pianoGenie;
+    trails.setEnabled(on);
+    const ts = [];
+    for (let i = 0; i < count; i++) {
+      await new Promise(requestAnimationFrame);
+      const t0 = performance.now();
+      player.buttonDown(i % 8, 'bench');
+      ts.push(performance.now() - t0);
+      if (i % 3 === 2) player.buttonUp('bench'); // some notes held across frames: trails growing
+      else await new Promise(requestAnimationFrame).then(() => player.buttonUp('bench'));
+    }
+    player.buttonUp('bench');
+    const s = Float64Array.from(ts).sort();
+    return { median: s[Math.floor(s.length / 2)], p95: s[Math.floor(s.length * 0.95)], p99: s[Math.floor(s.length * 0.99)],
+      mean: s.reduce((a, b) => a + b, 0) / s.length, frames: trails.frames };
+  }, [trailsOn, n]);
+  const framePresses = Math.min(300, PRESSES);
+  results['press-path-trails-on'] = await pressPath(true, framePresses);
+  results['press-path-trails-off'] = await pressPath(false, framePresses);
+  results['press-path-trails-on-2'] = await pressPath(true, framePresses);
 
   const fmt = (x) => (x === undefined || x === null ? '   n/a' : x.toFixed(3).padStart(6));
   console.log(`per-press decode latency, headless Chromium ${browser.version()}, ${PRESSES} presses, model ${model}`);
@@ -127,7 +166,8 @@ try {
   console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
   console.log(`app kernel: ${results.kernel}`);
   console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
-  for (const name of ['app', 'app-js-fallback', 'app+velocity', 'app+velocity-js-fallback', 'tutorial-cpu', 'tutorial-wasm']) {
+  for (const name of ['app', 'app-js-fallback', 'app+velocity', 'app+velocity-js-fallback', 'tutorial-cpu', 'tutorial-wasm',
+    'lookahead', 'press-path-trails-on', 'press-path-trails-off', 'press-path-trails-on-2']) {
     const r = results[name];
     console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);
   }
@@ -143,6 +183,12 @@ try {
       `${(vel.median / results.app.median).toFixed(2)}x the press alone: ${vel.median <= 0.1 ? 'met' : 'NOT met'} ` +
       `(mean velocity played ${results['app+velocity-mean-velocity'].toFixed(1)})`);
   } else console.log('the model has no velocity head: press incl. velocity not measured');
+  const la = results.lookahead;
+  console.log(`look-ahead (8 decoder steps + state save/restore): ${(la.median / results.app.median).toFixed(1)}x one press; ` +
+    `goal median <= 1 ms: ${la.median <= 1 ? 'met' : 'NOT met'}`);
+  const on = (results['press-path-trails-on'].median + results['press-path-trails-on-2'].median) / 2;
+  console.log(`press path with trails on / off, median: ${(on / results['press-path-trails-off'].median).toFixed(2)} ` +
+    `(trails drew ${results['press-path-trails-on-2'].frames} frames in all; goal: no slower, ratio ~1 within noise)`);
 } finally {
   await browser.close();
   server.kill();

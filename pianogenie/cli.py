@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
+import traceback
 
 from pianogenie import __version__
-from pianogenie.util import UserError
+from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
 SUBCOMMANDS = {
-    "prepare": ("pianogenie.data", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
+    "prepare": ("pianogenie.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
     "train": ("pianogenie.train", "train the autoencoder on a prepared notes file"),
     "evaluate": ("pianogenie.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
     "export": ("pianogenie.export", "export a trained decoder to TensorFlow.js weights for the browser app"),
     "serve": ("pianogenie.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
+    "build-site": ("pianogenie.site", "write the app and a model as a static website (any host, installable, offline)"),
     "decode": ("pianogenie.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
     "plot": ("pianogenie.plot", "plot a run's training curves (loss, contour violation ratio) to PNG"),
 }
@@ -35,6 +40,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "`pianogenie COMMAND --help` explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"pianogenie {__version__}")
+    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error "
+                        f"(as {DEBUG_ENV}=1 does)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_line) in SUBCOMMANDS.items():
         if name == command:
@@ -44,9 +51,74 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+DEBUG_ENV = "PIANOGENIE_DEBUG"
+
+
+def _raise_interrupted(signum, frame):
+    # one signal is enough: while the command cleans up (temporary files, worker processes),
+    # further Ctrl-Cs are ignored rather than cutting the cleanup short
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _interrupted_line(command: str | None, signum: int) -> str:
+    return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); nothing partial was written"
+
+
+def _exit_now(command: str | None, signum: int) -> None:
+    # while the command's modules are imported and its arguments parsed nothing is written yet:
+    # leave at once (an exception raised inside a C extension's import can crash the interpreter)
+    print(_interrupted_line(command, signum), file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    """Run one subcommand. Exit status: 0 done, 2 bad input (one line), 130/143 interrupted by
+    SIGINT/SIGTERM (one line, no partial file), 1 an unexpected error (one line; the traceback with
+    --debug or PIANOGENIE_DEBUG=1)."""
+    called_with_argv = argv is not None
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
+    command = next((a for a in argv if not a.startswith("-")), None)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            # as the CLI, leave at once while importing; called in-process, never kill the caller
+            early = (lambda signum, frame: _exit_now(command, signum)) if not called_with_argv else _raise_interrupted
+            handlers[s] = signal.signal(s, early)
+    try:
+        return _main(argv, command, bool(handlers))
+    except UserError as e:
+        print(f"pianogenie {command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as e:
+        signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
+        print(_interrupted_line(command, signum), file=sys.stderr)
+        return 128 + signum
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # the last-resort net: a bug, or an input no check caught yet
+        if debug:
+            traceback.print_exc()
+        print(f"pianogenie {command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
+              f"(a bug: please report it; --debug or {DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        return 1
+    finally:
+        for s, old in handlers.items():
+            # in-process callers get their handlers back; the CLI is about to exit, and a signal
+            # arriving now must not turn a finished command into a traceback
+            signal.signal(s, old if called_with_argv else signal.SIG_IGN)
+
+
+def _main(argv: list[str], command: str | None, handle_signals: bool) -> int:
+    parser = build_parser(command)
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "accepts_overrides", False):
         args.overrides = extra  # config overrides like --batch_size=64, checked by Config
@@ -55,14 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except UserError as e:
-        print(f"pianogenie {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"pianogenie {args.command}: interrupted", file=sys.stderr)
-        return 130
+    if handle_signals:  # from here on the command writes: a signal unwinds it, cleaning up on the way
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, _raise_interrupted)
+    return int(args.func(args) or 0)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from pathlib import Path
@@ -64,15 +65,22 @@ class Config:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, strict: bool = True) -> "Config":
+        if Path(path).is_dir():
+            raise UserError(f"config file {path} is a folder; expected a JSON file")
         try:
             d = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise UserError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except OSError as e:
+            raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
             raise UserError(f"config file {path} is not valid JSON: {e}") from None
         if not isinstance(d, dict):
             raise UserError(f"config file {path} must hold a JSON object")
-        return cls.from_dict(d, strict=strict)
+        try:
+            return cls.from_dict(d, strict=strict)
+        except UserError as e:
+            raise UserError(f"config file {path}: {e}") from None
 
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
@@ -91,8 +99,10 @@ class Config:
         return Config.from_dict({**dataclasses.asdict(self), **d})
 
     def validated(self) -> "Config":
+        if (problem := value_problem(self)) is not None:
+            raise UserError(f"invalid config: {problem}")
         checks = [
-            (self.num_buttons >= 2, "num_buttons must be >= 2"),
+            (self.num_buttons >= 1, "num_buttons must be >= 1 (1: the language-model baseline)"),
             (self.model_rnn_dim >= 1 and self.model_rnn_num_layers >= 1, "model sizes must be >= 1"),
             (self.batch_size >= 1 and self.seq_len >= 2, "batch_size must be >= 1 and seq_len >= 2"),
             (self.lr > 0 and 0 <= self.lr_min_ratio <= 1, "lr must be > 0 and lr_min_ratio in [0, 1]"),
@@ -117,8 +127,8 @@ def _coerce(name: str, value, typ):
     """Accept JSON values and command-line strings, but never silently change a value's meaning."""
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = json.loads(value)  # accepts Infinity and NaN: value_problem refuses them
+        except (ValueError, RecursionError):
             raise UserError(f"config {name}={value!r}: expected {typ.__name__}") from None
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -127,3 +137,35 @@ def _coerce(name: str, value, typ):
     if type(value) is not typ:
         raise UserError(f"config {name}={value!r}: expected {typ.__name__}, got {type(value).__name__}")
     return value
+
+
+MAX_SEED = 2**63 - 1  # torch and numpy seeds are 64-bit; numpy's must be >= 0
+
+
+def value_problem(cfg: Config) -> str | None:
+    """What is wrong with a value's range, or None: every float finite, every size and count >= 1,
+    weights and rates >= 0 where a negative is meaningless, the seed a 64-bit non-negative integer."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{f.name}={value} must be a finite number"
+    if not 0 <= cfg.seed <= MAX_SEED:
+        return f"seed={cfg.seed} must be an integer in 0..{MAX_SEED}"
+    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_velocity_multiplier", "lr_warmup_steps",
+                    "data_augment_transpose_max", "data_augment_time_stretch_max"]
+    for name in non_negative:
+        if getattr(cfg, name) < 0:
+            return f"{name}={getattr(cfg, name)} must be >= 0"
+    positive = ["lr", "grad_clip_norm", "data_delta_time_max", "batch_size", "seq_len", "model_rnn_dim",
+                "model_rnn_num_layers", "max_num_steps", "eval_frequency", "summarize_frequency"]
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            return f"{name}={getattr(cfg, name)} must be > 0"
+    if cfg.num_buttons < 1:
+        return f"num_buttons={cfg.num_buttons} must be >= 1 (1: the language-model baseline)"
+    limits = {"num_buttons": 128, "model_rnn_dim": 65536, "model_rnn_num_layers": 64, "seq_len": 1 << 20,
+              "batch_size": 1 << 20, "data_augment_transpose_max": 87, "data_delta_time_max": 1e6}
+    for name, top in limits.items():
+        if getattr(cfg, name) > top:
+            return f"{name}={getattr(cfg, name)} is out of range (at most {top:g})"
+    return None

@@ -45,6 +45,8 @@ import pretty_midi
 
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
+from pianogenie.outputs import check_output, head
+from pianogenie.scales import allowed_keys, parse_pitches, parse_scale, scale_names
 from pianogenie.util import UserError, atomic_path
 from pianogenie.velocity import DEFAULT_VELOCITY
 
@@ -52,6 +54,10 @@ DEFAULT_DURATION = 0.25  # seconds, for rows without a duration
 MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
 SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
+# one hour: pretty_midi refuses to read a file whose last tick is past 1e7 (5,208 s at the 960 ticks
+# per beat and 120 bpm written here), so a longer performance would be a file that does not read back
+MAX_SECONDS = 3600.0
+MAX_SEED = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +123,12 @@ def _read_midi(path: Path, data: bytes, num_buttons: int) -> list[Press]:
                 notes.append([now, None, msg.note, msg.velocity])
             elif msg.type in ("note_on", "note_off") and sounding[(msg.channel, msg.note)]:
                 notes[sounding[(msg.channel, msg.note)].pop(0)][1] = now
-    except Exception as e:  # mido raises many types (OSError, EOFError, KeyError, ValueError, TypeError...)
-        raise UserError(f"cannot read MIDI file {path}: {type(e).__name__}: {e}") from None
+    except EOFError:
+        raise UserError(f"cannot read MIDI file {path}: it is truncated (it ends inside a track)") from None
+    except ZeroDivisionError:
+        raise UserError(f"cannot read MIDI file {path}: its header gives 0 ticks per beat") from None
+    except Exception as e:  # mido raises many types (OSError, KeyError, ValueError, TypeError...)
+        raise UserError(f"cannot read MIDI file {path}: {type(e).__name__}: {' '.join(str(e).split())}") from None
     notes.sort(key=lambda n: (n[0], n[2]))
     if not notes:
         raise UserError(f"MIDI file {path} has no notes to use as button presses")
@@ -137,6 +147,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise UserError(f"{path} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a list of presses") from None
     if isinstance(data, dict) and "presses" in data:
         data = data["presses"]
     if not isinstance(data, list):
@@ -150,7 +162,10 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
     if not lines:
         return []
     dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
-    cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    try:
+        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+    except csv.Error as e:  # a field past csv's size limit, a NUL byte, ...
+        raise UserError(f"{path} is not a CSV of presses ({e})") from None
     names = ["time", "button", "duration"]
     if cells and not _is_number(cells[0][1][0]):  # a header row
         names = [c.lower() for c in cells[0][1]]
@@ -210,6 +225,9 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
     for i, p in enumerate(presses):
         if p.time < 0:
             raise UserError(f"{path}: press {i} has a negative time ({p.time:g} s)")
+        if p.time + p.duration > MAX_SECONDS:
+            raise UserError(f"{path}: press {i} ends at {p.time + p.duration:g} s; a performance must end within "
+                            f"{MAX_SECONDS:g} s")
         if i and p.time < presses[i - 1].time:
             raise UserError(f"{path}: press {i} at {p.time:g} s comes before the previous one at "
                             f"{presses[i - 1].time:g} s (times must be non-decreasing)")
@@ -220,22 +238,26 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
 # Decoding
 
 
-def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25) -> np.ndarray:
-    """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int."""
-    return decode_with_velocities(presses, genie, temperature)[0]
+def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
+                       keys: Sequence[int] | None = None) -> np.ndarray:
+    """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int.
+    `keys`: the allowed key indices (None = all)."""
+    return decode_with_velocities(presses, genie, temperature, keys=keys)[0]
 
 
 def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
-                           input_velocity: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                           input_velocity: bool = True,
+                           keys: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Keys (N,) and velocities (N,) played for each press from a fresh session: a press's own
     velocity where it has one and `input_velocity`, else the model's (fixed without a head). The
-    model's velocity history follows what is played."""
+    model's velocity history follows what is played. `keys`: the allowed key indices (None = all)."""
     genie.reset()
-    keys, velocities = np.empty(len(presses), np.int64), np.empty(len(presses), np.int64)
+    played, velocities = np.empty(len(presses), np.int64), np.empty(len(presses), np.int64)
     for i, p in enumerate(presses):
-        keys[i] = genie.press(p.time, p.button, temperature, p.velocity if input_velocity else None)
+        played[i] = genie.press(p.time, p.button, temperature, keys,
+                                velocity=p.velocity if input_velocity else None)
         velocities[i] = genie.velocity
-    return keys, velocities
+    return played, velocities
 
 
 def performance_midi(presses: Sequence[Press], keys: Sequence[int],
@@ -262,11 +284,23 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int],
 
 
 def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"output {path} is a directory")
+    """Write `midi` atomically, only once it reads back (pretty_midi) with the same notes."""
+    path = check_output(path, flag="-o", ours=_is_midi, what="MIDI file")
     with atomic_path(path) as tmp:
         midi.write(str(tmp))
+        try:
+            back = pretty_midi.PrettyMIDI(str(tmp))
+            ok = sum(len(i.notes) for i in back.instruments) == sum(len(i.notes) for i in midi.instruments)
+        except Exception as e:  # whatever pretty_midi raises on a file it cannot read
+            ok, why = False, f"{type(e).__name__}: {e}"
+        else:
+            why = "the notes read back differ"
+        if not ok:
+            raise UserError(f"the MIDI file for {path} would not read back ({why}); nothing written")
+
+
+def _is_midi(path: Path) -> bool:
+    return head(path, 4) in (b"MThd", b"")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -296,6 +330,10 @@ def add_parser(subparsers) -> None:
                    f"velocity head plays {DEFAULT_VELOCITY})")
     p.add_argument("--genie-velocity", action="store_true",
                    help="the model's velocities even where the input has its own (e.g. a MIDI controller's)")
+    p.add_argument("--scale", metavar='"KEY SCALE"', help='play only the keys of this scale, e.g. "D minor", '
+                   f'"F# blues" (scales: {", ".join(scale_names())})')
+    p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
+                   "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
     p.set_defaults(func=run)
 
 
@@ -308,6 +346,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--velocity must be 1..127, got {args.velocity}")
     if args.velocity is not None and args.genie_velocity:
         raise UserError("--velocity and --genie-velocity exclude each other")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
+    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=_is_midi, what="MIDI file")
+    keys = None
+    if args.scale is not None or args.keys is not None:
+        keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
+                            None if args.keys is None else parse_pitches(args.keys))
     seed = secrets.randbits(32) if args.seed is None else args.seed
     genie = PianoGenie.load(args.model, seed=seed)
     presses = read_presses(args.input, genie.num_buttons, duration=args.duration)
@@ -316,11 +361,13 @@ def run(args: argparse.Namespace) -> int:
     elif not genie.has_velocity and (args.genie_velocity or any(p.velocity is None for p in presses)):
         print(f"pianogenie decode: note: {args.model or 'the model'} has no velocity weights; presses without "
               f"a velocity play at {DEFAULT_VELOCITY}", file=sys.stderr)
-    keys, velocities = decode_with_velocities(presses, genie, args.temperature, input_velocity=not args.genie_velocity)
-    midi = performance_midi(presses, keys, velocities)
+    played, velocities = decode_with_velocities(presses, genie, args.temperature,
+                                                input_velocity=not args.genie_velocity, keys=keys)
+    midi = performance_midi(presses, played, velocities)
     write_midi(midi, args.output)
-    pitches = keys + LOWEST_PITCH
+    pitches = played + LOWEST_PITCH
     print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
           f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."
-          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed})")
+          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed}"
+          f"{'' if keys is None else f', {len(keys)} keys allowed'})")
     return 0

@@ -84,7 +84,10 @@ def download(
         if _check(dest, url, sha256, size) is None:
             return dest
         dest.unlink()  # a cached file that no longer verifies: fetch it again
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the cache folder {dest.parent}: {e.strerror or e}") from None
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
@@ -125,9 +128,12 @@ def download(
                 raise UserError(f"could not download {url}: HTTP {e.code} {e.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", None) or e
-            raise UserError(
-                f"could not download {url}: {reason}; run again to resume ({part} keeps what arrived)"
-            ) from None
+            kept = part.stat().st_size if part.exists() else 0
+            if kept:
+                raise UserError(f"could not download {url}: {reason}; run again to resume "
+                                f"({part} keeps the {kept} bytes that arrived)") from None
+            part.unlink(missing_ok=True)
+            raise UserError(f"could not download {url}: {reason}; nothing arrived, run again when online") from None
 
     if (problem := _check(part, url, sha256, size)) is not None:
         part.unlink()

@@ -1,6 +1,7 @@
 """`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
 
-Writes into DIR (atomically: built in a temporary folder beside it, then renamed):
+Writes into DIR (atomically: every file under a temporary name, then all renamed at once; only
+files a previous export wrote are ever replaced, nothing else in DIR is touched):
 - `weights_manifest.json` + `group1-shard*of*.bin`: the `dec.*` weights (and the velocity head's
   `vel.*`, where the model has one) in the TF.js weights
   format (`tf.io.loadWeights` reads it), in their PyTorch layouts and names, float32
@@ -18,19 +19,20 @@ The format is written directly (it is a JSON list + raw bytes), so TensorFlow is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
-from pianogenie.util import UserError
+from pianogenie.outputs import check_output
+from pianogenie.util import UserError, atomic_paths
 
 FORMAT = "pianogenie-tfjs-v1"
 SHARD_BYTES = 4 * 1024 * 1024  # the TF.js converter's default shard size
@@ -139,38 +141,57 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
     }
 
 
-def write_export_dir(out: Path, files: dict[str, bytes]) -> None:
-    """Build the folder beside `out` and swap it in, so `out` is never half-written. An existing
-    `out` is only replaced if it is empty or a previous export (never an arbitrary folder)."""
-    out = out.absolute()
-    if out.exists():
-        if not out.is_dir():
-            raise UserError(f"--out {out} exists and is not a folder")
-        if any(out.iterdir()) and not (out / "weights_manifest.json").is_file():
-            raise UserError(f"--out {out} is a non-empty folder that holds no export; refusing to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    old = None
+_SHARD_NAME = re.compile(r"^group\d+-shard\d+of\d+\.bin$")
+_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json")
+
+
+def _previous_export_files(out: Path) -> set[str]:
+    """The files a previous export wrote into `out` (its manifest's shards and the fixed files);
+    only names export itself would write count, whatever else a manifest lists."""
+    names = {name for name in _FIXED_FILES if (out / name).is_file()}
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the export from a web server user
-        for name, data in files.items():
-            (tmp / name).write_bytes(data)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", suffix=".tmp", dir=out.parent))
-            os.replace(out, old / "x")
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        manifest = json.loads((out / "weights_manifest.json").read_text())
+        names |= {p for group in manifest for p in group.get("paths", [])
+                  if isinstance(p, str) and _SHARD_NAME.match(p) and (out / p).is_file()}
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError):
+        pass
+    return names
+
+
+def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> None:
+    """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
+    first, then all are renamed at once (signals held back). An existing `out` must be empty or a
+    previous export; only the files that export wrote are replaced, and the shards of the previous
+    export that the new one no longer has are removed. Any other file in `out` is left alone."""
+    out = check_output(out, flag="--out", inputs=inputs, folder=True)
+    old: set[str] = set()
+    created = not out.exists()
+    if not created and any(out.iterdir()):
+        if not (out / "weights_manifest.json").is_file():
+            raise UserError(f"--out {out} is a non-empty folder that holds no export; refusing to write into it")
+        old = _previous_export_files(out)
+    for name in files:
+        check_output(out / name, flag="--out", inputs=inputs,
+                     ours=lambda p, name=name: name in old)
+    try:
+        with atomic_paths(*(out / name for name in files)) as tmps:
+            for tmp, data in zip(tmps, files.values()):
+                tmp.write_bytes(data)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # the folder this call made (only if empty: nothing else is removed)
+        raise
+    for stale in sorted(old - set(files)):
+        if _SHARD_NAME.match(stale):
+            (out / stale).unlink(missing_ok=True)
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None) -> dict:
     """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written."""
     from pianogenie.model import load_model
 
+    check_output(out, flag="--out", inputs=(checkpoint, data), folder=True)  # before any work
     model, cfg = load_model(checkpoint)
     manifest, shards = tfjs_weights(decoder_weights(model))
     if data is not None:
@@ -186,7 +207,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
         "cfg.json": (json.dumps(browser_config(cfg), indent=2) + "\n").encode(),
         "test.json": json.dumps(golden).encode(),
     }
-    write_export_dir(Path(out), files)
+    write_export_dir(Path(out), files, inputs=(checkpoint, data))
     return golden
 
 

@@ -2,6 +2,8 @@
 
     genie = PianoGenie.load()            # the shipped model (or a run dir / checkpoint path)
     key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
+    key = genie.press(time, button, 0.25, keys=allowed)  # only among `allowed` keys (pianogenie.scales)
+    ahead = genie.look_ahead(time)       # the key each button would play now (session unchanged)
 
 Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
 press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
@@ -31,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -154,6 +157,8 @@ class PianoGenie:
             self._vel = (self._vel_pre, self._vel_rows, self._vel_zh, self._zero, self._vel_z, self._vel_out,
                          self._vel_logits, self._vel_p, self._vel_moments, self._vel_mean)
         self._noisy = np.empty(NUM_KEYS, f32)
+        self._masked = np.empty(NUM_KEYS, f32)
+        self._mask, self._mask_keys = None, None  # the last `keys` mask and the keys it was built from
         # _step adds each bias before the layer's tanh; it carries the next layer's along the loop
         self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
                          zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
@@ -219,13 +224,16 @@ class PianoGenie:
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
             self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
 
-    def press(self, time: float, button: int, temperature: float = 0.25, velocity: int | None = None) -> int:
+    def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
+              velocity: int | None = None) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
         is then the press's velocity: the model's (or the fixed default without a velocity head), or
         `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
         records what was played either way.
 
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
+        `keys`: the allowed keys (indices 0..87, e.g. from `pianogenie.scales.allowed_keys`), or None
+        for all; the key is then sampled (temperature 0: the argmax) among those keys only.
         """
         b = self._button_value.get(button) if not isinstance(button, bool) else None
         if b is None:
@@ -238,9 +246,12 @@ class PianoGenie:
             raise ValueError(f"velocity must be an integer 1..127, got {velocity!r}")
         last, self.last_time = self.last_time, time
         dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
+        mask = None if keys is None else self._key_mask(keys)
         if self.has_velocity:
             self._buf[self._dense:self._dense + 8] = (dt, dt < CHORD_DT, math.log(dt + 1e-3), b) + self._u_prev
         logits = self._step(self.k_m1, dt, b)
+        if mask is not None:  # -inf on the keys not allowed: argmax and Gumbel-max pick among the rest
+            logits = np.add(logits, mask, self._masked)
         if temperature > 0:
             if self._noise_i == len(self._gumbel):
                 self._gumbel = self._rng.gumbel(size=(_NOISE_BLOCK, NUM_KEYS)).astype(np.float32)
@@ -283,9 +294,41 @@ class PianoGenie:
         v = round(total_v / total)
         return 1 if v < 1 else 127 if v > 127 else v
 
-    def press_pitch(self, time: float, button: int, temperature: float = 0.25) -> int:
+    def press_pitch(self, time: float, button: int, temperature: float = 0.25,
+                    keys: Iterable[int] | None = None) -> int:
         """`press`, returning the MIDI pitch (21..108) instead of the key."""
-        return self.press(time, button, temperature) + LOWEST_PITCH
+        return self.press(time, button, temperature, keys) + LOWEST_PITCH
+
+    def look_ahead(self, time: float, keys: Iterable[int] | None = None) -> list[int]:
+        """The key each button would play if pressed at `time` (argmax among `keys`), one per button.
+        Leaves the session exactly as it was: state, previous key and time, and the RNG."""
+        if not math.isfinite(time):
+            raise ValueError(f"time must be a finite number of seconds, got {time!r}")
+        mask = self._key_mask(keys)
+        dt = self._dt_max if self.last_time is None else min(max(time - self.last_time, 0.0), self._dt_max)
+        saved = self._buf.copy(), [zc.copy() for zc in self._zc]
+        out = []
+        for button in range(self.num_buttons):
+            logits = self._step(self.k_m1, dt, self._button_value[button])
+            out.append(int((logits if mask is None else np.add(logits, mask, self._masked)).argmax()))
+            self._buf[:] = saved[0]
+            for zc, z in zip(self._zc, saved[1]):
+                zc[:] = z
+        return out
+
+    def _key_mask(self, keys: Iterable[int] | None) -> np.ndarray | None:
+        """(88,) float32: 0 on allowed keys, -inf elsewhere; rebuilt only when the key set changes."""
+        if keys is None:
+            return None
+        keys = tuple(keys)
+        if keys != self._mask_keys:
+            if not keys or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                   and 0 <= k < NUM_KEYS for k in keys):
+                raise ValueError(f"keys must be a non-empty set of key indices 0..{NUM_KEYS - 1}, got {keys!r}")
+            mask = np.full(NUM_KEYS, -np.inf, np.float32)
+            mask[list(keys)] = 0.0
+            self._mask, self._mask_keys = mask, keys
+        return self._mask
 
     def step(self, k_m1: int, dt: float, b: float) -> np.ndarray:
         """One raw decoder step (previous key 0..88, delta time, real button value): a copy of the

@@ -63,6 +63,8 @@ class IntegerQuantizer(nn.Module):
         return torch.round(x).long()  # (...) buttons 0..num_bins-1
 
     def discrete_to_real(self, b: torch.Tensor) -> torch.Tensor:
+        if self.num_bins == 1:  # the language-model baseline: one button, always the centre 0
+            return torch.zeros_like(b, dtype=torch.float)
         return b.float() * (2 / (self.num_bins - 1)) - 1  # bin centres 2b/(n-1) - 1
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
@@ -120,7 +122,12 @@ class Autoencoder(nn.Module):
                 s: torch.Tensor | None = None):
         # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T);
         # with velocity history states s (B, T, S) and a velocity head, also velocity logits (B, T, bins)
-        e = self.enc(k, t, lengths)
+        if self.quant.num_bins == 1:
+            # Language-model baseline (num_buttons=1): the decoder gets no button information, so
+            # the encoder is skipped (e = 0, its parameters stay untrained) rather than run for nothing.
+            e = torch.zeros_like(t)
+        else:
+            e = self.enc(k, t, lengths)
         b = self.quant(e)
         k_m1 = torch.cat([torch.full_like(k[:, :1], SOS), k[:, :-1]], dim=1)
         if s is None or not hasattr(self, "vel"):

@@ -16,6 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from pianogenie.outputs import check_output, head
 from pianogenie.util import UserError, atomic_path
 
 METRICS_FILE = "metrics.jsonl"
@@ -26,6 +27,7 @@ PANELS = {
     "contour violation ratio": lambda key: key.startswith("contour_violation"),
     "velocity MAE (model and baselines)": lambda key: key.startswith("velocity_mae") and not key.endswith("_vs_best_baseline"),
 }
+FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}  # output suffix -> matplotlib format
 SPLIT_COLORS = {"train": "tab:blue", "validation": "tab:orange"}
 STYLES = ["-", "--", ":", "-.", (0, (1, 3))]
 
@@ -55,7 +57,7 @@ def read_series(path: Path) -> Series:
             rec = json.loads(line)
             step, split = rec["step"], str(rec.get("split", "train"))
             step = float(step)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError):
             bad += 1
             continue
         for key, value in rec.items():
@@ -71,7 +73,30 @@ def read_series(path: Path) -> Series:
 
 
 def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
-    """Draw one panel per metric family present into the PNG `out`; returns the panel titles drawn."""
+    """Draw one panel per metric family present into `out` (PNG, PDF or SVG by its suffix);
+    returns the panel titles drawn."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # one point per curve, or a flat curve: matplotlib and numpy warn about axis limits and
+        # empty means; the picture is still right, so the user sees no warning
+        warnings.simplefilter("ignore")
+        return _plot_curves(series, out, title)
+
+
+def output_format(out: str | Path) -> str:
+    fmt = FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise UserError(f"-o {out}: unknown image format {Path(out).suffix or '(no suffix)'!r}; "
+                        f"use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _is_image(path: Path) -> bool:
+    return head(path, 8) == b"" or head(path, 8).startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
+
+
+def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -99,8 +124,9 @@ def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     if title:
         fig.suptitle(title)
     out = Path(out)
+    fmt = output_format(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+        fig.savefig(tmp, format=fmt, dpi=110)
     return [name for name, _ in panels]
 
 
@@ -111,19 +137,20 @@ def add_parser(subparsers) -> None:
         f"RUN/{METRICS_FILE}, as written by `pianogenie train`.",
     )
     p.add_argument("run", metavar="RUN", help=f"run directory (or its {METRICS_FILE})")
-    p.add_argument("-o", "--output", metavar="PNG", help=f"image to write (default RUN/{DEFAULT_PNG})")
+    p.add_argument("-o", "--output", metavar="IMAGE", help=f"image to write, PNG, PDF or SVG by its suffix "
+                   f"(default RUN/{DEFAULT_PNG})")
     p.add_argument("--title", help="figure title (default: the run folder's name)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     path = metrics_path(args.run)
+    out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
+    output_format(out)
+    check_output(out, flag="-o", inputs=[path], ours=_is_image, what="image")
     series = read_series(path)
     if not series:
         raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")
-    out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
-    if out.is_dir():
-        raise UserError(f"output {out} is a directory")
     panels = plot_curves(series, out, title=args.title if args.title is not None else path.parent.name)
     print(f"wrote {out} ({', '.join(panels)}; splits {', '.join(sorted({s for s, _ in series}))})")
     return 0

@@ -22,10 +22,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from pianogenie import distributed, recipes
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate, losses
+from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
-from pianogenie.util import UserError, atomic_path
+from pianogenie.prefetch import BatchSource
+from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 
@@ -33,6 +36,9 @@ from pianogenie.windows import Batch, Notes, TrainWindows
 # What a resumed run may change: how long it goes on (to extend a run that is still improving) and
 # how often it logs. Everything else would make the resumed run a different experiment.
 RESUME_MAY_CHANGE = {"max_num_steps", "eval_frequency", "summarize_frequency"}
+
+# Under DDP on an accelerator, the ranks agree on stopping every this many steps (CPU: every step).
+STOP_CHECK_STEPS = 8
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -54,6 +60,7 @@ class _StopRequest:
 
     def __init__(self):
         self.signum = None
+        self.urgent = False  # True while nothing is lost by stopping at once
         self._old = {}
 
     def __enter__(self):
@@ -65,8 +72,10 @@ class _StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # second Ctrl-C: stop now
-            raise KeyboardInterrupt
+        if self.signum is not None or self.urgent:  # a second Ctrl-C, or nothing to save: stop now
+            for s in self._old:
+                signal.signal(s, signal.SIG_IGN)  # let the cleanup on the way out finish
+            raise Interrupted(signum)
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -77,21 +86,27 @@ class _StopRequest:
 class Trainer:
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
-                 init: str | os.PathLike | None = None):
+                 init: str | os.PathLike | None = None, fast_path: bool | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.ddp = "RANK" in os.environ and "WORLD_SIZE" in os.environ
-        self.rank, self.world_size, local_rank = 0, 1, 0
-        if self.ddp:
-            local_rank = int(os.environ.get("LOCAL_RANK", 0))
-            if not dist.is_initialized():
-                dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+        self.ddp = distributed.launched_by_torchrun()
+        self.rank, self.world_size = 0, 1
+        local_rank = int(os.environ.get("LOCAL_RANK", 0)) if self.ddp else 0
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # --device cuda: this rank's own GPU
+            self.device = torch.device("cuda", local_rank)
+        if self.ddp:
+            distributed.init(self.device)  # a backend for CPU tensors and one for the device's
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
         self.progress = progress and self.is_main
+        # The accelerator path never waits for the device between summaries: batches are drawn
+        # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
+        # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
+        self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
+        self.batches: BatchSource | None = None
 
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
@@ -107,6 +122,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
         self.step = 0
         self.best_val_loss = math.inf
+        self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
         if init is not None and not resume:  # fine-tune: start from trained weights, fresh optimizer
             pretrained, pretrained_cfg = load_model(init)
             if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
@@ -136,7 +152,11 @@ class Trainer:
         elif self.is_main and (self.run_dir / "last.pt").exists():
             raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
                             "or choose another --run-dir")
-        self.ddp_model = DistributedDataParallel(self.model) if self.ddp else self.model
+        self.ddp_model = self.model
+        if self.ddp:
+            self.ddp_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=cfg.num_buttons == 1)  # the 1-button baseline skips the encoder
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
@@ -156,7 +176,8 @@ class Trainer:
             "best_val_loss": self.best_val_loss,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.rng.bit_generator.state)},
+            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(
+                self.batches.rng_state() if self.batches else self.rng.bit_generator.state)},
         }
 
     def save(self, name: str) -> None:
@@ -172,7 +193,15 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} is not a training checkpoint of this tool")
-        saved = Config.from_dict(ckpt["cfg"], strict=False)
+        missing = [k for k in ("model", "cfg", "step", "best_val_loss", "optimizer", "scheduler", "rng")
+                   if k not in ckpt]
+        if missing:
+            raise UserError(f"--resume: {path} has no {', '.join(missing)} state (not a complete training "
+                            "checkpoint); start a new run from its weights with --init instead")
+        try:
+            saved = Config.from_dict(ckpt["cfg"], strict=False)
+        except UserError as e:
+            raise UserError(f"{path}: {e}") from None
         diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(self.cfg, k) != v}
         if set(diff) - RESUME_MAY_CHANGE:
             raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
@@ -232,44 +261,50 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.max_num_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        sums, n_sum, t_last = {}, 0, time.perf_counter()
+        meters, t_last, shown = RunningMeans(self.device), time.perf_counter(), {}
+        self.meters, self.finite_at = meters, self.step
+        self.batches = BatchSource(self.windows, self.rng, cfg, depth=2 if self.fast_path else 0,
+                                   pin=self.device.type == "cuda")
         last_val = None
         try:
             with _StopRequest() as stop:
                 while True:
                     lr = self.scheduler.get_last_lr()[0]
                     if self.step % cfg.eval_frequency == 0 or self.step == cfg.max_num_steps:
+                        # evaluation can take long and changes no training state: a signal stops it
+                        # at once (the previous last.pt stays the run's checkpoint)
+                        stop.urgent = True
                         last_val = self._eval_and_checkpoint(metrics_file, tb)
+                        stop.urgent = False
                     if self.step >= cfg.max_num_steps or self._stop_requested(stop):
                         break
 
-                    batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
-                                                cfg.data_augment_time_stretch_max,
-                                                cfg.data_augment_transpose_max).to(self.device)
+                    batch = self.batches.next().to(self.device, non_blocking=self.device.type == "cuda")
                     terms, grad_norm = self.train_step(batch)
                     self.step += 1
 
-                    for key, value in terms.items():
-                        sums[key] = sums.get(key, 0.0) + value.item()
-                    sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm.item()
-                    n_sum += 1
+                    meters.add({**terms, "grad_norm": grad_norm}, terms["loss"] if self.fast_path else None)
                     if bar is not None:
                         bar.update(1)
-                        if self.step % 16 == 0:
-                            bar.set_postfix(loss=f"{terms['loss'].item():.3f}", lr=f"{lr:.2e}",
+                        if self.step % 16 == 0:  # shows the last summary: reading this step's loss would sync
+                            bar.set_postfix(loss=shown.get("loss", "-"), lr=f"{lr:.2e}",
                                             val=f"{last_val['loss']:.3f}" if last_val else "-")
                     if self.step % cfg.summarize_frequency == 0:
+                        n_sum, means = meters.count, meters.read()
+                        self._check_finite()
                         now = time.perf_counter()
                         self._log(metrics_file, tb, "train", {
-                            **{k: v / n_sum for k, v in sums.items()}, "lr": lr,
-                            "steps_per_second": n_sum / (now - t_last)})
-                        sums, n_sum, t_last = {}, 0, now
+                            **means, "lr": lr, "steps_per_second": n_sum / (now - t_last)})
+                        shown, t_last = {"loss": f"{means['loss']:.3f}"}, now
+                self._check_finite()
         finally:
+            self.batches.close()
             if bar is not None:
                 bar.close()
             if metrics_file is not None:
                 metrics_file.close()
                 tb.close()
+        self.stopped_by = stop.signum
         return {"step": self.step, "best_val_loss": self.best_val_loss, "validation": last_val}
 
     def forward_backward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -285,7 +320,7 @@ class Trainer:
         shards = batch.split(self.workers) if self.pool is not None else [batch]
         if len(shards) == 1:
             terms, _, _ = losses(self.ddp_model, batch, self.cfg)
-            if torch.isfinite(terms["loss"]):
+            if self.fast_path or torch.isfinite(terms["loss"]):  # (fast path: checked later, no sync)
                 terms["loss"].backward()
             return {k: v.detach() for k, v in terms.items()}
         num_notes = float(batch.mask.sum())
@@ -303,7 +338,7 @@ class Trainer:
     def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""
         terms = self.forward_backward(batch)
-        if not torch.isfinite(terms["loss"]):
+        if not self.fast_path and not torch.isfinite(terms["loss"]):
             raise UserError(
                 f"loss became {terms['loss'].item()} at step {self.step} "
                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); stopped without "
@@ -314,12 +349,24 @@ class Trainer:
         self.scheduler.step()
         return terms, grad_norm
 
+    def _check_finite(self) -> None:
+        """Fast path: stop if a loss since the last check was non-finite, before anything is saved."""
+        if self.fast_path and self.meters.any_nonfinite():
+            raise UserError(
+                f"loss became non-finite between step {self.finite_at} and step {self.step}; stopped "
+                "without saving the weights since. The last good checkpoint is "
+                f"{self.run_dir / 'last.pt'} (try a lower --lr or --grad_clip_norm).")
+        self.finite_at = self.step
+
     def _stop_requested(self, stop: _StopRequest) -> bool:
         """All ranks agree to stop (a signal may reach only some of them)."""
-        flag = torch.tensor([1.0 if stop.signum is not None else 0.0])
+        stopping = stop.signum is not None
+        if self.ddp and self.fast_path and self.step % STOP_CHECK_STEPS:
+            return False  # a collective every step would cost a fast GPU more than a prompt stop is worth
         if self.ddp:
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if flag.item() > 0:
+            stopping = distributed.any_rank(stopping)  # a CPU collective: no device sync
+        if stopping:
+            self._check_finite()
             self.save("last.pt")
             if self.is_main:
                 print(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
@@ -328,6 +375,7 @@ class Trainer:
         return False
 
     def _eval_and_checkpoint(self, metrics_file, tb) -> dict | None:
+        self._check_finite()
         val = self.validate() if self.is_main else None
         if val is not None:
             # loss_recons too, so that train and validation curves share their names
@@ -345,7 +393,7 @@ class Trainer:
             self.save("best.pt")  # no validation split: the latest weights are the best we know
         self.save("last.pt")
         if self.ddp:
-            dist.barrier()
+            distributed.barrier()
         return val
 
 
@@ -356,7 +404,10 @@ def _set_velocity_feature_stats(model: Autoencoder, notes: Notes, cfg: Config, r
     first = notes.pos[i] == 0
     t = np.where(first, cfg.data_delta_time_max,
                  np.clip(notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)], 0.0, cfg.data_delta_time_max))
-    b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
+    if cfg.num_buttons == 1:  # the language-model baseline's decoder sees b = 0 (no encoder)
+        b = np.zeros(len(i))
+    else:
+        b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
     model.vel.set_feature_stats(notes.states[i], t, b)
 
 
@@ -372,7 +423,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
     p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
-    p.add_argument("--config", metavar="cfg.json", help="start from this config file (else the defaults)")
+    p.add_argument("--config", metavar="cfg.json|RECIPE", help="start from this config file, or from a named "
+                   f"recipe shipped with the package ({', '.join(recipes.names())}: see the README), else the "
+                   "defaults; --key=value overrides apply on top")
     p.add_argument("--resume", action="store_true", help="continue RUN/last.pt (with --max_num_steps=N to "
                    "extend a run that is still improving)")
     p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
@@ -386,7 +439,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
 
-    cfg = Config.load(args.config) if args.config else Config()
+    check_device(args.device)
+    check_run_dir(args)
+    cfg = recipes.load_config(args.config) if args.config else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
     cfg = cfg.override(args.overrides)
@@ -401,5 +456,52 @@ def run(args: argparse.Namespace) -> int:
     if dist.is_initialized():
         dist.destroy_process_group()
     if trainer.is_main:
-        print(json.dumps({"run_dir": str(args.run_dir), **result}, indent=2))
-    return 0
+        print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
+    # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
+    return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+
+
+def _finite(obj):
+    """JSON has no Infinity or NaN: such values (no validation loss yet) print as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def check_device(device: str | None) -> None:
+    """A device string torch knows and this machine has (UserError otherwise)."""
+    if device is None:
+        return
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1): "
+                        f"{str(e).splitlines()[0]}") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {device}: this torch has no CUDA device available "
+                            f"(torch {torch.__version__}); use --device cpu")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise UserError(f"--device {device}: MPS is not available here; use --device cpu")
+    elif d.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"--device {device}: unsupported device type {d.type!r}; use cpu or cuda")
+
+
+def check_run_dir(args: argparse.Namespace) -> None:
+    """RUN must be a folder train may write in, holding no input and nothing train did not write."""
+    from pianogenie.outputs import check_output, is_json_object_with
+
+    inputs = [args.data, args.config, args.init]
+    run_dir = check_output(args.run_dir, flag="--run-dir", inputs=inputs, folder=True)
+    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt"):
+        check_output(run_dir / name, flag="--run-dir", inputs=inputs)
+    cfg_file = run_dir / "cfg.json"
+    if cfg_file.is_file() and not args.resume and not is_json_object_with(*Config.field_names()[:3])(cfg_file):
+        raise UserError(f"--run-dir {run_dir}: its cfg.json is not a config this command wrote; refusing to "
+                        "overwrite it (choose another --run-dir)")

@@ -1,9 +1,16 @@
-"""Small shared helpers: the user-facing error type and atomic file writes."""
+"""Small shared helpers: the user-facing error type, signals as exceptions, and atomic file writes.
+
+Every command writes its outputs through `atomic_paths` (here) after checking them with
+`pianogenie.outputs.check_output`: each output is written to a temporary file beside it and renamed
+onto its name only when all of them are complete, with SIGINT/SIGTERM held back during the renames,
+so an interrupted or failed command leaves no partial file and never half of a set of outputs.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -13,27 +20,85 @@ class UserError(Exception):
     """A problem with the user's input: the CLI prints the message alone (no traceback) and exits 2."""
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success rename it onto `path`, on failure delete it.
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised in the main thread so that every `finally` cleans up; the CLI exits
+    128 + signum (130 for Ctrl-C, 143 for SIGTERM) with one line."""
 
-    Readers never see a partial file, and an interrupted write (Ctrl-C, kill, exception)
-    leaves any previous `path` untouched.
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def os_reason(e: OSError) -> str:
+    """The human part of an OSError ("No space left on device"), without errno or paths."""
+    return e.strerror or str(e) or type(e).__name__
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back (delivered on exit): a group of renames is never cut in two."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # no pthread_sigmask here: best effort
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield one temporary path beside each of `paths`; when the block succeeds, rename them all
+    onto `paths` (signals held back meanwhile); on any failure or interrupt, delete them.
+
+    Readers never see a partial file, an interrupted write leaves the previous files untouched,
+    and outputs that belong together (a notes file and its report) are written both or neither.
+    An OSError while creating, writing or renaming is a UserError naming the path and the reason.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    finals = [Path(p) for p in paths]
+    tmps: list[Path] = []
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
     try:
-        yield tmp
-        os.replace(tmp, path)
+        for path in finals:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                tmps.append(Path(tmp))
+                os.close(fd)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
+            except OSError as e:
+                raise UserError(f"cannot write {path}: {os_reason(e)}") from None
+        try:
+            yield list(tmps)
+        except OSError as e:
+            raise UserError(f"cannot write {finals[0] if len(finals) == 1 else ', '.join(map(str, finals))}: "
+                            f"{os_reason(e)}") from None
+        with _signals_held():
+            done: list[Path] = []
+            for tmp, path in zip(tmps, finals):
+                try:
+                    os.replace(tmp, path)
+                except OSError as e:
+                    for written in done:  # both or neither: take back what this group already put in place
+                        with contextlib.suppress(OSError):
+                            written.unlink()
+                    raise UserError(f"cannot write {path}: {os_reason(e)}") from None
+                done.append(path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        for tmp in tmps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """`atomic_paths` for one file: yield a temporary path beside `path`, renamed onto it on success."""
+    with atomic_paths(path) as (tmp,):
+        yield tmp
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -17,7 +17,10 @@ import pytest
 from conftest import build_midi, write_maestro, zip_folder
 from pianogenie import data
 from pianogenie.cli import main
-from pianogenie.data import find_source, load_notes, parse_midi, prepare, report_path
+from pianogenie.data import load_notes
+from pianogenie.maestro import find_source
+from pianogenie.midi import parse_midi
+from pianogenie.prepare import PrepareReport, prepare, report_path
 from pianogenie.util import UserError
 
 GOOD_A = [(0.0, 1.0, 60, 80), (0.5, 0.25, 64, 90), (0.5, 0.5, 62, 70), (2.0, 1.0, 108, 127)]
@@ -275,7 +278,8 @@ def test_prepare_strict_fails_and_writes_nothing(tmp_path, capsys):
 def test_interrupted_prepare_leaves_no_partial_output(tmp_path, monkeypatch):
     src = find_source(write_maestro(tmp_path / "m", tiny_files()))
     out = tmp_path / "out.json.gz"
-    out.write_bytes(b"previous run")
+    previous = gzip.compress(b"previous run")
+    out.write_bytes(previous)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -283,7 +287,7 @@ def test_interrupted_prepare_leaves_no_partial_output(tmp_path, monkeypatch):
     monkeypatch.setattr(data._gzip, "compress", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare(src, out, workers=1, progress=False)
-    assert out.read_bytes() == b"previous run"  # untouched, and no temporary file beside it
+    assert out.read_bytes() == previous  # untouched, and no temporary file beside it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "out.json.gz"]
 
 
@@ -356,10 +360,24 @@ def test_notes_json_is_plain_json_and_exact():
         (gzip.compress(b'{"train": [[[0.0, 0.5, 39, 80], [1.0, 0.5, 40]]]}'), "wrong structure"),
         (gzip.compress(b'{"train": [[[0.0, 0.5, 39, 80, 1], [1.0, 0.5, 40]]]}'), "wrong structure"),
         (gzip.compress(b'{"train": [[["a", 0.5, 39, 80]]]}'), "wrong structure"),
-        (gzip.compress(b'{"train": [[[0.0, 0.5, 88, 80]]]}'), "wrong values"),
-        (gzip.compress(b'{"train": [[[0.0, 0.5, 3.5, 80]]]}'), "wrong values"),
-        (gzip.compress(b'{"train": [[[0.0, 0.5, 30, 0]]]}'), "wrong values"),
+        (gzip.compress(b'{"train": [[[0.0, 0.5, 88, 80]]]}'), "train performance 0, note 0: key must be"),
+        (gzip.compress(b'{"train": [[[0.0, 0.5, 3.5, 80]]]}'), "note 0: key must be an integer"),
+        (gzip.compress(b'{"train": [[[0.0, 0.5, 30, 0]]]}'), "note 0: velocity must be"),
         (gzip.compress(b"{}")[:-6], "corrupt gzip"),
+        # ragged rows whose numbers add up to whole rows of four (once read as two valid notes)
+        (gzip.compress(b'{"train": [[[0,0.1,40],[80,0.2,0.1,41,80]]]}'), "train performance 0, note 0: expected"),
+        (gzip.compress(b'{"train": [[[0,0.1,40,80]],[[0,0.1,40],[80,0.2,0.1,41,80]]]}'), "performance 1, note 0"),
+        # numbers written as strings or booleans (numpy would convert them)
+        (gzip.compress(b'{"train": [[[0,0.1,40,80],[0.5,0.1,"41",80]]]}'), "performance 0, note 1: expected"),
+        (gzip.compress(b'{"train": [[[0,0.1,40,80],[0.5,0.1,true,80]]]}'), "note 1: expected"),
+        (gzip.compress(b'{"validation": [[[0,0.1,40,80]]], "train": [[[0,null,40,80]]]}'), "train performance 0"),
+        # negative durations, decreasing onsets, absurd times
+        (gzip.compress(b'{"train": [[[0,0.1,40,80],[0.5,-0.1,41,80]]]}'), "note 1: duration must be"),
+        (gzip.compress(b'{"train": [[[0,0.1,40,80],[1,0.1,41,80],[0.5,0.1,41,80]]]}'), "note 2: onset before"),
+        (gzip.compress(b'{"train": [[[0,0.1,40,80],[1e308,0.1,41,80]]]}'), "note 1: onset must be"),
+        (gzip.compress(b'{"train": [[[-1,0.1,40,80]]]}'), "note 0: onset must be"),
+        # deeply nested JSON
+        (gzip.compress(b'{"train": ' + b"[" * 100000 + b"]" * 100000 + b"}"), "not valid JSON"),
     ],
 )
 def test_load_notes_bad_files_name_the_file(tmp_path, content, words):
@@ -471,3 +489,206 @@ def test_unwritable_cache_does_not_stop_loading(tmp_path, monkeypatch):
     path = tmp_path / "n.json.gz"
     path.write_bytes(gzip.compress(b'{"validation": [[[0.0, 0.5, 39, 80]]]}'))
     assert load_notes(path)["validation"][0].shape == (1, 4)
+
+
+def test_cache_tells_apart_multi_member_gzip_files_that_end_alike(tmp_path, monkeypatch):
+    """Same length, same last member (so the same gzip trailer), different first members."""
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(tmp_path / "cache"))
+    tail = gzip.compress(b"]]]}", mtime=0)
+    heads = [gzip.compress(b'{"train":[[[0,0.5,%d,80' % k, mtime=0) for k in (40, 41)]
+    assert len(heads[0]) == len(heads[1]) and heads[0] != heads[1]
+    paths = []
+    for i, h in enumerate(heads):
+        paths.append(tmp_path / f"n{i}.json.gz")
+        paths[-1].write_bytes(h + tail)
+    assert paths[0].read_bytes()[-8:] == paths[1].read_bytes()[-8:]
+    assert load_notes(paths[0])["train"][0][0, 2] == 40
+    assert load_notes(paths[1])["train"][0][0, 2] == 41  # not the first file's notes from the cache
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs: nothing lost
+
+
+def test_prepare_refuses_outputs_that_are_inputs(tmp_path, capsys):
+    root = write_maestro(tmp_path / "m", tiny_files(), formats=("json", "csv"))
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    for out in [root / "maestro-v3.0.0.csv", root / "maestro-v3.0.0.json", root / "2018" / "a.midi"]:
+        assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie prepare: error: ") and str(out) in err and len(err.splitlines()) == 1
+    zipped = zip_folder(root, tmp_path / "maestro-v3.0.0-midi.zip", "maestro-v3.0.0")
+    zip_bytes = zipped.read_bytes()
+    link = tmp_path / "link.json.gz"
+    link.symlink_to(zipped)
+    for out in [zipped, link]:
+        assert main(["prepare", str(zipped), "-o", str(out), "--workers", "1"]) == 2
+        assert "is also the input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+    assert zipped.read_bytes() == zip_bytes
+    # a new file inside the dataset folder takes nothing from it: allowed
+    assert main(["prepare", str(root), "-o", str(root / "notes.json.gz"), "--workers", "1"]) == 0
+
+
+def test_prepare_refuses_to_overwrite_files_it_did_not_write(tmp_path, capsys):
+    root = write_maestro(tmp_path / "m", tiny_files())
+    out = tmp_path / "out.json.gz"
+    out.write_text("my notes, not a notes file")
+    assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err and out.read_text() == "my notes, not a notes file"
+    out.unlink()
+    report_path(out).write_text("an unrelated file that happens to have the report's name")
+    assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err and not out.exists()
+    report_path(out).unlink()
+    assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 0
+    assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 0  # its own outputs: replaced
+
+
+def test_prepare_writes_notes_and_report_both_or_neither(tmp_path, monkeypatch, capsys):
+    src = find_source(write_maestro(tmp_path / "m", tiny_files()))
+    out = tmp_path / "out.json.gz"
+    report_path(out).mkdir()  # the report cannot be written: nothing is, and no work is done
+    assert main(["prepare", str(src.path), "-o", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert str(report_path(out)) in err and "folder" in err and not out.exists()
+    report_path(out).rmdir()
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PrepareReport, "to_json", interrupted)  # Ctrl-C while the report is written
+    with pytest.raises(KeyboardInterrupt):
+        prepare(src, out, workers=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    monkeypatch.undo()
+
+    real_replace = os.replace
+
+    def full_disk(a, b):  # the second rename fails: the first is taken back
+        if str(b).endswith(".report.json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(UserError, match="No space left on device"):
+        prepare(src, out, workers=1, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+@pytest.mark.parametrize("make_bad", ["dir", "parent_is_file", "special"])
+def test_prepare_unwritable_output_is_one_line(tmp_path, capsys, make_bad):
+    root = write_maestro(tmp_path / "m", tiny_files())
+    out = tmp_path / "out.json.gz"
+    if make_bad == "dir":
+        out.mkdir()
+    elif make_bad == "parent_is_file":
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" / "sub" / "out.json.gz"
+    else:
+        out = Path("/dev/null")
+    assert main(["prepare", str(root), "-o", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie prepare: error: ") and len(err.splitlines()) == 1 and str(out) in err
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_prepare_limit_must_be_positive(tmp_path, capsys, limit):
+    root = write_maestro(tmp_path / "m", tiny_files())
+    assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz"), f"--limit={limit}"]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+def test_unknown_splits_are_warned_about_and_explained(tmp_path, capsys):
+    files = {"a.midi": ("train", build_midi(GOOD_A)), "b.midi": ("holdout", build_midi(GOOD_B))}
+    root = write_maestro(tmp_path / "m", files)
+    assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz"), "--workers", "1"]) == 0
+    assert "unknown split ('holdout'" in capsys.readouterr().err
+    root = write_maestro(tmp_path / "n", {"b.midi": ("holdout", build_midi(GOOD_B))})
+    assert main(["prepare", str(root), "-o", str(tmp_path / "p.json.gz"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no row of maestro-v3.0.0.json has a split among train, validation, test (found: 'holdout')" in err
+
+
+def _damage_member(zip_path: Path, name: str) -> None:
+    """Flip bytes in the middle of one member's stored data (its local header stays intact)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        info = zf.getinfo(name)
+    raw = bytearray(zip_path.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    mid = start + info.compress_size // 2
+    raw[mid:mid + 4] = bytes(b ^ 0xFF for b in raw[mid:mid + 4])
+    zip_path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_corrupt_zip_members_are_skipped_or_one_clear_error(tmp_path, capsys, compression):
+    files = {f"2018/p{i}.midi": ("train", build_midi([(j * 0.1, 0.3, 40 + (i + j) % 30, 70) for j in range(200)]))
+             for i in range(3)}
+    root = write_maestro(tmp_path / "m", files)
+    zipped = tmp_path / "maestro-v3.0.0-midi.zip"
+    with zipfile.ZipFile(zipped, "w", compression) as zf:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                zf.write(p, f"maestro-v3.0.0/{p.relative_to(root).as_posix()}")
+    _damage_member(zipped, "maestro-v3.0.0/2018/p1.midi")  # deflate: corrupt data; stored: bad CRC
+    out = tmp_path / "o.json.gz"
+    assert main(["prepare", str(zipped), "-o", str(out), "--workers", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 2018/p1.midi: unreadable: corrupt zip member" in err
+    assert len(load_notes(out)["train"]) == 2
+    _damage_member(zipped, "maestro-v3.0.0/maestro-v3.0.0.json")
+    assert main(["prepare", str(zipped), "-o", str(tmp_path / "p.json.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pianogenie prepare: error: {zipped}") and len(err.splitlines()) == 1
+
+
+def test_hostile_midi_and_metadata_are_skipped_with_reasons(tmp_path, capsys):
+    import mido
+
+    def midi(tempo=None, tpq=480):
+        mf = mido.MidiFile(ticks_per_beat=480)
+        tr = mido.MidiTrack()
+        mf.tracks.append(tr)
+        if tempo is not None:
+            tr.append(mido.MetaMessage("set_tempo", tempo=tempo))
+        tr += [mido.Message("note_on", note=60, velocity=64, time=0), mido.Message("note_off", note=60, time=480)]
+        buf = io.BytesIO()
+        mf.save(file=buf)
+        raw = bytearray(buf.getvalue())
+        raw[12:14] = tpq.to_bytes(2, "big")
+        return bytes(raw)
+
+    files = {"good.midi": ("train", build_midi(GOOD_A)), "tempo0.midi": ("train", midi(tempo=0)),
+             "tpq0.midi": ("train", midi(tpq=0)), "smpte.midi": ("train", midi(tpq=0xE728)),
+             "x" * 300 + ".midi": ("train", None), "nul\0name.midi": ("train", None), "": ("train", None)}
+    root = write_maestro(tmp_path / "m", {k: v for k, v in files.items() if v[1] is not None})
+    meta = json.loads((root / "maestro-v3.0.0.json").read_text())
+    for name in ["x" * 300 + ".midi", "nul\0name.midi", ""]:
+        i = str(len(meta["split"]))
+        for col in meta:
+            meta[col][i] = meta[col]["0"]
+        meta["midi_filename"][i] = name
+    meta["midi_filename"][str(len(meta["split"]))] = None  # a row without a split
+    (root / "maestro-v3.0.0.json").write_text(json.dumps(meta))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning (tempo 0) leaks out
+        assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz"), "--workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "tempo0.midi: not a readable MIDI file: it has a tempo of 0" in err
+    assert "tpq0.midi: not a readable MIDI file: its header gives 0 ticks" in err
+    assert "smpte.midi: not a readable MIDI file" in err
+    assert "File name too long" in err and "not a file name: 'nul\\x00name.midi'" in err
+    assert "Traceback" not in err
+
+
+def test_metadata_with_oversized_csv_field_is_one_clear_error(tmp_path, capsys):
+    root = write_maestro(tmp_path / "m", tiny_files(), formats=("csv",))
+    (root / "maestro-v3.0.0.csv").write_text("split,midi_filename\ntrain," + "a" * 200_000 + "\n")
+    assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie prepare: error: maestro-v3.0.0.csv: cannot read MAESTRO metadata (field larger")

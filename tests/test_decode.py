@@ -180,14 +180,14 @@ def test_midi_without_notes_and_missing_file(tmp_path, ckpt, capsys):
     empty = tmp_path / "empty.mid"
     pretty_midi.PrettyMIDI().write(str(empty))
     out = tmp_path / "out.mid"
-    out.write_bytes(b"previous")  # an earlier result must survive a failed decode
+    out.write_bytes(b"MThd previous")  # an earlier result must survive a failed decode
     assert decode(empty, "-o", out, "--model", ckpt) == 2
     assert "no notes" in capsys.readouterr().err
     assert decode(tmp_path / "absent.json", "-o", out, "--model", ckpt) == 2
     assert "not found" in capsys.readouterr().err
     assert decode(empty, "-o", out, "--model", tmp_path / "nope.pt") == 2
     assert "checkpoint not found" in capsys.readouterr().err
-    assert out.read_bytes() == b"previous"
+    assert out.read_bytes() == b"MThd previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mid", "out.mid"]
 
 
@@ -207,3 +207,57 @@ def test_without_model_and_none_shipped(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "no shipped model" in err and "--model" in err
     assert not (tmp_path / "o.mid").exists()
+
+
+def test_output_that_is_the_input_is_refused(tmp_path, ckpt, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("0,1\n0.5,2\n")
+    link = tmp_path / "link.mid"
+    link.symlink_to(src)
+    for out in [src, link]:
+        assert decode(src, "-o", out, "--model", ckpt) == 2
+        err = capsys.readouterr().err
+        assert "is also the input" in err and len(err.splitlines()) == 1
+    assert src.read_text() == "0,1\n0.5,2\n"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my text")  # not a MIDI file: decode did not write it
+    assert decode(src, "-o", notes, "--model", ckpt) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err and notes.read_text() == "my text"
+
+
+@pytest.mark.parametrize("rows", [[[0, 1], [1e12, 2]], [[0, 1], [1e308, 2]], [[0, 1, 1e9]], [[0, 1], [3599, 2, 2]]])
+def test_times_too_large_for_midi_are_refused(tmp_path, ckpt, capsys, rows):
+    src = write_json(tmp_path / "p.json", rows)
+    assert decode(src, "-o", tmp_path / "o.mid", "--model", ckpt) == 2
+    err = capsys.readouterr().err
+    assert "must end within 3600 s" in err and len(err.splitlines()) == 1 and not (tmp_path / "o.mid").exists()
+
+
+def test_longest_allowed_performance_reads_back(tmp_path, ckpt):
+    src = write_json(tmp_path / "p.json", [[0, 1], [3500, 2, 100]])
+    assert decode(src, "-o", tmp_path / "o.mid", "--model", ckpt, "--seed", "1") == 0
+    notes = pretty_midi.PrettyMIDI(str(tmp_path / "o.mid")).instruments[0].notes
+    assert len(notes) == 2 and abs(notes[1].start - 3500) < 1e-3
+
+
+def test_hostile_midi_inputs_name_the_problem(tmp_path, ckpt, capsys):
+    good = tmp_path / "g.mid"
+    midi = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(0)
+    inst.notes = [pretty_midi.Note(80, 60 + i, i * 0.5, i * 0.5 + 0.4) for i in range(4)]
+    midi.instruments.append(inst)
+    midi.write(str(good))
+    raw = good.read_bytes()
+    cases = {"zero_tpq.mid": (raw[:12] + b"\x00\x00" + raw[14:], "0 ticks per beat"),
+             "truncated.mid": (raw[: len(raw) - 20], "truncated")}
+    for name, (data, words) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert decode(tmp_path / name, "-o", tmp_path / "o.mid", "--model", ckpt) == 2
+        err = capsys.readouterr().err
+        assert words in err and str(tmp_path / name) in err and len(err.splitlines()) == 1, err
+
+
+def test_negative_seed_is_one_line(tmp_path, ckpt, capsys):
+    src = write_json(tmp_path / "p.json", [[0, 1]])
+    assert decode(src, "-o", tmp_path / "o.mid", "--model", ckpt, "--seed", "-1") == 2
+    assert "--seed must be an integer in 0.." in capsys.readouterr().err

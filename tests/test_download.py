@@ -131,8 +131,10 @@ def test_cached_file_that_no_longer_verifies_is_fetched_again(server, maestro_zi
 
 
 def test_unreachable_server_is_clear_error(tmp_path):
-    with pytest.raises(UserError, match="could not download"):
+    with pytest.raises(UserError, match="could not download") as e:
         dl.download("http://127.0.0.1:9/none.zip", tmp_path / "x.zip", progress=False, timeout=5)
+    assert ".part" not in str(e.value) and "nothing arrived" in str(e.value)  # no file it never wrote
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
@@ -160,3 +162,11 @@ def test_prepare_without_source_downloads_then_prepares(server, maestro_zip, tmp
     # a second run finds the zip in the cache and does not download again
     assert main(["prepare", "-o", str(out), "--cache-dir", str(tmp_path / "flag-cache"), "--workers", "1"]) == 0
     assert len(server.ranges) == 1
+
+
+def test_cache_folder_that_is_a_file_is_one_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cache").write_text("a file")
+    monkeypatch.setenv("PIANOGENIE_CACHE", str(tmp_path / "cache"))
+    assert main(["prepare", "-o", str(tmp_path / "o.json.gz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie prepare: error: cannot create the cache folder") and len(err.splitlines()) == 1

@@ -157,3 +157,39 @@ def test_bad_checkpoint_is_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pianogenie export: error:") and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_export_never_deletes_files_it_did_not_write(checkpoint, tmp_path, capsys):
+    out = tmp_path / "model"
+    ex.export(checkpoint, out)
+    (out / "MY_NOTES.txt").write_text("mine")
+    (out / "recordings").mkdir()
+    (out / "recordings" / "take1.mid").write_bytes(b"MThd take 1")
+    # a shard a previous export wrote and the next no longer has, and a manifest that also lists
+    # a user's file: only the former may go
+    manifest = json.loads((out / "weights_manifest.json").read_text())
+    (out / "group1-shard2of2.bin").write_bytes(b"old shard")
+    manifest[0]["paths"] += ["group1-shard2of2.bin", "MY_NOTES.txt"]
+    (out / "weights_manifest.json").write_text(json.dumps(manifest))
+    assert main(["export", str(checkpoint), "--out", str(out)]) == 0
+    assert (out / "MY_NOTES.txt").read_text() == "mine"
+    assert (out / "recordings" / "take1.mid").read_bytes() == b"MThd take 1"
+    assert not (out / "group1-shard2of2.bin").exists()
+    assert json.loads((out / "weights_manifest.json").read_text())[0]["paths"] == ["group1-shard1of1.bin"]
+    # a file with an export's name that no export listed is not replaced
+    (out / "group1-shard1of1.bin").unlink()
+    (out / "weights_manifest.json").write_text(json.dumps([{"paths": [], "weights": []}]))
+    (out / "group1-shard1of1.bin").write_bytes(b"someone else's")
+    assert main(["export", str(checkpoint), "--out", str(out)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert (out / "group1-shard1of1.bin").read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("where", ["parent_is_file", "is_file", "holds_input"])
+def test_export_unwritable_or_input_holding_out_is_one_line(checkpoint, tmp_path, capsys, where):
+    (tmp_path / "f").write_text("x")
+    out = {"parent_is_file": tmp_path / "f" / "model", "is_file": tmp_path / "f",
+           "holds_input": checkpoint.parent}[where]
+    assert main(["export", str(checkpoint), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie export: error: ") and "--out" in err and len(err.splitlines()) == 1

@@ -69,3 +69,38 @@ def test_plot_missing_empty_or_useless_metrics(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("pianogenie plot: error:") and "no loss or contour" in err
     assert not any(p.suffix == ".png" or p.name.startswith(".") for r in tmp_path.iterdir() for p in r.iterdir())
+
+
+def test_plot_format_follows_the_suffix_and_nothing_is_clobbered(tmp_path, capsys):
+    run = a_run(tmp_path / "run")
+    for suffix, magic in [(".pdf", b"%PDF"), (".svg", b"<?xml"), (".PNG", b"\x89PNG")]:
+        assert main(["plot", str(run), "-o", str(tmp_path / f"c{suffix}")]) == 0
+        assert (tmp_path / f"c{suffix}").read_bytes().startswith(magic)
+    capsys.readouterr()
+    for out, words in [(tmp_path / "c.jpg", "unknown image format '.jpg'"), (run / "metrics.jsonl", "unknown image"),
+                       (tmp_path, "unknown image format"), (tmp_path / "d.png", "is a folder")]:
+        if out.name == "d.png":
+            out.mkdir()
+        assert main(["plot", str(run), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie plot: error: ") and words in err and len(err.splitlines()) == 1, err
+    (tmp_path / "mine.png").write_text("not an image")
+    assert main(["plot", str(run), "-o", str(tmp_path / "mine.png")]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_plot_of_single_points_warns_nothing(tmp_path, capsys):
+    import warnings
+
+    run = write_metrics(tmp_path / "run", [{"step": 0, "split": "train", "loss": 1.0},
+                                            {"step": 0, "split": "validation", "contour_violation_ratio": 0.2}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["plot", str(run)]) == 0
+    assert "Warning" not in capsys.readouterr().err
+
+
+def test_plot_skips_deeply_nested_lines(tmp_path, capsys):
+    run = write_metrics(tmp_path / "run", [{"step": 0, "split": "train", "loss": 1.0}], tail="[" * 100000 + "\n")
+    assert main(["plot", str(run)]) == 0
+    assert "skipped 1 malformed" in capsys.readouterr().err

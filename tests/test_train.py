@@ -148,7 +148,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_
         return original(self, *a, **kw)
 
     monkeypatch.setattr(TrainWindows, "sample", interrupting_sample)
-    assert train_cli(notes_file, tmp_path / "resumed", *args) == 0
+    assert train_cli(notes_file, tmp_path / "resumed", *args) == 130  # stopped, not finished: 128 + SIGINT
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 8
     assert "resume with --resume" in capsys.readouterr().err
     monkeypatch.setattr(TrainWindows, "sample", original)
@@ -246,3 +246,152 @@ def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_p
     assert first["cross_entropy"] == pytest.approx(expected["cross_entropy"], rel=1e-6)
     assert load_checkpoint(run / "last.pt")["step"] == 2
     assert main([*args[:4], str(tmp_path / "bad"), *args[5:], "--model_rnn_dim=16"]) == 2
+
+
+def _nccl_stand_in(store, rank, world_size, timeout):
+    import torch.distributed as dist
+
+    return dist.ProcessGroupGloo(store, rank, world_size, timeout)
+
+
+def test_process_group_for_an_accelerator_serves_cpu_collectives(tmp_path):
+    """NCCL refuses CPU tensors; a stand-in registered for "cuda" only does the same, and the group
+    `backend_for("cuda")` builds routes the trainer's CPU collectives to gloo instead."""
+    import torch.distributed as dist
+
+    from pianogenie import distributed
+
+    assert distributed.backend_for("cpu") == "gloo"
+    assert distributed.backend_for("cuda") == "cpu:gloo,cuda:nccl"
+    dist.Backend.register_backend("nccl_stand_in", _nccl_stand_in, devices=["cuda"])
+    for i, (backend, works) in enumerate([("nccl_stand_in", False),  # the old group for a GPU run
+                                          (distributed.backend_for("cuda", "nccl_stand_in"), True)]):
+        dist.init_process_group(backend, init_method=f"file://{tmp_path}/store{i}", rank=0, world_size=1)
+        try:
+            if works:
+                assert distributed.any_rank(True) and not distributed.any_rank(False)
+                distributed.barrier()
+            else:
+                with pytest.raises(RuntimeError, match="No backend type associated with device type cpu"):
+                    distributed.any_rank(False)
+        finally:
+            dist.destroy_process_group()
+
+
+def test_torchrun_in_a_gpu_style_process_group_stops_all_ranks(notes_file, tmp_path):
+    """The trainer's distributed code (DDP, barrier, stop flag) under the process group a GPU run
+    builds, NCCL played by a CPU-refusing stand-in; a signal reaching rank 1 alone stops both."""
+    run = tmp_path / "ddp"
+    worker = Path(__file__).with_name("ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker), "4",
+           "train", "--data", str(notes_file), "--run-dir", str(run), *TINY, "--max_num_steps=50"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert "No backend type" not in proc.stderr, proc.stderr[-3000:]
+    # no traceback from our code in any rank; the signalled rank exits as Ctrl-C does (130), which
+    # torchrun reports as that rank's failure (its own traceback, not ours)
+    assert f'File "{Path(__file__).parents[1] / "pianogenie"}' not in proc.stderr, proc.stderr[-3000:]
+    assert "exitcode: 130) local_rank: 1" in proc.stderr, proc.stderr[-3000:]
+    assert "stopped at step 4" in proc.stderr
+    assert load_checkpoint(run / "last.pt")["step"] == 4
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--seed=-1"], "seed=-1 must be an integer in 0.."),
+    (["--seed=1e30"], "seed=1000000000000000019884624838656 must be an integer"),
+    (["--data_delta_time_max=Infinity"], "data_delta_time_max=inf must be a finite number"),
+    (["--lr=NaN"], "lr=nan must be a finite number"),
+    (["--loss_contour_multiplier=NaN"], "loss_contour_multiplier=nan must be a finite number"),
+    (["--loss_margin_multiplier=-1"], "loss_margin_multiplier=-1.0 must be >= 0"),
+    (["--grad_clip_norm=-1"], "grad_clip_norm=-1.0 must be > 0"),
+    (["--num_buttons=0"], "num_buttons=0 must be >= 1"),
+    (["--device", "foo"], "--device 'foo' is not a torch device"),
+    (["--device", "cuda:99"] if torch.cuda.is_available() else ["--device", "cuda"], "CUDA"),
+])
+def test_bad_flags_and_config_values_are_one_line(notes_file, tmp_path, capsys, extra, words):
+    assert train_cli(notes_file, tmp_path / "run", *extra) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie train: error: ") and words in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_file_and_run_dir_are_one_line(notes_file, tmp_path, capsys):
+    (tmp_path / "cfgdir").mkdir()
+    assert train_cli(notes_file, tmp_path / "run", "--config", str(tmp_path / "cfgdir")) == 2
+    assert "is a folder" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"lr": -1}')
+    assert train_cli(notes_file, tmp_path / "run", "--config", str(tmp_path / "bad.json")) == 2
+    assert f"config file {tmp_path / 'bad.json'}: invalid config: lr" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    for run_dir in [tmp_path / "afile", tmp_path / "afile" / "sub", notes_file.parent]:
+        assert train_cli(notes_file, run_dir) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie train: error: ") and "--run-dir" in err and len(err.splitlines()) == 1, err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cfg.json").write_text("my own notes")
+    assert train_cli(notes_file, other) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err and (other / "cfg.json").read_text() == "my own notes"
+
+
+def test_resume_from_weights_only_checkpoint_is_one_line(notes_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=2") == 0
+    out = json.loads(capsys.readouterr().out)  # plain JSON: no Infinity
+    assert out["step"] == 2
+    ckpt = load_checkpoint(run / "last.pt")
+    del ckpt["optimizer"]
+    torch.save(ckpt, run / "last.pt")
+    assert train_cli(notes_file, run, "--resume", "--max_num_steps=3") == 2
+    err = capsys.readouterr().err
+    assert "has no optimizer state" in err and "--init" in err and len(err.splitlines()) == 1
+
+
+def test_printed_result_is_json_without_infinity(tmp_path, capsys):
+    path = tmp_path / "train_only.json.gz"
+    rng = np.random.default_rng(0)
+    path.write_bytes(gzip.compress(json.dumps({"train": [performance(rng, 60)]}).encode()))
+    assert train_cli(path, tmp_path / "run", "--max_num_steps=2") == 0
+    out = capsys.readouterr().out
+    assert "Infinity" not in out and json.loads(out)["best_val_loss"] is None
+
+
+def test_evaluate_out_is_checked_before_the_work(notes_file, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=1") == 0
+    capsys.readouterr()
+    evaluate = ["evaluate", str(run), "--data", str(notes_file), "--split", "validation", "--out"]
+    (tmp_path / "f").write_text("x")
+    for out, words in [(notes_file, "is also the input"), (run / "best.pt", "refusing to overwrite"),
+                       (tmp_path, "is a folder"), (tmp_path / "f" / "r.json", "is not a folder"),
+                       (tmp_path / "f", "refusing to overwrite")]:
+        assert main([*evaluate, str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("pianogenie evaluate: error: --out") or "--out" in err, err
+        assert words in err and len(err.splitlines()) == 1, err
+    assert main([*evaluate, str(tmp_path / "r.json")]) == 0
+    assert main([*evaluate, str(tmp_path / "r.json")]) == 0  # its own result: replaced
+    assert json.loads((tmp_path / "r.json").read_text())["split"] == "validation"
+
+
+def test_sigterm_during_evaluation_stops_at_once_with_143(notes_file, tmp_path, monkeypatch, capsys):
+    import time
+
+    calls = {"n": 0}
+    original = Trainer.validate
+
+    def slow_validate(self):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second evaluation: a long one, interrupted
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "validate", slow_validate)
+    start = time.monotonic()
+    assert train_cli(notes_file, tmp_path / "run", "--max_num_steps=8", "--eval_frequency=4") == 143
+    assert time.monotonic() - start < 8
+    err = capsys.readouterr().err
+    assert "pianogenie train: interrupted (SIGTERM)" in err and "Traceback" not in err
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 0  # the last consistent checkpoint
+    assert [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")] == []

@@ -1,264 +1,152 @@
-// The page: inputs (keys, pointer/touch, MIDI) -> session -> sound, MIDI out, keyboard lights,
-// recording. The model is decoded by decoder.js; TF.js (global `tf`) only loads the weights.
+// The page: wires the model, the session and the player to the views, inputs and outputs.
+// Each piece lives in its own module: keyboard.js (the 88 keys), buttons.js (the 8 buttons),
+// inputs.js (computer keys, pointers), pedal.js, trails.js, controls.js, scale_picker.js,
+// recording.js, midi_panel.js (+ midi_io.js), help.js, audio.js + dynamics.js (velocity layers);
+// player.js routes notes (no DOM), session.js decodes presses and their velocities (no DOM),
+// decoder.js and velocity.js are the maths. model.js reads the weights.
 
+import { ButtonsView, buttonColor, COLORS } from './buttons.js';
+import { Controls } from './controls.js';
 import { LayeredPiano } from './dynamics.js';
+import { Help } from './help.js';
+import { bindKeys, bindPointers } from './inputs.js';
+import { KeyboardView } from './keyboard.js';
 import { MidiIO } from './midi_io.js';
-import { Recorder, writeMidiFile } from './midi_file.js';
+import { MidiPanel } from './midi_panel.js';
 import { fetchModel } from './model.js';
+import { PedalView } from './pedal.js';
+import { EventLog, Player, RunningMedian } from './player.js';
+import { RecordingControls } from './recording.js';
+import { ScalePicker } from './scale_picker.js';
 import { Session } from './session.js';
+import { Trails } from './trails.js';
 
-const MODEL_URL = '/model/';
-const SAMPLES_URL = '/vendor/piano/';
-const COLORS = ['#EE2B29', '#ff9800', '#ffff00', '#c6ff00', '#00e5ff', '#2979ff', '#651fff', '#d500f9'];
-// Two rows of keys: the digits, and the home row (left hand A S D F, right hand J K L ;).
-const KEY_CODES = [
-  ['Digit1', 'KeyA'], ['Digit2', 'KeyS'], ['Digit3', 'KeyD'], ['Digit4', 'KeyF'],
-  ['Digit5', 'KeyJ'], ['Digit6', 'KeyK'], ['Digit7', 'KeyL'], ['Digit8', 'Semicolon'],
-];
-const KEY_LABELS = [['1', 'A'], ['2', 'S'], ['3', 'D'], ['4', 'F'], ['5', 'J'], ['6', 'K'], ['7', 'L'], ['8', ';']];
+const MODEL_URL = 'model/'; // relative: the site works under any sub-path
+const SAMPLES_URL = 'vendor/piano/';
 const WARMUP_PRESSES = 200;
-const LATENCY_WINDOW = 200;
+const READOUT_MS = 500; // the latency readout changes at most twice a second
 
 const $ = (sel) => document.querySelector(sel);
 
-// Test and debugging handle: what was played, and the session itself.
-const handle = { ready: false, error: null, played: [], session: null, config: null, kernel: null, latencies: [],
-  velocityLayers: [] };
+// Test and debugging handle. `log` keeps the latest 1000 events (note on/off, sound off, pedal).
+const log = new EventLog(1000);
+const handle = { ready: false, error: null, log, session: null, config: null, kernel: null, velocityLayers: [] };
+Object.defineProperty(handle, 'played', { get: () => log.events });
 window.pianoGenie = handle;
 
-function buildKeyboard(el, lowestPitch, numKeys) {
-  const keys = [];
-  const isBlack = (p) => [1, 3, 6, 8, 10].includes(p % 12);
-  const numWhite = Array.from({ length: numKeys }, (_, k) => lowestPitch + k).filter((p) => !isBlack(p)).length;
-  const whiteWidth = 100 / numWhite;
-  let white = 0;
-  for (let k = 0; k < numKeys; k++) {
-    const pitch = lowestPitch + k, black = isBlack(pitch);
-    const key = document.createElement('div');
-    key.className = black ? 'key black' : 'key white';
-    key.dataset.key = String(k);
-    if (black) {
-      key.style.left = `${white * whiteWidth - whiteWidth * 0.3}%`;
-      key.style.width = `${whiteWidth * 0.6}%`;
-    } else {
-      key.style.left = `${white * whiteWidth}%`;
-      key.style.width = `${whiteWidth}%`;
-      if (pitch % 12 === 0) key.dataset.label = `C${pitch / 12 - 1}`;
-      white++;
-    }
-    keys.push(key);
-  }
-  // Black keys after white ones, so they are drawn on top.
-  keys.filter((k) => k.classList.contains('white')).forEach((k) => el.appendChild(k));
-  keys.filter((k) => k.classList.contains('black')).forEach((k) => el.appendChild(k));
-  return keys.sort((a, b) => a.dataset.key - b.dataset.key);
-}
-
-function buildButtons(el, numButtons) {
-  return Array.from({ length: numButtons }, (_, b) => {
-    const button = document.createElement('button');
-    button.className = 'genie-button';
-    button.type = 'button';
-    button.dataset.button = String(b);
-    button.style.setProperty('--color', COLORS[b % COLORS.length]);
-    const labels = KEY_LABELS[b] || [String(b + 1)];
-    button.innerHTML = `<span class="label">${labels[0]}</span><span class="label2">${labels[1] || ''}</span>`;
-    button.setAttribute('aria-label', `button ${b + 1}`);
-    el.appendChild(button);
-    return button;
-  });
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)] : NaN;
-}
+const help = new Help($('#help'), $('#help-open'));
 
 async function main() {
-  const status = $('#status');
-  await tf.setBackend('cpu'); // TF.js only decodes the weight files here: no GPU context needed
-  const model = await fetchModel(tf, MODEL_URL);
-  const { config, decoder } = model;
-  // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's wins.
-  const session = new Session(decoder, config, { velocityHead: model.velocityHead });
-  Object.assign(handle, { session, config, kernel: decoder.kernel });
-
+  const { config, decoder, velocityHead } = await fetchModel(MODEL_URL);
+  // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's its own.
+  const session = new Session(decoder, config, { velocityHead });
   // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
   for (let i = 0; i < WARMUP_PRESSES; i++) session.press(i * 0.1, i % config.numButtons, 0.25);
+  for (let i = 0; i < 20; i++) session.lookAhead(i * 0.1);
   session.reset();
 
-  const keyEls = buildKeyboard($('#keyboard'), config.lowestPitch, config.numKeys);
-  const buttonEls = buildButtons($('#buttons'), config.numButtons);
-  // Samples load now (an AudioContext may be made before a gesture; it plays after one).
-  const piano = new LayeredPiano(SAMPLES_URL); // velocity layers load after the first (dynamics.js)
-  piano.load().then((n) => { $('#sound').textContent = n ? 'sampled piano' : 'synth'; return piano.loadLayers(); })
-    .then((layers) => { handle.velocityLayers = layers; });
-  const recorder = new Recorder();
-  let recording = null; // the last finished recording (notes)
-  const temperatureEl = $('#temperature');
-  const holder = new Map(); // button -> the input source holding it now (key code, pointer, MIDI note)
-  const sourceButton = new Map(); // input source -> button
-  const lit = new Map(); // key -> how many buttons are sounding it
+  const keyboard = new KeyboardView($('#keyboard'), config);
+  const buttons = new ButtonsView($('#buttons'), config.numButtons);
+  const trails = new Trails($('#trails'), keyboard);
+  // Buttons play at once with the built-in synth; the sampled piano takes over as samples arrive.
+  // The soft and loud layers (dynamics.js) load once the base layer is in and a note has played.
+  const piano = new LayeredPiano(SAMPLES_URL);
+  let baseLoaded = false, played = false, layersStarted = false;
+  const loadLayers = () => {
+    if (layersStarted || !baseLoaded || !played) return;
+    layersStarted = true;
+    piano.loadLayers().then((layers) => { handle.velocityLayers = layers; });
+  };
+  const sound = $('#sound');
+  sound.textContent = `synth (piano 0/${piano.sampleCount})`;
+  document.body.classList.add('loading-samples');
+  piano.load((n, total) => { if (n < total) sound.textContent = `synth (piano ${n}/${total})`; })
+    .then((n) => {
+      sound.textContent = n ? 'sampled piano' : 'synth';
+      document.body.classList.remove('loading-samples');
+      baseLoaded = n > 0;
+      loadLayers();
+    });
 
+  let lookAheadOn = false, player = null;
+  const controls = new Controls({
+    reset: () => player.reset(),
+    lookAhead: (on) => { lookAheadOn = on; showAhead(); },
+    trails: (on) => trails.setEnabled(on),
+  });
+  const scale = new ScalePicker(config, (keys) => {
+    keyboard.setAllowed(keys);
+    if (player) showAhead();
+  });
+  player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
+    genieDynamics: () => controls.genieDynamics });
+  const showAhead = () => keyboard.showAhead(lookAheadOn ? player.lookAhead() : [], COLORS);
+  const pedal = new PedalView($('#pedal'), player);
 
+  // Press -> sound: the decode plus the audio path (the context's buffer and the output device),
+  // shown as the median of the latest 64 presses.
+  const latency = new RunningMedian(64);
+  let readoutPending = 0;
+  const readout = () => {
+    readoutPending = 0;
+    $('#latency').textContent = `${latency.median().toFixed(1)} ms`;
+  };
+  handle.latency = latency;
+
+  // Listeners, in order: the sound first (it starts in the press's own event), views after.
+  player.listen({
+    noteOn: (e) => {
+      piano.resume();
+      piano.noteOn(e.pitch, e.velocity);
+      if (!played) { played = true; loadLayers(); }
+    },
+    soundOff: (e) => piano.noteOff(e.pitch),
+    reset: () => piano.allNotesOff(),
+  });
   const midi = new MidiIO({
     numButtons: config.numButtons,
-    onButtonDown: (b, velocity, source) => buttonDown(b, source, velocity),
-    onButtonUp: (source) => buttonUp(source),
-    onChange: () => renderMidi(),
+    onButtonDown: (b, velocity, source) => player.buttonDown(b, source, velocity),
+    onButtonUp: (source) => player.buttonUp(source),
+    onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
+    onChange: () => midiPanel.render(),
+  });
+  const midiPanel = player.listen(new MidiPanel(midi, piano));
+  const recording = player.listen(new RecordingControls());
+  player.listen({
+    noteOn: (e) => {
+      keyboard.light(e.key, buttonColor(e.button), true);
+      trails.noteOn(e.key, buttonColor(e.button));
+      latency.add(e.decodeMs + (piano.muted ? 0 : piano.outputLatency * 1000));
+      if (!readoutPending) readoutPending = setTimeout(readout, latency.count > 1 ? READOUT_MS : 0);
+      log.push({ type: 'on', button: e.button, key: e.key, pitch: e.pitch, velocity: e.velocity, time: e.time,
+        restrike: e.restrike, latencyMs: e.decodeMs });
+      if (lookAheadOn) showAhead();
+    },
+    noteOff: (e) => {
+      keyboard.light(e.key, '', false);
+      trails.noteOff(e.key);
+      log.push({ type: 'off', button: e.button, key: e.key, pitch: e.pitch, time: e.time });
+    },
+    soundOff: (e) => log.push({ type: 'sound-off', key: e.key, pitch: e.pitch, time: e.time }),
+    pedal: (down, time) => {
+      pedal.pedal(down);
+      log.push({ type: 'pedal', down, time });
+    },
+    buttonState: (b, down) => buttons.setDown(b, down),
+    reset: () => {
+      keyboard.clearLights();
+      trails.clear();
+      showAhead();
+    },
   });
 
-  function light(key, button, on) {
-    const n = (lit.get(key) || 0) + (on ? 1 : -1);
-    lit.set(key, Math.max(0, n));
-    const el = keyEls[key];
-    if (on) el.style.setProperty('--color', COLORS[button % COLORS.length]);
-    el.classList.toggle('on', n > 0);
-  }
+  bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen });
+  bindPointers(player, buttons.els);
 
-  function noteOff(button, key) {
-    const pitch = key + config.lowestPitch, now = performance.now() / 1000;
-    piano.noteOff(pitch);
-    midi.noteOff(pitch);
-    recorder.noteOff(now, pitch);
-    light(key, button, false);
-    handle.played.push({ type: 'off', button, key, pitch, time: now });
-  }
-
-  function buttonDown(button, source, midiVelocity = undefined) {
-    if (sourceButton.has(source)) return; // auto-repeat or a duplicate event
-    piano.resume();
-    // A button pressed again (from another input) ends the note it was sounding.
-    const previous = session.release(button);
-    if (previous !== null) noteOff(button, previous);
-    holder.set(button, source);
-    sourceButton.set(source, button);
-    buttonEls[button].classList.add('down');
-
-    const now = performance.now() / 1000;
-    const t0 = performance.now();
-    const given = $('#genie-dynamics').checked ? undefined : midiVelocity;
-    const key = session.press(now, button, Number(temperatureEl.value), given);
-    const latency = performance.now() - t0;
-    const velocity = session.velocity;
-
-    const pitch = key + config.lowestPitch;
-    piano.noteOn(pitch, velocity);
-    midi.noteOn(pitch, velocity);
-    recorder.noteOn(now, pitch, velocity);
-    light(key, button, true);
-    handle.played.push({ type: 'on', button, key, pitch, velocity, time: now, latencyMs: latency });
-    handle.latencies.push(latency);
-    if (handle.latencies.length > LATENCY_WINDOW) handle.latencies.shift();
-    $('#latency').textContent = `${latency.toFixed(2)} ms (median ${median(handle.latencies).toFixed(2)} ms)`;
-  }
-
-  function buttonUp(source) {
-    const button = sourceButton.get(source);
-    if (button === undefined) return;
-    sourceButton.delete(source);
-    if (holder.get(button) !== source) return; // superseded by a later press of the same button
-    holder.delete(button);
-    buttonEls[button].classList.remove('down');
-    const key = session.release(button);
-    if (key !== null) noteOff(button, key);
-  }
-
-  function releaseAll() {
-    for (const source of [...sourceButton.keys()]) buttonUp(source);
-  }
-
-  // Computer keyboard.
-  const codeToButton = new Map();
-  KEY_CODES.slice(0, config.numButtons).forEach((codes, b) => codes.forEach((c) => codeToButton.set(c, b)));
-  window.addEventListener('keydown', (e) => {
-    if (e.ctrlKey || e.metaKey || e.altKey || !codeToButton.has(e.code)) return;
-    e.preventDefault();
-    if (!e.repeat) buttonDown(codeToButton.get(e.code), `key:${e.code}`);
-  });
-  window.addEventListener('keyup', (e) => {
-    if (codeToButton.has(e.code)) buttonUp(`key:${e.code}`);
-  });
-  window.addEventListener('blur', releaseAll); // keys released while away would stick
-
-  // Mouse and multi-touch: one source per pointer.
-  buttonEls.forEach((el, b) => {
-    el.addEventListener('pointerdown', (e) => {
-      e.preventDefault();
-      try {
-        el.setPointerCapture(e.pointerId); // the release arrives here even if the finger slides off
-      } catch { /* a pointer that is already gone: nothing to capture */ }
-      buttonDown(b, `pointer:${e.pointerId}`);
-    });
-    const up = (e) => buttonUp(`pointer:${e.pointerId}`);
-    el.addEventListener('pointerup', up);
-    el.addEventListener('pointercancel', up);
-    el.addEventListener('contextmenu', (e) => e.preventDefault());
-  });
-
-  // Controls.
-  const showTemperature = () => { $('#temperature-value').textContent = Number(temperatureEl.value).toFixed(2); };
-  temperatureEl.addEventListener('input', showTemperature);
-  showTemperature();
-
-  $('#reset').addEventListener('click', () => {
-    releaseAll();
-    session.reset(Date.now());
-    piano.allNotesOff();
-    midi.allNotesOff();
-  });
-
-  const recordEl = $('#record'), downloadEl = $('#download');
-  recordEl.addEventListener('click', () => {
-    const now = performance.now() / 1000;
-    if (recorder.recording) {
-      recording = recorder.stop(now);
-      recordEl.textContent = '● Record';
-      recordEl.classList.remove('recording');
-      downloadEl.disabled = recording.length === 0;
-      $('#record-info').textContent = `${recording.length} notes recorded`;
-    } else {
-      recorder.start(now);
-      recordEl.textContent = '■ Stop';
-      recordEl.classList.add('recording');
-      $('#record-info').textContent = 'recording…';
-    }
-  });
-  downloadEl.addEventListener('click', () => {
-    if (!recording || !recording.length) return;
-    const blob = new Blob([writeMidiFile(recording)], { type: 'audio/midi' });
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = `pianogenie-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}.mid`;
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-  });
-  handle.midiFile = () => (recording ? writeMidiFile(recording) : null);
-
-  // MIDI in/out.
-  const midiButton = $('#midi-connect'), outputEl = $('#midi-output');
-  function renderMidi() {
-    if (!midi.access) return;
-    midiButton.hidden = true;
-    const inputs = midi.inputs.map((i) => i.name).join(', ');
-    $('#midi-info').textContent = inputs ? `in: ${inputs}` : 'no MIDI input connected';
-    outputEl.hidden = false;
-    outputEl.replaceChildren(new Option('MIDI out: none', ''),
-      ...midi.outputs.map((o) => new Option(`MIDI out: ${o.name}`, o.id, false, o.id === midi.outputId)));
-  }
-  outputEl.addEventListener('change', () => { midi.allNotesOff(); midi.outputId = outputEl.value; });
-  if (!midi.supported) {
-    midiButton.hidden = true;
-    $('#midi-info').textContent = 'Web MIDI not supported by this browser';
-  } else {
-    midiButton.addEventListener('click', () => midi.connect().catch((e) => {
-      $('#midi-info').textContent = `MIDI unavailable: ${e.message}`;
-    }));
-    midi.connectIfGranted();
-  }
-
+  Object.assign(handle, { session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
+    midiFile: () => recording.midiFile() });
   $('#model-info').textContent = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
-  status.textContent = 'Ready: press 1–8 or A S D F J K L ;';
+  $('#status').innerHTML = 'Ready<span class="wide">: press 1–8 or A S D F J K L ;, Space = pedal</span>';
   document.body.classList.add('ready');
   handle.ready = true;
 }

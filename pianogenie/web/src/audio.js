@@ -25,14 +25,29 @@ export class Piano {
     this.out.connect(this.ctx.destination);
     this.samples = new Map(); // midi pitch -> AudioBuffer
     this.voices = new Map(); // midi pitch -> {src, gain}
+    this.muted = false; // e.g. while a MIDI synth plays the notes
   }
 
-  /** Fetch and decode every sample (in parallel); resolves to how many loaded. */
-  async load() {
-    const results = await Promise.allSettled(sampleList().map(async ([pitch, file]) => {
-      const r = await fetch(this.baseUrl + encodeURIComponent(file));
-      if (!r.ok) throw new Error(`${file}: ${r.status}`);
-      this.samples.set(pitch, await this.ctx.decodeAudioData(await r.arrayBuffer()));
+  /** How many samples there are to load. */
+  get sampleCount() {
+    return sampleList().length;
+  }
+
+  /**
+   * Fetch and decode every sample (in parallel); resolves to how many loaded. Keys play the synth
+   * until their sample arrives. onProgress(loaded, total) after each sample.
+   */
+  async load(onProgress = () => {}) {
+    const list = sampleList();
+    let done = 0;
+    const results = await Promise.allSettled(list.map(async ([pitch, file]) => {
+      try {
+        const r = await fetch(this.baseUrl + encodeURIComponent(file));
+        if (!r.ok) throw new Error(`${file}: ${r.status}`);
+        this.samples.set(pitch, await this.ctx.decodeAudioData(await r.arrayBuffer()));
+      } finally {
+        onProgress(++done, list.length);
+      }
     }));
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) console.warn(`piano: ${failed.length} samples failed to load, using a synth for those keys`, failed[0].reason);
@@ -44,8 +59,14 @@ export class Piano {
     if (this.ctx.state !== 'running') this.ctx.resume().catch(() => {});
   }
 
+  /** Seconds from a note start to sound at the speakers: the context's buffering + the output's. */
+  get outputLatency() {
+    return (this.ctx.baseLatency || 0) + (this.ctx.outputLatency || 0);
+  }
+
   noteOn(pitch, velocity = 80) {
     this.noteOff(pitch, 0.05);
+    if (this.muted) return;
     const ctx = this.ctx, now = ctx.currentTime;
     const gain = ctx.createGain();
     const level = (velocity / 127) ** 1.5;

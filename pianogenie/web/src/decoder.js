@@ -195,6 +195,28 @@ export class Decoder {
     this.logits = f32.subarray(logitsAt, logitsAt + this.numKeys);
   }
 
+  /** Room for a copy of the LSTM state (h, c of every layer): see saveState / restoreState. */
+  newState() {
+    const H = this.rnnDim, L = this.numLayers;
+    return { h: Array.from({ length: L }, () => new Float64Array(H)), c: Array.from({ length: L }, () => new Float64Array(H)) };
+  }
+
+  /** Copy the LSTM state into `into` (from newState()): step ahead, then restoreState to come back. */
+  saveState(into) {
+    for (let l = 0; l < this.numLayers; l++) {
+      into.h[l].set(this.h[l]);
+      into.c[l].set(this.c[l]);
+    }
+    return into;
+  }
+
+  restoreState(from) {
+    for (let l = 0; l < this.numLayers; l++) {
+      this.h[l].set(from.h[l]);
+      this.c[l].set(from.c[l]);
+    }
+  }
+
   /** Forget the performance so far (LSTM state back to zeros). */
   reset() {
     for (let l = 0; l < this.numLayers; l++) {

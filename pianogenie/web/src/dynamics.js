@@ -1,7 +1,9 @@
 // Dynamics you can hear: the Salamander piano at several velocity layers, chosen by velocity.
 //
 // The base Piano (audio.js) loads the mezzo-forte layer (v10) first, so the first press is as fast
-// as ever; `loadLayers()` then fetches a soft (v4) and a loud (v15) layer in the background, and a
+// as ever; `loadLayers()` (app.js calls it once the base layer is in and a first note has played,
+// so a first visit downloads no more before it plays) then fetches a soft (v4) and a loud (v15)
+// layer in the background (relative URLs, served by the site: pianogenie/site.py), and a
 // layer plays once all its samples are decoded. A note uses the layer whose nominal velocity is
 // nearest its own; its gain is the base curve at the layer's own loudness, scaled by the note's
 // velocity relative to the layer's nominal one, so the timbre comes from the recording and the
@@ -14,8 +16,8 @@ import { Piano } from './audio.js';
 const nominal = (layer) => 8 * layer - 4;
 export const BASE_LAYER = 10;
 export const LAYERS = [
-  { layer: 4, url: '/vendor/piano-v4/' },
-  { layer: 15, url: '/vendor/piano-v15/' },
+  { layer: 4, url: 'vendor/piano-v4/' },
+  { layer: 15, url: 'vendor/piano-v15/' },
 ];
 const SAMPLE_NAMES = ['C', 'D#', 'F#', 'A']; // the packages ship A, C, D#, F# of each octave
 

@@ -16,9 +16,11 @@ const ascii = (s) => Array.from(s, (c) => c.charCodeAt(0) & 0x7f);
 /**
  * @param {{pitch: number, velocity: number, start: number, end: number}[]} notes  times in seconds
  *   from the start of the recording
+ * @param {{name?: string, controls?: {time: number, controller: number, value: number}[]}} options
+ *   controls: control changes (the sustain pedal, CC64) at their times
  * @returns {Uint8Array} the .mid file: one track, 120 bpm, program 0 (acoustic grand piano)
  */
-export function writeMidiFile(notes, { name = 'Piano Genie' } = {}) {
+export function writeMidiFile(notes, { name = 'Piano Genie', controls = [] } = {}) {
   const ticksPerSecond = (PPQ * BPM) / 60;
   const tick = (s) => Math.max(0, Math.round(s * ticksPerSecond));
   const events = [];
@@ -29,6 +31,10 @@ export function writeMidiFile(notes, { name = 'Piano Genie' } = {}) {
     const off = Math.max(on + 1, tick(n.end)); // a zero-length note would vanish in most players
     events.push({ tick: on, order: 1, bytes: [0x90, pitch, velocity] });
     events.push({ tick: off, order: 0, bytes: [0x80, pitch, 0] });
+  }
+  for (const c of controls) {
+    // A pedal change at a note's tick applies after its note-off and before its note-on.
+    events.push({ tick: tick(c.time), order: 0.5, bytes: [0xb0, c.controller & 0x7f, Math.min(127, Math.max(0, c.value))] });
   }
   // At equal ticks, note-offs first, so a repeated key is released before it is struck again.
   events.sort((a, b) => a.tick - b.tick || a.order - b.order);
@@ -54,6 +60,8 @@ export class Recorder {
   constructor() {
     this.notes = [];
     this.open = new Map(); // pitch -> the note it is sounding
+    this.controls = []; // sustain pedal changes: {time, controller: 64, value}
+    this.pedalDown = false;
     this.t0 = null;
   }
 
@@ -63,8 +71,16 @@ export class Recorder {
 
   start(time) {
     this.notes = [];
+    this.controls = [];
     this.open.clear();
     this.t0 = time;
+    if (this.pedalDown) this.controls.push({ time: 0, controller: 64, value: 127 }); // already down
+  }
+
+  /** The sustain pedal goes down or up (kept as CC64 events, so the file sustains as played). */
+  pedal(time, down) {
+    this.pedalDown = down;
+    if (this.recording) this.controls.push({ time: time - this.t0, controller: 64, value: down ? 127 : 0 });
   }
 
   noteOn(time, pitch, velocity) {
@@ -85,6 +101,7 @@ export class Recorder {
   /** Stop: held notes end now. -> the notes recorded. */
   stop(time) {
     for (const pitch of [...this.open.keys()]) this.noteOff(time, pitch);
+    if (this.pedalDown) this.controls.push({ time: time - this.t0, controller: 64, value: 0 });
     this.t0 = null;
     return this.notes;
   }

@@ -3,7 +3,8 @@
 // Input mapping, by pitch order: consecutive white keys are consecutive buttons, C4 D4 E4 F4 G4 A4
 // B4 C5 = buttons 1..8, repeating up and down the keyboard (D5 = button 1 again, B3 = button 8), so
 // any 8 adjacent white keys of any controller reach every button. A black key plays the button of
-// the white key below it.
+// the white key below it. The sustain pedal (CC64, any channel) comes in as a pedal; out, notes
+// and the pedal go on the chosen channel.
 
 const WHITE_STEPS = [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6]; // pitch class -> white key (black: the one below)
 
@@ -17,15 +18,17 @@ export function pitchToButton(pitch, numButtons = 8) {
 export class MidiIO {
   /**
    * @param {{onButtonDown: (button, velocity, source) => void, onButtonUp: (source) => void,
-   *          onChange: () => void, numButtons: number}} handlers
+   *          onPedal: (down, source) => void, onChange: () => void, numButtons: number}} handlers
    */
-  constructor({ onButtonDown, onButtonUp, onChange = () => {}, numButtons = 8 }) {
+  constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, numButtons = 8 }) {
     this.onButtonDown = onButtonDown;
     this.onButtonUp = onButtonUp;
+    this.onPedal = onPedal;
     this.onChange = onChange;
     this.numButtons = numButtons;
     this.access = null;
     this.outputId = ''; // '' = no MIDI output
+    this.channel = 0; // output channel 0..15 (shown as 1..16)
   }
 
   get supported() {
@@ -70,6 +73,7 @@ export class MidiIO {
     const source = `midi:${input.id}:${data[1]}`;
     if (status === 0x90 && data[2] > 0) this.onButtonDown(pitchToButton(data[1], this.numButtons), data[2], source);
     else if (status === 0x80 || (status === 0x90 && data[2] === 0)) this.onButtonUp(source);
+    else if (status === 0xb0 && data[1] === 64) this.onPedal(data[2] >= 64, `midi:${input.id}:cc64`);
   }
 
   _send(bytes) {
@@ -78,14 +82,20 @@ export class MidiIO {
   }
 
   noteOn(pitch, velocity) {
-    this._send([0x90, pitch, velocity]);
+    this._send([0x90 | this.channel, pitch, velocity]);
   }
 
   noteOff(pitch) {
-    this._send([0x80, pitch, 0]);
+    this._send([0x80 | this.channel, pitch, 0]);
+  }
+
+  /** Sustain pedal (CC64) down or up. */
+  pedal(down) {
+    this._send([0xb0 | this.channel, 64, down ? 127 : 0]);
   }
 
   allNotesOff() {
-    this._send([0xb0, 123, 0]); // All Notes Off on channel 1
+    this._send([0xb0 | this.channel, 64, 0]); // pedal up, then All Notes Off
+    this._send([0xb0 | this.channel, 123, 0]);
   }
 }

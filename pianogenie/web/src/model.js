@@ -1,8 +1,8 @@
 // Loading an exported model (TF.js weights format + cfg.json) into the decoder. No DOM.
 //
-// The weights go through TF.js's own loader (`tf.io.loadWeights` over HTTP in the browser,
-// `tf.io.weightsLoaderFactory` over files in Node), so what the app runs is exactly what TF.js
-// reads from the manifest; they are then copied out to typed arrays once and the tensors freed.
+// The weights are read straight into typed arrays by `decodeWeights`, the few lines of TF.js's
+// weights loader the app needs: the page does without TF.js's 1.1 MB bundle, which only parsed the
+// manifest (a test checks `decodeWeights` gives exactly what `tf.io.loadWeights` gives).
 
 import { Decoder, inferSizes } from './decoder.js';
 import { hasVelocityHead, VelocityHead } from './velocity.js';
@@ -31,13 +31,38 @@ export function modelConfig(cfg, weights) {
   return out;
 }
 
-/** A TF.js NamedTensorMap -> {name: {data: Float32Array, shape}}; disposes the tensors. */
-export function tensorsToArrays(tensors) {
+const DTYPES = { float32: Float32Array, int32: Int32Array };
+
+/**
+ * The weights of a TF.js weights manifest, decoded from its shards as `tf.io.loadWeights` does
+ * (each group's shards concatenated, its weights laid out one after another, in manifest order).
+ * @param manifest  the parsed weights_manifest.json: [{paths, weights: [{name, shape, dtype}]}]
+ * @param {ArrayBuffer[][]} shards  per group, the bytes of each of its paths
+ * @returns {Object<string, {data: Float32Array|Int32Array, shape: number[]}>}
+ */
+export function decodeWeights(manifest, shards) {
   const out = {};
-  for (const [name, t] of Object.entries(tensors)) {
-    out[name] = { data: Float32Array.from(t.dataSync()), shape: t.shape.slice() };
-    t.dispose();
-  }
+  manifest.forEach((group, g) => {
+    const bytes = concat(shards[g]);
+    let offset = 0;
+    for (const w of group.weights) {
+      const Type = DTYPES[w.dtype];
+      if (!Type || w.quantization) throw new Error(`weights_manifest.json: ${w.name}: unsupported dtype ${w.dtype}${w.quantization ? ' (quantized)' : ''}`);
+      const n = w.shape.reduce((a, d) => a * d, 1);
+      const end = offset + n * Type.BYTES_PER_ELEMENT;
+      if (end > bytes.byteLength) throw new Error(`weights: ${group.paths.join(', ')} end at byte ${bytes.byteLength}, but ${w.name} needs bytes up to ${end} (truncated?)`);
+      out[w.name] = { data: new Type(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + end)), shape: w.shape.slice() };
+      offset = end;
+    }
+    if (offset !== bytes.byteLength) throw new Error(`weights: ${group.paths.join(', ')} hold ${bytes.byteLength} bytes, the manifest describes ${offset}`);
+  });
+  return out;
+}
+
+function concat(buffers) {
+  const out = new Uint8Array(buffers.reduce((a, b) => a + b.byteLength, 0));
+  let at = 0;
+  for (const b of buffers) { out.set(new Uint8Array(b), at); at += b.byteLength; }
   return out;
 }
 
@@ -60,16 +85,17 @@ export function buildModel(weights, cfg, source = 'model') {
   return { decoder: new Decoder(weights), config, weights, velocityHead };
 }
 
-async function fetchJson(url) {
+async function fetchOk(url) {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`GET ${url}: ${r.status} ${r.statusText}`);
-  return r.json();
+  return r;
 }
 
-/** Browser: load `${baseUrl}cfg.json` and the weights via `tf.io.loadWeights`. */
-export async function fetchModel(tf, baseUrl) {
-  const [cfg, manifest] = await Promise.all([
-    fetchJson(`${baseUrl}cfg.json`), fetchJson(`${baseUrl}weights_manifest.json`)]);
-  const weights = tensorsToArrays(await tf.io.loadWeights(manifest, baseUrl));
-  return buildModel(weights, cfg, `${baseUrl}weights_manifest.json`);
+/** Browser: load `${baseUrl}cfg.json`, the weights manifest and its shards (a relative baseUrl is
+ * resolved against the page, so the site works under any sub-path). */
+export async function fetchModel(baseUrl) {
+  const [cfg, manifest] = await Promise.all(['cfg.json', 'weights_manifest.json'].map(async (f) => (await fetchOk(baseUrl + f)).json()));
+  const shards = await Promise.all(manifest.map((group) =>
+    Promise.all(group.paths.map(async (p) => (await fetchOk(baseUrl + p)).arrayBuffer()))));
+  return buildModel(decodeWeights(manifest, shards), cfg, `${baseUrl}weights_manifest.json`);
 }

@@ -19,16 +19,22 @@ export function makeRng(seed) {
   };
 }
 
-/** Sample an index from softmax(logits / temperature); temperature 0 means argmax. */
-export function sampleKey(logits, temperature, rng) {
-  let best = 0;
-  for (let k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
+/**
+ * Sample an index from softmax(logits / temperature); temperature 0 means argmax. With `mask`
+ * (1 = allowed, one entry per key), only allowed keys are candidates.
+ */
+export function sampleKey(logits, temperature, rng, mask = null) {
+  let best = -1;
+  for (let k = 0; k < logits.length; k++) {
+    if ((mask === null || mask[k]) && (best < 0 || logits[k] > logits[best])) best = k;
+  }
   if (!(temperature > 0)) return best;
   const m = logits[best];
   let total = 0;
-  for (let k = 0; k < logits.length; k++) total += Math.exp((logits[k] - m) / temperature);
+  for (let k = 0; k < logits.length; k++) if (mask === null || mask[k]) total += Math.exp((logits[k] - m) / temperature);
   let u = rng() * total;
   for (let k = 0; k < logits.length; k++) {
+    if (mask !== null && !mask[k]) continue;
     u -= Math.exp((logits[k] - m) / temperature);
     if (u < 0) return k;
   }
@@ -46,6 +52,8 @@ export class Session {
     this.config = config;
     this.seed = seed;
     this.velocityHead = velocityHead;
+    this.mask = new Uint8Array(decoder.numKeys || 88); // the allowed keys of the current press
+    this.saved = decoder.newState ? decoder.newState() : null; // for lookAhead
     this.reset();
   }
 
@@ -66,17 +74,18 @@ export class Session {
    * MIDI controller's), which the model's velocity history records either way. Without a velocity
    * head it is `velocity` or DEFAULT_VELOCITY.
    * @param {number} temperature  0 = always the most likely key; higher = more adventurous
+   * @param {Iterable<number>|null} keys  the allowed keys (0..87), as PianoGenie.press(..., keys=)
+   *   in Python; null = all
    */
-  press(time, button, temperature = 0.25, velocity = undefined) {
-    const { numButtons, deltaTimeMax } = this.config;
+  press(time, button, temperature = 0.25, keys = null, velocity = undefined) {
+    const { numButtons } = this.config;
     if (!(Number.isInteger(button) && button >= 0 && button < numButtons)) {
       throw new RangeError(`button ${button} outside 0..${numButtons - 1}`);
     }
-    // The first note's delta time is the maximum, as in training.
-    const dt = this.lastTime === null ? deltaTimeMax : Math.min(Math.max(time - this.lastTime, 0), deltaTimeMax);
-    const bReal = (2 * button) / (numButtons - 1) - 1;
+    const mask = this._mask(keys);
+    const dt = this._dt(time), bReal = this._bReal(button);
     const logits = this.decoder.step(this.kM1, dt, bReal);
-    const key = sampleKey(logits, temperature, this.rng);
+    const key = sampleKey(logits, temperature, this.rng, mask);
     this.velocity = this._velocity(key, dt, bReal, velocity);
     this.kM1 = key;
     this.lastTime = time;
@@ -91,6 +100,46 @@ export class Session {
       : Math.min(Math.max(Math.round(given), 1), 127);
     if (head) head.record(v, key);
     return v;
+  }
+
+  /**
+   * The key each button would play if pressed at `time` (argmax among `keys`), one per button,
+   * leaving the session exactly as it was (decoder state, previous key and time, random source).
+   */
+  lookAhead(time, keys = null) {
+    const mask = this._mask(keys), dt = this._dt(time), out = new Array(this.config.numButtons);
+    this.decoder.saveState(this.saved);
+    for (let b = 0; b < out.length; b++) {
+      out[b] = sampleKey(this.decoder.step(this.kM1, dt, this._bReal(b)), 0, this.rng, mask);
+      this.decoder.restoreState(this.saved);
+    }
+    return out;
+  }
+
+  // The first note's delta time is the maximum, as in training; a clock going backwards gives 0.
+  _dt(time) {
+    const max = this.config.deltaTimeMax;
+    return this.lastTime === null ? max : Math.min(Math.max(time - this.lastTime, 0), max);
+  }
+
+  _bReal(button) {
+    return (2 * button) / (this.config.numButtons - 1) - 1;
+  }
+
+  // keys (an iterable of key indices, or null = all) -> the mask sampleKey takes; rebuilt each
+  // press (88 writes: nothing next to the decoder step).
+  _mask(keys) {
+    if (keys === null || keys === undefined) return null;
+    const mask = this.mask;
+    mask.fill(0);
+    let n = 0;
+    for (const k of keys) {
+      if (!(Number.isInteger(k) && k >= 0 && k < mask.length)) throw new RangeError(`key ${k} outside 0..${mask.length - 1}`);
+      n += mask[k] ? 0 : 1;
+      mask[k] = 1;
+    }
+    if (!n) throw new RangeError('keys: no key allowed');
+    return mask;
   }
 
   /** A button comes up -> the key it was sounding (to stop), or null if it was not down. */

