@@ -47,6 +47,8 @@ const PROFILES = {
 
 async function visit(browser, site, profile) {
   const context = await browser.newContext({ serviceWorkers: 'allow' }); // a fresh context: a first visit, nothing cached
+  // the first-visit explanation (help.js) would hold the keys: a returning player's setting, as the tests do
+  await context.addInitScript(() => { localStorage.setItem('pianogenie.helpSeen', '1'); });
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');

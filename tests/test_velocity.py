@@ -129,6 +129,14 @@ def test_numpy_press_velocities_equal_the_torch_head():
     assert a.velocity != b2.velocity
     with pytest.raises(ValueError, match="velocity"):
         a.press(1.0, 0, velocity=0)
+    # keys= (issue 12) and velocity= together: the key among the allowed ones, the velocity given;
+    # look_ahead leaves the velocity history as it was
+    allowed = [40, 43, 47]
+    ahead = a.look_ahead(1.2, allowed)
+    twin_state = a._buf.copy()
+    assert a.look_ahead(1.2, allowed) == ahead and np.array_equal(a._buf, twin_state)
+    assert a.press(1.2, 5, 0.0, allowed, velocity=33) == ahead[5] and a.velocity == 33
+    assert a.press(1.4, 2, 0.9, keys=allowed) in allowed and 1 <= a.velocity <= 127
 
 
 def test_mean_velocity_interpolates_within_the_bin():

@@ -96,6 +96,14 @@ describe('session velocity', () => {
     assert.notEqual(b.velocity, 127);
     const after = [a.press(2.1, 4, 0), b.press(2.1, 4, 0)];
     assert.equal(after[0], after[1], 'the key path does not depend on velocities');
+    // keys (issue 12) and a velocity together; lookAhead leaves the velocity history alone
+    const allowed = [40, 43, 47];
+    const ahead = a.lookAhead(2.3, allowed);
+    assert.equal(a.press(2.3, 5, 0, allowed, 33), ahead[5]);
+    assert.equal(a.velocity, 33);
+    b.press(2.3, 5, 0, allowed, 33);
+    assert.equal(b.press(2.5, 1, 0, allowed), a.press(2.5, 1, 0, allowed));
+    assert.equal(a.velocity, b.velocity, 'a look-ahead changes no velocity state');
     a.reset(1);
     assert.equal(a.velocity, DEFAULT_VELOCITY);
     assert.equal(a.press(0, 0, 0.5), b.reset(1) ?? b.press(0, 0, 0.5));
