@@ -165,7 +165,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and weights-only errors all mean "not a checkpoint of ours"
-        raise UserError(f"{path} is not a PyTorch checkpoint this tool can read ({type(e).__name__}: {e})") from None
+        # torch's own text runs to many lines and suggests weights_only=False: unsafe advice for a
+        # file that may be hostile. One line, our words.
+        text = str(e).strip()
+        reason = ("it holds objects other than tensors and plain values, which are never loaded"
+                  if "weights_only" in text or "Weights only" in text else (text.splitlines() or [""])[0][:200])
+        raise UserError(f"{path} is not a PyTorch checkpoint this tool can read safely "
+                        f"({type(e).__name__}{': ' + reason if reason else ''})") from None
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
@@ -173,7 +179,13 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
     file = resolve_checkpoint(path)
     ckpt = load_checkpoint(file)
     if isinstance(ckpt, dict) and "model" in ckpt and "cfg" in ckpt:
-        state_dict, cfg = ckpt["model"], Config.from_dict(ckpt["cfg"], strict=False)
+        if not isinstance(ckpt["cfg"], dict):
+            raise UserError(f"{file}: its config is not a mapping of config keys")
+        try:
+            cfg = Config.from_dict(ckpt["cfg"], strict=False)
+        except UserError as e:
+            raise UserError(f"{file}: {e}") from None
+        state_dict = ckpt["model"]
     elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()) and ckpt:
         state_dict = ckpt  # the tutorial's model.pt: a bare state dict, cfg.json beside it
         cfg_file = file.parent / "cfg.json"

@@ -117,3 +117,30 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "junk.pt"), "--data", str(tmp_path / "none.json.gz")]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+class _Payload:
+    """A pickle that would run code when loaded without weights_only."""
+
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path(__import__('os').environ['PG_PWNED']).write_text('ran')",))
+
+
+def test_a_hostile_checkpoint_is_one_line_without_unsafe_advice(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PG_PWNED", str(tmp_path / "pwned"))
+    torch.save({"model": _Payload(), "cfg": {}}, tmp_path / "evil.pt")
+    assert main(["evaluate", str(tmp_path / "evil.pt"), "--data", str(tmp_path / "none.json.gz")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(tmp_path / "evil.pt") in err, err
+    assert "weights_only=False" not in err and "never loaded" in err
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_checkpoint_with_a_bad_config_names_the_file(tmp_path):
+    torch.save({"model": Autoencoder(SMALL).state_dict(), "cfg": {**dataclasses.asdict(SMALL), "lr": -1.0}},
+               tmp_path / "badcfg.pt")
+    with pytest.raises(UserError, match=f"{tmp_path / 'badcfg.pt'}: invalid config: lr"):
+        load_model(tmp_path / "badcfg.pt")
+    torch.save({"model": Autoencoder(SMALL).state_dict(), "cfg": [1, 2]}, tmp_path / "listcfg.pt")
+    with pytest.raises(UserError, match="listcfg.pt: its config is not a mapping"):
+        load_model(tmp_path / "listcfg.pt")
