@@ -115,7 +115,7 @@ async function main() {
   player.listen({
     noteOn: (e) => {
       keyboard.light(e.key, buttonColor(e.button), true);
-      trails.noteOn(e.key, buttonColor(e.button));
+      trails.noteOn(e.key, buttonColor(e.button), e.velocity);
       latency.add(e.decodeMs + (piano.muted ? 0 : piano.outputLatency * 1000));
       if (!readoutPending) readoutPending = setTimeout(readout, latency.count > 1 ? READOUT_MS : 0);
       log.push({ type: 'on', button: e.button, key: e.key, pitch: e.pitch, velocity: e.velocity, time: e.time,

@@ -1,10 +1,18 @@
 // Note trails: each note rises above the keyboard as a bar in its button's colour, growing while it
 // is held and floating up once released (the 2018 demo's signature). Drawn on one canvas from a
 // fixed pool of trails: nothing is added to the DOM and a press only writes one pool slot; all the
-// drawing happens in animation frames, which run only while a trail is on screen.
+// drawing happens in animation frames, which run only while a trail is on screen. Louder notes
+// draw wider and brighter trails.
 
 const POOL = 96; // trails on screen at most (the oldest is reused)
 const SPEED = 90; // CSS px per second
+
+/** How a note of MIDI velocity `v` looks: its share of the key's width and its opacity (louder =
+ * wider and brighter; a note without a velocity looks like a firm one). */
+export function trailLook(v = 100) {
+  const u = Math.min(127, Math.max(1, v)) / 127;
+  return { width: 0.35 + 0.65 * u, alpha: 0.4 + 0.6 * u };
+}
 
 export class Trails {
   /** @param {HTMLCanvasElement} canvas  sized by CSS, sitting right above the keyboard */
@@ -12,7 +20,7 @@ export class Trails {
     this.canvas = canvas;
     this.keyboard = keyboard;
     this.ctx = canvas.getContext('2d');
-    this.pool = Array.from({ length: POOL }, () => ({ key: 0, color: '', t0: 0, t1: 0, live: false, held: false }));
+    this.pool = Array.from({ length: POOL }, () => ({ key: 0, color: '', t0: 0, t1: 0, live: false, held: false, width: 1, alpha: 1 }));
     this.next = 0;
     this.enabled = true;
     this.frame = 0; // pending animation frame, 0 = none
@@ -38,11 +46,11 @@ export class Trails {
     if (!on) this.clear();
   }
 
-  noteOn(key, color) {
+  noteOn(key, color, velocity) {
     if (!this.enabled) return;
     const t = this.pool[this.next];
     this.next = (this.next + 1) % POOL;
-    Object.assign(t, { key, color, t0: performance.now(), t1: 0, live: true, held: true });
+    Object.assign(t, { key, color, t0: performance.now(), t1: 0, live: true, held: true }, trailLook(velocity));
     this._schedule();
   }
 
@@ -80,9 +88,10 @@ export class Trails {
       live++;
       const { x, w: kw } = this.keyboard.keyX(t.key);
       if (x + kw < 0 || x > w) continue;
-      ctx.globalAlpha = Math.max(0.15, Math.min(1, bottom / h + 0.3));
+      ctx.globalAlpha = t.alpha * Math.max(0.15, Math.min(1, bottom / h + 0.3));
       ctx.fillStyle = t.color;
-      ctx.fillRect(x + 1, Math.max(0, top), Math.max(2, kw - 2), bottom - Math.max(0, top));
+      const tw = Math.max(2, (kw - 2) * t.width);
+      ctx.fillRect(x + (kw - tw) / 2, Math.max(0, top), tw, bottom - Math.max(0, top));
     }
     ctx.globalAlpha = 1;
     this.frames++;

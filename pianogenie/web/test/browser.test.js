@@ -378,6 +378,36 @@ test('trails: notes rise on the canvas, the DOM does not grow, the toggle hides 
   await openSettings(false);
 });
 
+test('trails: a louder note draws a wider, brighter trail', { skip }, async () => {
+  const looks = await page.evaluate(async () => {
+    const { Trails } = await import('./src/trails.js');
+    const looks = [];
+    for (const velocity of [20, 120]) {
+      const canvas = document.createElement('canvas');
+      canvas.style.cssText = 'position: fixed; left: 0; top: 0; width: 40px; height: 40px';
+      document.body.appendChild(canvas);
+      const trails = new Trails(canvas, { keyX: () => ({ x: 0, w: 40 }) }); // one 40 px key
+      trails.noteOn(0, '#ffffff', velocity);
+      trails.draw(performance.now() + 200);
+      const { width, height, data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      const row = (height - 1) * width * 4; // the bottom row: the held note's trail meets the key there
+      let columns = 0, alpha = 0;
+      for (let x = 0; x < width; x++) {
+        const a = data[row + 4 * x + 3];
+        columns += a > 0;
+        alpha = Math.max(alpha, a);
+      }
+      cancelAnimationFrame(trails.frame);
+      canvas.remove();
+      looks.push({ velocity, columns, alpha });
+    }
+    return looks;
+  });
+  const [soft, loud] = looks;
+  assert.ok(soft.columns > 0 && loud.columns > soft.columns, JSON.stringify(looks));
+  assert.ok(loud.alpha > soft.alpha, JSON.stringify(looks));
+});
+
 test('latency readout: press -> sound (decode + audio output path) as a steady median', { skip }, async () => {
   const texts = [];
   for (let i = 0; i < 12; i++) {
