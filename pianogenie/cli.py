@@ -26,7 +26,7 @@ SUBCOMMANDS = {
     "serve": ("pianogenie.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
     "build-site": ("pianogenie.site", "write the app and a model as a static website (any host, installable, offline)"),
     "decode": ("pianogenie.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
-    "plot": ("pianogenie.plot", "plot a run's training curves (loss, contour violation ratio) to PNG"),
+    "plot": ("pianogenie.plot", "plot a run's training curves (loss, contour violation ratio) to PNG, PDF or SVG"),
 }
 
 
