@@ -3,7 +3,9 @@
 `build(model_dir) -> Site` gathers, with relative URL paths only (so the site works from any static
 host and under any sub-path):
 - the app: `index.html` and `*.css` at the top of `pianogenie/web/`, and every browser file under
-  `web/src/` (walked, not listed: a new module is included by being there);
+  `web/src/` (walked, not listed: a new module is included by being there); index.html gains a
+  preload hint per model file, so the model (what the first press waits on) downloads alongside
+  the app's modules instead of after them;
 - `model/`: the exported model's `cfg.json`, `weights_manifest.json` and the shards it names;
 - `vendor/piano/`: every Salamander sample the npm package ships (a runtime asset the wheel carries),
   the mezzo-forte layer (v10); `vendor/piano-v4/`, `vendor/piano-v15/`: the soft and loud layers
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import html
 import json
 import os
 import re
@@ -313,6 +316,18 @@ self.addEventListener('fetch', (event) => {{
 """.encode()
 
 
+def with_preloads(index: bytes, urls: list[str]) -> bytes:
+    """index.html with `<link rel="preload" as="fetch">` for `urls` before its first script, so they
+    start with the page, not once its modules have loaded (model.js fetches them with the same
+    mode, `crossorigin` = the fetch() default, so the browser uses what it preloaded)."""
+    anchor = b'  <script type="module"'
+    if anchor not in index:
+        return index
+    links = "".join(f'  <link rel="preload" href="{html.escape(urllib.parse.quote(u))}" as="fetch" crossorigin>\n'
+                    for u in urls)
+    return index.replace(anchor, links.encode() + anchor, 1)
+
+
 # --- the site ------------------------------------------------------------------------------------
 
 def build(model_dir: Path) -> Site:
@@ -324,6 +339,7 @@ def build(model_dir: Path) -> Site:
             files[rel] = path.read_bytes()
         except OSError as e:
             raise UserError(f"cannot read {path} ({e.strerror})") from None
+    files["index.html"] = with_preloads(files["index.html"], [rel for rel in sources if rel.startswith("model/")])
     files.update({f"icons/icon-{s}.png": icon_png(s) for s in ICON_SIZES})
     files["manifest.webmanifest"] = web_manifest()
     files["LICENSES.txt"] = licenses(model_dir)

@@ -44,7 +44,11 @@ def test_writes_the_whole_site(tmp_path, capsys):
     files = tree(out)
     assert files == site.build(site.PRETRAINED_TFJS).files
     web = site.WEB_DIR
-    assert files["index.html"] == (web / "index.html").read_bytes()
+    # index.html as written, with a preload hint per model file (the first press waits on the model)
+    preloads = re.findall(rb'  <link rel="preload" href="([^"]+)" as="fetch" crossorigin>\n', files["index.html"])
+    assert sorted(preloads) == [b"model/cfg.json", b"model/group1-shard1of1.bin", b"model/weights_manifest.json"]
+    assert re.sub(rb'  <link rel="preload"[^\n]*\n', b"", files["index.html"]) == (web / "index.html").read_bytes()
+    assert files["index.html"].index(b"rel=\"preload\"") < files["index.html"].index(b"<script")
     assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
         p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES}
     assert "src/app.js" in files and "src/pwa.js" in files
