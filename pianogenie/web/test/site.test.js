@@ -151,7 +151,8 @@ test('the service worker precaches the first press\'s files, then caches each sa
   assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [everything.length] });
 });
 
-test('offline after one visit: a reload plays, with every sample from the cache', { skip }, async () => {
+/** Offline, reload: the app plays every button and loads what the cache holds (`expected`); then `more()`. */
+async function offlineReload(expected, more) {
   await settle();
   await context.setOffline(true);
   try {
@@ -159,7 +160,15 @@ test('offline after one visit: a reload plays, with every sample from the cache'
     await ready();
     await playsEveryButton();
     await samplesLoaded();
-    assert.deepEqual(await loaded(), ALL);
+    assert.deepEqual(await loaded(), expected);
+    await more();
+  } finally {
+    await context.setOffline(false);
+  }
+}
+
+test('offline after one visit: a reload plays, with every sample from the cache', { skip }, async () => {
+  await offlineReload(ALL, async () => {
     const sample = await page.evaluate(async () => {
       const r = await fetch('vendor/piano/D%234v10.mp3'); // not precached: cached when first fetched
       return { ok: r.ok, bytes: (await r.arrayBuffer()).byteLength };
@@ -167,9 +176,7 @@ test('offline after one visit: a reload plays, with every sample from the cache'
     assert.deepEqual(sample, { ok: true, bytes: readFileSync(path.join(out, 'vendor', 'piano', 'D#4v10.mp3')).length });
     mkdirSync(path.join(WEB_DIR, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: path.join(WEB_DIR, 'test-artifacts', 'site-offline.png') });
-  } finally {
-    await context.setOffline(false);
-  }
+  });
 });
 
 test('offline with samples missing from the cache: no request for them, their keys use the nearest sample', { skip }, async () => {
@@ -181,15 +188,8 @@ test('offline with samples missing from the cache: no request for them, their ke
     return gone.length;
   });
   assert.equal(removed, 1 + 15);
-  await settle();
   const before = requests.length;
-  await context.setOffline(true);
-  try {
-    await page.reload();
-    await ready();
-    await playsEveryButton();
-    await samplesLoaded();
-    assert.deepEqual(await loaded(), { 4: 30, 10: 29, 15: 15 });
+  await offlineReload({ 4: 30, 10: 29, 15: 15 }, async () => {
     assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
     assert.ok(!requests.slice(before).some((u) => /D%234v10|(A|D%23)\dv15/.test(u)), 'a sample missing offline is not asked for');
     // D#4 (63) plays the base layer's C4 or F#4 (60, 66), pitch-shifted; a loud note there v15's.
@@ -208,9 +208,7 @@ test('offline with samples missing from the cache: no request for them, their ke
     const shifted = [(2 ** (3 / 12)).toFixed(3), (2 ** (-3 / 12)).toFixed(3)];
     assert.ok(played[0].layer === 10 && shifted.includes(played[0].rate), JSON.stringify(played));
     assert.ok(played[1].layer === 15 && shifted.includes(played[1].rate), JSON.stringify(played));
-  } finally {
-    await context.setOffline(false);
-  }
+  });
 });
 
 test('a new build into the same folder replaces the old cache', { skip }, async () => {
