@@ -3,15 +3,22 @@
 `build(model_dir) -> Site` gathers, with relative URL paths only (so the site works from any static
 host and under any sub-path):
 - the app: `index.html` and `*.css` at the top of `pianogenie/web/`, and every browser file under
-  `web/src/` (walked, not listed: a new module is included by being there);
+  `web/src/` (walked, not listed: a new module is included by being there); index.html gains a
+  preload hint per model file, so the model (what the first press waits on) downloads alongside
+  the app's modules instead of after them;
 - `model/`: the exported model's `cfg.json`, `weights_manifest.json` and the shards it names;
 - `vendor/piano/`: every Salamander sample the npm package ships (a runtime asset the wheel carries),
   the mezzo-forte layer (v10); `vendor/piano-v4/`, `vendor/piano-v15/`: the soft and loud layers
   that web/src/dynamics.js loads after the first press (velocity, issue 13);
-- generated: `manifest.webmanifest` and `icons/` (installable app), `sw.js` (a service worker that
-  precaches every file under a cache named by the site's content hash, so a new build replaces the
-  old cache), `LICENSES.txt` (attribution for every bundled asset) and `pianogenie-site.json`, the
-  marker by which a later `build-site` recognises a folder it may replace.
+- generated: `manifest.webmanifest` and `icons/` (installable app), `sw.js` (a service worker, see
+  `service_worker`), `LICENSES.txt` (attribution for every bundled asset) and `pianogenie-site.json`,
+  the marker by which a later `build-site` recognises a folder it may replace; it also names the
+  files the service worker precaches.
+
+What a first visit needs is precached: the app, the model and the base layer's samples every 6
+semitones (`FIRST_SAMPLES`, 15 files: every key within 3 semitones of one; web/src/audio.js loads
+the same set first). Everything else (the rest of the base layer, the velocity layers) the page
+fetches after its first note, and the service worker caches it then, in the same versioned cache.
 
 The site is read into memory once, so what `serve` answers is byte for byte what `build-site` writes.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import html
 import json
 import os
 import re
@@ -46,6 +54,7 @@ MARKER = "pianogenie-site.json"
 SW_NAME = "sw.js"
 APP_SUFFIXES = {".js", ".css", ".json", ".wasm", ".svg", ".png"}  # browser files under web/src/
 SAMPLE_NAME = re.compile(r"[A-G]#?[0-8]v10\.mp3")
+FIRST_SAMPLES = re.compile(r"vendor/piano/(C|F#)[0-8]v10\.mp3")  # C and F#: every 6 semitones (audio.js's FIRST)
 THEME_COLOR = "#15161a"  # style.css's --bg
 BUTTON_COLORS = ["#EE2B29", "#ff9800", "#ffff00", "#c6ff00", "#00e5ff", "#2979ff", "#651fff", "#d500f9"]
 ICON_SIZES = (192, 512)
@@ -56,6 +65,7 @@ DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1}
 class Site:
     files: dict[str, bytes]  # relative URL path (decoded, "/"-separated) -> content
     version: str  # content hash: names the service worker's cache
+    precache: tuple[str, ...] = ()  # the files the service worker fetches at install (the first visit's)
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -249,14 +259,23 @@ vendor/piano/
     return text.encode()
 
 
-def service_worker(version: str, urls: list[str]) -> bytes:
-    """Precache every file under a versioned cache; serve from it first (offline after one visit)."""
+def is_precached(rel: str) -> bool:
+    """What the first press needs: everything but the samples, and of those the first set only."""
+    return not rel.startswith("vendor/") or bool(FIRST_SAMPLES.fullmatch(rel))
+
+
+def service_worker(version: str, urls: list[str], runtime: list[str]) -> bytes:
+    """Precache `urls` under a versioned cache, cache `runtime` when first fetched; serve from the
+    cache first (offline after one visit)."""
     return f"""// Piano Genie's service worker, written by `pianogenie build-site` / `pianogenie serve`.
-// It precaches every file of this build in the cache named below (the site's content hash), serves
-// from it first, and deletes the caches of other builds once this one is active.
+// It precaches what a first press needs (FILES) in the cache named below (the site's content hash),
+// caches the rest of the site (RUNTIME: more samples, fetched after the first note) in the same
+// cache as the page fetches it, serves from that cache first, and deletes the caches of other
+// builds once this one is active.
 const CACHE = 'pianogenie-{version}';
 const PREFIX = 'pianogenie-';
 const FILES = {json.dumps(urls, indent=0)};
+const RUNTIME = new Set({json.dumps(runtime, indent=0)}.map((url) => new URL(url, self.registration.scope).href));
 
 self.addEventListener('install', (event) => {{
   event.waitUntil((async () => {{
@@ -283,16 +302,36 @@ self.addEventListener('fetch', (event) => {{
     const cache = await caches.open(CACHE);
     const hit = await cache.match(request, {{ ignoreSearch: true }})
       || (request.mode === 'navigate' ? await cache.match('index.html') : undefined);
-    return hit || fetch(request);
+    if (hit) return hit;
+    const response = await fetch(request);
+    const url = new URL(request.url);
+    url.search = '';
+    if (response.ok && response.status === 200 && RUNTIME.has(url.href)) {{
+      // Kept for offline play; a failed put (e.g. storage full) only costs that.
+      event.waitUntil(cache.put(url.href, response.clone()).catch(() => {{}}));
+    }}
+    return response;
   }})());
 }});
 """.encode()
 
 
+def with_preloads(index: bytes, urls: list[str]) -> bytes:
+    """index.html with `<link rel="preload" as="fetch">` for `urls` before its first script, so they
+    start with the page, not once its modules have loaded (model.js fetches them with the same
+    mode, `crossorigin` = the fetch() default, so the browser uses what it preloaded)."""
+    anchor = b'  <script type="module"'
+    if anchor not in index:
+        return index
+    links = "".join(f'  <link rel="preload" href="{html.escape(urllib.parse.quote(u))}" as="fetch" crossorigin>\n'
+                    for u in urls)
+    return index.replace(anchor, links.encode() + anchor, 1)
+
+
 # --- the site ------------------------------------------------------------------------------------
 
 def build(model_dir: Path) -> Site:
-    """Every file of the site, read into memory (~7 MB), with its service worker and marker."""
+    """Every file of the site, read into memory (~18 MB), with its service worker and marker."""
     sources = {**app_files(), **model_files(model_dir), **sample_files()}
     files: dict[str, bytes] = {}
     for rel, path in sources.items():
@@ -300,6 +339,7 @@ def build(model_dir: Path) -> Site:
             files[rel] = path.read_bytes()
         except OSError as e:
             raise UserError(f"cannot read {path} ({e.strerror})") from None
+    files["index.html"] = with_preloads(files["index.html"], [rel for rel in sources if rel.startswith("model/")])
     files.update({f"icons/icon-{s}.png": icon_png(s) for s in ICON_SIZES})
     files["manifest.webmanifest"] = web_manifest()
     files["LICENSES.txt"] = licenses(model_dir)
@@ -307,11 +347,13 @@ def build(model_dir: Path) -> Site:
     for rel in sorted(files):
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     version = h.hexdigest()[:16]
-    urls = [urllib.parse.quote(rel) for rel in sorted(files)]  # the page itself: index.html
-    files[SW_NAME] = service_worker(version, urls)
+    precache = tuple(rel for rel in sorted(files) if is_precached(rel))  # the page itself: index.html
+    runtime = [urllib.parse.quote(rel) for rel in sorted(files) if not is_precached(rel)]
+    files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache], runtime)
     files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
-                                 "files": sorted([*files, MARKER])}, indent=1) + "\n").encode()
-    return Site(files=files, version=version)
+                                 "files": sorted([*files, MARKER]), "precache": list(precache)}, indent=1)
+                     + "\n").encode()
+    return Site(files=files, version=version, precache=precache)
 
 
 def _previous_build_files(out: Path) -> set[str] | None:
@@ -409,7 +451,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "build-site",
         description="Write the Piano Genie web app and a model as a self-contained static website into OUT: "
         "relative URLs only (host it anywhere, under any sub-path), installable (web app manifest + icons), "
-        "playable offline after one visit (a service worker precaches every file), with LICENSES.txt. "
+        "playable offline after one visit (a service worker precaches what the first press needs and caches "
+        "the rest of the samples as the page fetches them), with LICENSES.txt. "
         "OUT is written atomically; an existing OUT is replaced only if it is a previous build.",
     )
     p.add_argument("out", metavar="OUT", help="folder to write (new, empty, or a previous build-site output)")

@@ -78,11 +78,12 @@ def test_serves_the_app_the_model_and_vendor_files(server):
         "/vendor/piano-v4/C4v4.mp3": (site.layer_package(4) / "audio/C4v4.mp3", "audio/mpeg"),
         "/vendor/piano-v15/A0v15.mp3": (site.layer_package(15) / "audio/A0v15.mp3", "audio/mpeg"),
     }
+    index = site.build(model).files["index.html"]  # web/index.html with the model's preload hints
     for url, (file, ctype) in cases.items():
         status, headers, body = get(srv, url)
         assert status == 200, url
         assert headers["Content-Type"].startswith(ctype), url
-        assert body == file.read_bytes(), url
+        assert body == (index if file.name == "index.html" else file.read_bytes()), url
     status, headers, body = get(srv, "/model/cfg.json", "HEAD")
     assert status == 200 and body == b"" and headers["Content-Length"] == str(len((model / "cfg.json").read_bytes()))
     for url, ctype in {"/sw.js": "text/javascript", "/manifest.webmanifest": "application/manifest+json",

@@ -44,7 +44,11 @@ def test_writes_the_whole_site(tmp_path, capsys):
     files = tree(out)
     assert files == site.build(site.PRETRAINED_TFJS).files
     web = site.WEB_DIR
-    assert files["index.html"] == (web / "index.html").read_bytes()
+    # index.html as written, with a preload hint per model file (the first press waits on the model)
+    preloads = re.findall(rb'  <link rel="preload" href="([^"]+)" as="fetch" crossorigin>\n', files["index.html"])
+    assert sorted(preloads) == [b"model/cfg.json", b"model/group1-shard1of1.bin", b"model/weights_manifest.json"]
+    assert re.sub(rb'  <link rel="preload"[^\n]*\n', b"", files["index.html"]) == (web / "index.html").read_bytes()
+    assert files["index.html"].index(b"rel=\"preload\"") < files["index.html"].index(b"<script")
     assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
         p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES}
     assert "src/app.js" in files and "src/pwa.js" in files
@@ -74,14 +78,28 @@ def test_only_relative_urls(tmp_path):
         assert f"{w}x{h}" == icon["sizes"]
 
 
-def test_service_worker_precaches_every_file_under_a_versioned_cache(model):
+def test_service_worker_precaches_the_first_press_and_caches_the_rest_under_a_versioned_cache(model):
     a = site.build(site.PRETRAINED_TFJS)
     sw = a.files["sw.js"].decode()
     assert f"const CACHE = 'pianogenie-{a.version}';" in sw
     listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
-    assert sorted(listed) == sorted(f.replace("#", "%23") for f in a.files if f not in ("sw.js", site.MARKER))
+    runtime = json.loads(re.search(r"const RUNTIME = new Set\((\[.*?\])\.map", sw, re.S).group(1))
+    quoted = lambda files: sorted(f.replace("#", "%23") for f in files)  # noqa: E731
+    # Precached: the app, the model and the base layer every 6 semitones (C, F#: 15 of its 30 samples).
+    first = [f for f in a.files if f.startswith("vendor/")]
+    first = sorted(f for f in first if f.startswith("vendor/piano/") and re.search(r"/(C|F#)\dv10", f))
+    assert len(first) == 15 and "vendor/piano/F#7v10.mp3" in first and "vendor/piano/C8v10.mp3" in first
+    app = [f for f in a.files if not f.startswith("vendor/") and f not in ("sw.js", site.MARKER)]
+    assert "model/group1-shard1of1.bin" in app and "index.html" in app and "src/audio.js" in app
+    assert listed == quoted(app + first) and sorted(a.precache) == sorted(app + first)
+    # Cached when fetched: every other sample (the rest of v10, the v4 and v15 layers); nothing is in both.
+    assert runtime == quoted(f for f in a.files if f.startswith("vendor/") and f not in first)
+    assert len(runtime) == 75 and "vendor/piano-v4/C4v4.mp3" in runtime and "vendor/piano/A0v10.mp3" in runtime
     marker = json.loads(a.files[site.MARKER])
     assert marker["version"] == a.version and sorted(marker["files"]) == sorted(a.files)
+    assert marker["precache"] == sorted(app + first)
+    precached_bytes = sum(len(a.files[f]) for f in a.precache)
+    assert precached_bytes < 5e6, precached_bytes  # the first visit's share of issue 11's 6 MB
     # Any change of content is a new version (a new cache); the same content, the same version.
     assert site.build(site.PRETRAINED_TFJS).version == a.version
     (model / "cfg.json").write_text(json.dumps({**json.loads((model / "cfg.json").read_text()), "x": 1}))

@@ -15,6 +15,7 @@ import { MidiIO } from './midi_io.js';
 import { MidiPanel } from './midi_panel.js';
 import { fetchModel } from './model.js';
 import { PedalView } from './pedal.js';
+import { controlled } from './pwa.js';
 import { EventLog, Player, RunningMedian } from './player.js';
 import { RecordingControls } from './recording.js';
 import { ScalePicker } from './scale_picker.js';
@@ -30,7 +31,8 @@ const $ = (sel) => document.querySelector(sel);
 
 // Test and debugging handle. `log` keeps the latest 1000 events (note on/off, sound off, pedal).
 const log = new EventLog(1000);
-const handle = { ready: false, error: null, log, session: null, config: null, kernel: null, velocityLayers: [] };
+const handle = { ready: false, error: null, log, session: null, config: null, kernel: null, velocityLayers: [],
+  samplesLoaded: false };
 Object.defineProperty(handle, 'played', { get: () => log.events });
 window.pianoGenie = handle;
 
@@ -49,13 +51,17 @@ async function main() {
   const buttons = new ButtonsView($('#buttons'), config.numButtons);
   const trails = new Trails($('#trails'), keyboard);
   // Buttons play at once with the built-in synth; the sampled piano takes over as samples arrive.
-  // The soft and loud layers (dynamics.js) load once the base layer is in and a note has played.
+  // The rest of the base layer and the soft and loud layers (dynamics.js) load once its first set
+  // is in, a note has played and the service worker serves the page (so they are kept offline).
   const piano = new LayeredPiano(SAMPLES_URL);
   let baseLoaded = false, played = false, layersStarted = false;
   const loadLayers = () => {
     if (layersStarted || !baseLoaded || !played) return;
     layersStarted = true;
-    piano.loadLayers().then((layers) => { handle.velocityLayers = layers; });
+    controlled().then(() => piano.loadLayers()).then((layers) => {
+      handle.velocityLayers = layers;
+      handle.samplesLoaded = true;
+    });
   };
   const sound = $('#sound');
   sound.textContent = `synth (piano 0/${piano.sampleCount})`;

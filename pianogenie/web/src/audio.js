@@ -1,19 +1,78 @@
 // Piano sound in the browser: Salamander Grand Piano samples (one every 3 semitones, pitch-shifted
 // to the keys between), with a small synth as a stand-in until (or if) they cannot be loaded.
+//
+// What loads when (issue 11, weight and first press): `load()` fetches the FIRST set only, a
+// sample every 6 semitones (C and F#, 15 files, every key within MAX_SHIFT of one), which the
+// site's service worker precaches (pianogenie/site.py's FIRST_SAMPLES names the same files);
+// `loadRest()` fetches the other 15 one by one at idle after the first note, so the piano improves
+// as they arrive (dynamics.js adds the velocity layers the same way). Offline, a sample the
+// service worker has not cached is not asked for (`fetchSample`): its keys use the nearest one.
 
-// The npm package ships A, C, D#, F# of each octave: A0 .. C8.
+// The npm packages ship A, C, D#, F# of each octave: A0 .. C8.
 const SAMPLE_NAMES = ['C', 'D#', 'F#', 'A'];
 const RELEASE_S = 0.35; // damper: how long a released note takes to fade
+export const BASE_LAYER = 10; // Salamander's mezzo-forte layer: the one the first press plays
+const MAX_SHIFT = 3; // semitones a sample is pitch-shifted at most (the FIRST set's half spacing)
+const IDLE_TIMEOUT_MS = 500; // a busy page still gets its samples
 
-function sampleList() {
-  const out = []; // [midi pitch, file name]
+/** [midi pitch, file name] of one layer's samples. */
+export function layerSamples(layer) {
+  const out = [];
   for (let p = 21; p <= 108; p++) {
-    const pc = p % 12;
-    if (pc % 3 !== 0) continue;
-    const name = SAMPLE_NAMES[pc / 3];
-    out.push([p, `${name}${Math.floor(p / 12) - 1}v10.mp3`]);
+    if ((p % 12) % 3 === 0) out.push([p, `${SAMPLE_NAMES[(p % 12) / 3]}${Math.floor(p / 12) - 1}v${layer}.mp3`]);
   }
   return out;
+}
+
+/** The first set: C and F#, every 6 semitones (A0..B0 are within 3 of C1). */
+export const isFirst = (pitch) => pitch % 6 === 0;
+
+/** The sample nearest `pitch` in `samples` (Map pitch -> buffer) within MAX_SHIFT, or null. */
+export function nearestSample(samples, pitch) {
+  let best = null;
+  for (const p of samples.keys()) {
+    if (best === null || Math.abs(p - pitch) < Math.abs(best - pitch)) best = p;
+  }
+  return best !== null && Math.abs(best - pitch) <= MAX_SHIFT ? best : null;
+}
+
+/** Whether the site's service worker holds `url` (any of its caches). */
+async function cached(url) {
+  try {
+    return 'caches' in window && Boolean(await caches.match(new URL(url, document.baseURI).href, { ignoreSearch: true }));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Fetch and decode one sample -> AudioBuffer, or null when offline and not cached (a request that
+ * could only fail is never made).
+ */
+export async function fetchSample(ctx, url) {
+  if (!navigator.onLine && !(await cached(url))) return null;
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: ${r.status}`);
+  return ctx.decodeAudioData(await r.arrayBuffer());
+}
+
+const idle = () => new Promise((resolve) => (window.requestIdleCallback
+  ? requestIdleCallback(() => resolve(), { timeout: IDLE_TIMEOUT_MS }) : setTimeout(resolve, 0)));
+
+/**
+ * Run `tasks` (async functions) `concurrency` at a time, each when the page is idle, so that
+ * fetching and decoding never compete with a press. A failed task is reported and skipped.
+ */
+export async function atIdle(tasks, concurrency = 2) {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const task = tasks[next++];
+      await idle();
+      await task().catch((e) => console.warn(`piano: ${e.message}; its keys use the nearest sample`));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 export class Piano {
@@ -28,23 +87,22 @@ export class Piano {
     this.muted = false; // e.g. while a MIDI synth plays the notes
   }
 
-  /** How many samples there are to load. */
+  /** How many samples the first load fetches. */
   get sampleCount() {
-    return sampleList().length;
+    return layerSamples(BASE_LAYER).filter(([p]) => isFirst(p)).length;
   }
 
   /**
-   * Fetch and decode every sample (in parallel); resolves to how many loaded. Keys play the synth
-   * until their sample arrives. onProgress(loaded, total) after each sample.
+   * Fetch and decode the first set (in parallel); resolves to how many samples are in. Keys play
+   * the synth until their sample arrives. onProgress(loaded, total) after each sample.
    */
   async load(onProgress = () => {}) {
-    const list = sampleList();
+    const list = layerSamples(BASE_LAYER).filter(([p]) => isFirst(p));
     let done = 0;
     const results = await Promise.allSettled(list.map(async ([pitch, file]) => {
       try {
-        const r = await fetch(this.baseUrl + encodeURIComponent(file));
-        if (!r.ok) throw new Error(`${file}: ${r.status}`);
-        this.samples.set(pitch, await this.ctx.decodeAudioData(await r.arrayBuffer()));
+        const buffer = await fetchSample(this.ctx, this.baseUrl + encodeURIComponent(file));
+        if (buffer) this.samples.set(pitch, buffer);
       } finally {
         onProgress(++done, list.length);
       }
@@ -52,6 +110,14 @@ export class Piano {
     const failed = results.filter((r) => r.status === 'rejected');
     if (failed.length) console.warn(`piano: ${failed.length} samples failed to load, using a synth for those keys`, failed[0].reason);
     return this.samples.size;
+  }
+
+  /** Tasks that fetch the rest of the base layer (for `atIdle`), each adding its sample when in. */
+  restTasks() {
+    return layerSamples(BASE_LAYER).filter(([p]) => !isFirst(p) && !this.samples.has(p)).map(([pitch, file]) => async () => {
+      const buffer = await fetchSample(this.ctx, this.baseUrl + encodeURIComponent(file));
+      if (buffer) this.samples.set(pitch, buffer);
+    });
   }
 
   /** Browsers start audio only after a user gesture: call from one. */
@@ -72,7 +138,7 @@ export class Piano {
     const level = (velocity / 127) ** 1.5;
     gain.connect(this.out);
     let src;
-    const nearest = this._nearestSample(pitch);
+    const nearest = nearestSample(this.samples, pitch);
     if (nearest !== null) {
       src = ctx.createBufferSource();
       src.buffer = this.samples.get(nearest);
@@ -108,13 +174,5 @@ export class Piano {
 
   allNotesOff() {
     for (const pitch of [...this.voices.keys()]) this.noteOff(pitch);
-  }
-
-  _nearestSample(pitch) {
-    let best = null;
-    for (const p of this.samples.keys()) {
-      if (best === null || Math.abs(p - pitch) < Math.abs(best - pitch)) best = p;
-    }
-    return best !== null && Math.abs(best - pitch) <= 2 ? best : null;
   }
 }

@@ -1,7 +1,9 @@
 // The static site of `pianogenie build-site`, hosted as anyone would: Python's plain http.server on
 // 127.0.0.1 under a sub-path. In headless Chromium: keys and clicks play, every request succeeds and
-// stays on the site; the manifest parses and names existing icons; offline, a reload still plays;
-// a new build into the same folder replaces the old cache. Saves test-artifacts/site-offline.png.
+// stays on the site; the manifest parses and names existing icons; the service worker precaches
+// what the first press needs and caches the samples fetched after it; offline, a reload still
+// plays, with every sample, or with the nearest cached one where one is missing; a new build into
+// the same folder replaces the old cache. Saves test-artifacts/site-offline.png.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -132,27 +134,81 @@ test('the manifest parses, is installable-shaped and names existing icons', { sk
   }
 });
 
-test('offline after one visit: the service worker precached every file; a reload still plays', { skip }, async () => {
+const samplesLoaded = () => page.waitForFunction(() => window.pianoGenie.samplesLoaded, null, { timeout: 60000 });
+const loaded = () => page.evaluate(() => window.pianoGenie.piano.loaded);
+const ALL = { 4: 30, 10: 30, 15: 30 };
+
+test('the service worker precaches the first press\'s files, then caches each sample fetched after a note', { skip }, async () => {
   await page.evaluate(() => navigator.serviceWorker.ready);
   const marker = siteFiles();
-  const precached = marker.files.filter((f) => f !== 'sw.js' && f !== 'pianogenie-site.json');
-  assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [precached.length] });
+  assert.equal(marker.precache.filter((f) => f.startsWith('vendor/')).length, 15);
+  // Played (the first test): the rest of the base layer and the soft and loud layers came in at idle.
+  await samplesLoaded();
+  assert.deepEqual(await loaded(), ALL);
+  assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
+  const everything = marker.files.filter((f) => f !== 'sw.js' && f !== 'pianogenie-site.json');
+  assert.ok(everything.length > marker.precache.length + 70);
+  assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [everything.length] });
+});
+
+/** Offline, reload: the app plays every button and loads what the cache holds (`expected`); then `more()`. */
+async function offlineReload(expected, more) {
   await settle();
   await context.setOffline(true);
   try {
     await page.reload();
     await ready();
     await playsEveryButton();
+    await samplesLoaded();
+    assert.deepEqual(await loaded(), expected);
+    await more();
+  } finally {
+    await context.setOffline(false);
+  }
+}
+
+test('offline after one visit: a reload plays, with every sample from the cache', { skip }, async () => {
+  await offlineReload(ALL, async () => {
     const sample = await page.evaluate(async () => {
-      const r = await fetch('vendor/piano/D%234v10.mp3');
+      const r = await fetch('vendor/piano/D%234v10.mp3'); // not precached: cached when first fetched
       return { ok: r.ok, bytes: (await r.arrayBuffer()).byteLength };
     });
     assert.deepEqual(sample, { ok: true, bytes: readFileSync(path.join(out, 'vendor', 'piano', 'D#4v10.mp3')).length });
     mkdirSync(path.join(WEB_DIR, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: path.join(WEB_DIR, 'test-artifacts', 'site-offline.png') });
-  } finally {
-    await context.setOffline(false);
-  }
+  });
+});
+
+test('offline with samples missing from the cache: no request for them, their keys use the nearest sample', { skip }, async () => {
+  // As if the player went offline before these arrived: D#4 of the base layer, all of v15 but its first set.
+  const removed = await page.evaluate(async () => {
+    const cache = await caches.open((await caches.keys()).find((n) => n.startsWith('pianogenie-')));
+    const gone = (await cache.keys()).map((r) => r.url).filter((u) => /\/piano\/D%234v10\.mp3$|\/piano-v15\/(A|D%23)\dv15\.mp3$/.test(u));
+    await Promise.all(gone.map((u) => cache.delete(u)));
+    return gone.length;
+  });
+  assert.equal(removed, 1 + 15);
+  const before = requests.length;
+  await offlineReload({ 4: 30, 10: 29, 15: 15 }, async () => {
+    assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
+    assert.ok(!requests.slice(before).some((u) => /D%234v10|(A|D%23)\dv15/.test(u)), 'a sample missing offline is not asked for');
+    // D#4 (63) plays the base layer's C4 or F#4 (60, 66), pitch-shifted; a loud note there v15's.
+    const played = await page.evaluate(() => {
+      const piano = window.pianoGenie.piano, pitch = 63;
+      const buffers = (layer) => new Set(layer === 10 ? piano.samples.values() : piano.layers.get(layer).values());
+      const at = (velocity) => {
+        piano.noteOn(pitch, velocity);
+        const { src } = piano.voices.get(pitch);
+        const layer = [10, 4, 15].find((l) => buffers(l).has(src.buffer));
+        piano.noteOff(pitch, 0.01);
+        return { layer, rate: src.playbackRate.value.toFixed(3) };
+      };
+      return [at(80), at(125)];
+    });
+    const shifted = [(2 ** (3 / 12)).toFixed(3), (2 ** (-3 / 12)).toFixed(3)];
+    assert.ok(played[0].layer === 10 && shifted.includes(played[0].rate), JSON.stringify(played));
+    assert.ok(played[1].layer === 15 && shifted.includes(played[1].rate), JSON.stringify(played));
+  });
 });
 
 test('a new build into the same folder replaces the old cache', { skip }, async () => {
