@@ -178,8 +178,116 @@ def device_main(args, data) -> int:
                 tutorial.append(tutorial_loop(data["train"], cfg, args.steps, torch.get_num_threads(), device))
                 ours.append(trainer_loop(data, cfg, args.steps, device, f"{tmp}/b{batch_size}r{r}"))
             print(f"batch {batch_size:4d}: tutorial loop {max(tutorial):7.1f} steps/s, ours {max(ours):7.1f} "
-                  f"steps/s -> x{max(ours) / max(tutorial):.2f}")
+                  f"steps/s -> x{max(ours) / max(tutorial):.2f}", flush=True)
+        if args.bound:
+            for batch_size in args.batch_sizes:
+                try:
+                    device_bound(data, Config(batch_size=batch_size), device, f"{tmp}/bound{batch_size}")
+                except Exception as e:  # a measurement of what bounds it must not hide the comparison
+                    print(f"batch {batch_size:4d}: bound measurement failed: {type(e).__name__}: {e}")
     return 0
+
+
+def recurrence_ms(cfg: Config, device: str, dtype: torch.dtype | None = None, repeats: int = 50) -> float:
+    """Kernel time (CUDA events) of one training step's LSTMs alone, forward and backward: the
+    encoder's bidirectional one and the decoder's, on (batch, seq_len, H) inputs; `dtype`: autocast."""
+    model = Autoencoder(cfg).to(device)
+    x = torch.randn(cfg.batch_size, cfg.seq_len, cfg.model_rnn_dim, device=device, requires_grad=True)
+
+    def run():
+        with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
+            y_enc, _ = model.enc.lstm(x)
+            y_dec, _ = model.dec.lstm(x)
+        (y_enc.float().sum() + y_dec.float().sum()).backward()
+
+    for _ in range(5):
+        run()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        run()
+    end.record()
+    torch.cuda.synchronize(device)
+    return start.elapsed_time(end) / repeats
+
+
+def graph_step_ms(cfg: Config, batch, device: str, steps: int = 50) -> float:
+    """A training step captured whole as a CUDA graph (full-length windows, fixed learning rate) and
+    replayed: the time a step needs when the host launches nothing. An experiment, not the loop `train` runs."""
+    from pianogenie.evaluate import losses
+
+    model = Autoencoder(cfg).to(device)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, fused=True, capturable=True)
+    k, t = batch.k.to(device), batch.t.to(device)
+    full = type(batch)(k, t, torch.full((k.shape[0],), k.shape[1]), torch.ones_like(k, dtype=torch.bool))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        losses(model, full, cfg)[0]["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
+        opt.step()
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    for _ in range(5):
+        graph.replay()
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        graph.replay()
+    torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / steps * 1e3
+
+
+def device_bound(data, cfg: Config, device: str, run_dir: str, steps: int = 50) -> None:
+    """What bounds a step on the GPU: its wall time against the GPU's kernel time per step (the
+    profiler's sum over kernels) and the LSTM recurrence's share of it, with the top kernels."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    trainer = Trainer(cfg, {"train": data["train"]}, run_dir, device=device, progress=False)
+    rng = np.random.default_rng(0)
+    batches = [trainer.windows.sample(rng, cfg.batch_size, cfg.data_delta_time_max).to(device) for _ in range(8)]
+    for i in range(10):
+        trainer.train_step(batches[i % 8])
+    torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        trainer.train_step(batches[i % 8])
+    torch.cuda.synchronize(device)
+    wall = (time.perf_counter() - t0) / steps * 1e3
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for i in range(steps):
+            trainer.train_step(batches[i % 8])
+        torch.cuda.synchronize(device)
+    kernels = [(e.key, getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0), e.count)
+               for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
+    gpu = sum(t for _, t, _ in kernels) / steps / 1e3  # ms per step
+    rec32 = recurrence_ms(cfg, device)
+    try:
+        rec16 = f"{recurrence_ms(cfg, device, torch.bfloat16):.2f} ms under bf16 autocast"
+    except Exception as e:
+        rec16 = f"bf16 autocast failed ({type(e).__name__})"
+    try:
+        graph = f"{graph_step_ms(cfg, batches[0], device):.2f} ms"
+    except Exception as e:
+        graph = f"failed ({type(e).__name__}: {str(e)[:80]})"
+    print(f"batch {cfg.batch_size:4d}: the whole step (forward, backward, clip, fused Adam) replayed as one CUDA "
+          f"graph: {graph} per step (no launch overhead: what the GPU alone needs)")
+    print(f"batch {cfg.batch_size:4d}: a train step (batch on the GPU) takes {wall:.2f} ms wall "
+          f"({1e3 / wall:.0f} steps/s); the GPU's kernels {gpu:.2f} ms of it ({gpu / wall:.0%}), "
+          f"{sum(c for _, _, c in kernels) / steps:.0f} launches; the LSTMs alone (fwd+bwd) {rec32:.2f} ms fp32, {rec16}")
+    for name, t, count in sorted(kernels, key=lambda k: -k[1])[:6]:
+        print(f"    {t / steps / 1e3:6.3f} ms/step  x{count // steps:<3d} {name[:90]}")
 
 
 def main() -> int:
@@ -190,6 +298,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default) or an accelerator such as cuda")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256],
                         help="batch sizes to compare on an accelerator (default: 32 256)")
+    parser.add_argument("--bound", action="store_true", help="on a GPU, also measure what bounds a step: "
+                        "wall vs kernel time (profiler), the LSTM recurrence's time, the top kernels")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = benchmark_notes(args.data, tmp)

@@ -35,6 +35,10 @@ class Config:
     grad_clip_norm: float = 1.0
     loss_margin_multiplier: float = 1.0
     loss_contour_multiplier: float = 1.0
+    # Contour schedule in one run: from step loss_contour_final_from * max_num_steps on, the contour
+    # weight is loss_contour_multiplier_final (1.0 = never; what a second --init stage did before)
+    loss_contour_multiplier_final: float = 1.0
+    loss_contour_final_from: float = 1.0
     # Velocity head (velocity.py): 0 bins = none; train_keys=false trains it on frozen key weights (with --init)
     velocity_bins: int = 0
     velocity_hidden: int = 128
@@ -105,6 +109,8 @@ class Config:
         checks = [
             (self.seq_len >= 2, "seq_len must be >= 2"),
             (0 <= self.lr_min_ratio <= 1, "lr_min_ratio must be in [0, 1]"),
+            (0 <= self.loss_contour_final_from <= 1, "loss_contour_final_from must be in [0, 1] (a fraction of "
+             "max_num_steps; 1 = never)"),
             (self.data_augment_time_stretch_max < 1, "data_augment_time_stretch_max must be in [0, 1)"),
             (self.velocity_bins >= 0 and (self.velocity_bins == 0 or 128 % self.velocity_bins == 0)
              and self.velocity_hidden >= 1, "velocity_bins must be 0 (no velocity head) or divide 128, "
@@ -145,7 +151,7 @@ def value_problem(cfg: Config) -> str | None:
             return f"{f.name}={value} must be a finite number"
     if not 0 <= cfg.seed <= MAX_SEED:
         return f"seed={cfg.seed} must be an integer in 0..{MAX_SEED}"
-    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_velocity_multiplier", "lr_warmup_steps",
+    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_contour_multiplier_final", "loss_velocity_multiplier", "lr_warmup_steps",
                     "data_augment_transpose_max", "data_augment_time_stretch_max"]
     for name in non_negative:
         if getattr(cfg, name) < 0:

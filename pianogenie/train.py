@@ -49,6 +49,12 @@ def lr_at(step: int, cfg: Config) -> float:
     return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def contour_final(step: int, cfg: Config) -> bool:
+    """Whether the loss at `step` weighs contour by loss_contour_multiplier_final: from
+    loss_contour_final_from * max_num_steps on (the one-run form of a second, contour-weighted stage)."""
+    return cfg.loss_contour_final_from < 1 and step >= cfg.loss_contour_final_from * cfg.max_num_steps
+
+
 def default_workers() -> int:
     """Shard threads for one CPU process: every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -117,9 +123,12 @@ class Trainer:
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self.model = Autoencoder(cfg).to(self.device)
+        # On a GPU, one fused kernel updates every parameter (the same Adam maths; foreach on the CPU).
         self.optimizer = torch.optim.Adam([p for name, p in self.model.named_parameters()
-                                           if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr)
+                                           if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr,
+                                          fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
+        self.cfg_contour_final = cfg.replace(loss_contour_multiplier=cfg.loss_contour_multiplier_final)
         self.step = 0
         self.best_val_loss = math.inf
         self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
@@ -319,21 +328,25 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         shards = batch.split(self.workers) if self.pool is not None else [batch]
         if len(shards) == 1:
-            terms, _, _ = losses(self.ddp_model, batch, self.cfg)
+            terms, _, _ = losses(self.ddp_model, batch, self._loss_cfg())
             if self.fast_path or torch.isfinite(terms["loss"]):  # (fast path: checked later, no sync)
                 terms["loss"].backward()
             return {k: v.detach() for k, v in terms.items()}
+        loss_cfg = self._loss_cfg()
         num_notes = float(batch.mask.sum())
         num_pairs = float((batch.mask[:, 1:] & batch.mask[:, :-1]).sum())
 
         def shard(b: Batch):
-            terms, _, _ = losses(self.model, b, self.cfg, num_notes, num_pairs)
+            terms, _, _ = losses(self.model, b, loss_cfg, num_notes, num_pairs)
             return {k: v.detach() for k, v in terms.items()}, torch.autograd.grad(terms["loss"], self.params)
 
         results = list(self.pool.map(shard, shards))
         for i, p in enumerate(self.params):
             p.grad = sum(grads[i] for _, grads in results[1:]) + results[0][1][i]
         return {k: sum(terms[k] for terms, _ in results) for k in results[0][0]}
+
+    def _loss_cfg(self) -> Config:
+        return self.cfg_contour_final if contour_final(self.step, self.cfg) else self.cfg
 
     def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""

@@ -73,6 +73,21 @@ def test_lr_schedule_warms_up_then_decays():
     assert lrs[110] == pytest.approx(1e-4)
 
 
+def test_contour_weight_switches_at_its_fraction_of_the_run(notes_file, tmp_path):
+    run = tmp_path / "run"
+    assert train_cli(notes_file, run, "--max_num_steps=10", "--summarize_frequency=1",
+                     "--loss_contour_final_from=0.5", "--loss_contour_multiplier_final=3") == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    weights = {}
+    for r in rows:
+        if r["split"] == "train":  # the row after step i covers step i - 1
+            weights[r["step"] - 1] = (r["loss"] - r["loss_recons"] - r["loss_margin"]) / r["loss_contour"]
+    assert sorted(weights) == list(range(10))
+    assert [round(weights[i], 4) for i in range(10)] == [1.0] * 5 + [3.0] * 5
+    with pytest.raises(UserError, match="loss_contour_final_from must be in"):
+        Config(loss_contour_final_from=1.5).validated()
+
+
 def test_windows_transpose_without_clamping_and_use_short_performances():
     rng = np.random.default_rng(0)
     perfs = [np.array(performance(rng, 50, 0, 5)), np.array(performance(rng, 50, 83, 87)),
