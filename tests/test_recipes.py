@@ -10,6 +10,7 @@ from pianogenie import recipes
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.model import load_checkpoint
+from pianogenie.train import contour_final
 
 from conftest import SHARED
 from test_train import TINY, notes_file  # noqa: F401  (fixture)
@@ -22,8 +23,18 @@ VELOCITY_STAGE = {"batch_size", "lr", "lr_warmup_steps", "loss_contour_multiplie
                   "loss_velocity_multiplier", "train_keys"}
 
 
+def test_gpu_recipe_is_the_two_stages_in_one_run():
+    one, stage1, stage2 = recipes.recipe("gpu"), recipes.recipe("gpu-stage1"), recipes.recipe("gpu-contour")
+    # stage 1's batch and learning rate, run longer, with stage 2's contour weight over its last 35 %
+    assert (one.batch_size, one.lr, one.lr_warmup_steps) == (stage1.batch_size, stage1.lr, stage1.lr_warmup_steps)
+    assert one.loss_contour_multiplier == 1 and one.loss_contour_multiplier_final == stage2.loss_contour_multiplier
+    switch = [s for s in range(one.max_num_steps) if contour_final(s, one)]
+    assert switch[0] == 13_000 and switch[-1] == one.max_num_steps - 1 == 19_999
+    assert not any(contour_final(s, stage1) for s in range(stage1.max_num_steps))
+
+
 def test_gpu_recipes_are_the_shipped_models_two_stages():
-    assert recipes.names() == ["cpu", "gpu", "gpu-contour"]
+    assert recipes.names() == ["cpu", "gpu", "gpu-contour", "gpu-stage1"]
     # The shipped checkpoint's cfg is its last stage: a velocity head trained on stage 2's frozen keys
     shipped = Config.from_dict(load_checkpoint("pianogenie/pretrained/model.pt")["cfg"])
     assert not shipped.train_keys and shipped.velocity_bins > 0
@@ -32,7 +43,7 @@ def test_gpu_recipes_are_the_shipped_models_two_stages():
     assert keys_only(contour) == keys_only(shipped)
     if not (STAGE1.is_file() and STAGE2.is_file()):
         pytest.skip(f"shared data not available: {STAGE1} or {STAGE2} is absent")
-    assert recipes.recipe("gpu") == Config.from_dict(load_checkpoint(STAGE1)["cfg"])
+    assert recipes.recipe("gpu-stage1") == Config.from_dict(load_checkpoint(STAGE1)["cfg"])
     assert contour == Config.from_dict(load_checkpoint(STAGE2)["cfg"])
 
 
@@ -54,6 +65,6 @@ def test_config_takes_a_recipe_name_or_a_file(notes_file, tmp_path, capsys):  # 
     (tmp_path / "gpu").write_text((run / "cfg.json").read_text())
     assert recipes.load_config(tmp_path / "gpu") == cfg
     assert main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "r2"), "--config", "gpx"]) == 2
-    assert "no recipe of that name (recipes: cpu, gpu, gpu-contour)" in capsys.readouterr().err
+    assert "no recipe of that name (recipes: cpu, gpu, gpu-contour, gpu-stage1)" in capsys.readouterr().err
     assert main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "r2"), "--config", "x.json"]) == 2
     assert "config file not found" in capsys.readouterr().err
