@@ -151,8 +151,9 @@ def value_problem(cfg: Config) -> str | None:
             return f"{f.name}={value} must be a finite number"
     if not 0 <= cfg.seed <= MAX_SEED:
         return f"seed={cfg.seed} must be an integer in 0..{MAX_SEED}"
-    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_contour_multiplier_final", "loss_velocity_multiplier", "lr_warmup_steps",
-                    "data_augment_transpose_max", "data_augment_time_stretch_max"]
+    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_contour_multiplier_final",
+                    "loss_velocity_multiplier", "lr_warmup_steps", "data_augment_transpose_max",
+                    "data_augment_time_stretch_max"]
     for name in non_negative:
         if getattr(cfg, name) < 0:
             return f"{name}={getattr(cfg, name)} must be >= 0"
