@@ -112,6 +112,47 @@ test('the soft and loud velocity layers load after the first press', { skip }, a
   assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
 });
 
+test('a note between two loaded layers starts both at once, at equal-power gains; its note-off stops both', { skip }, async () => {
+  const r = await page.evaluate(async () => {
+    const { player, piano } = window.pianoGenie;
+    const { layerMix, partLevel } = await import('/src/dynamics.js');
+    const proto = AudioBufferSourceNode.prototype, [start, stop] = [proto.start, proto.stop], calls = [];
+    const param = AudioParam.prototype, setValueAtTime = param.setValueAtTime, levels = new Map(); // AudioParam -> value set
+    param.setValueAtTime = function (value) { levels.set(this, value); return setValueAtTime.apply(this, arguments); };
+    proto.start = function (when) { calls.push(['start', this, when]); return start.apply(this, arguments); };
+    proto.stop = function (when) { calls.push(['stop', this, when]); return stop.apply(this, arguments); };
+    try {
+      const pitch = player.buttonDown(3, 'layer-test', 52) + 21; // a controller's velocity 52: between v4 (28) and v10 (76)
+      const voice = piano.voices.get(pitch);
+      const srcs = voice.parts.map((p) => p.src);
+      const ended = Promise.all(srcs.map((s) => new Promise((resolve) => s.addEventListener('ended', resolve))));
+      const layerOf = (src) => [[10, piano.samples], [4, piano.layers.get(4)], [15, piano.layers.get(15)]]
+        .find(([, m]) => [...m.values()].includes(src.buffer))[0];
+      const started = calls.filter((c) => c[0] === 'start');
+      const out = {
+        layers: srcs.map(layerOf), startedAt: started.map((c) => c[2]), startedSrcs: started.every((c) => srcs.includes(c[1])),
+        gains: voice.parts.map((p) => levels.get(p.gain.gain)), expected: layerMix(52, [10, 4, 15]).map((m) => partLevel(52, m)),
+      };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      player.buttonUp('layer-test');
+      const stopped = calls.filter((c) => c[0] === 'stop');
+      out.stopped = stopped.length === 2 && srcs.every((s) => stopped.some((c) => c[1] === s));
+      out.ended = await Promise.race([ended.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3000))]);
+      out.voiceLeft = piano.voices.has(pitch);
+      return out;
+    } finally {
+      Object.assign(proto, { start, stop });
+      param.setValueAtTime = setValueAtTime;
+    }
+  });
+  assert.deepEqual(r.layers, [4, 10], 'the two layers around velocity 52 (v4 and v10)');
+  assert.ok(r.startedSrcs && r.startedAt.length === 2 && r.startedAt[0] === r.startedAt[1], `both start at one instant: ${r.startedAt}`);
+  r.gains.forEach((g, i) => assert.ok(Math.abs(g - r.expected[i]) < 1e-6, `gains ${r.gains} vs ${r.expected}`));
+  assert.ok(r.stopped, 'the note-off stops both sources');
+  assert.ok(r.ended, 'both sources end');
+  assert.equal(r.voiceLeft, false, 'the voice is released once both have ended');
+});
+
 test('multi-touch: two fingers hold two buttons at once, each release ends its own note', { skip }, async () => {
   const [p0, p6] = [await centre('.genie-button[data-button="0"]'), await centre('.genie-button[data-button="6"]')];
   const cdp = await page.context().newCDPSession(page);
