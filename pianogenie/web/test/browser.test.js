@@ -367,21 +367,54 @@ test('scales: D minor, custom notes and a range; every note played is allowed, o
   await page.locator('#temperature').fill('0.25');
 });
 
-test('look-ahead: after each press, each button\'s next key is marked in its colour; off clears', { skip }, async () => {
+/** Each look-ahead mark on screen: key, colour, its drawn width as a share of its key's (inside the border), its fill's alpha. */
+const aheadMarks = () => page.evaluate(() => [...document.querySelectorAll('.key.next')].map((el) => {
+  const cs = getComputedStyle(el);
+  const inner = (e) => e.getBoundingClientRect().width - parseFloat(cs.borderLeftWidth) - parseFloat(cs.borderRightWidth);
+  const mark = el.querySelector('.ahead'), fill = getComputedStyle(mark).backgroundColor;
+  const alpha = fill.includes('/') ? Number(fill.split('/')[1].replace(')', '')) : (fill.startsWith('rgba') ? Number(fill.split(',')[3].replace(')', '')) : 1);
+  return { key: Number(el.dataset.key), color: el.style.getPropertyValue('--next'),
+    width: mark.getBoundingClientRect().width / inner(el), alpha };
+}));
+
+test('look-ahead: after each press, each button\'s next key is marked in its colour, sized by its velocity; off clears', { skip }, async () => {
   await openSettings();
   await page.locator('#lookahead').check();
   await openSettings(false);
-  for (const code of ['Digit2', 'Digit7', 'Digit4']) {
+  const seen = new Set();
+  for (const code of ['Digit2', 'Digit7', 'Digit4', 'Digit1', 'Digit8']) {
     await page.keyboard.press(code);
-    const marks = await page.evaluate(() => [...document.querySelectorAll('.key.next')].map((el) => [
-      Number(el.dataset.key), el.style.getPropertyValue('--next')]));
-    // The session's own look-ahead, asked again: it changes nothing, so it gives the same keys.
-    const ahead = await page.evaluate(() => window.pianoGenie.player.lookAhead());
+    const marks = await aheadMarks();
+    // The session's own look-ahead, asked again: it changes nothing, so it gives the same keys and velocities.
+    const { ahead, velocities, looks } = await page.evaluate(async () => {
+      const { trailLook } = await import('/src/trails.js');
+      const { player, session } = window.pianoGenie;
+      const keys = player.lookAhead(), v = session.aheadVelocities;
+      return { ahead: keys, velocities: v, looks: v.map((x) => trailLook(x)) };
+    });
     assert.equal(ahead.length, 8);
+    assert.equal(velocities.length, 8, 'the model has a velocity head: each mark has a velocity');
     const expected = new Map();
-    ahead.forEach((k, b) => { if (!expected.has(k)) expected.set(k, COLORS[b]); });
-    assert.deepEqual(new Map(marks), expected);
+    ahead.forEach((k, b) => { if (!expected.has(k)) expected.set(k, { color: COLORS[b], ...looks[b] }); });
+    assert.deepEqual(new Map(marks.map((m) => [m.key, m.color])), new Map([...expected].map(([k, e]) => [k, e.color])));
+    for (const m of marks) {
+      const e = expected.get(m.key);
+      assert.ok(Math.abs(m.width - 0.76 * e.width) < 0.02, `key ${m.key}: mark ${m.width} of its key, expected ${0.76 * e.width}`);
+      assert.ok(Math.abs(m.alpha - e.alpha) < 0.01, `key ${m.key}: fill alpha ${m.alpha}, expected ${e.alpha}`);
+    }
+    velocities.forEach((v) => seen.add(v));
   }
+  assert.ok(seen.size > 1, `the marks' velocities vary: ${[...seen]}`);
+  // Soft and loud marks side by side (two white keys): the loud one wider and more solid; without a
+  // velocity head, a full mark as before.
+  const drawn = async (velocities) => {
+    await page.evaluate((v) => window.pianoGenie.keyboard.showAhead([39, 41], ['#2979ff', '#2979ff'], v), velocities);
+    return aheadMarks();
+  };
+  const [soft, loud] = await drawn([20, 120]);
+  assert.ok(loud.width > soft.width * 1.5 && loud.alpha > soft.alpha + 0.3, JSON.stringify({ soft, loud }));
+  const plain = await drawn(null);
+  assert.ok(plain.every((m) => Math.abs(m.width - 0.76) < 0.02 && m.alpha === 1), JSON.stringify(plain));
   await openSettings();
   await page.locator('#lookahead').uncheck();
   await openSettings(false);
