@@ -113,6 +113,7 @@ test('the soft and loud velocity layers load after the first press', { skip }, a
 });
 
 test('a note between two loaded layers starts both at once, at equal-power gains; its note-off stops both', { skip }, async () => {
+  await page.waitForFunction(() => window.pianoGenie.samplesLoaded, null, { timeout: 60000 });
   const r = await page.evaluate(async () => {
     const { player, piano } = window.pianoGenie;
     const { layerMix, partLevel } = await import('/src/dynamics.js');
