@@ -86,7 +86,9 @@ async function main() {
   });
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
     genieDynamics: () => controls.genieDynamics });
-  const showAhead = () => keyboard.showAhead(lookAheadOn ? player.lookAhead() : [], COLORS);
+  // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
+  const showAhead = () => (lookAheadOn ? keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities)
+    : keyboard.showAhead([], COLORS));
   const pedal = new PedalView($('#pedal'), player);
 
   // Press -> sound: the decode plus the audio path (the context's buffer and the output device),

@@ -83,7 +83,7 @@ export class Piano {
     this.out = this.ctx.createDynamicsCompressor(); // many loud notes at once must not clip
     this.out.connect(this.ctx.destination);
     this.samples = new Map(); // midi pitch -> AudioBuffer
-    this.voices = new Map(); // midi pitch -> {src, gain}
+    this.voices = new Map(); // midi pitch -> {parts: [{src, gain}], live: parts not yet ended}
     this.muted = false; // e.g. while a MIDI synth plays the notes
   }
 
@@ -131,34 +131,49 @@ export class Piano {
   }
 
   noteOn(pitch, velocity = 80) {
+    const level = (velocity / 127) ** 1.5;
+    const nearest = nearestSample(this.samples, pitch);
+    this.play(pitch, nearest === null ? [] : [{ buffer: this.samples.get(nearest), shift: pitch - nearest, level }], level);
+  }
+
+  /**
+   * Start a note (restriking `pitch` if it sounds): `parts` [{buffer, shift (semitones), level}],
+   * all started at the same instant, each through a gain of its own (dynamics.js crossfades two
+   * layers this way); no parts: the synth at `level`. noteOff stops every part.
+   */
+  play(pitch, parts, level) {
     this.noteOff(pitch, 0.05);
     if (this.muted) return;
     const ctx = this.ctx, now = ctx.currentTime;
-    const gain = ctx.createGain();
-    const level = (velocity / 127) ** 1.5;
-    gain.connect(this.out);
-    let src;
-    const nearest = nearestSample(this.samples, pitch);
-    if (nearest !== null) {
-      src = ctx.createBufferSource();
-      src.buffer = this.samples.get(nearest);
-      src.playbackRate.value = 2 ** ((pitch - nearest) / 12);
-      gain.gain.setValueAtTime(level, now);
-    } else {
-      src = ctx.createOscillator(); // stand-in: a decaying triangle
+    const voice = { parts: [], live: 0 };
+    const start = (src, gain) => {
+      gain.connect(this.out);
+      src.connect(gain);
+      src.onended = () => {
+        src.disconnect();
+        gain.disconnect();
+        if (--voice.live === 0 && this.voices.get(pitch) === voice) this.voices.delete(pitch);
+      };
+      voice.parts.push({ src, gain });
+      voice.live++;
+    };
+    for (const { buffer, shift, level: partLevel } of parts) {
+      const src = ctx.createBufferSource(), gain = ctx.createGain();
+      src.buffer = buffer;
+      src.playbackRate.value = 2 ** (shift / 12);
+      gain.gain.setValueAtTime(partLevel, now);
+      start(src, gain);
+    }
+    if (!parts.length) {
+      const src = ctx.createOscillator(), gain = ctx.createGain(); // stand-in: a decaying triangle
       src.type = 'triangle';
       src.frequency.value = 440 * 2 ** ((pitch - 69) / 12);
       gain.gain.setValueAtTime(0, now);
       gain.gain.linearRampToValueAtTime(0.4 * level, now + 0.005);
       gain.gain.exponentialRampToValueAtTime(0.001, now + 3);
+      start(src, gain);
     }
-    src.connect(gain);
-    src.start(now);
-    const voice = { src, gain };
-    src.onended = () => {
-      gain.disconnect();
-      if (this.voices.get(pitch) === voice) this.voices.delete(pitch);
-    };
+    for (const { src } of voice.parts) src.start(now);
     this.voices.set(pitch, voice);
   }
 
@@ -167,9 +182,11 @@ export class Piano {
     if (!voice) return;
     this.voices.delete(pitch);
     const now = this.ctx.currentTime;
-    voice.gain.gain.cancelScheduledValues(now);
-    voice.gain.gain.setTargetAtTime(0, now, release / 4);
-    voice.src.stop(now + release);
+    for (const { src, gain } of voice.parts) {
+      gain.gain.cancelScheduledValues(now);
+      gain.gain.setTargetAtTime(0, now, release / 4);
+      src.stop(now + release);
+    }
   }
 
   allNotesOff() {

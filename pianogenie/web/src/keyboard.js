@@ -1,8 +1,10 @@
-// The 88-key keyboard view: keys light in the colour of the button playing them, look-ahead marks,
-// keys outside the chosen scale dimmed. On a narrow screen it shows a readable window (at least
+// The 88-key keyboard view: keys light in the colour of the button playing them, look-ahead marks
+// (sized and filled by the velocity the model would play, as the trails are), keys outside the
+// chosen scale dimmed. On a narrow screen it shows a readable window (at least
 // three octaves) that follows the notes played, as the 2018 demo did.
 
 import { pitchName } from './scales.js';
+import { trailLook } from './trails.js';
 
 const isBlack = (p) => [1, 3, 6, 8, 10].includes(p % 12);
 const MIN_WHITE_PX = 14; // narrower white keys are unreadable and untappable-looking: follow instead
@@ -96,14 +98,26 @@ export class KeyboardView {
     for (const el of this.keyEls) el.classList.remove('on');
   }
 
-  /** Mark the key each button would play next (in the button's colour); [] clears. */
-  showAhead(keys, colors) {
+  /**
+   * Mark the key each button would play next (in the button's colour); [] clears. `velocities`
+   * (one per button, or null: the model has no velocity head) make a louder note's mark wider and
+   * more solid, as its trail would be.
+   */
+  showAhead(keys, colors, velocities = null) {
     for (const k of this.marked) this.keyEls[k].classList.remove('next');
     this.marked = [];
     keys.forEach((k, b) => {
       const el = this.keyEls[k];
-      if (el.classList.contains('next')) return; // two buttons on one key: the lower one's colour
+      if (el.classList.contains('next')) return; // two buttons on one key: the lower one's mark
       el.style.setProperty('--next', colors[b]);
+      if (velocities) {
+        const { width, alpha } = trailLook(velocities[b]);
+        el.style.setProperty('--ahead-w', width.toFixed(3));
+        el.style.setProperty('--ahead-a', alpha.toFixed(3));
+      } else {
+        el.style.removeProperty('--ahead-w');
+        el.style.removeProperty('--ahead-a');
+      }
       el.classList.add('next');
       this.marked.push(k);
     });

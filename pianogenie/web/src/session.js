@@ -3,7 +3,8 @@
 // Owns the musical state the decoder is conditioned on (previous key, previous onset time), the
 // keys each held button is sounding (so release(button) can end the right note), and a seedable
 // random source for sampling keys from the decoder's logits. With a velocity head (velocity.js)
-// each press also sets `session.velocity`, the model's velocity for the key it chose.
+// each press also sets `session.velocity`, the model's velocity for the key it chose, and each
+// look-ahead `session.aheadVelocities`, the velocity each button's key would be played at.
 
 import { DEFAULT_VELOCITY, meanVelocity } from './velocity.js';
 
@@ -62,6 +63,7 @@ export class Session {
     this.decoder.reset();
     if (this.velocityHead) this.velocityHead.reset();
     this.velocity = DEFAULT_VELOCITY; // of the last press
+    this.aheadVelocities = null; // of the last look-ahead, one per button (null: no velocity head)
     this.rng = makeRng(seed);
     this.kM1 = this.config.sos;
     this.lastTime = null;
@@ -96,23 +98,35 @@ export class Session {
   _velocity(key, dt, bReal, given) {
     const head = this.velocityHead;
     const v = given === undefined || given === null
-      ? (head ? meanVelocity(head.logits(this.decoder.h[this.decoder.numLayers - 1], key, dt, bReal)) : DEFAULT_VELOCITY)
+      ? (head ? this._modelVelocity(key, dt, bReal) : DEFAULT_VELOCITY)
       : Math.min(Math.max(Math.round(given), 1), 127);
     if (head) head.record(v, key);
     return v;
   }
 
+  // The head's velocity for key k right after the decoder step that chose it (reads the state,
+  // changes nothing: only record() moves the head's history on).
+  _modelVelocity(key, dt, bReal) {
+    return meanVelocity(this.velocityHead.logits(this.decoder.h[this.decoder.numLayers - 1], key, dt, bReal));
+  }
+
   /**
    * The key each button would play if pressed at `time` (argmax among `keys`), one per button,
-   * leaving the session exactly as it was (decoder state, previous key and time, random source).
+   * leaving the session exactly as it was (decoder state, previous key and time, random source,
+   * velocity history). With a velocity head, `this.aheadVelocities[b]` is then the velocity the
+   * model would play button b's key at: what press(time, b, 0, keys) would set `velocity` to.
    */
   lookAhead(time, keys = null) {
-    const mask = this._mask(keys), dt = this._dt(time), out = new Array(this.config.numButtons);
+    const mask = this._mask(keys), dt = this._dt(time), n = this.config.numButtons, out = new Array(n);
+    const velocities = this.velocityHead ? new Array(n) : null;
     this.decoder.saveState(this.saved);
-    for (let b = 0; b < out.length; b++) {
-      out[b] = sampleKey(this.decoder.step(this.kM1, dt, this._bReal(b)), 0, this.rng, mask);
+    for (let b = 0; b < n; b++) {
+      const bReal = this._bReal(b);
+      out[b] = sampleKey(this.decoder.step(this.kM1, dt, bReal), 0, this.rng, mask);
+      if (velocities) velocities[b] = this._modelVelocity(out[b], dt, bReal);
       this.decoder.restoreState(this.saved);
     }
+    this.aheadVelocities = velocities;
     return out;
   }
 

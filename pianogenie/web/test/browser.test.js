@@ -112,6 +112,48 @@ test('the soft and loud velocity layers load after the first press', { skip }, a
   assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
 });
 
+test('a note between two loaded layers starts both at once, at equal-power gains; its note-off stops both', { skip }, async () => {
+  await page.waitForFunction(() => window.pianoGenie.samplesLoaded, null, { timeout: 60000 });
+  const r = await page.evaluate(async () => {
+    const { player, piano } = window.pianoGenie;
+    const { layerMix, partLevel } = await import('/src/dynamics.js');
+    const proto = AudioBufferSourceNode.prototype, [start, stop] = [proto.start, proto.stop], calls = [];
+    const param = AudioParam.prototype, setValueAtTime = param.setValueAtTime, levels = new Map(); // AudioParam -> value set
+    param.setValueAtTime = function (value) { levels.set(this, value); return setValueAtTime.apply(this, arguments); };
+    proto.start = function (when) { calls.push(['start', this, when]); return start.apply(this, arguments); };
+    proto.stop = function (when) { calls.push(['stop', this, when]); return stop.apply(this, arguments); };
+    try {
+      const pitch = player.buttonDown(3, 'layer-test', 52) + 21; // a controller's velocity 52: between v4 (28) and v10 (76)
+      const voice = piano.voices.get(pitch);
+      const srcs = voice.parts.map((p) => p.src);
+      const ended = Promise.all(srcs.map((s) => new Promise((resolve) => s.addEventListener('ended', resolve))));
+      const layerOf = (src) => [[10, piano.samples], [4, piano.layers.get(4)], [15, piano.layers.get(15)]]
+        .find(([, m]) => [...m.values()].includes(src.buffer))[0];
+      const started = calls.filter((c) => c[0] === 'start');
+      const out = {
+        layers: srcs.map(layerOf), startedAt: started.map((c) => c[2]), startedSrcs: started.every((c) => srcs.includes(c[1])),
+        gains: voice.parts.map((p) => levels.get(p.gain.gain)), expected: layerMix(52, [10, 4, 15]).map((m) => partLevel(52, m)),
+      };
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      player.buttonUp('layer-test');
+      const stopped = calls.filter((c) => c[0] === 'stop');
+      out.stopped = stopped.length === 2 && srcs.every((s) => stopped.some((c) => c[1] === s));
+      out.ended = await Promise.race([ended.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 3000))]);
+      out.voiceLeft = piano.voices.has(pitch);
+      return out;
+    } finally {
+      Object.assign(proto, { start, stop });
+      param.setValueAtTime = setValueAtTime;
+    }
+  });
+  assert.deepEqual(r.layers, [4, 10], 'the two layers around velocity 52 (v4 and v10)');
+  assert.ok(r.startedSrcs && r.startedAt.length === 2 && r.startedAt[0] === r.startedAt[1], `both start at one instant: ${r.startedAt}`);
+  r.gains.forEach((g, i) => assert.ok(Math.abs(g - r.expected[i]) < 1e-6, `gains ${r.gains} vs ${r.expected}`));
+  assert.ok(r.stopped, 'the note-off stops both sources');
+  assert.ok(r.ended, 'both sources end');
+  assert.equal(r.voiceLeft, false, 'the voice is released once both have ended');
+});
+
 test('multi-touch: two fingers hold two buttons at once, each release ends its own note', { skip }, async () => {
   const [p0, p6] = [await centre('.genie-button[data-button="0"]'), await centre('.genie-button[data-button="6"]')];
   const cdp = await page.context().newCDPSession(page);
@@ -326,21 +368,54 @@ test('scales: D minor, custom notes and a range; every note played is allowed, o
   await page.locator('#temperature').fill('0.25');
 });
 
-test('look-ahead: after each press, each button\'s next key is marked in its colour; off clears', { skip }, async () => {
+/** Each look-ahead mark on screen: key, colour, its drawn width as a share of its key's (inside the border), its fill's alpha. */
+const aheadMarks = () => page.evaluate(() => [...document.querySelectorAll('.key.next')].map((el) => {
+  const cs = getComputedStyle(el);
+  const inner = (e) => e.getBoundingClientRect().width - parseFloat(cs.borderLeftWidth) - parseFloat(cs.borderRightWidth);
+  const mark = el.querySelector('.ahead'), fill = getComputedStyle(mark).backgroundColor;
+  const alpha = fill.includes('/') ? Number(fill.split('/')[1].replace(')', '')) : (fill.startsWith('rgba') ? Number(fill.split(',')[3].replace(')', '')) : 1);
+  return { key: Number(el.dataset.key), color: el.style.getPropertyValue('--next'),
+    width: mark.getBoundingClientRect().width / inner(el), alpha };
+}));
+
+test('look-ahead: after each press, each button\'s next key is marked in its colour, sized by its velocity; off clears', { skip }, async () => {
   await openSettings();
   await page.locator('#lookahead').check();
   await openSettings(false);
-  for (const code of ['Digit2', 'Digit7', 'Digit4']) {
+  const seen = new Set();
+  for (const code of ['Digit2', 'Digit7', 'Digit4', 'Digit1', 'Digit8']) {
     await page.keyboard.press(code);
-    const marks = await page.evaluate(() => [...document.querySelectorAll('.key.next')].map((el) => [
-      Number(el.dataset.key), el.style.getPropertyValue('--next')]));
-    // The session's own look-ahead, asked again: it changes nothing, so it gives the same keys.
-    const ahead = await page.evaluate(() => window.pianoGenie.player.lookAhead());
+    const marks = await aheadMarks();
+    // The session's own look-ahead, asked again: it changes nothing, so it gives the same keys and velocities.
+    const { ahead, velocities, looks } = await page.evaluate(async () => {
+      const { trailLook } = await import('/src/trails.js');
+      const { player, session } = window.pianoGenie;
+      const keys = player.lookAhead(), v = session.aheadVelocities;
+      return { ahead: keys, velocities: v, looks: v.map((x) => trailLook(x)) };
+    });
     assert.equal(ahead.length, 8);
+    assert.equal(velocities.length, 8, 'the model has a velocity head: each mark has a velocity');
     const expected = new Map();
-    ahead.forEach((k, b) => { if (!expected.has(k)) expected.set(k, COLORS[b]); });
-    assert.deepEqual(new Map(marks), expected);
+    ahead.forEach((k, b) => { if (!expected.has(k)) expected.set(k, { color: COLORS[b], ...looks[b] }); });
+    assert.deepEqual(new Map(marks.map((m) => [m.key, m.color])), new Map([...expected].map(([k, e]) => [k, e.color])));
+    for (const m of marks) {
+      const e = expected.get(m.key);
+      assert.ok(Math.abs(m.width - 0.76 * e.width) < 0.02, `key ${m.key}: mark ${m.width} of its key, expected ${0.76 * e.width}`);
+      assert.ok(Math.abs(m.alpha - e.alpha) < 0.01, `key ${m.key}: fill alpha ${m.alpha}, expected ${e.alpha}`);
+    }
+    velocities.forEach((v) => seen.add(v));
   }
+  assert.ok(seen.size > 1, `the marks' velocities vary: ${[...seen]}`);
+  // Soft and loud marks side by side (two white keys): the loud one wider and more solid; without a
+  // velocity head, a full mark as before.
+  const drawn = async (velocities) => {
+    await page.evaluate((v) => window.pianoGenie.keyboard.showAhead([39, 41], ['#2979ff', '#2979ff'], v), velocities);
+    return aheadMarks();
+  };
+  const [soft, loud] = await drawn([20, 120]);
+  assert.ok(loud.width > soft.width * 1.5 && loud.alpha > soft.alpha + 0.3, JSON.stringify({ soft, loud }));
+  const plain = await drawn(null);
+  assert.ok(plain.every((m) => Math.abs(m.width - 0.76) < 0.02 && m.alpha === 1), JSON.stringify(plain));
   await openSettings();
   await page.locator('#lookahead').uncheck();
   await openSettings(false);

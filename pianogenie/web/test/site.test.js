@@ -192,22 +192,22 @@ test('offline with samples missing from the cache: no request for them, their ke
   await offlineReload({ 4: 30, 10: 29, 15: 15 }, async () => {
     assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
     assert.ok(!requests.slice(before).some((u) => /D%234v10|(A|D%23)\dv15/.test(u)), 'a sample missing offline is not asked for');
-    // D#4 (63) plays the base layer's C4 or F#4 (60, 66), pitch-shifted; a loud note there v15's.
+    // D#4 (63) plays the base layer's C4 or F#4 (60, 66), pitch-shifted; a loud note there v15's alone,
+    // one between the two both (a crossfade: dynamics.js).
     const played = await page.evaluate(() => {
       const piano = window.pianoGenie.piano, pitch = 63;
       const buffers = (layer) => new Set(layer === 10 ? piano.samples.values() : piano.layers.get(layer).values());
       const at = (velocity) => {
         piano.noteOn(pitch, velocity);
-        const { src } = piano.voices.get(pitch);
-        const layer = [10, 4, 15].find((l) => buffers(l).has(src.buffer));
+        const { parts } = piano.voices.get(pitch);
         piano.noteOff(pitch, 0.01);
-        return { layer, rate: src.playbackRate.value.toFixed(3) };
+        return parts.map(({ src }) => ({ layer: [10, 4, 15].find((l) => buffers(l).has(src.buffer)), rate: src.playbackRate.value.toFixed(3) }));
       };
-      return [at(80), at(125)];
+      return [at(76), at(125), at(96)];
     });
     const shifted = [(2 ** (3 / 12)).toFixed(3), (2 ** (-3 / 12)).toFixed(3)];
-    assert.ok(played[0].layer === 10 && shifted.includes(played[0].rate), JSON.stringify(played));
-    assert.ok(played[1].layer === 15 && shifted.includes(played[1].rate), JSON.stringify(played));
+    assert.deepEqual(played.map((parts) => parts.map((p) => p.layer)), [[10], [15], [10, 15]], JSON.stringify(played));
+    assert.ok(played.flat().every((p) => shifted.includes(p.rate)), JSON.stringify(played));
   });
 });
 

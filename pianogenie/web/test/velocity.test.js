@@ -110,6 +110,33 @@ describe('session velocity', () => {
     assert.equal(a.velocity, b.velocity);
   });
 
+  test('look-ahead velocities: each button\'s is what pressing it at that moment would play', async () => {
+    for (const dir of [exportRandomModel(2, BINS), path.join(REPO_DIR, 'pianogenie', 'pretrained', 'tfjs')]) {
+      const model = await loadModelDir(dir);
+      const session = () => new Session(new Decoder(model.weights), model.config,
+        { seed: 7, velocityHead: new VelocityHead(model.weights, model.config.rnnDim) });
+      const history = (s) => { for (let i = 0; i < 12; i++) s.press(0.13 * i, (i * 3) % 8, 0.5, null, i === 5 ? 120 : undefined); };
+      for (const keys of [null, [39, 41, 43, 44, 46, 48, 50, 51]]) {
+        const a = session();
+        history(a);
+        const ahead = a.lookAhead(1.7, keys), velocities = a.aheadVelocities;
+        assert.equal(velocities.length, 8);
+        for (let b = 0; b < 8; b++) {
+          const probe = session(); // the same state, then a real press of button b
+          history(probe);
+          assert.equal(probe.press(1.7, b, 0, keys), ahead[b]);
+          assert.equal(probe.velocity, velocities[b], `${dir} button ${b} (keys ${keys})`);
+        }
+        assert.ok(new Set(velocities).size > 1, `velocities differ between buttons: ${velocities}`);
+        // and the look-ahead changed nothing: the next press plays as if it had not run
+        const c = session();
+        history(c);
+        assert.equal(a.press(1.7, 4, 0.5, keys), c.press(1.7, 4, 0.5, keys));
+        assert.equal(a.velocity, c.velocity);
+      }
+    }
+  });
+
   test('an export without velocity weights plays the default velocity (or the given one)', async () => {
     const model = await loadModelDir(exportRandomModel(1));
     assert.equal(model.velocityHead, null);
@@ -118,6 +145,8 @@ describe('session velocity', () => {
     assert.equal(s.velocity, DEFAULT_VELOCITY);
     s.press(0.2, 4, 0.25, null, 100);
     assert.equal(s.velocity, 100);
+    assert.equal(s.lookAhead(0.4).length, 8);
+    assert.equal(s.aheadVelocities, null, 'no velocity head: the look-ahead has no velocities');
   });
 
   test('a velocity head whose shapes do not fit is refused, naming the model', async () => {
