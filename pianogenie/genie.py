@@ -230,7 +230,8 @@ class PianoGenie:
         # key's r = W_k onehot(k) goes through the output layer as a per-key table of logits
         # T_k = W_o r + b_o, which enters the mean as factors exp(T_k) on the bins' moments:
         #     y = max(pre, -r),   a = W_o y = logits - T_k,   [sum p c, sum p] = exp(a) @ (exp(T_k) * M).
-        # exp(T_k) is shifted by each key's max (the mean ignores a common factor), so it lies in (0, 1].
+        # exp(T_k) is shifted by each key's max (the mean ignores a common factor), so it lies in (0, 1]
+        # (only a bin > 87 below its key's best, in float32, would count as 0).
         W_o, b_o = np.asarray(w["output.weight"], f64).T, np.asarray(w["output.bias"], f64)  # (hid, bins)
         T = W_k.T @ W_o + b_o  # (88, bins)
         E = np.exp(T - T.max(1, keepdims=True))
