@@ -193,6 +193,9 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
 
     check_output(out, flag="--out", inputs=(checkpoint, data), folder=True)  # before any work
     model, cfg = load_model(checkpoint)
+    if cfg.num_buttons < 2:  # the browser (model.js) refuses it too: nothing to play with
+        raise UserError(f"{checkpoint} is a language-model baseline (num_buttons={cfg.num_buttons}): it has no "
+                        "buttons to play; export a model trained with 2 or more buttons")
     manifest, shards = tfjs_weights(decoder_weights(model))
     if data is not None:
         k, onsets, v, source = validation_performance(data)

@@ -159,6 +159,16 @@ def test_bad_checkpoint_is_a_user_error(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_language_model_baseline_is_refused_in_one_line(tmp_path, capsys):
+    cfg = Config(model_rnn_dim=16, num_buttons=1)
+    path = tmp_path / "lm.pt"
+    torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, path)
+    assert main(["export", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "language-model baseline (num_buttons=1)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
 def test_export_never_deletes_files_it_did_not_write(checkpoint, tmp_path, capsys):
     out = tmp_path / "model"
     ex.export(checkpoint, out)
