@@ -60,6 +60,12 @@ async function main() {
     layersStarted = true;
     controlled().then(() => piano.loadLayers()).then((layers) => {
       handle.velocityLayers = layers;
+      if (layers.length) { // the layer count shows where the labels do (wide screens), in the title everywhere
+        const extra = Object.assign(document.createElement('span'), {
+          className: 'lbl', textContent: `, ${layers.length + 1} velocity layers` });
+        sound.append(extra);
+        sound.title = `sampled piano, ${layers.length + 1} velocity layers`;
+      }
       handle.samplesLoaded = true;
     });
   };

@@ -110,6 +110,7 @@ test('each button by key (both rows) and by click plays and lights a key', { ski
 test('the soft and loud velocity layers load after the first press', { skip }, async () => {
   await page.waitForFunction(() => window.pianoGenie.velocityLayers.length === 2, null, { timeout: 60000 });
   assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
+  assert.equal(await page.locator('#sound').textContent(), 'sampled piano, 3 velocity layers');
 });
 
 test('a note between two loaded layers starts both at once, at equal-power gains; its note-off stops both', { skip }, async () => {
