@@ -24,9 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pianogenie import distributed, recipes
 from pianogenie.config import Config
-from pianogenie.evaluate import evaluate, losses
+from pianogenie.evaluate import evaluate
 from pianogenie.meters import RunningMeans
-from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
+from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
 from pianogenie.prefetch import BatchSource
 from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
@@ -47,12 +47,6 @@ def lr_at(step: int, cfg: Config) -> float:
         return cfg.lr * (step + 1) / cfg.lr_warmup_steps
     progress = min((step - cfg.lr_warmup_steps) / max(cfg.max_num_steps - cfg.lr_warmup_steps, 1), 1.0)
     return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def contour_final(step: int, cfg: Config) -> bool:
-    """Whether the loss at `step` weighs contour by loss_contour_multiplier_final: from
-    loss_contour_final_from * max_num_steps on (the one-run form of a second, contour-weighted stage)."""
-    return cfg.loss_contour_final_from < 1 and step >= cfg.loss_contour_final_from * cfg.max_num_steps
 
 
 def default_workers() -> int:
@@ -128,7 +122,6 @@ class Trainer:
                                            if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr,
                                           fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
-        self.cfg_contour_final = cfg.replace(loss_contour_multiplier=cfg.loss_contour_multiplier_final)
         self.step = 0
         self.best_val_loss = math.inf
         self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
@@ -254,7 +247,7 @@ class Trainer:
         if not self.val:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
-                        velocity_baselines=self.velocity_baselines)
+                        velocity_baselines=self.velocity_baselines, step=self.step)
 
     # ---------------------------------------------------------------------------------------------
     # The loop
@@ -328,25 +321,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         shards = batch.split(self.workers) if self.pool is not None else [batch]
         if len(shards) == 1:
-            terms, _, _ = losses(self.ddp_model, batch, self._loss_cfg())
+            terms, _, _ = losses(self.ddp_model, batch, self.cfg, self.step)
             if self.fast_path or torch.isfinite(terms["loss"]):  # (fast path: checked later, no sync)
                 terms["loss"].backward()
             return {k: v.detach() for k, v in terms.items()}
-        loss_cfg = self._loss_cfg()
         num_notes = float(batch.mask.sum())
         num_pairs = float((batch.mask[:, 1:] & batch.mask[:, :-1]).sum())
 
         def shard(b: Batch):
-            terms, _, _ = losses(self.model, b, loss_cfg, num_notes, num_pairs)
+            terms, _, _ = losses(self.model, b, self.cfg, self.step, num_notes, num_pairs)
             return {k: v.detach() for k, v in terms.items()}, torch.autograd.grad(terms["loss"], self.params)
 
         results = list(self.pool.map(shard, shards))
         for i, p in enumerate(self.params):
             p.grad = sum(grads[i] for _, grads in results[1:]) + results[0][1][i]
         return {k: sum(terms[k] for terms, _ in results) for k in results[0][0]}
-
-    def _loss_cfg(self) -> Config:
-        return self.cfg_contour_final if contour_final(self.step, self.cfg) else self.cfg
 
     def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""
