@@ -1,4 +1,6 @@
-"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
+"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads
+(`--format magenta`: @magenta/music's checkpoint layout instead, written by magenta.py with the
+writers here).
 
 Writes into DIR (atomically: every file under a temporary name, then all renamed at once; only
 files a previous export wrote are ever replaced, nothing else in DIR is touched):
@@ -142,7 +144,8 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
 
 
 _SHARD_NAME = re.compile(r"^group\d+-shard\d+of\d+\.bin$")
-_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json")
+# magenta.json: the description an export in @magenta/music's layout writes (magenta.py)
+_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json", "magenta.json")
 
 
 def _previous_export_files(out: Path) -> set[str]:
@@ -161,8 +164,10 @@ def _previous_export_files(out: Path) -> set[str]:
 def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> None:
     """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
     first, then all are renamed at once (signals held back). An existing `out` must be empty or a
-    previous export; only the files that export wrote are replaced, and the shards of the previous
-    export that the new one no longer has are removed. Any other file in `out` is left alone."""
+    previous export; only the files that export wrote are replaced, and the files of the previous
+    export that the new one no longer has are removed (its shards; its cfg.json and test.json when
+    a magenta-layout export replaces it, so no stale app config describes the new weights). Any
+    other file in `out` is left alone."""
     out = check_output(out, flag="--out", inputs=inputs, folder=True)
     old: set[str] = set()
     created = not out.exists()
@@ -183,7 +188,7 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> 
                 out.rmdir()  # the folder this call made (only if empty: nothing else is removed)
         raise
     for stale in sorted(old - set(files)):
-        if _SHARD_NAME.match(stale):
+        if _SHARD_NAME.match(stale) or stale in _FIXED_FILES:
             (out / stale).unlink(missing_ok=True)
 
 
@@ -219,7 +224,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export",
         description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
         "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
-        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",
+        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR. "
+        "With --format magenta: a checkpoint folder that @magenta/music's PianoGenie loads instead.",
     )
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
                    help="a run folder (uses best.pt), one of our checkpoints, or the tutorial's model.pt")
@@ -227,10 +233,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NOTES",
                    help="notes file from `pianogenie prepare`: the golden case uses a real validation "
                    "performance (default: a deterministic synthetic one)")
+    p.add_argument("--format", choices=("tfjs", "magenta"), default="tfjs",
+                   help="tfjs (default): for this app; magenta: a checkpoint folder for @magenta/music's "
+                   "PianoGenie class (8 buttons, 2 x 128 LSTM; keys only, see docs/magenta.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "magenta":
+        from pianogenie.magenta import export_magenta
+
+        if args.data is not None:
+            raise UserError("--data is for the tfjs format's golden case; --format magenta writes none")
+        written = export_magenta(args.checkpoint, args.out)
+        for notice in written["notices"]:
+            print(f"pianogenie export: note: {notice}")
+        print(f"exported decoder to {args.out} for @magenta/music: new mm.{written['class']}(URL of {args.out})")
+        return 0
     golden = export(args.checkpoint, args.out, args.data)
     print(f"exported decoder to {args.out} (golden case: {golden['source']})")
     print(f"play it: pianogenie serve --model {args.out}")
