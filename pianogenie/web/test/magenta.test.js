@@ -85,7 +85,7 @@ function schedule(seed) {
       let dt;
       if (i === 0) dt = null;
       else if (r < 0.15) dt = 0;
-      else if (r < 0.35) dt = (Math.floor(rand() * 34) + 0.5) * 0.032 + (rand() - 0.5) * 1e-6; // rounding edges
+      else if (r < 0.35) dt = (Math.floor(rand() * 34) + 0.5) * 0.032 + (rand() < 0.5 ? 0 : (rand() - 0.5) * 1e-6); // rounding edges
       else if (r < 0.9) dt = rand() * 0.6;
       else dt = 0.9 + rand() * 2;
       let keys = null;
