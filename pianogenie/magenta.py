@@ -38,10 +38,10 @@ all-zero vector (the setter's 0 one-hot encodes to nothing), so there is no "non
 conditioned decoder of ours whose input layer reads each condition as a one-hot with a "none"
 slot maps exactly: for each condition, its none row n is added to the input bias and subtracted
 from each of its other rows (then the zero vector gives bias + n, and class c gives
-bias + n + (row_c - n) = bias + row_c). The condition blocks are appended to `input_rows` in the
-class's order, and the class is chosen with `magenta_class(conditions)`; a condition the classes
-lack (style) is either refused or, where the model was trained with it dropped to "none", fixed
-to "none" by folding its none row into the bias, with a notice.
+bias + n + (row_c - n) = bias + row_c): `condition_rows`. The condition blocks are appended to
+`input_rows` in the class's order and the class is chosen with `magenta_class(conditions)`. A
+condition the classes lack (style) is refused, or, for a model trained with it dropped to "none",
+fixed to "none" (its none row folded into the bias) with a notice.
 """
 
 from __future__ import annotations
@@ -125,6 +125,14 @@ def input_rows(weight: np.ndarray, delta_time_max: float) -> np.ndarray:
     button_row = weight[:, NUM_KEYS + 2]
     dt_of_bin = np.minimum(np.arange(DT_BINS) / DT_STEPS_PER_SECOND, delta_time_max)  # (33,)
     return np.concatenate([button_row[None], start_row[None], key_rows, dt_of_bin[:, None] * dt_row[None]])
+
+
+def condition_rows(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A condition's columns of a conditioned input layer of ours (H, n + 1: n classes, then
+    "none") -> the class's rows for it (n, H), whose "none" is the all-zero vector, and the shift
+    (H,) to add to the input bias: the none column folded in, and taken off every class's row."""
+    none = block[:, -1]
+    return (block[:, :-1] - none[:, None]).T, none
 
 
 def lstm_kernel_bias(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray

@@ -195,3 +195,14 @@ def test_conditioned_classes():
     assert mg.magenta_class(("key", "chord_root", "chord_family")) == "PianoGenieKeysigChord"
     with pytest.raises(Exception, match="no PianoGenie class for the conditions style"):
         mg.magenta_class(("style",))
+
+
+def test_condition_rows_encode_none_as_the_zero_vector():
+    rng = np.random.default_rng(0)
+    block, bias = rng.normal(size=(16, 13)), rng.normal(size=16)  # 12 pitch classes + none
+    rows, shift = mg.condition_rows(block)
+    assert rows.shape == (12, 16)
+    for c in range(13):  # ours: one-hot with the none slot (12); the class: none = all zeros
+        ours = block @ np.eye(13)[c] + bias
+        theirs = (np.eye(12)[c] if c < 12 else np.zeros(12)) @ rows + bias + shift
+        np.testing.assert_allclose(theirs, ours, atol=1e-12)
