@@ -206,3 +206,13 @@ def test_condition_rows_encode_none_as_the_zero_vector():
         ours = block @ np.eye(13)[c] + bias
         theirs = (np.eye(12)[c] if c < 12 else np.zeros(12)) @ rows + bias + shift
         np.testing.assert_allclose(theirs, ours, atol=1e-12)
+
+
+def test_the_app_refuses_a_magenta_export_in_one_line(tmp_path, capsys):
+    ckpt = save_checkpoint(tmp_path / "ckpt.pt", Config())
+    out = tmp_path / "mg"
+    assert main(["export", str(ckpt), "--format", "magenta", "--out", str(out)]) == 0
+    assert main(["build-site", str(tmp_path / "site"), "--model", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "an export for @magenta/music (--format magenta)" in err and err.count("\n") == 1
+    assert not (tmp_path / "site").exists()
