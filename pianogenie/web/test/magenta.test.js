@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createRequire } from 'node:module';
@@ -125,7 +125,10 @@ before(async () => {
   url = `http://127.0.0.1:${server.address().port}/model`;
 });
 
-after(() => server?.close());
+after(() => {
+  server?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
 
 test('export --format magenta says the velocity head is dropped and which class plays it', () => {
   assert.match(exportLog, /note: the velocity head is dropped/);
