@@ -1,4 +1,6 @@
-"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
+"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads
+(`--format magenta`: @magenta/music's checkpoint layout instead, written by magenta.py with the
+writers here).
 
 Writes into DIR (atomically: every file under a temporary name, then all renamed at once; only
 files a previous export wrote are ever replaced, nothing else in DIR is touched):
@@ -141,7 +143,8 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
 
 
 _SHARD_NAME = re.compile(r"^group\d+-shard\d+of\d+\.bin$")
-_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json")
+# magenta.json: the description an export in @magenta/music's layout writes (magenta.py)
+_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json", "magenta.json")
 
 
 def _previous_export_files(out: Path) -> set[str]:
@@ -160,8 +163,10 @@ def _previous_export_files(out: Path) -> set[str]:
 def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> None:
     """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
     first, then all are renamed at once (signals held back). An existing `out` must be empty or a
-    previous export; only the files that export wrote are replaced, and the shards of the previous
-    export that the new one no longer has are removed. Any other file in `out` is left alone."""
+    previous export; only the files that export wrote are replaced, and the files of the previous
+    export that the new one no longer has are removed (its shards; its cfg.json and test.json when
+    a magenta-layout export replaces it, so no stale app config describes the new weights). Any
+    other file in `out` is left alone."""
     out = check_output(out, flag="--out", inputs=inputs, folder=True)
     old: set[str] = set()
     created = not out.exists()
@@ -182,7 +187,7 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> 
                 out.rmdir()  # the folder this call made (only if empty: nothing else is removed)
         raise
     for stale in sorted(old - set(files)):
-        if _SHARD_NAME.match(stale):
+        if _SHARD_NAME.match(stale) or stale in _FIXED_FILES:
             (out / stale).unlink(missing_ok=True)
 
 

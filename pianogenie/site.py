@@ -83,6 +83,9 @@ def check_model_dir(model_dir: Path) -> Path:
     if not model_dir.is_dir():
         raise UserError(f"--model {model_dir}: not a folder (make one with `pianogenie export RUN --out DIR`)")
     manifest_file = model_dir / "weights_manifest.json"
+    if (model_dir / "magenta.json").is_file() and not (model_dir / "cfg.json").is_file():
+        raise UserError(f"--model {model_dir}: an export for @magenta/music (--format magenta), which this app "
+                        "does not read; export the model without --format for the app")
     for f in (manifest_file, model_dir / "cfg.json"):
         if not f.is_file():
             raise UserError(f"--model {model_dir}: no {f.name}; is it a folder written by `pianogenie export`?")
