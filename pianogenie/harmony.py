@@ -33,9 +33,10 @@ from pianogenie.util import UserError
 # PianoGenieKeysigChordFamily), so an id goes unchanged to its setter:
 #
 # - key signature: `setKeySignature(PitchClass)`, PitchClass = None 0, C 1, C# 2, D 3, Eb 4, E 5, F 6,
-#   F# 7, G 8, Ab 9, A 10, Bb 11, B 12. The pitch class is that of the MAJOR key with this signature
-#   (magenta labelled its MAESTRO genies with note_seq's key inference, whose 12 keys are major
-#   scales): 0 sharps -> C (A minor too), -3 -> Eb (C minor too), so id = (7 * sharps) % 12 + 1.
+#   F# 7, G 8, Ab 9, A 10, Bb 11, B 12. magenta's inputs carry no mode (its demo offers the 12 pitch
+#   classes alone), and note_seq's key inference, whose chord kinds are exactly the 8 families below,
+#   has 12 keys that are major scales; so the id is the pitch class of the MAJOR key with this
+#   signature: 0 sharps -> C (A minor too), -3 -> Eb (C minor too), id = (7 * sharps) % 12 + 1.
 # - chord root: `setChordRoot(PitchClass)`, the same 13 ids.
 # - chord family: `setChordFamily(ChordFamily)`, ChordFamily = None 0, Maj 1, Min 2, Aug 3, Dim 4,
 #   Seven 5, Maj7 6, Min7 7, Min7b5 8 (half-diminished); the same 8 chord kinds as note_seq's chord
