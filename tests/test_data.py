@@ -14,7 +14,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from conftest import build_midi, write_maestro, zip_folder
+from helpers import build_midi, write_maestro, zip_folder
 from pianogenie import data
 from pianogenie.cli import main
 from pianogenie.data import load_notes
