@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the read-only shared data lives, and skipping cleanly without it.
+"""Shared pytest fixtures: where the read-only shared data lives (skipping cleanly without it), a
+small random checkpoint and tiny notes files. The plain helpers they use are in helpers.py.
 
 `../shared` (next to the repository) holds real MAESTRO-layout MIDI and the 2021 tutorial's
 reference model. Both are read in place, never copied into the repository; tests that need them

@@ -122,6 +122,46 @@ def zip_folder(folder: Path, zip_path: Path, top: str) -> Path:
     return zip_path
 
 
+# Two playable MIDI note lists: (onset beats, duration beats, pitch, velocity)
+GOOD_A = [(0.0, 1.0, 60, 80), (0.5, 0.25, 64, 90), (0.5, 0.5, 62, 70), (2.0, 1.0, 108, 127)]
+GOOD_B = [(0.0, 0.5, 21, 1), (1.0, 0.5, 55, 100)]
+
+
+def pretty_reference(midi: bytes) -> np.ndarray:
+    """What pretty_midi reads: all non-drum notes, pitch in the piano range, positive duration."""
+    import io
+
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(midi))
+    rows = [
+        (n.start, n.end - n.start, n.pitch - 21, n.velocity)
+        for inst in pm.instruments
+        if not inst.is_drum
+        for n in inst.notes
+        if 21 <= n.pitch <= 108 and n.end > n.start
+    ]
+    a = np.array(rows, dtype=np.float64).reshape(-1, 4)
+    return a[np.lexsort((a[:, 3], a[:, 1], a[:, 2], a[:, 0]))]
+
+
+def assert_same_notes(ours: np.ndarray, ref: np.ndarray, tol: float) -> None:
+    """The issue's criterion: same count, same keys and velocities, onsets and offsets within tol."""
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(ours[:, 2:], ref[:, 2:])
+    np.testing.assert_allclose(ours[:, 0], ref[:, 0], rtol=0, atol=tol)
+    np.testing.assert_allclose(ours[:, 0] + ours[:, 1], ref[:, 0] + ref[:, 1], rtol=0, atol=tol)
+
+
+def tiny_files() -> dict[str, tuple[str, bytes]]:
+    """A three-performance MAESTRO layout, one per split."""
+    return {
+        "2018/a.midi": ("train", build_midi(GOOD_A)),
+        "2018/b.midi": ("validation", build_midi(GOOD_B)),
+        "2017/c.midi": ("test", build_midi(GOOD_B + [(3.0, 1.0, 30, 30)])),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Notes files and models
 
