@@ -43,6 +43,7 @@ import numpy as np
 
 from pianogenie.config import Config
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.inputs import button_values, delta_time
 from pianogenie.util import UserError
 from pianogenie.velocity import CHORD_DT, DEFAULT_VELOCITY, NUM_INPUTS, NUM_STATE
 
@@ -86,7 +87,7 @@ class PianoGenie:
         self._velocity_weights = velocity_weights
         self.num_buttons = cfg.num_buttons
         # button -> its real value 2b/(n-1) - 1; the lookup also validates (1.0 and np.int64(1) hash as 1)
-        self._button_value = {b: b * (2.0 / (cfg.num_buttons - 1)) - 1.0 for b in range(cfg.num_buttons)}
+        self._button_value = dict(enumerate(button_values(cfg.num_buttons)))
         self._dt_max = float(cfg.data_delta_time_max)
         self._pack(weights)
         self.reset(seed)
@@ -281,7 +282,7 @@ class PianoGenie:
         if velocity is not None and not (isinstance(velocity, (int, np.integer)) and 1 <= velocity <= 127):
             raise ValueError(f"velocity must be an integer 1..127, got {velocity!r}")
         last, self.last_time = self.last_time, time
-        dt = self._dt_max if last is None else min(max(time - last, 0.0), self._dt_max)
+        dt = delta_time(time, last, self._dt_max)
         mask = None if keys is None else self._key_mask(keys)
         if self.has_velocity:
             self._write_dense(dt, dt < CHORD_DT, math.log(dt + 1e-3), b)

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pianogenie import distributed
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate
+from pianogenie.inputs import button_value
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
 from pianogenie.prefetch import BatchSource
@@ -410,10 +411,10 @@ def _set_velocity_feature_stats(model: Autoencoder, notes: Notes, cfg: Config, r
     notes; button values drawn uniformly (the encoder spreads notes about evenly over the buttons)."""
     i = rng.choice(len(notes.keys), size=min(len(notes.keys), 200_000), replace=False)
     first = notes.pos[i] == 0
-    t = np.where(first, cfg.data_delta_time_max,
-                 np.clip(notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)], 0.0, cfg.data_delta_time_max))
+    gap = notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)]
+    t = np.where(first, cfg.data_delta_time_max, np.clip(gap, 0.0, cfg.data_delta_time_max))  # inputs.delta_times
     if cfg.num_buttons == 1:  # the language-model baseline's decoder sees b = 0 (no encoder)
         b = np.zeros(len(i))
     else:
-        b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
+        b = button_value(rng.integers(0, cfg.num_buttons, len(i)), cfg.num_buttons)
     model.vel.set_feature_stats(notes.states[i], t, b)

@@ -11,7 +11,8 @@ import torch
 from pianogenie import genie as genie_mod
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
 from pianogenie.genie import PianoGenie
-from pianogenie.model import Autoencoder, delta_times, load_model
+from pianogenie.inputs import delta_times
+from pianogenie.model import Autoencoder, load_model
 from pianogenie.util import UserError
 
 from helpers import a_performance, random_checkpoint
