@@ -392,3 +392,12 @@ def test_sigterm_during_evaluation_stops_at_once_with_143(notes_file, tmp_path, 
     assert "pianogenie train: interrupted (SIGTERM)" in err and "Traceback" not in err
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 0  # the last consistent checkpoint
     assert [p.name for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_every_attribute_of_a_trainer_is_set_by_its_constructor(notes_file, tmp_path):
+    cfg = Config(model_rnn_dim=16, seq_len=16, batch_size=4, max_num_steps=3, eval_frequency=2,
+                 summarize_frequency=1, lr_warmup_steps=1)
+    trainer = Trainer(cfg, load_notes(notes_file), tmp_path / "run", device="cpu", progress=False)
+    before = set(vars(trainer))
+    assert trainer.train()["step"] == 3
+    assert set(vars(trainer)) == before  # train() advances the state; it never creates any
