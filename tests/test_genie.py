@@ -140,3 +140,22 @@ def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
 def test_default_model_is_used_when_shipped(monkeypatch, ckpt):
     monkeypatch.setattr(genie_mod, "DEFAULT_MODEL", ckpt)
     assert PianoGenie.load().cfg.model_rnn_dim == 32
+
+
+@pytest.mark.parametrize("layers,velocity_bins", [(2, 0), (3, 0), (1, 16)])
+def test_packed_step_equals_the_plain_numpy_step(tmp_path, layers, velocity_bins):
+    from pianogenie.packed import PackedDecoder, plain_step
+
+    model, cfg = load_model(random_checkpoint(tmp_path / "m.pt", model_rnn_num_layers=layers,
+                                              velocity_bins=velocity_bins, velocity_hidden=24))
+    w = {name: p.detach().double().numpy() for name, p in model.dec.state_dict().items()}
+    vel = {n: p.detach().double().numpy() for n, p in model.vel.state_dict().items()} if velocity_bins else None
+    packed, plain = PackedDecoder(w, cfg, vel), plain_step(w, layers)
+    h, c = [np.zeros(cfg.model_rnn_dim) for _ in range(layers)], [np.zeros(cfg.model_rnn_dim) for _ in range(layers)]
+    times, buttons = a_performance(48, cfg.num_buttons)
+    k_m1 = SOS
+    for dt, b in zip(delta_times(times, cfg.data_delta_time_max), buttons):
+        b_real = 2 * int(b) / (cfg.num_buttons - 1) - 1
+        ours, ref = packed.step(k_m1, float(dt), b_real), plain(k_m1, float(dt), b_real, h, c)
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-4)
+        k_m1 = int(ref.argmax())

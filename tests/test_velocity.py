@@ -112,8 +112,8 @@ def test_numpy_press_velocities_equal_the_torch_head():
     # look_ahead leaves the velocity history as it was
     allowed = [40, 43, 47]
     ahead = a.look_ahead(1.2, allowed)
-    twin_state = a._buf.copy()
-    assert a.look_ahead(1.2, allowed) == ahead and np.array_equal(a._buf, twin_state)
+    twin_state = a.net._buf.copy()
+    assert a.look_ahead(1.2, allowed) == ahead and np.array_equal(a.net._buf, twin_state)
     assert a.press(1.2, 5, 0.0, allowed, velocity=33) == ahead[5] and a.velocity == 33
     assert a.press(1.4, 2, 0.9, keys=allowed) in allowed and 1 <= a.velocity <= 127
 
@@ -121,7 +121,7 @@ def test_numpy_press_velocities_equal_the_torch_head():
 @pytest.mark.filterwarnings("ignore:overflow encountered in exp", "ignore:invalid value encountered in dot")
 def test_press_shortcut_equals_the_plain_head_for_every_key():
     # press evaluates the head by per-key tables (max against -r_k, exp(T_k)-weighted moments);
-    # velocity_logits and _velocity by the plain relu(pre + r_k) and W_o product: the same mean for
+    # velocity_logits and _plain_velocity by the plain relu(pre + r_k) and W_o product: the same mean for
     # every key (forced by keys=[k]) and state
     for scale in (1.0, 1e4):  # 1e4: logits beyond float32 exp, where the shortcut falls back
         model = small_model()
@@ -130,12 +130,12 @@ def test_press_shortcut_equals_the_plain_head_for_every_key():
         genie = PianoGenie.from_model(model, SMALL, seed=0)
         for k in range(NUM_KEYS):
             assert genie.press(0.05 * k + 0.3 * (k % 3 == 0), k % 8, 0.5, keys=[k]) == k
-            pressed, moments = genie.velocity, genie._vel_mean.copy()
-            assert pressed == genie._velocity(k)
+            pressed, moments = genie.velocity, genie.net._vel_mean.copy()
+            assert pressed == genie.net._plain_velocity(k)
             if scale == 1.0:
-                plain = genie._vel_mean
+                plain = genie.net._vel_mean
                 assert moments[0] / moments[1] == pytest.approx(plain[0] / plain[1], rel=1e-5)
-        assert len({genie._velocity(k) for k in range(NUM_KEYS)}) > 3  # the keys' velocities differ
+        assert len({genie.net._plain_velocity(k) for k in range(NUM_KEYS)}) > 3  # the keys' velocities differ
 
 
 def test_mean_velocity_interpolates_within_the_bin():
