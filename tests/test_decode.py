@@ -14,12 +14,6 @@ from pianogenie.cli import main
 from pianogenie.constants import LOWEST_PITCH
 from pianogenie.decode import DEFAULT_VELOCITY, Press, decode_performance, performance_midi, read_presses
 from pianogenie.genie import PianoGenie
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return random_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
 
 
 def write_json(path, rows):
