@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MAESTRO_DIR, SHARED
+from helpers import MAESTRO_DIR, SHARED
 from pianogenie import harmony as h
 from pianogenie.util import UserError
 
