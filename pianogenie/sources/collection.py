@@ -125,7 +125,7 @@ def _zip_names(path: Path, limits: Limits) -> dict[str, str]:
         raise UserError(f"{path}: {len(infos)} members, over the cap of {limits.max_members}; refusing to read it")
     total = sum(i.file_size for i in infos)
     if total > limits.max_archive_bytes:
-        raise UserError(f"{path}: expands to {total / 2**30:.1f} GB, over the {limits.max_archive_bytes / 2**30:g} GB "
+        raise UserError(f"{path}: expands to {total / 2**20:.1f} MB, over the {_size(limits.max_archive_bytes)} "
                         "cap (--max-archive-gb); refusing to read it")
     names = {}
     for info in infos:
@@ -151,7 +151,7 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
                     continue
                 total += m.size
                 if total > limits.max_archive_bytes:
-                    raise UserError(f"{path}: expands past the {limits.max_archive_bytes / 2**30:g} GB cap "
+                    raise UserError(f"{path}: expands past the {_size(limits.max_archive_bytes)} cap "
                                     "(--max-archive-gb); refusing to read it")
                 if not _wanted(name):
                     continue
@@ -165,6 +165,10 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
     except (OSError, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
         raise UserError(f"{path}: unreadable tar archive ({type(e).__name__}: {e})") from None
     return names
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
 
 
 def _groups(midi: list[str], rule: str) -> dict[str, str]:
