@@ -310,7 +310,7 @@ class _JsonWriter:
             part[0].close()
 
 
-CACHE_PRIME_NOTES = 20_000_000  # up to this many notes, prepare leaves load_notes' binary copy too
+CACHE_PRIME_NOTES = 8_000_000  # up to this many notes (~260 MB of arrays), prepare leaves load_notes' binary copy too
 
 
 def output_kind(out: Path) -> str:

@@ -330,3 +330,12 @@ def test_eval_sample_is_fixed_and_seeded():
     assert len(s1) == 20 and np.array_equal(s1, s2) and not np.array_equal(s1, s3)
     assert set(s1) <= set(all_s) and np.all(np.diff(s1) > 0)
     assert np.array_equal(eval_windows(notes, 16, sample=1000)[0], all_s)  # fewer windows than the sample: all
+
+
+def test_maestro_performances_list_asap_annotations(tmp_path):
+    root = write_maestro(tmp_path / "m", {"Bach/x/a.midi": ("train", build_midi([(0, 1, 60, 80)])),
+                                          "Bach/x/b.midi": ("validation", build_midi([(0, 1, 62, 80)]))})
+    (root / "Bach" / "x" / "a_annotations.txt").write_text("0.5\t0.5\tdb,4/4,0\n")
+    src = open_source(root)
+    a, b = src.performances
+    assert src.read(a.extra("annotations")) == b"0.5\t0.5\tdb,4/4,0\n" and b.extra("annotations") is None
