@@ -123,6 +123,7 @@ async function main() {
     onButtonUp: (source) => player.buttonUp(source),
     onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
     onChange: () => midiPanel.render(),
+    onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
   });
   const midiPanel = player.listen(new MidiPanel(midi, piano));
   const recording = player.listen(new RecordingControls());

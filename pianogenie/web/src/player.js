@@ -129,9 +129,23 @@ export class Player {
     for (const source of [...this.sourceButton.keys()]) this.buttonUp(source);
   }
 
-  /** A new performance: everything released and silent, fresh decoder state. */
+  /**
+   * Everything the sources named `prefix`... hold is let go: their buttons and their pedal (a MIDI
+   * device unplugged mid-note would otherwise leave its note and its pedal down for good).
+   * @param {string} prefix  e.g. 'midi:<port id>:'
+   */
+  releaseSources(prefix) {
+    for (const source of [...this.sourceButton.keys()]) if (source.startsWith(prefix)) this.buttonUp(source);
+    for (const source of [...this.pedalSources]) if (source.startsWith(prefix)) this.pedalOff(source);
+  }
+
+  /** A new performance: every button and every pedal source released, all silent, fresh decoder state. */
   reset(seed = Date.now()) {
     this.releaseAll();
+    if (this.pedalDown) {
+      this.pedalSources.clear();
+      this._emit('pedal', false, this.now());
+    }
     for (const key of this.sustained) this._emit('soundOff', { key, pitch: key + this.config.lowestPitch, time: this.now() });
     this.sustained.clear();
     this.session.reset(seed);
