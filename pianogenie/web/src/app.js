@@ -20,6 +20,7 @@ import { EventLog, Player, RunningMedian } from './player.js';
 import { RecordingControls } from './recording.js';
 import { ScalePicker } from './scale_picker.js';
 import { Session } from './session.js';
+import { bindControls, SettingsStore } from './settings.js';
 import { Trails } from './trails.js';
 
 const MODEL_URL = 'model/'; // relative: the site works under any sub-path
@@ -28,6 +29,13 @@ const WARMUP_PRESSES = 200;
 const READOUT_MS = 500; // the latency readout changes at most twice a second
 
 const $ = (sel) => document.querySelector(sel);
+const storage = () => {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // blocked: settings last the visit
+  }
+};
 
 // Test and debugging handle. `log` keeps the latest 1000 events (note on/off, sound off, pedal).
 const log = new EventLog(1000);
@@ -80,11 +88,14 @@ async function main() {
       loadLayers();
     });
 
-  let lookAheadOn = false, player = null;
+  let lookAheadOn = false, player = null, settings = null;
+  const store = new SettingsStore(storage());
   const controls = new Controls({
     reset: () => player.reset(),
     lookAhead: (on) => { lookAheadOn = on; showAhead(); },
     trails: (on) => trails.setEnabled(on),
+    resetSettings: () => settings.reset(),
+    dynamics: () => {}, // read at each press; a key's step is kept as the player's own change
   });
   const scale = new ScalePicker(config, (keys) => {
     keyboard.setAllowed(keys);
@@ -125,7 +136,13 @@ async function main() {
     onChange: () => midiPanel.render(),
     onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
   });
-  const midiPanel = player.listen(new MidiPanel(midi, piano));
+  const midiPrefs = {
+    get output() { return store.get('midiOutput', { type: 'string' }, ''); },
+    set output(id) { store.set('midiOutput', id); },
+    get connected() { return store.get('midiConnected', { type: 'bool' }, false); },
+    set connected(on) { store.set('midiConnected', on); },
+  };
+  const midiPanel = player.listen(new MidiPanel(midi, piano, midiPrefs));
   const recording = player.listen(new RecordingControls());
   player.listen({
     noteOn: (e) => {
@@ -155,10 +172,22 @@ async function main() {
     },
   });
 
+  // Every setting is kept (settings.js): the controls are set to what was stored, then followed.
+  settings = bindControls(store, {
+    temperature: $('#temperature'), scaleTonic: $('#scale-tonic'), scaleType: $('#scale-type'),
+    rangeLow: $('#range-low'), rangeHigh: $('#range-high'),
+    ...Object.fromEntries([...document.querySelectorAll('#scale-custom input')].map((b) => [`scaleNote${b.value}`, b])),
+    lookAhead: $('#lookahead'), trails: $('#trails-toggle'), dynamics: $('#dynamics'),
+    touchDynamics: $('#touch-dynamics'), genieDynamics: $('#genie-dynamics'),
+    midiChannel: $('#midi-channel'), mutePiano: $('#mute-piano'),
+  });
+  const baseReset = settings.reset;
+  settings.reset = () => { baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render(); };
+
   bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen });
   bindPointers(player, buttons.els);
 
-  Object.assign(handle, { session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
+  Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
     midiFile: () => recording.midiFile() });
   $('#model-info').textContent = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
   $('#status').innerHTML = 'Ready<span class="wide">: press 1–8 or A S D F J K L ;, Space = pedal</span>';

@@ -1,6 +1,11 @@
 // Inputs that play: the computer keyboard (two rows of keys for the buttons, Space for the pedal,
 // Enter on a focused button) and pointers (mouse, pen, multi-touch) on the buttons. MIDI input is
 // midi_io.js; the on-screen pedal is pedal.js.
+//
+// A form control with focus gets its own keys: Space and Enter tick a focused checkbox, open a
+// focused select, press a focused Settings button (Enter ticks a checkbox too, which browsers
+// leave undone). The bar's buttons keep Space as the pedal (a click leaves focus there, and Space
+// must never press Record again mid-performance).
 
 const KEY_CODES = [
   ['Digit1', 'KeyA'], ['Digit2', 'KeyS'], ['Digit3', 'KeyD'], ['Digit4', 'KeyF'],
@@ -18,9 +23,26 @@ export function bindKeys(player, { numButtons, paused = () => false }) {
     const el = document.activeElement;
     return el && el.classList && el.classList.contains('genie-button') ? Number(el.dataset.button) : null;
   };
+  const formControl = () => {
+    const el = document.activeElement;
+    if (!el || !el.tagName || el.classList.contains('genie-button')) return null;
+    if (el.tagName === 'SELECT' || el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' && el.type !== 'range')) return el;
+    return el.tagName === 'BUTTON' && el.closest('.panel') ? el : null;
+  };
   const onKey = (e) => {
     if (paused() || e.ctrlKey || e.metaKey || e.altKey) return;
     const down = e.type === 'keydown';
+    const control = (e.code === 'Space' || e.code === 'Enter' || e.code === 'NumpadEnter') ? formControl() : null;
+    if (control) {
+      if (down && e.code !== 'Space' && control.type === 'checkbox') {
+        e.preventDefault();
+        control.click();
+      } else if (!down) { // a pedal or button held before focus moved here still comes up
+        if (e.code === 'Space') player.pedalOff('key:Space');
+        else player.buttonUp(`key:${e.code}`);
+      }
+      return; // the control's own key (Space ticks a checkbox, opens a select, presses a button)
+    }
     if (e.code === 'Space') {
       // The pedal. Never the browser's default, which would click the last clicked control (Record...).
       e.preventDefault();
