@@ -104,8 +104,18 @@ async function main() {
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
     genieDynamics: () => controls.genieDynamics });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
-  const showAhead = () => (lookAheadOn ? keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities)
-    : keyboard.showAhead([], COLORS));
+  // What a press plays depends on the time since the last one, so the marks are asked again each
+  // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
+  let aheadFrame = 0;
+  const showAhead = () => {
+    if (!lookAheadOn) { keyboard.showAhead([], COLORS); return; }
+    keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities);
+    if (!aheadFrame && player.now() < player.aheadSettlesAt) aheadFrame = requestAnimationFrame(aheadTick);
+  };
+  const aheadTick = () => {
+    aheadFrame = 0;
+    showAhead();
+  };
   const pedal = new PedalView($('#pedal'), player);
 
   // Press -> sound: the decode plus the audio path (the context's buffer and the output device),

@@ -23,7 +23,7 @@ import { DEFAULT_VELOCITY } from './velocity.js';
 export class Player {
   /**
    * @param {import('./session.js').Session} session
-   * @param {{lowestPitch: number, numKeys: number, numButtons: number}} config
+   * @param {{lowestPitch: number, numKeys: number, numButtons: number, deltaTimeMax: number}} config
    * @param {{temperature?: () => number, keys?: () => (number[]|null), genieDynamics?: () => boolean,
    *   now?: () => number}} options  temperature, keys, genieDynamics: read at each press; now: the clock in seconds
    */
@@ -42,7 +42,6 @@ export class Player {
     this.sustained = new Set(); // keys up but still sounding under the pedal
     this.pedalSources = new Set();
     this.lastPress = null; // time of the latest press
-    this.lastInterval = 0.25; // seconds between the latest two presses (for look-ahead)
     this.decodeMs = NaN; // how long the latest press took to decode
   }
 
@@ -78,7 +77,6 @@ export class Player {
     this.decodeMs = performance.now() - t0;
     const sv = this.session.velocity;
     const velocity = Number.isInteger(sv) ? sv : (given ?? DEFAULT_VELOCITY);
-    if (this.lastPress !== null) this.lastInterval = Math.max(0, time - this.lastPress);
     this.lastPress = time;
 
     const restrike = this.down[key] > 0 || this.sustained.has(key);
@@ -153,10 +151,19 @@ export class Player {
     this._emit('reset');
   }
 
-  /** The key each button would play next (argmax; the session is left unchanged). */
-  lookAhead() {
-    const time = this.lastPress === null ? this.now() : this.lastPress + this.lastInterval;
+  /**
+   * The key each button would play if pressed at `time` (default: now; argmax; the session is left
+   * unchanged). The decoder hears the time since the last press, so what a button plays changes as
+   * time passes: a view shows the truth by asking again (each animation frame) until
+   * `aheadSettlesAt`, after which the answer no longer changes.
+   */
+  lookAhead(time = this.now()) {
     return this.session.lookAhead(time, this.keys());
+  }
+
+  /** When look-ahead stops changing: the delta time the decoder hears is capped at deltaTimeMax. */
+  get aheadSettlesAt() {
+    return this.lastPress === null ? -Infinity : this.lastPress + this.config.deltaTimeMax;
   }
 }
 

@@ -120,6 +120,27 @@ describe('player: held notes', () => {
   });
 });
 
+describe('player: look-ahead follows the clock', () => {
+  test('lookAhead asks the session for now (not an assumed interval) until deltaTimeMax after a press', () => {
+    let t = 5;
+    const asked = [];
+    const session = new ScriptedSession([1, 2]);
+    session.lookAhead = (time) => { asked.push(time); return []; };
+    const player = new Player(session, CONFIG, { now: () => t });
+    assert.equal(player.aheadSettlesAt, -Infinity, 'before any press it never changes');
+    player.buttonDown(0, 'a');
+    player.buttonUp('a');
+    t = 5.3;
+    player.buttonDown(1, 'b'); // the interval was 0.3 s
+    t = 5.42;
+    player.lookAhead();
+    t = 6.0;
+    player.lookAhead();
+    assert.deepEqual(asked, [5.42, 6.0]);
+    assert.equal(player.aheadSettlesAt, 5.3 + CONFIG.deltaTimeMax);
+  });
+});
+
 describe('event log and running median', () => {
   test('the log keeps at most 2 x capacity events, numbered, and since() finds them', () => {
     const log = new EventLog(100);
