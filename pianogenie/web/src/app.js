@@ -7,6 +7,7 @@
 
 import { ButtonsView, buttonColor, COLORS } from './buttons.js';
 import { Controls } from './controls.js';
+import { LEVELS } from './expression.js';
 import { LayeredPiano } from './dynamics.js';
 import { Help } from './help.js';
 import { bindKeys, bindPointers } from './inputs.js';
@@ -95,14 +96,14 @@ async function main() {
     lookAhead: (on) => { lookAheadOn = on; showAhead(); },
     trails: (on) => trails.setEnabled(on),
     resetSettings: () => settings.reset(),
-    dynamics: () => {}, // read at each press; a key's step is kept as the player's own change
+    dynamics: () => { showDynamics(); if (player) showAhead(); }, // the level is read at each press
   });
   const scale = new ScalePicker(config, (keys) => {
     keyboard.setAllowed(keys);
     if (player) showAhead();
   });
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
-    genieDynamics: () => controls.genieDynamics });
+    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
   // What a press plays depends on the time since the last one, so the marks are asked again each
   // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
@@ -117,6 +118,13 @@ async function main() {
     showAhead();
   };
   const pedal = new PedalView($('#pedal'), player);
+  // The footer names the dynamics level while it is not the genie's own.
+  const showDynamics = () => {
+    const level = controls.dynamics;
+    $('#dynamics-info').hidden = level === 0;
+    $('#dynamics-level').textContent = LEVELS[level + 3];
+  };
+  showDynamics();
 
   // Press -> sound: the decode plus the audio path (the context's buffer and the output device),
   // shown as the median of the latest 64 presses.
@@ -194,8 +202,9 @@ async function main() {
   const baseReset = settings.reset;
   settings.reset = () => { baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render(); };
 
-  bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen });
-  bindPointers(player, buttons.els);
+  bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen,
+    stepDynamics: (by) => controls.stepDynamics(by) });
+  bindPointers(player, buttons.els, { touchDynamics: () => controls.touchDynamics });
 
   Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
     midiFile: () => recording.midiFile() });

@@ -15,9 +15,11 @@
 //
 // Velocity: a source's own (a MIDI controller's) is passed to the session, which plays it and lets
 // the model's velocity history hear it; keyboard and pointer presses have none and play the
-// session's `velocity` (the model's, velocity.js). `genieDynamics()` true: every press plays the
-// model's velocity, even a controller's.
+// session's `velocity` (the model's, velocity.js), shifted by the player's dynamics (expression.js:
+// the `dynamics()` level, pp..ff, plus a press's own shift: an accent, where a finger lands).
+// `genieDynamics()` true: every press plays the model's velocity, even a controller's.
 
+import { levelShift } from './expression.js';
 import { DEFAULT_VELOCITY } from './velocity.js';
 
 export class Player {
@@ -25,15 +27,17 @@ export class Player {
    * @param {import('./session.js').Session} session
    * @param {{lowestPitch: number, numKeys: number, numButtons: number, deltaTimeMax: number}} config
    * @param {{temperature?: () => number, keys?: () => (number[]|null), genieDynamics?: () => boolean,
-   *   now?: () => number}} options  temperature, keys, genieDynamics: read at each press; now: the clock in seconds
+   *   dynamics?: () => number, now?: () => number}} options  temperature, keys, genieDynamics, dynamics
+   *   (the level, -3 pp .. 3 ff, 0 the genie's own): read at each press; now: the clock in seconds
    */
   constructor(session, config, { temperature = () => 0.25, keys = () => null, genieDynamics = () => false,
-    now = () => performance.now() / 1000 } = {}) {
+    dynamics = () => 0, now = () => performance.now() / 1000 } = {}) {
     this.session = session;
     this.config = config;
     this.temperature = temperature;
     this.keys = keys;
     this.genieDynamics = genieDynamics;
+    this.dynamics = dynamics;
     this.now = now;
     this.listeners = [];
     this.sourceButton = new Map(); // input source (key code, pointer, MIDI note) -> button it holds
@@ -60,9 +64,11 @@ export class Player {
 
   /**
    * A source presses a button -> the key played, or null for a repeat of a source already down.
-   * `sourceVelocity`: the source's own velocity (1..127), if it has one (MIDI).
+   * `sourceVelocity`: the source's own velocity (1..127), if it has one (MIDI). `shift`: this
+   * press's own dynamics (velocity steps: an accent, where on the button it landed), added to the
+   * level's; neither moves a source's own velocity.
    */
-  buttonDown(button, source, sourceVelocity = undefined) {
+  buttonDown(button, source, sourceVelocity = undefined, shift = 0) {
     if (this.sourceButton.has(source)) return null; // auto-repeat or a duplicate event
     // The same button pressed again from another input: its previous note ends first.
     if (this.holder.has(button)) this._release(button);
@@ -73,7 +79,8 @@ export class Player {
     const time = this.now();
     const t0 = performance.now();
     const given = this.genieDynamics() ? undefined : sourceVelocity;
-    const key = this.session.press(time, button, this.temperature(), this.keys(), given);
+    const key = this.session.press(time, button, this.temperature(), this.keys(), given,
+      levelShift(this.dynamics()) + shift);
     this.decodeMs = performance.now() - t0;
     const sv = this.session.velocity;
     const velocity = Number.isInteger(sv) ? sv : (given ?? DEFAULT_VELOCITY);
@@ -158,7 +165,7 @@ export class Player {
    * `aheadSettlesAt`, after which the answer no longer changes.
    */
   lookAhead(time = this.now()) {
-    return this.session.lookAhead(time, this.keys());
+    return this.session.lookAhead(time, this.keys(), levelShift(this.dynamics()));
   }
 
   /** When look-ahead stops changing: the delta time the decoder hears is capped at deltaTimeMax. */

@@ -156,6 +156,93 @@ test('keyboard players: Space and Enter tick a focused checkbox (no pedal); Esca
   await page.keyboard.press('Escape');
 });
 
+// Each press's shift as the session saw it, with the genie's own velocity and the one played.
+async function spyShifts() {
+  await page.evaluate(() => {
+    const s = window.pianoGenie.session;
+    window.__shifts = [];
+    const press = s.press.bind(s), model = s._modelVelocity.bind(s);
+    let own = null;
+    s._modelVelocity = (...a) => (own = model(...a));
+    s.press = (...a) => { own = null; const k = press(...a); window.__shifts.push({ shift: a[5], own, played: s.velocity }); return k; };
+  });
+}
+const shifts = () => page.evaluate(() => window.__shifts.splice(0));
+const unspy = () => page.evaluate(() => { const s = window.pianoGenie.session; delete s.press; delete s._modelVelocity; });
+
+test('dynamics: Shift accents a key, - and = step the level (kept, shown), where a touch lands sets loudness', { skip }, async () => {
+  await spyShifts();
+  await page.keyboard.press('Digit3');
+  await page.keyboard.press('Shift+Digit4');
+  for (let i = 0; i < 5; i++) await page.keyboard.press('Equal'); // three steps reach ff, then it stays
+  await page.keyboard.press('Digit5');
+  assert.equal(await page.locator('#dynamics').inputValue(), '3');
+  assert.equal(await page.locator('#dynamics-level').textContent(), 'ff');
+  for (let i = 0; i < 6; i++) await page.keyboard.press('Minus');
+  await page.keyboard.press('Digit6');
+  assert.equal(await page.locator('#dynamics-level').textContent(), 'pp');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('Equal');
+  assert.ok(await page.locator('#dynamics-info').isHidden(), 'the genie\'s own: nothing shown');
+  const keys = await shifts();
+  assert.deepEqual(keys.map((k) => k.shift), [0, 24, 42, -42]);
+  // Touch: near the top, the middle, near the bottom of button 2.
+  const box = await page.locator('.genie-button[data-button="1"]').boundingBox();
+  const cdp = await context.newCDPSession(page);
+  for (const f of [0.04, 0.5, 0.96]) {
+    const at = { x: box.x + box.width / 2, y: box.y + box.height * f, id: 1 };
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [at] });
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  }
+  await cdp.detach();
+  const touches = await shifts();
+  assert.equal(touches.length, 3);
+  assert.ok(touches[0].shift > 55 && touches[1].shift === 0 && touches[2].shift < -55, JSON.stringify(touches));
+  for (const p of [...keys, ...touches]) {
+    assert.equal(p.played, Math.min(127, Math.max(1, p.own + p.shift)), `played = the genie's own + the shift: ${JSON.stringify(p)}`);
+  }
+  // Off in Settings: a touch plays the genie's own wherever it lands.
+  await openSettings();
+  await page.locator('#touch-dynamics').uncheck();
+  await openSettings(false);
+  await page.mouse.click(box.x + box.width / 2, box.y + 4);
+  assert.deepEqual((await shifts()).map((p) => p.shift), [0]);
+  await openSettings();
+  await page.locator('#touch-dynamics').check();
+  await openSettings(false);
+  await unspy();
+});
+
+test('glide: a held mouse or finger sliding across the buttons plays each button entered and lets go of the one left', { skip }, async () => {
+  const centre = async (b) => {
+    const box = await page.locator(`.genie-button[data-button="${b}"]`).boundingBox();
+    return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  };
+  const a = await centre(1), d = await centre(4);
+  let n = await total();
+  await page.mouse.move(a.x, a.y);
+  await page.mouse.down();
+  await page.mouse.move(d.x, d.y, { steps: 24 });
+  assert.deepEqual(await downButtons(), [4]);
+  await page.mouse.up();
+  const ev = (await since(n)).filter((e) => e.type === 'on' || e.type === 'off').map((e) => `${e.type}${e.button}`);
+  assert.deepEqual(ev, ['on1', 'off1', 'on2', 'off2', 'on3', 'off3', 'on4', 'off4']);
+  // Two fingers, one gliding right, one held: the held one stays.
+  const cdp = await context.newCDPSession(page);
+  const f7 = await centre(7), f6 = await centre(6);
+  n = await total();
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [{ ...a, id: 1 }, { ...f7, id: 2 }] });
+  for (let i = 1; i <= 12; i++) {
+    const x = a.x + ((f6.x - a.x) * i) / 12;
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x, y: a.y, id: 1 }, { ...f7, id: 2 }] });
+  }
+  assert.deepEqual(await downButtons(), [6, 7]);
+  await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+  await cdp.detach();
+  const ons = (await since(n)).filter((e) => e.type === 'on').map((e) => e.button);
+  assert.deepEqual(ons.sort(), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(await downButtons(), []);
+});
+
 test('no console errors, page errors or failed requests', { skip }, () => {
   assert.deepEqual(problems, []);
 });
