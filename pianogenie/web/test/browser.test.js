@@ -429,6 +429,9 @@ test('look-ahead: every button marks the key a press now would play, in its colo
   assert.ok(moved > 0, 'what a press plays (key or velocity) changes as time passes (else the check above would hold trivially)');
   // Two buttons on one key: both marks, side by side, lower button left. Soft and loud marks side by
   // side (two white keys): the loud one wider and more solid; without a velocity head, a full mark.
+  // (once the app's own marks have settled: they are redrawn each frame until then)
+  await page.waitForFunction(() => window.pianoGenie.player.now() > window.pianoGenie.player.aheadSettlesAt + 0.05);
+  await frames(2);
   const drawn = async (keys, velocities) => {
     await page.evaluate(([k, v]) => window.pianoGenie.keyboard.showAhead(k, ['#EE2B29', '#2979ff', '#651fff'], v), [keys, velocities]);
     return aheadMarks();
