@@ -14,7 +14,7 @@ import { bindKeys, bindPointers } from './inputs.js';
 import { KeyboardView } from './keyboard.js';
 import { MidiIO } from './midi_io.js';
 import { MidiPanel } from './midi_panel.js';
-import { fetchModel } from './model.js';
+import { fetchModel, modelFingerprint } from './model.js';
 import { PedalView } from './pedal.js';
 import { controlled } from './pwa.js';
 import { EventLog, Player, RunningMedian } from './player.js';
@@ -48,7 +48,7 @@ window.pianoGenie = handle;
 const help = new Help($('#help'), $('#help-open'));
 
 async function main() {
-  const { config, decoder, velocityHead } = await fetchModel(MODEL_URL);
+  const { config, decoder, velocityHead, weights } = await fetchModel(MODEL_URL);
   // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's its own.
   const session = new Session(decoder, config, { velocityHead });
   // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
@@ -208,10 +208,24 @@ async function main() {
 
   Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
     midiFile: () => recording.midiFile() });
-  $('#model-info').textContent = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
+  showModel(config, null);
+  // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
+  (window.requestIdleCallback || setTimeout)(() => showModel(config, modelFingerprint(weights)), { timeout: 2000 });
   $('#status').innerHTML = 'Ready<span class="wide">: press 1–8 or A S D F J K L ;, Space = pedal</span>';
   document.body.classList.add('ready');
   handle.ready = true;
+}
+
+/** Which model plays: its name and what it was trained on (cfg.json), its size, its fingerprint. */
+function showModel(config, fingerprint) {
+  const size = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
+  const name = config.name || (fingerprint ? `${size} (${fingerprint})` : size);
+  const about = [config.name ? `${config.name}: ${size}` : size, config.description || 'its export names no training data',
+    ...(fingerprint ? [`weights ${fingerprint}`] : [])].join('; ');
+  $('#model-info').textContent = name;
+  $('#model-info').parentElement.title = about;
+  $('#help-model').textContent = `The model playing: ${about}.`;
+  handle.model = { name: config.name, description: config.description, fingerprint };
 }
 
 main().catch((e) => {

@@ -55,3 +55,19 @@ test('decodeWeights: several shards and groups, int32 weights, and clear errors'
   const f16 = [{ paths: ['c.bin'], weights: [{ name: 'z', shape: [1], dtype: 'float16' }] }];
   assert.throws(() => decodeWeights(f16, [[new ArrayBuffer(2)]]), /unsupported dtype float16/);
 });
+
+test('modelConfig reads a name and what the model was trained on where cfg.json has them; the fingerprint tells models apart', async () => {
+  const { modelConfig, modelFingerprint } = await import('../src/model.js');
+  const { exportRandomModel } = await import('./fixtures.js');
+  const { loadModelDir } = await import('./helpers.js');
+  const a = await loadModelDir(exportRandomModel(1)), b = await loadModelDir(exportRandomModel(2));
+  assert.equal(a.config.name, null);
+  assert.equal(a.config.description, null);
+  const named = modelConfig({ name: '  Genie M ', trained_on: 'MAESTRO v3', sos: 88 }, a.weights);
+  assert.deepEqual([named.name, named.description], ['Genie M', 'MAESTRO v3']);
+  const odd = modelConfig({ name: 42, description: 'x'.repeat(1000), sos: 88 }, a.weights);
+  assert.deepEqual([odd.name, odd.description.length], [null, 300]);
+  assert.match(modelFingerprint(a.weights), /^[0-9a-f]{8}$/);
+  assert.equal(modelFingerprint(a.weights), modelFingerprint((await loadModelDir(exportRandomModel(1))).weights));
+  assert.notEqual(modelFingerprint(a.weights), modelFingerprint(b.weights));
+});
