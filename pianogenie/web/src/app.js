@@ -161,7 +161,7 @@ async function main() {
     set connected(on) { store.set('midiConnected', on); },
   };
   const midiPanel = player.listen(new MidiPanel(midi, piano, midiPrefs));
-  const recording = player.listen(new RecordingControls());
+  const recording = player.listen(new RecordingControls(piano));
   player.listen({
     noteOn: (e) => {
       keyboard.light(e.key, buttonColor(e.button), true);

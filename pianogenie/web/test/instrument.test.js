@@ -243,6 +243,56 @@ test('glide: a held mouse or finger sliding across the buttons plays each button
   assert.deepEqual(await downButtons(), []);
 });
 
+test('download audio: the recording rendered offline to WAV, as long as the recording (+ its tail), louder at each onset; replay', { skip }, async (t) => {
+  await page.keyboard.press('Digit1'); // a first note: the rest of the samples and the layers load then
+  await page.waitForFunction(() => window.pianoGenie.samplesLoaded, null, { timeout: 60000 });
+  await page.locator('#record').click();
+  await page.waitForTimeout(300);
+  for (const [code, hold] of [['Digit2', 250], ['Digit5', 150], ['Digit7', 300], ['Digit3', 200]]) {
+    await page.keyboard.down(code);
+    await page.waitForTimeout(hold);
+    await page.keyboard.up(code);
+    await page.waitForTimeout(250);
+  }
+  await page.keyboard.down('Space'); // the pedal holds the last note past its key-up
+  await page.keyboard.press('Digit6');
+  await page.waitForTimeout(300);
+  await page.keyboard.up('Space');
+  await page.locator('#record').click();
+  const result = await page.evaluate(async () => {
+    const { TAIL_S } = await import('/src/render.js');
+    const rec = window.pianoGenie.recording;
+    const wav = await rec.wavFile();
+    const view = new DataView(wav.buffer), rate = view.getUint32(24, true), channels = view.getUint16(22, true);
+    const frames = view.getUint32(40, true) / (2 * channels);
+    const rms = (t0, t1) => {
+      let sum = 0, n = 0;
+      for (let i = Math.max(0, Math.round(t0 * rate)); i < Math.min(frames, Math.round(t1 * rate)); i++, n++) {
+        const x = view.getInt16(44 + 2 * channels * i, true) / 32768;
+        sum += x * x;
+      }
+      return Math.sqrt(sum / Math.max(1, n));
+    };
+    const onsets = rec.notes.map((n) => n.start);
+    return { rate, frames, expected: Math.ceil((rec.duration + TAIL_S) * rate), onsets, duration: rec.duration,
+      levels: onsets.map((t) => [rms(t - 0.04, t - 0.002), rms(t + 0.002, t + 0.12)]), end: rms(rec.duration + TAIL_S - 0.1, rec.duration + TAIL_S) };
+  });
+  t.diagnostic(`${result.frames} frames at ${result.rate} Hz for ${result.duration.toFixed(3)} s; rms before -> after each onset: ${
+    result.levels.map(([b, a]) => `${b.toFixed(4)}->${a.toFixed(4)}`).join(', ')}`);
+  assert.equal(result.frames, result.expected, `${result.frames} frames for ${result.duration} s + the tail`);
+  assert.equal(result.onsets.length, 5);
+  for (const [i, [before, after]] of result.levels.entries()) {
+    assert.ok(after > before * 1.5 && after > 0.005, `onset ${i} at ${result.onsets[i].toFixed(3)} s: rms ${before.toFixed(4)} -> ${after.toFixed(4)}`);
+  }
+  // The download, and replay (a source on the live context, stopped by a second click).
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#download-audio').click()]);
+  assert.match(download.suggestedFilename(), /^pianogenie-.*\.wav$/);
+  await page.locator('#replay').click();
+  await page.waitForFunction(() => document.querySelector('#replay').getAttribute('aria-pressed') === 'true');
+  await page.locator('#replay').click();
+  assert.equal(await page.locator('#replay').getAttribute('aria-pressed'), 'false');
+});
+
 test('no console errors, page errors or failed requests', { skip }, () => {
   assert.deepEqual(problems, []);
 });
