@@ -211,7 +211,10 @@ async function main() {
   showModel(config, null);
   // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
   (window.requestIdleCallback || setTimeout)(() => showModel(config, modelFingerprint(weights)), { timeout: 2000 });
-  $('#status').innerHTML = 'Ready<span class="wide">: press 1–8 or A S D F J K L ;, Space = pedal</span>';
+  // The hint names what this device plays with: computer keys where there is a fine pointer (a
+  // mouse: there is a keyboard too), else fingers.
+  $('#status').textContent = matchMedia('(any-pointer: fine)').matches
+    ? 'Ready: play with keys 1–8 or A S D F J K L ;' : 'Ready: tap the buttons'; // the pedal says Space
   document.body.classList.add('ready');
   handle.ready = true;
 }
