@@ -49,13 +49,19 @@ export class Controls {
   }
 
   /**
-   * The open panel ends above the 8 buttons where that leaves it room enough (it scrolls inside
-   * itself then); on a short screen it may cover them, and Escape or ✕ gives them back.
+   * The open panel opens below the bar, and on a wide screen ends above the 8 buttons where that
+   * leaves it room enough (it scrolls inside itself then); on a phone it may cover them (a panel
+   * that short would be hard to use there), and Escape or ✕ gives them back.
    */
   fit() {
-    const buttons = document.querySelector('#buttons');
+    const buttons = document.querySelector('#buttons'), bar = document.querySelector('#bar');
     this.panel.style.maxHeight = '';
-    if (!buttons) return;
+    if (bar) {
+      const top = `${Math.ceil(bar.getBoundingClientRect().bottom) + 6}px`;
+      this.panel.style.top = top;
+      this.panel.style.setProperty('--panel-top', top);
+    }
+    if (!buttons || innerWidth < 700) return;
     const room = buttons.getBoundingClientRect().top - this.panel.getBoundingClientRect().top - 6;
     if (room >= 220) this.panel.style.maxHeight = `${Math.floor(room)}px`;
   }

@@ -69,7 +69,7 @@ async function checkPress(button, down, up) {
 
 test('first visit: the explanation shows, keys wait for it; "?" brings it back; seen, it stays away', { skip }, async () => {
   assert.equal(await page.locator('#help').getAttribute('open'), '');
-  assert.match(await page.locator('#help').textContent(), /Left buttons play low, right buttons play high/);
+  assert.match(await page.locator('#help').textContent(), /Left buttons play low, right buttons high/);
   const n = await total();
   await page.keyboard.press('Digit1');
   assert.equal(await total(), n, 'no note while the explanation is up');

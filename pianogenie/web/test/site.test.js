@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -268,6 +268,39 @@ test('a rebuild with another model plays on the next load; unchanged samples are
     context.off('request', watch);
     await goOffline(false);
   }
+});
+
+// A worker of an older build (cache-first for everything, and silent when asked its version) served
+// this page from its cache: when the new build's worker takes over, the page says to reload.
+const LEGACY_SW = `
+const CACHE = 'pianogenie-legacy';
+self.addEventListener('install', (e) => e.waitUntil(caches.open(CACHE).then((c) => c.addAll(['./', 'index.html'])).then(() => self.skipWaiting())));
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener('fetch', (e) => e.respondWith(caches.open(CACHE).then(async (c) => {
+  const hit = await c.match(e.request, { ignoreSearch: true }) || (e.request.mode === 'navigate' ? await c.match('index.html') : undefined);
+  if (hit) return hit;
+  const r = await fetch(e.request);
+  if (r.ok && r.status === 200) await c.put(e.request, r.clone());
+  return r;
+})));
+`;
+
+test('a page an older worker served from its cache says "a new version: reload" when the new worker takes over', { skip }, async () => {
+  writeFileSync(path.join(out, 'sw.js'), LEGACY_SW);
+  await page.evaluate(async () => { for (const r of await navigator.serviceWorker.getRegistrations()) await r.update(); });
+  await page.waitForFunction(async () => (await caches.keys()).includes('pianogenie-legacy'), null, { timeout: 30000, polling: 200 });
+  await page.reload();
+  await ready();
+  await settle();
+  buildSite(1); // the new build's worker again
+  await page.reload(); // served by the legacy worker, from its cache; the browser finds the new sw.js
+  await ready();
+  await page.locator('#update').waitFor({ state: 'visible', timeout: 30000 });
+  assert.match(await page.locator('#update').textContent(), /new version/);
+  await Promise.all([page.waitForNavigation(), page.locator('#update-reload').click()]);
+  await ready();
+  assert.ok(await page.locator('#update').isHidden());
+  await page.waitForFunction(async () => !(await caches.keys()).includes('pianogenie-legacy'), null, { timeout: 30000, polling: 200 });
 });
 
 // Offline, /apps/genie lies outside the worker's scope (/apps/genie/: a worker's scope cannot reach
