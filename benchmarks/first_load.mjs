@@ -36,8 +36,9 @@ execFileSync(python, ['-m', 'pianogenie', 'build-site', path.join(www, 'app'), .
 cpSync(path.join(www, 'app'), path.join(www, 'all'), { recursive: true });
 const swFile = path.join(www, 'all', 'sw.js');
 const sw = readFileSync(swFile, 'utf8');
-const list = (name) => JSON.parse(sw.match(new RegExp(`const ${name} = (?:new Set\\()?(\\[[^\\]]*\\])`))[1]);
-writeFileSync(swFile, sw.replace(/const FILES = \[[^\]]*\];/, `const FILES = ${JSON.stringify([...list('FILES'), ...list('RUNTIME')])};`));
+// (its worker precaches every sample: FIRST, the samples it precaches, becomes all of SAMPLES)
+const samples = Object.keys(JSON.parse(sw.match(/const SAMPLES = (\{[^}]*\});/)[1]));
+writeFileSync(swFile, sw.replace(/const FIRST = \[[^\]]*\];/, `const FIRST = ${JSON.stringify(samples)};`));
 
 const server = spawn(python, ['-u', '-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', www], { stdio: ['ignore', 'pipe', 'ignore'] });
 const origin = await new Promise((resolve, reject) => {

@@ -18,7 +18,9 @@ host and under any sub-path):
 What a first visit needs is precached: the app, the model and the base layer's samples every 6
 semitones (`FIRST_SAMPLES`, 15 files: every key within 3 semitones of one; web/src/audio.js loads
 the same set first). Everything else (the rest of the base layer, the velocity layers) the page
-fetches after its first note, and the service worker caches it then, in the same versioned cache.
+fetches after its first note, and the service worker caches it then. The app and model live in a
+cache per build, served network-first (a rebuild plays on the next load); the samples in one cache
+kept across builds, keyed by their content hash (a rebuild fetches only the samples that changed).
 
 The site is read into memory once, so what `serve` answers is byte for byte what `build-site` writes.
 """
@@ -266,24 +268,46 @@ def is_precached(rel: str) -> bool:
     return not rel.startswith("vendor/") or bool(FIRST_SAMPLES.fullmatch(rel))
 
 
-def service_worker(version: str, urls: list[str], runtime: list[str]) -> bytes:
-    """Precache `urls` under a versioned cache, cache `runtime` when first fetched; serve from the
-    cache first (offline after one visit)."""
+def service_worker(version: str, urls: list[str], samples: dict[str, str], first: list[str]) -> bytes:
+    """The service worker: the app and model (`urls`, precached) under a cache named by the build
+    `version`, served network-first; the samples (`samples`: URL -> content hash; `first`
+    precached, the rest cached when first fetched) in one cache kept across builds, keyed by
+    content, served cache-first."""
     return f"""// Piano Genie's service worker, written by `pianogenie build-site` / `pianogenie serve`.
-// It precaches what a first press needs (FILES) in the cache named below (the site's content hash),
-// caches the rest of the site (RUNTIME: more samples, fetched after the first note) in the same
-// cache as the page fetches it, serves from that cache first, and deletes the caches of other
-// builds once this one is active.
-const CACHE = 'pianogenie-{version}';
+//
+// The app and the model (FILES) are precached in the cache named below (the build's content hash)
+// and served network-first, revalidated: the first load after a rebuild plays the new model, never
+// the old one silently, and offline the cached build plays. The samples (SAMPLES: URL -> content
+// hash) live in one cache kept across builds, keyed by content: served from it first, a sample
+// that did not change is never fetched again, and one that did change is a new key. FIRST (what
+// the first press needs) is precached; the rest are cached as the page fetches them (after its
+// first note). Once this build is active the other builds' caches and the samples it no longer
+// names are deleted. The page may ask {{type: 'version'}}: the worker answers with its version.
+const VERSION = '{version}';
+const CACHE = 'pianogenie-' + VERSION;
+const SAMPLE_CACHE = 'pianogenie-samples';
 const PREFIX = 'pianogenie-';
 const FILES = {json.dumps(urls, indent=0)};
-const RUNTIME = new Set({json.dumps(runtime, indent=0)}.map((url) => new URL(url, self.registration.scope).href));
+const SAMPLES = {json.dumps(samples, indent=0, sort_keys=True)};
+const FIRST = {json.dumps(first, indent=0)};
+
+const href = (url) => new URL(url, self.registration.scope).href;
+const SAMPLE_KEY = new Map(Object.entries(SAMPLES).map(([url, hash]) => [href(url), `${{href(url)}}?sha256=${{hash}}`]));
+
+async function cacheSample(url) {{
+  const key = SAMPLE_KEY.get(url), cache = await caches.open(SAMPLE_CACHE);
+  if (await cache.match(key)) return;
+  const response = await fetch(url, {{ cache: 'no-cache' }});
+  if (!response.ok) throw new Error(`${{url}}: ${{response.status}}`);
+  await cache.put(key, response);
+}}
 
 self.addEventListener('install', (event) => {{
   event.waitUntil((async () => {{
     const cache = await caches.open(CACHE);
     // 'no-cache': revalidate with the server, so a stale HTTP-cache copy never enters a new build.
     await cache.addAll(FILES.map((url) => new Request(url, {{ cache: 'no-cache' }})));
+    await Promise.all(FIRST.map((url) => cacheSample(href(url))));
     await self.skipWaiting();
   }})());
 }});
@@ -291,28 +315,48 @@ self.addEventListener('install', (event) => {{
 self.addEventListener('activate', (event) => {{
   event.waitUntil((async () => {{
     for (const name of await caches.keys()) {{
-      if (name.startsWith(PREFIX) && name !== CACHE) await caches.delete(name);
+      if (name.startsWith(PREFIX) && name !== CACHE && name !== SAMPLE_CACHE) await caches.delete(name);
     }}
+    const samples = await caches.open(SAMPLE_CACHE), keep = new Set(SAMPLE_KEY.values());
+    for (const request of await samples.keys()) if (!keep.has(request.url)) await samples.delete(request);
     await self.clients.claim();
   }})());
+}});
+
+self.addEventListener('message', (event) => {{
+  if (event.data && event.data.type === 'version' && event.ports[0]) event.ports[0].postMessage({{ version: VERSION }});
 }});
 
 self.addEventListener('fetch', (event) => {{
   const request = event.request;
   if (request.method !== 'GET' || new URL(request.url).origin !== self.location.origin) return;
-  event.respondWith((async () => {{
-    const cache = await caches.open(CACHE);
-    const hit = await cache.match(request, {{ ignoreSearch: true }})
-      || (request.mode === 'navigate' ? await cache.match('index.html') : undefined);
-    if (hit) return hit;
-    const response = await fetch(request);
-    const url = new URL(request.url);
-    url.search = '';
-    if (response.ok && response.status === 200 && RUNTIME.has(url.href)) {{
+  const url = new URL(request.url);
+  url.search = '';
+  const sampleKey = SAMPLE_KEY.get(url.href);
+  if (sampleKey) {{
+    event.respondWith((async () => {{
+      const cache = await caches.open(SAMPLE_CACHE);
+      const hit = await cache.match(sampleKey);
+      if (hit) return hit;
+      const response = await fetch(request);
       // Kept for offline play; a failed put (e.g. storage full) only costs that.
-      event.waitUntil(cache.put(url.href, response.clone()).catch(() => {{}}));
+      if (response.ok && response.status === 200) event.waitUntil(cache.put(sampleKey, response.clone()).catch(() => {{}}));
+      return response;
+    }})());
+    return;
+  }}
+  event.respondWith((async () => {{
+    try {{
+      // The page and its modules revalidated: what the server holds now, one build throughout.
+      return await fetch(request.mode === 'navigate' ? new Request(request.url, {{ cache: 'no-cache' }})
+        : new Request(request, {{ cache: 'no-cache' }}));
+    }} catch (e) {{
+      const cache = await caches.open(CACHE); // offline: this build, as precached
+      const hit = await cache.match(request, {{ ignoreSearch: true }})
+        || (request.mode === 'navigate' ? await cache.match('index.html') : undefined);
+      if (hit) return hit;
+      throw e;
     }}
-    return response;
   }})());
 }});
 """.encode()
@@ -350,8 +394,10 @@ def build(model_dir: Path) -> Site:
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     version = h.hexdigest()[:16]
     precache = tuple(rel for rel in sorted(files) if is_precached(rel))  # the page itself: index.html
-    runtime = [urllib.parse.quote(rel) for rel in sorted(files) if not is_precached(rel)]
-    files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache], runtime)
+    samples = {urllib.parse.quote(rel): hashlib.sha256(files[rel]).hexdigest()[:16]
+               for rel in sorted(files) if rel.startswith("vendor/")}
+    files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache if not rel.startswith("vendor/")],
+                                    samples, [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")])
     files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
                                  "files": sorted([*files, MARKER]), "precache": list(precache)}, indent=1)
                      + "\n").encode()

@@ -3,6 +3,7 @@ written atomically, refusing any OUT it did not write, one clear line for every 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -78,12 +79,13 @@ def test_only_relative_urls(tmp_path):
         assert f"{w}x{h}" == icon["sizes"]
 
 
-def test_service_worker_precaches_the_first_press_and_caches_the_rest_under_a_versioned_cache(model):
+def test_service_worker_precaches_the_first_press_app_per_build_samples_by_content(model):
     a = site.build(site.PRETRAINED_TFJS)
     sw = a.files["sw.js"].decode()
-    assert f"const CACHE = 'pianogenie-{a.version}';" in sw
+    assert f"const VERSION = '{a.version}';" in sw and "const CACHE = 'pianogenie-' + VERSION;" in sw
     listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
-    runtime = json.loads(re.search(r"const RUNTIME = new Set\((\[.*?\])\.map", sw, re.S).group(1))
+    samples = json.loads(re.search(r"const SAMPLES = (\{.*?\});", sw, re.S).group(1))
+    first_listed = json.loads(re.search(r"const FIRST = (\[.*?\]);", sw, re.S).group(1))
     quoted = lambda files: sorted(f.replace("#", "%23") for f in files)  # noqa: E731
     # Precached: the app, the model and the base layer every 6 semitones (C, F#: 15 of its 30 samples).
     first = [f for f in a.files if f.startswith("vendor/")]
@@ -91,19 +93,24 @@ def test_service_worker_precaches_the_first_press_and_caches_the_rest_under_a_ve
     assert len(first) == 15 and "vendor/piano/F#7v10.mp3" in first and "vendor/piano/C8v10.mp3" in first
     app = [f for f in a.files if not f.startswith("vendor/") and f not in ("sw.js", site.MARKER)]
     assert "model/group1-shard1of1.bin" in app and "index.html" in app and "src/audio.js" in app
-    assert listed == quoted(app + first) and sorted(a.precache) == sorted(app + first)
-    # Cached when fetched: every other sample (the rest of v10, the v4 and v15 layers); nothing is in both.
-    assert runtime == quoted(f for f in a.files if f.startswith("vendor/") and f not in first)
-    assert len(runtime) == 75 and "vendor/piano-v4/C4v4.mp3" in runtime and "vendor/piano/A0v10.mp3" in runtime
+    assert listed == quoted(app) and first_listed == quoted(first) and sorted(a.precache) == sorted(app + first)
+    # Every sample (90: v10, v4, v15) by its content hash: the samples' cache key, the same across builds.
+    vendor = [f for f in a.files if f.startswith("vendor/")]
+    assert sorted(samples) == quoted(vendor) and len(samples) == 90
+    assert all(samples[q] == hashlib.sha256(a.files[f]).hexdigest()[:16] for f, q in zip(sorted(vendor), quoted(sorted(vendor))))
     marker = json.loads(a.files[site.MARKER])
     assert marker["version"] == a.version and sorted(marker["files"]) == sorted(a.files)
     assert marker["precache"] == sorted(app + first)
     precached_bytes = sum(len(a.files[f]) for f in a.precache)
     assert precached_bytes < 5e6, precached_bytes  # the first visit's share of issue 11's 6 MB
-    # Any change of content is a new version (a new cache); the same content, the same version.
+    # Any change of content is a new version (a new cache); the same content, the same version; a
+    # new model leaves the samples' keys as they were.
     assert site.build(site.PRETRAINED_TFJS).version == a.version
     (model / "cfg.json").write_text(json.dumps({**json.loads((model / "cfg.json").read_text()), "x": 1}))
-    assert site.build(model).version != a.version
+    b = site.build(model)
+    assert b.version != a.version
+    assert re.search(r"const SAMPLES = (\{.*?\});", b.files["sw.js"].decode(), re.S).group(1) == \
+        re.search(r"const SAMPLES = (\{.*?\});", sw, re.S).group(1)
 
 
 def test_licenses_cover_every_bundled_asset():

@@ -104,8 +104,9 @@ def test_serve_from_the_wheel_answers_every_file_of_the_site(installed):
         referenced = re.findall(rb'(?:src|href)="([^":]+)"', index)
         assert referenced and all(ref.decode() in expected for ref in referenced), referenced
         sw = get("sw.js").decode()
-        precached = set(re.findall(r'^"([^"]+)",?$', sw, re.M))
-        assert len(precached) == len(expected) - 2  # all but sw.js and the build marker
+        named = set(re.findall(r'^"([^"]+)",?$', sw, re.M))  # precached (the app, the model, the first samples)
+        named |= set(re.findall(r'^"([^"]+)": "[0-9a-f]+",?$', sw, re.M))  # every sample, by content hash
+        assert len(named) == len(expected) - 2  # all but sw.js and the build marker
         for rel, data in expected.items():
             assert get(rel) == data, f"{rel} differs from this checkout's"
     finally:

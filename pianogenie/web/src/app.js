@@ -7,19 +7,21 @@
 
 import { ButtonsView, buttonColor, COLORS } from './buttons.js';
 import { Controls } from './controls.js';
+import { LEVELS } from './expression.js';
 import { LayeredPiano } from './dynamics.js';
 import { Help } from './help.js';
 import { bindKeys, bindPointers } from './inputs.js';
 import { KeyboardView } from './keyboard.js';
 import { MidiIO } from './midi_io.js';
 import { MidiPanel } from './midi_panel.js';
-import { fetchModel } from './model.js';
+import { fetchModel, modelFingerprint } from './model.js';
 import { PedalView } from './pedal.js';
 import { controlled } from './pwa.js';
 import { EventLog, Player, RunningMedian } from './player.js';
 import { RecordingControls } from './recording.js';
 import { ScalePicker } from './scale_picker.js';
 import { Session } from './session.js';
+import { bindControls, SettingsStore } from './settings.js';
 import { Trails } from './trails.js';
 
 const MODEL_URL = 'model/'; // relative: the site works under any sub-path
@@ -28,6 +30,13 @@ const WARMUP_PRESSES = 200;
 const READOUT_MS = 500; // the latency readout changes at most twice a second
 
 const $ = (sel) => document.querySelector(sel);
+const storage = () => {
+  try {
+    return window.localStorage;
+  } catch {
+    return null; // blocked: settings last the visit
+  }
+};
 
 // Test and debugging handle. `log` keeps the latest 1000 events (note on/off, sound off, pedal).
 const log = new EventLog(1000);
@@ -39,7 +48,7 @@ window.pianoGenie = handle;
 const help = new Help($('#help'), $('#help-open'));
 
 async function main() {
-  const { config, decoder, velocityHead } = await fetchModel(MODEL_URL);
+  const { config, decoder, velocityHead, weights } = await fetchModel(MODEL_URL);
   // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's its own.
   const session = new Session(decoder, config, { velocityHead });
   // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
@@ -80,22 +89,42 @@ async function main() {
       loadLayers();
     });
 
-  let lookAheadOn = false, player = null;
+  let lookAheadOn = false, player = null, settings = null;
+  const store = new SettingsStore(storage());
   const controls = new Controls({
     reset: () => player.reset(),
     lookAhead: (on) => { lookAheadOn = on; showAhead(); },
     trails: (on) => trails.setEnabled(on),
+    resetSettings: () => settings.reset(),
+    dynamics: () => { showDynamics(); if (player) showAhead(); }, // the level is read at each press
   });
   const scale = new ScalePicker(config, (keys) => {
     keyboard.setAllowed(keys);
     if (player) showAhead();
   });
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
-    genieDynamics: () => controls.genieDynamics });
+    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
-  const showAhead = () => (lookAheadOn ? keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities)
-    : keyboard.showAhead([], COLORS));
+  // What a press plays depends on the time since the last one, so the marks are asked again each
+  // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
+  let aheadFrame = 0;
+  const showAhead = () => {
+    if (!lookAheadOn) { keyboard.showAhead([], COLORS); return; }
+    keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities);
+    if (!aheadFrame && player.now() < player.aheadSettlesAt) aheadFrame = requestAnimationFrame(aheadTick);
+  };
+  const aheadTick = () => {
+    aheadFrame = 0;
+    showAhead();
+  };
   const pedal = new PedalView($('#pedal'), player);
+  // The footer names the dynamics level while it is not the genie's own.
+  const showDynamics = () => {
+    const level = controls.dynamics;
+    $('#dynamics-info').hidden = level === 0;
+    $('#dynamics-level').textContent = LEVELS[level + 3];
+  };
+  showDynamics();
 
   // Press -> sound: the decode plus the audio path (the context's buffer and the output device),
   // shown as the median of the latest 64 presses.
@@ -123,9 +152,16 @@ async function main() {
     onButtonUp: (source) => player.buttonUp(source),
     onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
     onChange: () => midiPanel.render(),
+    onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
   });
-  const midiPanel = player.listen(new MidiPanel(midi, piano));
-  const recording = player.listen(new RecordingControls());
+  const midiPrefs = {
+    get output() { return store.get('midiOutput', { type: 'string' }, ''); },
+    set output(id) { store.set('midiOutput', id); },
+    get connected() { return store.get('midiConnected', { type: 'bool' }, false); },
+    set connected(on) { store.set('midiConnected', on); },
+  };
+  const midiPanel = player.listen(new MidiPanel(midi, piano, midiPrefs));
+  const recording = player.listen(new RecordingControls(piano));
   player.listen({
     noteOn: (e) => {
       keyboard.light(e.key, buttonColor(e.button), true);
@@ -154,15 +190,45 @@ async function main() {
     },
   });
 
-  bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen });
-  bindPointers(player, buttons.els);
+  // Every setting is kept (settings.js): the controls are set to what was stored, then followed.
+  settings = bindControls(store, {
+    temperature: $('#temperature'), scaleTonic: $('#scale-tonic'), scaleType: $('#scale-type'),
+    rangeLow: $('#range-low'), rangeHigh: $('#range-high'),
+    ...Object.fromEntries([...document.querySelectorAll('#scale-custom input')].map((b) => [`scaleNote${b.value}`, b])),
+    lookAhead: $('#lookahead'), trails: $('#trails-toggle'), dynamics: $('#dynamics'),
+    touchDynamics: $('#touch-dynamics'), genieDynamics: $('#genie-dynamics'),
+    midiChannel: $('#midi-channel'), mutePiano: $('#mute-piano'),
+  });
+  const baseReset = settings.reset;
+  settings.reset = () => { baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render(); };
 
-  Object.assign(handle, { session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
+  bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen,
+    stepDynamics: (by) => controls.stepDynamics(by) });
+  bindPointers(player, buttons.els, { touchDynamics: () => controls.touchDynamics });
+
+  Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
     midiFile: () => recording.midiFile() });
-  $('#model-info').textContent = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
-  $('#status').innerHTML = 'Ready<span class="wide">: press 1–8 or A S D F J K L ;, Space = pedal</span>';
+  showModel(config, null);
+  // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
+  (window.requestIdleCallback || setTimeout)(() => showModel(config, modelFingerprint(weights)), { timeout: 2000 });
+  // The hint names what this device plays with: computer keys where there is a fine pointer (a
+  // mouse: there is a keyboard too), else fingers.
+  $('#status').textContent = matchMedia('(any-pointer: fine)').matches
+    ? 'Ready: play with keys 1–8 or A S D F J K L ;' : 'Ready: tap the buttons'; // the pedal says Space
   document.body.classList.add('ready');
   handle.ready = true;
+}
+
+/** Which model plays: its name and what it was trained on (cfg.json), its size, its fingerprint. */
+function showModel(config, fingerprint) {
+  const size = `${config.numLayers}×${config.rnnDim} LSTM, ${config.numButtons} buttons`;
+  const name = config.name || (fingerprint ? `${size} (${fingerprint})` : size);
+  const about = [config.name ? `${config.name}: ${size}` : size, config.description || 'its export names no training data',
+    ...(fingerprint ? [`weights ${fingerprint}`] : [])].join('; ');
+  $('#model-info').textContent = name;
+  $('#model-info').parentElement.title = about;
+  $('#help-model').textContent = `The model playing: ${about}.`;
+  handle.model = { name: config.name, description: config.description, fingerprint };
 }
 
 main().catch((e) => {

@@ -75,6 +75,56 @@ export async function atIdle(tasks, concurrency = 2) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/**
+ * Start a voice in `ctx` at time `when`: each part a buffer source through a gain into `out`, all
+ * started at that instant; no parts: the synth (a decaying triangle) at `level`. The live piano and
+ * the offline render (render.js) play notes with this same code. `onEnd` once every part has ended.
+ * @returns {{parts: {src: AudioScheduledSourceNode, gain: GainNode}[], live: number}}
+ */
+export function startVoice(ctx, out, parts, level, pitch, when, onEnd = () => {}) {
+  const voice = { parts: [], live: 0 };
+  const start = (src, gain) => {
+    gain.connect(out);
+    src.connect(gain);
+    src.onended = () => {
+      src.disconnect();
+      gain.disconnect();
+      if (--voice.live === 0) onEnd();
+    };
+    voice.parts.push({ src, gain });
+    voice.live++;
+  };
+  for (const { buffer, shift, level: partLevel } of parts) {
+    const src = ctx.createBufferSource(), gain = ctx.createGain();
+    src.buffer = buffer;
+    src.playbackRate.value = 2 ** (shift / 12);
+    gain.gain.setValueAtTime(partLevel, when);
+    start(src, gain);
+  }
+  if (!parts.length) {
+    const src = ctx.createOscillator(), gain = ctx.createGain();
+    src.type = 'triangle';
+    src.frequency.value = 440 * 2 ** ((pitch - 69) / 12);
+    gain.gain.setValueAtTime(0, when);
+    gain.gain.linearRampToValueAtTime(0.4 * level, when + 0.005);
+    gain.gain.exponentialRampToValueAtTime(0.001, when + 3);
+    start(src, gain);
+  }
+  for (const { src } of voice.parts) src.start(when);
+  return voice;
+}
+
+/** Damp a voice from time `when`: it fades over `release` seconds, then stops. */
+export function stopVoice(voice, when, release = RELEASE_S) {
+  for (const { src, gain } of voice.parts) {
+    gain.gain.cancelScheduledValues(when);
+    gain.gain.setTargetAtTime(0, when, release / 4);
+    src.stop(when + release);
+  }
+}
+
+export { RELEASE_S };
+
 export class Piano {
   /** @param {string} sampleBaseUrl  where the `C4v10.mp3`-style files are served */
   constructor(sampleBaseUrl) {
@@ -130,10 +180,16 @@ export class Piano {
     return (this.ctx.baseLatency || 0) + (this.ctx.outputLatency || 0);
   }
 
-  noteOn(pitch, velocity = 80) {
+  /** What a note plays: [{buffer, shift (semitones), level}], [] for the synth; and the synth's level. */
+  parts(pitch, velocity = 80) {
     const level = (velocity / 127) ** 1.5;
     const nearest = nearestSample(this.samples, pitch);
-    this.play(pitch, nearest === null ? [] : [{ buffer: this.samples.get(nearest), shift: pitch - nearest, level }], level);
+    return { parts: nearest === null ? [] : [{ buffer: this.samples.get(nearest), shift: pitch - nearest, level }], level };
+  }
+
+  noteOn(pitch, velocity = 80) {
+    const { parts, level } = this.parts(pitch, velocity);
+    this.play(pitch, parts, level);
   }
 
   /**
@@ -144,36 +200,9 @@ export class Piano {
   play(pitch, parts, level) {
     this.noteOff(pitch, 0.05);
     if (this.muted) return;
-    const ctx = this.ctx, now = ctx.currentTime;
-    const voice = { parts: [], live: 0 };
-    const start = (src, gain) => {
-      gain.connect(this.out);
-      src.connect(gain);
-      src.onended = () => {
-        src.disconnect();
-        gain.disconnect();
-        if (--voice.live === 0 && this.voices.get(pitch) === voice) this.voices.delete(pitch);
-      };
-      voice.parts.push({ src, gain });
-      voice.live++;
-    };
-    for (const { buffer, shift, level: partLevel } of parts) {
-      const src = ctx.createBufferSource(), gain = ctx.createGain();
-      src.buffer = buffer;
-      src.playbackRate.value = 2 ** (shift / 12);
-      gain.gain.setValueAtTime(partLevel, now);
-      start(src, gain);
-    }
-    if (!parts.length) {
-      const src = ctx.createOscillator(), gain = ctx.createGain(); // stand-in: a decaying triangle
-      src.type = 'triangle';
-      src.frequency.value = 440 * 2 ** ((pitch - 69) / 12);
-      gain.gain.setValueAtTime(0, now);
-      gain.gain.linearRampToValueAtTime(0.4 * level, now + 0.005);
-      gain.gain.exponentialRampToValueAtTime(0.001, now + 3);
-      start(src, gain);
-    }
-    for (const { src } of voice.parts) src.start(now);
+    const voice = startVoice(this.ctx, this.out, parts, level, pitch, this.ctx.currentTime, () => {
+      if (this.voices.get(pitch) === voice) this.voices.delete(pitch);
+    });
     this.voices.set(pitch, voice);
   }
 
@@ -181,12 +210,7 @@ export class Piano {
     const voice = this.voices.get(pitch);
     if (!voice) return;
     this.voices.delete(pitch);
-    const now = this.ctx.currentTime;
-    for (const { src, gain } of voice.parts) {
-      gain.gain.cancelScheduledValues(now);
-      gain.gain.setTargetAtTime(0, now, release / 4);
-      src.stop(now + release);
-    }
+    stopVoice(voice, this.ctx.currentTime, release);
   }
 
   allNotesOff() {

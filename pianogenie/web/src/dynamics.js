@@ -77,7 +77,8 @@ export class LayeredPiano extends Piano {
     return [...this.layers].filter(([, s]) => s.size).map(([l]) => l);
   }
 
-  noteOn(pitch, velocity = 80) {
+  /** What a note plays: the layers' parts (crossfaded), or [] and the synth's level. */
+  parts(pitch, velocity = 80) {
     const samples = (layer) => (layer === BASE_LAYER ? this.samples : this.layers.get(layer));
     const near = new Map(); // layer -> its sample pitch nearest `pitch`, for the layers that have one
     for (const layer of [BASE_LAYER, ...this.layers.keys()]) {
@@ -86,6 +87,6 @@ export class LayeredPiano extends Piano {
     }
     const parts = layerMix(velocity, near.keys()).map((m) => ({
       buffer: samples(m.layer).get(near.get(m.layer)), shift: pitch - near.get(m.layer), level: partLevel(velocity, m) }));
-    this.play(pitch, parts, (velocity / 127) ** 1.5); // no layer near the pitch: the synth
+    return { parts, level: (velocity / 127) ** 1.5 }; // no layer near the pitch: the synth
   }
 }

@@ -38,15 +38,16 @@ export class KeyboardView {
         if (pitch % 12 === 0) key.dataset.label = pitchName(pitch);
         white++;
       }
-      const mark = document.createElement('i'); // look-ahead mark, made once (no DOM growth)
-      mark.className = 'ahead';
-      key.appendChild(mark);
+      const marks = document.createElement('span'); // where this key's look-ahead marks go
+      marks.className = 'aheads';
+      key.appendChild(marks);
       return key;
     });
     // Black keys after white ones, so they are drawn on top.
     this.keyEls.filter((k) => k.classList.contains('white')).forEach((k) => this.inner.appendChild(k));
     this.keyEls.filter((k) => k.classList.contains('black')).forEach((k) => this.inner.appendChild(k));
-    this.marked = [];
+    this.marks = []; // one look-ahead mark per button, made once (no DOM growth), moved to its key
+    this.shown = ''; // what the marks show now (keys and velocities), to skip a redraw that changes nothing
     this.visible = this.numWhite; // white keys shown
     this.offset = 0; // first white key shown
     this.centre = this.whiteIndex[Math.max(0, 60 - lowestPitch)] + 0.5; // middle C, until notes are played
@@ -99,27 +100,34 @@ export class KeyboardView {
   }
 
   /**
-   * Mark the key each button would play next (in the button's colour); [] clears. `velocities`
-   * (one per button, or null: the model has no velocity head) make a louder note's mark wider and
-   * more solid, as its trail would be.
+   * Mark the key each button would play next, one mark per button in its colour; [] clears. Two
+   * buttons going to one key share it side by side, lower button left. `velocities` (one per
+   * button, or null: the model has no velocity head) make a louder note's mark wider and more
+   * solid, as its trail would be. Cheap when nothing changed (it is called every animation frame
+   * while the look-ahead can still change).
    */
   showAhead(keys, colors, velocities = null) {
-    for (const k of this.marked) this.keyEls[k].classList.remove('next');
-    this.marked = [];
-    keys.forEach((k, b) => {
-      const el = this.keyEls[k];
-      if (el.classList.contains('next')) return; // two buttons on one key: the lower one's mark
-      el.style.setProperty('--next', colors[b]);
-      if (velocities) {
-        const { width, alpha } = trailLook(velocities[b]);
-        el.style.setProperty('--ahead-w', width.toFixed(3));
-        el.style.setProperty('--ahead-a', alpha.toFixed(3));
-      } else {
-        el.style.removeProperty('--ahead-w');
-        el.style.removeProperty('--ahead-a');
-      }
+    const shown = `${keys}|${velocities || ''}`;
+    if (shown === this.shown) return;
+    this.shown = shown;
+    for (const el of this.keyEls) if (el.classList.contains('next')) el.classList.remove('next');
+    while (this.marks.length < keys.length) {
+      const mark = document.createElement('i');
+      mark.className = 'ahead';
+      mark.dataset.button = String(this.marks.length);
+      this.marks.push(mark);
+    }
+    const count = new Map();
+    for (const k of keys) count.set(k, (count.get(k) || 0) + 1);
+    this.marks.forEach((mark, b) => {
+      if (b >= keys.length) { mark.remove(); return; }
+      const el = this.keyEls[keys[b]], box = el.firstElementChild;
+      mark.style.setProperty('--next', colors[b]);
+      const { width, alpha } = velocities ? trailLook(velocities[b]) : { width: 1, alpha: 1 };
+      mark.style.setProperty('--ahead-w', (width / count.get(keys[b])).toFixed(3));
+      mark.style.setProperty('--ahead-a', alpha.toFixed(3));
+      box.appendChild(mark); // in button order: lower buttons to the left
       el.classList.add('next');
-      this.marked.push(k);
     });
   }
 

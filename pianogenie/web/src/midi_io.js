@@ -18,10 +18,15 @@ export function pitchToButton(pitch, numButtons = 8) {
 export class MidiIO {
   /**
    * @param {{onButtonDown: (button, velocity, source) => void, onButtonUp: (source) => void,
-   *          onPedal: (down, source) => void, onChange: () => void, numButtons: number}} handlers
+   *          onPedal: (down, source) => void, onChange: () => void, onInputGone: (id: string) => void,
+   *          numButtons: number}} handlers  onInputGone: an input was unplugged (removed, or kept as
+   *   'disconnected'): whatever it held must be let go; its sources are `midi:<id>:...`
    */
-  constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, numButtons = 8 }) {
+  constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, onInputGone = () => {},
+    numButtons = 8 }) {
     this.onButtonDown = onButtonDown;
+    this.onInputGone = onInputGone;
+    this.live = new Set(); // ids of the inputs connected at the latest state change
     this.onButtonUp = onButtonUp;
     this.onPedal = onPedal;
     this.onChange = onChange;
@@ -39,8 +44,13 @@ export class MidiIO {
   async connect() {
     this.access = await navigator.requestMIDIAccess();
     const listen = () => {
-      for (const input of this.access.inputs.values()) input.onmidimessage = (e) => this._onMessage(input, e.data);
-      if (this.outputId && !this.access.outputs.has(this.outputId)) this.outputId = '';
+      const live = new Set(this.inputs.map((i) => i.id));
+      for (const input of this.access.inputs.values()) {
+        input.onmidimessage = live.has(input.id) ? (e) => this._onMessage(input, e.data) : null;
+      }
+      for (const id of this.live) if (!live.has(id)) this.onInputGone(id);
+      this.live = live;
+      if (this.outputId && !this.outputs.some((o) => o.id === this.outputId)) this.outputId = '';
       this.onChange();
     };
     this.access.onstatechange = listen;
@@ -60,20 +70,26 @@ export class MidiIO {
     }
   }
 
+  /** The inputs connected now (a port unplugged may stay listed, as 'disconnected'). */
   get inputs() {
-    return this.access ? [...this.access.inputs.values()] : [];
+    return this.access ? [...this.access.inputs.values()].filter((i) => i.state !== 'disconnected') : [];
   }
 
   get outputs() {
-    return this.access ? [...this.access.outputs.values()] : [];
+    return this.access ? [...this.access.outputs.values()].filter((o) => o.state !== 'disconnected') : [];
+  }
+
+  /** Where input `id`'s notes and pedal come from, as the player names them. */
+  static sourcePrefix(id) {
+    return `midi:${id}:`;
   }
 
   _onMessage(input, data) {
     const status = data[0] & 0xf0;
-    const source = `midi:${input.id}:${data[1]}`;
+    const source = MidiIO.sourcePrefix(input.id) + data[1];
     if (status === 0x90 && data[2] > 0) this.onButtonDown(pitchToButton(data[1], this.numButtons), data[2], source);
     else if (status === 0x80 || (status === 0x90 && data[2] === 0)) this.onButtonUp(source);
-    else if (status === 0xb0 && data[1] === 64) this.onPedal(data[2] >= 64, `midi:${input.id}:cc64`);
+    else if (status === 0xb0 && data[1] === 64) this.onPedal(data[2] >= 64, MidiIO.sourcePrefix(input.id) + 'cc64');
   }
 
   _send(bytes) {

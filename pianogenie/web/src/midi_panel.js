@@ -4,10 +4,16 @@
 const $ = (sel) => document.querySelector(sel);
 
 export class MidiPanel {
-  /** @param {import('./midi_io.js').MidiIO} midi  @param {{muted: boolean}} piano */
-  constructor(midi, piano) {
+  /**
+   * @param {import('./midi_io.js').MidiIO} midi  @param {{muted: boolean}} piano
+   * @param {{output: string, connected: boolean}} prefs  kept in the settings: the output the player
+   *   chose last, chosen again once it is there (ports appear only after MIDI access is granted),
+   *   and whether the player connected MIDI (then it connects again on the next visit)
+   */
+  constructor(midi, piano, prefs = { output: '', connected: false }) {
     this.midi = midi;
     this.piano = piano;
+    this.prefs = prefs;
     this.connect = $('#midi-connect');
     this.output = $('#midi-output');
     this.channel = $('#midi-channel');
@@ -17,6 +23,7 @@ export class MidiPanel {
     this.output.addEventListener('change', () => {
       midi.allNotesOff();
       midi.outputId = this.output.value;
+      prefs.output = this.output.value;
       this.render();
     });
     this.channel.addEventListener('change', () => {
@@ -28,10 +35,12 @@ export class MidiPanel {
       this.connect.hidden = true;
       this.info.textContent = 'Web MIDI is not supported by this browser';
     } else {
-      this.connect.addEventListener('click', () => midi.connect().catch((e) => {
+      const connect = () => midi.connect().then(() => { prefs.connected = true; }).catch((e) => {
         this.info.textContent = `MIDI unavailable: ${e.message}`;
-      }));
-      midi.connectIfGranted();
+      });
+      this.connect.addEventListener('click', connect);
+      if (prefs.connected) connect();
+      else midi.connectIfGranted();
     }
     this.render();
   }
@@ -46,6 +55,9 @@ export class MidiPanel {
     const midi = this.midi, connected = Boolean(midi.access);
     this.connect.hidden = connected || !midi.supported;
     this.output.hidden = !connected;
+    if (connected && !midi.outputId && this.prefs.output && midi.outputs.some((o) => o.id === this.prefs.output)) {
+      midi.outputId = this.prefs.output;
+    }
     if (connected) {
       const inputs = midi.inputs.map((i) => i.name).join(', ');
       this.info.textContent = inputs ? `in: ${inputs}` : 'no MIDI input connected';

@@ -10,9 +10,14 @@ import { hasVelocityHead, VelocityHead } from './velocity.js';
 // Defaults for a cfg.json that lacks them (the 2021 tutorial's holds only training settings).
 const LOWEST_PITCH = 21;
 
+const text = (v, max) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : null);
+
 /**
- * What the app needs to know about a model, from its cfg.json and its weights.
- * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers, buttonValues}}
+ * What the app needs to know about a model, from its cfg.json and its weights. `name` and
+ * `description` (what it was trained on) are read where the export wrote them (`name` or
+ * `model_name`; `description`, `model_description` or `trained_on`), else null.
+ * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers, buttonValues,
+ *   name: string|null, description: string|null}}
  */
 export function modelConfig(cfg, weights) {
   const { rnnDim, numLayers, numKeys } = inferSizes(weights);
@@ -25,6 +30,8 @@ export function modelConfig(cfg, weights) {
     lowestPitch: num(cfg.lowest_pitch, LOWEST_PITCH),
     rnnDim,
     numLayers,
+    name: text(cfg.name, 80) ?? text(cfg.model_name, 80),
+    description: text(cfg.description, 300) ?? text(cfg.model_description, 300) ?? text(cfg.trained_on, 300),
   };
   if (out.sos !== numKeys) throw new Error(`cfg.json sos=${out.sos}, but this decoder's start token is ${numKeys}`);
   if (!(out.numButtons >= 2)) throw new Error(`cfg.json num_buttons=${out.numButtons} must be >= 2`);
@@ -35,6 +42,26 @@ export function modelConfig(cfg, weights) {
     out.buttonValues = values;
   }
   return out;
+}
+
+/**
+ * A short fingerprint of the weights, so two models that share a name and a size can still be
+ * told apart on screen: FNV-1a (32 bits) over every weight's name, length and every 7th 32-bit
+ * word, in name order (a different model differs in nearly every word; reading all 1.3 MB would
+ * cost ~20 ms before the first press).
+ * @param {Object<string, {data: Float32Array|Int32Array}>} weights  @returns {string} 8 hex digits
+ */
+export function modelFingerprint(weights) {
+  let h = 0x811c9dc5;
+  const mix = (x) => { h = Math.imul(h ^ (x >>> 0), 0x01000193); };
+  for (const name of Object.keys(weights).sort()) {
+    for (let i = 0; i < name.length; i++) mix(name.charCodeAt(i));
+    const { data } = weights[name];
+    const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    mix(words.length);
+    for (let i = 0; i < words.length; i += 7) mix(words[i]);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
 }
 
 const DTYPES = { float32: Float32Array, int32: Int32Array };

@@ -15,25 +15,29 @@
 //
 // Velocity: a source's own (a MIDI controller's) is passed to the session, which plays it and lets
 // the model's velocity history hear it; keyboard and pointer presses have none and play the
-// session's `velocity` (the model's, velocity.js). `genieDynamics()` true: every press plays the
-// model's velocity, even a controller's.
+// session's `velocity` (the model's, velocity.js), shifted by the player's dynamics (expression.js:
+// the `dynamics()` level, pp..ff, plus a press's own shift: an accent, where a finger lands).
+// `genieDynamics()` true: every press plays the model's velocity, even a controller's.
 
+import { levelShift } from './expression.js';
 import { DEFAULT_VELOCITY } from './velocity.js';
 
 export class Player {
   /**
    * @param {import('./session.js').Session} session
-   * @param {{lowestPitch: number, numKeys: number, numButtons: number}} config
+   * @param {{lowestPitch: number, numKeys: number, numButtons: number, deltaTimeMax: number}} config
    * @param {{temperature?: () => number, keys?: () => (number[]|null), genieDynamics?: () => boolean,
-   *   now?: () => number}} options  temperature, keys, genieDynamics: read at each press; now: the clock in seconds
+   *   dynamics?: () => number, now?: () => number}} options  temperature, keys, genieDynamics, dynamics
+   *   (the level, -3 pp .. 3 ff, 0 the genie's own): read at each press; now: the clock in seconds
    */
   constructor(session, config, { temperature = () => 0.25, keys = () => null, genieDynamics = () => false,
-    now = () => performance.now() / 1000 } = {}) {
+    dynamics = () => 0, now = () => performance.now() / 1000 } = {}) {
     this.session = session;
     this.config = config;
     this.temperature = temperature;
     this.keys = keys;
     this.genieDynamics = genieDynamics;
+    this.dynamics = dynamics;
     this.now = now;
     this.listeners = [];
     this.sourceButton = new Map(); // input source (key code, pointer, MIDI note) -> button it holds
@@ -42,7 +46,6 @@ export class Player {
     this.sustained = new Set(); // keys up but still sounding under the pedal
     this.pedalSources = new Set();
     this.lastPress = null; // time of the latest press
-    this.lastInterval = 0.25; // seconds between the latest two presses (for look-ahead)
     this.decodeMs = NaN; // how long the latest press took to decode
   }
 
@@ -61,9 +64,11 @@ export class Player {
 
   /**
    * A source presses a button -> the key played, or null for a repeat of a source already down.
-   * `sourceVelocity`: the source's own velocity (1..127), if it has one (MIDI).
+   * `sourceVelocity`: the source's own velocity (1..127), if it has one (MIDI). `shift`: this
+   * press's own dynamics (velocity steps: an accent, where on the button it landed), added to the
+   * level's; neither moves a source's own velocity.
    */
-  buttonDown(button, source, sourceVelocity = undefined) {
+  buttonDown(button, source, sourceVelocity = undefined, shift = 0) {
     if (this.sourceButton.has(source)) return null; // auto-repeat or a duplicate event
     // The same button pressed again from another input: its previous note ends first.
     if (this.holder.has(button)) this._release(button);
@@ -74,11 +79,11 @@ export class Player {
     const time = this.now();
     const t0 = performance.now();
     const given = this.genieDynamics() ? undefined : sourceVelocity;
-    const key = this.session.press(time, button, this.temperature(), this.keys(), given);
+    const key = this.session.press(time, button, this.temperature(), this.keys(), given,
+      levelShift(this.dynamics()) + shift);
     this.decodeMs = performance.now() - t0;
     const sv = this.session.velocity;
     const velocity = Number.isInteger(sv) ? sv : (given ?? DEFAULT_VELOCITY);
-    if (this.lastPress !== null) this.lastInterval = Math.max(0, time - this.lastPress);
     this.lastPress = time;
 
     const restrike = this.down[key] > 0 || this.sustained.has(key);
@@ -129,9 +134,23 @@ export class Player {
     for (const source of [...this.sourceButton.keys()]) this.buttonUp(source);
   }
 
-  /** A new performance: everything released and silent, fresh decoder state. */
+  /**
+   * Everything the sources named `prefix`... hold is let go: their buttons and their pedal (a MIDI
+   * device unplugged mid-note would otherwise leave its note and its pedal down for good).
+   * @param {string} prefix  e.g. 'midi:<port id>:'
+   */
+  releaseSources(prefix) {
+    for (const source of [...this.sourceButton.keys()]) if (source.startsWith(prefix)) this.buttonUp(source);
+    for (const source of [...this.pedalSources]) if (source.startsWith(prefix)) this.pedalOff(source);
+  }
+
+  /** A new performance: every button and every pedal source released, all silent, fresh decoder state. */
   reset(seed = Date.now()) {
     this.releaseAll();
+    if (this.pedalDown) {
+      this.pedalSources.clear();
+      this._emit('pedal', false, this.now());
+    }
     for (const key of this.sustained) this._emit('soundOff', { key, pitch: key + this.config.lowestPitch, time: this.now() });
     this.sustained.clear();
     this.session.reset(seed);
@@ -139,10 +158,19 @@ export class Player {
     this._emit('reset');
   }
 
-  /** The key each button would play next (argmax; the session is left unchanged). */
-  lookAhead() {
-    const time = this.lastPress === null ? this.now() : this.lastPress + this.lastInterval;
-    return this.session.lookAhead(time, this.keys());
+  /**
+   * The key each button would play if pressed at `time` (default: now; argmax; the session is left
+   * unchanged). The decoder hears the time since the last press, so what a button plays changes as
+   * time passes: a view shows the truth by asking again (each animation frame) until
+   * `aheadSettlesAt`, after which the answer no longer changes.
+   */
+  lookAhead(time = this.now()) {
+    return this.session.lookAhead(time, this.keys(), levelShift(this.dynamics()));
+  }
+
+  /** When look-ahead stops changing: the delta time the decoder hears is capped at deltaTimeMax. */
+  get aheadSettlesAt() {
+    return this.lastPress === null ? -Infinity : this.lastPress + this.config.deltaTimeMax;
   }
 }
 

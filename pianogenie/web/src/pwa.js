@@ -4,6 +4,12 @@
 // playable (window.pianoGenie.ready, or after READY_WAIT_MS at most), so its precaching never
 // competes with the model download before the first press. `controlled()` tells the page when
 // the worker serves its requests, so samples fetched after that are kept for offline play.
+//
+// Updates: the worker serves the app and model network-first (site.py), so a page loaded online
+// is the build the server holds now, and a worker of a newer build taking over changes nothing it
+// runs. A page served by an older worker that did not say so (a build before this one served
+// everything from its cache) may be stale: when a new worker takes over, it shows "a new version:
+// reload" instead of playing the old model silently.
 
 const READY_WAIT_MS = 30000;
 const CONTROL_WAIT_MS = 20000;
@@ -22,8 +28,34 @@ function whenPlayable() {
   });
 }
 
+const VERSION_WAIT_MS = 2000;
+
+/** The version of the worker controlling the page, or null if it does not answer. */
+export function workerVersion(worker = navigator.serviceWorker && navigator.serviceWorker.controller) {
+  if (!worker) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    const channel = new MessageChannel(), timer = setTimeout(() => resolve(null), VERSION_WAIT_MS);
+    channel.port1.onmessage = (e) => { clearTimeout(timer); resolve((e.data && e.data.version) || null); };
+    worker.postMessage({ type: 'version' }, [channel.port2]);
+  });
+}
+
+function watchUpdates() {
+  const first = navigator.serviceWorker.controller;
+  if (!first) return; // a first visit: the page came from the network
+  const fresh = workerVersion(first).then((v) => v !== null); // a worker that answers serves network-first
+  navigator.serviceWorker.addEventListener('controllerchange', async () => {
+    if (await fresh) return;
+    const bar = document.querySelector('#update');
+    if (!bar) return;
+    bar.hidden = false;
+    bar.querySelector('button').addEventListener('click', () => window.location.reload(), { once: true });
+  });
+}
+
 let registered = Promise.resolve(null);
 if (supported) {
+  watchUpdates();
   registered = whenPlayable().then(() => navigator.serviceWorker.register('sw.js'))
     .catch((e) => { console.warn('offline play unavailable:', e.message); return null; });
 }

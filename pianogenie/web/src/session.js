@@ -4,9 +4,13 @@
 // keys each held button is sounding (so release(button) can end the right note), and a seedable
 // random source for sampling keys from the decoder's logits. With a velocity head (velocity.js)
 // each press also sets `session.velocity`, the model's velocity for the key it chose, and each
-// look-ahead `session.aheadVelocities`, the velocity each button's key would be played at.
+// look-ahead `session.aheadVelocities`, the velocity each button's key would be played at. A
+// press's `shift` (the player's dynamics: expression.js) moves the velocity played, not the one the
+// head's history records: the model keeps its own phrasing under the player's loudness.
 
 import { DEFAULT_VELOCITY, meanVelocity } from './velocity.js';
+
+const clampVelocity = (v) => Math.min(Math.max(Math.round(v), 1), 127);
 
 /** mulberry32: small, fast, seedable uniform [0, 1) generator (Math.random cannot be seeded). */
 export function makeRng(seed) {
@@ -74,12 +78,14 @@ export class Session {
    * A button goes down at `time` (seconds, any monotonic clock) -> the key (0..87) to play;
    * `this.velocity` is then its velocity: the model's, or `velocity` (1..127) when given (e.g. a
    * MIDI controller's), which the model's velocity history records either way. Without a velocity
-   * head it is `velocity` or DEFAULT_VELOCITY.
+   * head it is `velocity` or DEFAULT_VELOCITY. `shift` (velocity steps, the player's dynamics) is
+   * added to the model's velocity (not to a given one), within 1..127; the history records the
+   * model's own.
    * @param {number} temperature  0 = always the most likely key; higher = more adventurous
    * @param {Iterable<number>|null} keys  the allowed keys (0..87), as PianoGenie.press(..., keys=)
    *   in Python; null = all
    */
-  press(time, button, temperature = 0.25, keys = null, velocity = undefined) {
+  press(time, button, temperature = 0.25, keys = null, velocity = undefined, shift = 0) {
     const { numButtons } = this.config;
     if (!(Number.isInteger(button) && button >= 0 && button < numButtons)) {
       throw new RangeError(`button ${button} outside 0..${numButtons - 1}`);
@@ -88,20 +94,19 @@ export class Session {
     const dt = this._dt(time), bReal = this._bReal(button);
     const logits = this.decoder.step(this.kM1, dt, bReal);
     const key = sampleKey(logits, temperature, this.rng, mask);
-    this.velocity = this._velocity(key, dt, bReal, velocity);
+    this.velocity = this._velocity(key, dt, bReal, velocity, shift);
     this.kM1 = key;
     this.lastTime = time;
     this.held.set(button, key);
     return key;
   }
 
-  _velocity(key, dt, bReal, given) {
+  _velocity(key, dt, bReal, given, shift) {
     const head = this.velocityHead;
-    const v = given === undefined || given === null
-      ? (head ? this._modelVelocity(key, dt, bReal) : DEFAULT_VELOCITY)
-      : Math.min(Math.max(Math.round(given), 1), 127);
+    const own = given === undefined || given === null;
+    const v = own ? (head ? this._modelVelocity(key, dt, bReal) : DEFAULT_VELOCITY) : clampVelocity(given);
     if (head) head.record(v, key);
-    return v;
+    return own ? clampVelocity(v + shift) : v;
   }
 
   // The head's velocity for key k right after the decoder step that chose it (reads the state,
@@ -114,16 +119,17 @@ export class Session {
    * The key each button would play if pressed at `time` (argmax among `keys`), one per button,
    * leaving the session exactly as it was (decoder state, previous key and time, random source,
    * velocity history). With a velocity head, `this.aheadVelocities[b]` is then the velocity the
-   * model would play button b's key at: what press(time, b, 0, keys) would set `velocity` to.
+   * model would play button b's key at: what press(time, b, 0, keys, undefined, shift) would set
+   * `velocity` to.
    */
-  lookAhead(time, keys = null) {
+  lookAhead(time, keys = null, shift = 0) {
     const mask = this._mask(keys), dt = this._dt(time), n = this.config.numButtons, out = new Array(n);
     const velocities = this.velocityHead ? new Array(n) : null;
     this.decoder.saveState(this.saved);
     for (let b = 0; b < n; b++) {
       const bReal = this._bReal(b);
       out[b] = sampleKey(this.decoder.step(this.kM1, dt, bReal), 0, this.rng, mask);
-      if (velocities) velocities[b] = this._modelVelocity(out[b], dt, bReal);
+      if (velocities) velocities[b] = clampVelocity(this._modelVelocity(out[b], dt, bReal) + shift);
       this.decoder.restoreState(this.saved);
     }
     this.aheadVelocities = velocities;

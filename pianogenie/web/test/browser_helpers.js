@@ -60,6 +60,8 @@ export const HELP_SEEN = () => { localStorage.setItem('pianogenie.helpSeen', '1'
 /**
  * A page script: a fake Web MIDI device, one input ("Fake Keys": window.__midiIn([status, d1, d2])
  * delivers a message) and one output ("Fake Synth": what it is sent lands in window.__midiSent).
+ * window.__midiUnplug(keep) unplugs the input as Chromium does: keep = true leaves the port listed
+ * as 'disconnected', false removes it; either way a state change is fired.
  */
 export const FAKE_MIDI = () => {
   const sent = [];
@@ -70,5 +72,15 @@ export const FAKE_MIDI = () => {
     onstatechange: null, sysexEnabled: false };
   window.__midiSent = sent;
   window.__midiIn = (bytes) => input.onmidimessage && input.onmidimessage({ data: Uint8Array.from(bytes) });
+  window.__midiUnplug = (keep) => {
+    input.state = 'disconnected';
+    if (!keep) access.inputs.delete(input.id);
+    if (access.onstatechange) access.onstatechange({ port: input });
+  };
+  window.__midiReplug = () => {
+    input.state = 'connected';
+    access.inputs.set(input.id, input);
+    if (access.onstatechange) access.onstatechange({ port: input });
+  };
   navigator.requestMIDIAccess = async () => access;
 };

@@ -70,3 +70,19 @@ test('modelConfig takes the button values the export wrote, and an older export 
   const centres = [0, 1, 2, 3].map((b) => new Session(decoder, old)._bReal(b));
   [-1, -1 / 3, 1 / 3, 1].forEach((c, b) => assert.ok(Math.abs(centres[b] - c) < 1e-12, `button ${b}`));
 });
+
+test('modelConfig reads a name and what the model was trained on where cfg.json has them; the fingerprint tells models apart', async () => {
+  const { modelConfig, modelFingerprint } = await import('../src/model.js');
+  const { exportRandomModel } = await import('./fixtures.js');
+  const { loadModelDir } = await import('./helpers.js');
+  const a = await loadModelDir(exportRandomModel(1)), b = await loadModelDir(exportRandomModel(2));
+  assert.equal(a.config.name, null);
+  assert.equal(a.config.description, null);
+  const named = modelConfig({ name: '  Genie M ', trained_on: 'MAESTRO v3', sos: 88 }, a.weights);
+  assert.deepEqual([named.name, named.description], ['Genie M', 'MAESTRO v3']);
+  const odd = modelConfig({ name: 42, description: 'x'.repeat(1000), sos: 88 }, a.weights);
+  assert.deepEqual([odd.name, odd.description.length], [null, 300]);
+  assert.match(modelFingerprint(a.weights), /^[0-9a-f]{8}$/);
+  assert.equal(modelFingerprint(a.weights), modelFingerprint((await loadModelDir(exportRandomModel(1))).weights));
+  assert.notEqual(modelFingerprint(a.weights), modelFingerprint(b.weights));
+});

@@ -77,16 +77,67 @@ describe('player: held notes', () => {
     assert.deepEqual(events.slice(8), [['off', 5, 2], ['sound-off', 5]]);
   });
 
-  test('reset releases everything, silences the sustained keys and resets the session', () => {
+  test('reset releases everything, the pedal too, silences the sustained keys and resets the session', () => {
     const { player, events } = recordingPlayer([1, 2]);
     player.pedalOn('s');
     player.buttonDown(0, 'a');
     player.buttonUp('a');
     player.buttonDown(1, 'b');
     player.reset();
-    assert.deepEqual(events.slice(4), [['off', 2, 1], ['sound-off', 1], ['sound-off', 2]]);
+    assert.deepEqual(events.slice(4), [['off', 2, 1], ['pedal', false], ['sound-off', 1], ['sound-off', 2]]);
     assert.equal(player.session.resets, 1);
     assert.equal(player.sourceButton.size, 0);
+  });
+
+  test('reset lets go of every pedal source: the next note is not sustained', () => {
+    const { player, events } = recordingPlayer([1, 2]);
+    player.pedalOn('key:Space');
+    player.pedalOn('midi:in1:cc64');
+    player.buttonDown(0, 'a');
+    player.buttonUp('a');
+    player.reset();
+    assert.equal(player.pedalDown, false);
+    assert.deepEqual(events.slice(3), [['pedal', false], ['sound-off', 1]]);
+    player.buttonDown(1, 'b');
+    player.buttonUp('b');
+    assert.deepEqual(events.slice(5), [['on', 2, 1, false], ['off', 2, 1], ['sound-off', 2]]);
+  });
+
+  test('releaseSources lets go of one device\'s notes and pedal, and nothing else', () => {
+    const { player, events } = recordingPlayer([1, 2, 3]);
+    player.pedalOn('midi:in1:cc64');
+    player.pedalOn('midi:in2:cc64');
+    player.buttonDown(0, 'midi:in1:60');
+    player.buttonDown(1, 'midi:in2:62');
+    player.buttonDown(2, 'key:Digit3');
+    events.length = 0;
+    player.releaseSources('midi:in1:');
+    assert.deepEqual(events, [['off', 1, 0]], 'its note is up; in2 still holds the pedal, so it sounds on');
+    assert.deepEqual([...player.pedalSources], ['midi:in2:cc64']);
+    player.releaseSources('midi:in2:');
+    assert.deepEqual(events.slice(1), [['off', 2, 1], ['pedal', false], ['sound-off', 1], ['sound-off', 2]]);
+    assert.deepEqual([...player.sourceButton.keys()], ['key:Digit3'], 'the computer key is still held');
+  });
+});
+
+describe('player: look-ahead follows the clock', () => {
+  test('lookAhead asks the session for now (not an assumed interval) until deltaTimeMax after a press', () => {
+    let t = 5;
+    const asked = [];
+    const session = new ScriptedSession([1, 2]);
+    session.lookAhead = (time) => { asked.push(time); return []; };
+    const player = new Player(session, CONFIG, { now: () => t });
+    assert.equal(player.aheadSettlesAt, -Infinity, 'before any press it never changes');
+    player.buttonDown(0, 'a');
+    player.buttonUp('a');
+    t = 5.3;
+    player.buttonDown(1, 'b'); // the interval was 0.3 s
+    t = 5.42;
+    player.lookAhead();
+    t = 6.0;
+    player.lookAhead();
+    assert.deepEqual(asked, [5.42, 6.0]);
+    assert.equal(player.aheadSettlesAt, 5.3 + CONFIG.deltaTimeMax);
   });
 });
 
@@ -169,6 +220,29 @@ describe('MIDI: pedal and channel', () => {
     io.noteOff(60);
     io.pedal(false);
     assert.deepEqual(sent, [[0x92, 60, 90], [0xb2, 64, 127], [0x82, 60, 0], [0xb2, 64, 0]]);
+  });
+
+  test('an input unplugged (removed, or kept as disconnected) is reported gone once and not named', async () => {
+    const gone = [], input = (id) => ({ id, name: id, state: 'connected', onmidimessage: null });
+    const a = input('a'), b = input('b');
+    const access = { inputs: new Map([['a', a], ['b', b]]), outputs: new Map(), onstatechange: null };
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { requestMIDIAccess: async () => access }, configurable: true });
+    try {
+      const io = new MidiIO({ onButtonDown: () => {}, onButtonUp: () => {}, onInputGone: (id) => gone.push(id) });
+      await io.connect();
+      assert.deepEqual(io.inputs.map((i) => i.name), ['a', 'b']);
+      a.state = 'disconnected'; // Chromium keeps the port, marked disconnected
+      access.onstatechange({ port: a });
+      access.onstatechange({ port: a });
+      access.inputs.delete('b'); // or drops it
+      access.onstatechange({ port: b });
+      assert.deepEqual(gone, ['a', 'b']);
+      assert.deepEqual(io.inputs, []);
+      assert.equal(a.onmidimessage, null, 'a disconnected port plays nothing');
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'navigator', saved);
+    }
   });
 
   test('the recording keeps the pedal: CC64 events in the file, in order with the notes', () => {

@@ -3,11 +3,12 @@
 // stays on the site; the manifest parses and names existing icons; the service worker precaches
 // what the first press needs and caches the samples fetched after it; offline, a reload still
 // plays, with every sample, or with the nearest cached one where one is missing; a new build into
-// the same folder replaces the old cache. Saves test-artifacts/site-offline.png.
+// the same folder plays on the next load, fetches no unchanged sample and replaces the old app
+// cache; /apps/genie (no slash) redirects and opens offline. Saves test-artifacts/site-offline.png.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -23,6 +24,7 @@ const SUB_PATH = '/apps/genie/';
 
 let server, browser, context, page, origin, siteUrl, out;
 let inFlight = 0; // requests begun and not yet finished
+let offline = false; // while the context is offline
 const requests = []; // every request of the page and its service worker
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 
@@ -56,7 +58,12 @@ before(async () => {
   context = await browser.newContext({ viewport: { width: 1280, height: 640 }, serviceWorkers: 'allow' });
   context.on('request', (r) => { requests.push(r.url()); inFlight++; });
   context.on('requestfinished', () => inFlight--);
-  context.on('requestfailed', (r) => { inFlight--; problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`); });
+  context.on('requestfailed', (r) => {
+    inFlight--;
+    // Offline, the worker tries the network first for the app and model (then serves its cache).
+    if (offline && r.failure()?.errorText === 'net::ERR_INTERNET_DISCONNECTED') return;
+    problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
   context.on('response', (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
   page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
@@ -70,6 +77,12 @@ after(async () => {
 
 const ready = () => page.waitForFunction(() => window.pianoGenie && (window.pianoGenie.ready || window.pianoGenie.error),
   null, { timeout: 60000 });
+
+async function goOffline(on) {
+  if (!on) await settle(); // the failures of the last offline requests arrive first
+  offline = on;
+  await context.setOffline(on);
+}
 
 /** Wait until no request has been in flight for 300 ms: a reload then aborts nothing (samples). */
 async function settle() {
@@ -148,13 +161,17 @@ test('the service worker precaches the first press\'s files, then caches each sa
   assert.deepEqual(await page.evaluate(() => window.pianoGenie.velocityLayers), [4, 15]);
   const everything = marker.files.filter((f) => f !== 'sw.js' && f !== 'pianogenie-site.json');
   assert.ok(everything.length > marker.precache.length + 70);
-  assert.deepEqual(await cacheState(), { names: [`pianogenie-${marker.version}`], counts: [everything.length] });
+  const samples = everything.filter((f) => f.startsWith('vendor/')).length;
+  const state = await cacheState();
+  assert.deepEqual([...state.names].sort(), [`pianogenie-${marker.version}`, 'pianogenie-samples']);
+  assert.equal(state.counts[state.names.indexOf('pianogenie-samples')], samples, 'every sample, in the samples\' cache');
+  assert.equal(state.counts[state.names.indexOf(`pianogenie-${marker.version}`)], everything.length - samples, 'the app and model');
 });
 
 /** Offline, reload: the app plays every button and loads what the cache holds (`expected`); then `more()`. */
 async function offlineReload(expected, more) {
   await settle();
-  await context.setOffline(true);
+  await goOffline(true);
   try {
     await page.reload();
     await ready();
@@ -163,7 +180,7 @@ async function offlineReload(expected, more) {
     assert.deepEqual(await loaded(), expected);
     await more();
   } finally {
-    await context.setOffline(false);
+    await goOffline(false);
   }
 }
 
@@ -182,8 +199,8 @@ test('offline after one visit: a reload plays, with every sample from the cache'
 test('offline with samples missing from the cache: no request for them, their keys use the nearest sample', { skip }, async () => {
   // As if the player went offline before these arrived: D#4 of the base layer, all of v15 but its first set.
   const removed = await page.evaluate(async () => {
-    const cache = await caches.open((await caches.keys()).find((n) => n.startsWith('pianogenie-')));
-    const gone = (await cache.keys()).map((r) => r.url).filter((u) => /\/piano\/D%234v10\.mp3$|\/piano-v15\/(A|D%23)\dv15\.mp3$/.test(u));
+    const cache = await caches.open('pianogenie-samples'); // keyed by URL and content hash
+    const gone = (await cache.keys()).map((r) => r.url).filter((u) => /\/piano\/D%234v10\.mp3\?|\/piano-v15\/(A|D%23)\dv15\.mp3\?/.test(u));
     await Promise.all(gone.map((u) => cache.delete(u)));
     return gone.length;
   });
@@ -211,28 +228,94 @@ test('offline with samples missing from the cache: no request for them, their ke
   });
 });
 
-test('a new build into the same folder replaces the old cache', { skip }, async () => {
+test('a rebuild with another model plays on the next load; unchanged samples are not fetched again; the old cache goes', { skip }, async () => {
   const oldVersion = siteFiles().version;
+  const oldModel = await page.evaluate(() => window.pianoGenie.model.fingerprint);
+  await settle();
+  const cachedBefore = await page.evaluate(async () => (await (await caches.open('pianogenie-samples')).keys())
+    .map((r) => r.url.replace(/\?.*/, '')));
+  assert.ok(cachedBefore.length >= 70, `${cachedBefore.length} samples cached before the rebuild`);
   buildSite(2);
   const { version } = siteFiles();
   assert.notEqual(version, oldVersion);
-  await settle();
-  await page.reload(); // the browser sees a changed sw.js: the new worker installs, then drops the old cache
-  await page.waitForFunction(async (name) => {
-    const names = (await caches.keys()).filter((n) => n.startsWith('pianogenie-'));
-    return names.length === 1 && names[0] === name;
-  }, `pianogenie-${version}`, { timeout: 30000, polling: 200 });
-  await settle();
+  const fetchedBySW = [];
+  const watch = (r) => { if (r.serviceWorker() && /\/vendor\//.test(r.url())) fetchedBySW.push(r.url()); };
+  context.on('request', watch);
+  try {
+    await page.reload(); // one reload: the new model, at once
+    await ready();
+    await page.waitForFunction(() => window.pianoGenie.model.fingerprint);
+    const newModel = await page.evaluate(() => window.pianoGenie.model.fingerprint);
+    assert.notEqual(newModel, oldModel, 'the first load after the rebuild plays the new model');
+    assert.ok(await page.locator('#update').isHidden(), 'nothing stale to reload');
+    await page.waitForFunction(async (name) => {
+      const names = (await caches.keys()).filter((n) => n.startsWith('pianogenie-'));
+      return names.length === 2 && names.includes(name) && names.includes('pianogenie-samples');
+    }, `pianogenie-${version}`, { timeout: 30000, polling: 200 });
+    await playsEveryButton();
+    await samplesLoaded();
+    await settle();
+    // Only those the test above took out of the cache are fetched: none changed.
+    assert.deepEqual(fetchedBySW.filter((u) => cachedBefore.includes(u)), [], 'no cached sample fetched again');
+    assert.ok(fetchedBySW.length <= 90 - cachedBefore.length, fetchedBySW.join());
+    // Offline, the new build plays.
+    await goOffline(true);
+    await page.reload();
+    await ready();
+    assert.equal(await page.evaluate(() => window.pianoGenie.model.fingerprint || null) ?? newModel, newModel);
+    await playsEveryButton();
+  } finally {
+    context.off('request', watch);
+    await goOffline(false);
+  }
+});
+
+// A worker of an older build (cache-first for everything, and silent when asked its version) served
+// this page from its cache: when the new build's worker takes over, the page says to reload.
+const LEGACY_SW = `
+const CACHE = 'pianogenie-legacy';
+self.addEventListener('install', (e) => e.waitUntil(caches.open(CACHE).then((c) => c.addAll(['./', 'index.html'])).then(() => self.skipWaiting())));
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+self.addEventListener('fetch', (e) => e.respondWith(caches.open(CACHE).then(async (c) => {
+  const hit = await c.match(e.request, { ignoreSearch: true }) || (e.request.mode === 'navigate' ? await c.match('index.html') : undefined);
+  if (hit) return hit;
+  const r = await fetch(e.request);
+  if (r.ok && r.status === 200) await c.put(e.request, r.clone());
+  return r;
+})));
+`;
+
+test('a page an older worker served from its cache says "a new version: reload" when the new worker takes over', { skip }, async () => {
+  writeFileSync(path.join(out, 'sw.js'), LEGACY_SW);
+  await page.evaluate(async () => { for (const r of await navigator.serviceWorker.getRegistrations()) await r.update(); });
+  await page.waitForFunction(async () => (await caches.keys()).includes('pianogenie-legacy'), null, { timeout: 30000, polling: 200 });
   await page.reload();
   await ready();
-  const weights = await page.evaluate(async () => (await fetch('model/cfg.json')).ok);
-  assert.ok(weights);
+  await settle();
+  buildSite(1); // the new build's worker again
+  await page.reload(); // served by the legacy worker, from its cache; the browser finds the new sw.js
+  await ready();
+  await page.locator('#update').waitFor({ state: 'visible', timeout: 30000 });
+  assert.match(await page.locator('#update').textContent(), /new version/);
+  await Promise.all([page.waitForNavigation(), page.locator('#update-reload').click()]);
+  await ready();
+  assert.ok(await page.locator('#update').isHidden());
+  await page.waitForFunction(async () => !(await caches.keys()).includes('pianogenie-legacy'), null, { timeout: 30000, polling: 200 });
+});
+
+// Offline, /apps/genie lies outside the worker's scope (/apps/genie/: a worker's scope cannot reach
+// above its own folder without a header a static host does not send): online it redirects.
+test('without its trailing slash (/apps/genie) the site redirects to itself and plays', { skip }, async () => {
+  const bare = siteUrl.replace(/\/$/, '');
+  await page.goto(bare);
+  assert.equal(page.url(), siteUrl);
+  await ready();
   await playsEveryButton();
 });
 
 test('no failed request, no request off the site, no console errors', { skip }, () => {
   assert.deepEqual(problems, []);
-  const off = requests.filter((u) => !u.startsWith(siteUrl));
+  const off = requests.filter((u) => !u.startsWith(siteUrl) && u !== siteUrl.replace(/\/$/, ''));
   assert.deepEqual(off, [], 'every request stays under the sub-path of 127.0.0.1');
   assert.ok(requests.some((u) => u.endsWith('/model/weights_manifest.json')));
   assert.ok(!requests.some((u) => /tf(\.es2017)?(\.min)?\.js$/.test(u)), 'the page loads no TF.js bundle');

@@ -129,3 +129,32 @@ test('first press before the piano samples arrive: buttons play at once on the s
   assert.equal(await page.locator('#sound').textContent(), 'sampled piano');
   await page.close();
 });
+
+test('what is on screen: the title and a whole status line, a usable slider, no key labels on touch, the explanation whole', { skip }, async () => {
+  for (const [width, height, touch] of [[1280, 800, false], [390, 844, true], [844, 390, true], [320, 568, true]]) {
+    const where = `${width}x${height}${touch ? ' touch' : ''}`;
+    const context = await browser.newContext({ viewport: { width, height }, hasTouch: touch, isMobile: touch });
+    const page = await context.newPage();
+    await page.goto(url); // a first visit: the explanation opens
+    await waitReady(page);
+    const help = await page.evaluate(() => {
+      const d = document.querySelector('#help');
+      return { open: d.open, scroll: d.scrollHeight, client: d.clientHeight };
+    });
+    assert.ok(help.open && help.scroll <= help.client + 1, `${where}: the explanation scrolls (${help.scroll} > ${help.client})`);
+    await page.locator('#help-close').click();
+    const m = await page.evaluate(() => {
+      const status = document.querySelector('#status'), h1 = document.querySelector('h1');
+      const shown = (el) => el.getClientRects().length > 0 && getComputedStyle(el).display !== 'none';
+      return { title: shown(h1), status: status.textContent, cut: status.scrollWidth > status.clientWidth + 1,
+        slider: document.querySelector('#temperature').getBoundingClientRect().width,
+        labels: [...document.querySelectorAll('.genie-button .label')].filter(shown).length };
+    });
+    assert.ok(m.title, `${where}: the title shows`);
+    assert.ok(!m.cut, `${where}: the status "${m.status}" is cut`);
+    assert.ok(/^Ready: \w/.test(m.status), `${where}: the status says how to play: ${m.status}`);
+    assert.ok(m.slider >= (width <= 400 ? 150 : 90), `${where}: temperature slider ${m.slider} px`);
+    assert.equal(m.labels, touch ? 0 : 8, `${where}: computer-key labels on the buttons`);
+    await context.close();
+  }
+});
