@@ -45,7 +45,7 @@ import pretty_midi
 
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
-from pianogenie.outputs import check_output, head
+from pianogenie.outputs import add_force, check_output, mark, written_by
 from pianogenie.scales import allowed_keys, parse_pitches, parse_scale, scale_names
 from pianogenie.util import UserError, atomic_path
 from pianogenie.velocity import DEFAULT_VELOCITY
@@ -267,6 +267,7 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int],
     if velocities is None:
         velocities = [DEFAULT_VELOCITY if p.velocity is None else p.velocity for p in presses]
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)  # 1 tick ~ 0.5 ms
+    midi.text_events.append(pretty_midi.Text(mark("decode"), 0.0))  # the proof that decode wrote the file
     piano = pretty_midi.Instrument(program=0, name="Piano Genie")
     sounding: dict[int, pretty_midi.Note] = {}  # pitch -> its latest note
     for p, k, v in zip(presses, keys, velocities):
@@ -283,9 +284,9 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int],
     return midi
 
 
-def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
+def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path, *, force: bool = False) -> None:
     """Write `midi` atomically, only once it reads back (pretty_midi) with the same notes."""
-    path = check_output(path, flag="-o", ours=_is_midi, what="MIDI file")
+    path = check_output(path, flag="-o", ours=written_by("decode"), what="MIDI file", force=force)
     with atomic_path(path) as tmp:
         midi.write(str(tmp))
         try:
@@ -297,10 +298,6 @@ def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
             why = "the notes read back differ"
         if not ok:
             raise UserError(f"the MIDI file for {path} would not read back ({why}); nothing written")
-
-
-def _is_midi(path: Path) -> bool:
-    return head(path, 4) in (b"MThd", b"")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -334,6 +331,7 @@ def add_parser(subparsers) -> None:
                    f'"F# blues" (scales: {", ".join(scale_names())})')
     p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
                    "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
+    add_force(p, "MIDI files")
     p.set_defaults(func=run)
 
 
@@ -348,7 +346,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--velocity and --genie-velocity exclude each other")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
-    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=_is_midi, what="MIDI file")
+    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=written_by("decode"),
+                 what="MIDI file", force=args.force)
     keys = None
     if args.scale is not None or args.keys is not None:
         keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
@@ -364,7 +363,7 @@ def run(args: argparse.Namespace) -> int:
     played, velocities = decode_with_velocities(presses, genie, args.temperature,
                                                 input_velocity=not args.genie_velocity, keys=keys)
     midi = performance_midi(presses, played, velocities)
-    write_midi(midi, args.output)
+    write_midi(midi, args.output, force=args.force)
     pitches = played + LOWEST_PITCH
     print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
           f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."

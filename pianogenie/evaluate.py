@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder
+from pianogenie.outputs import add_force
 from pianogenie.util import UserError, atomic_write_text
 from pianogenie.velocity import MEAN_OF, VelocityBaselines, mean_velocity, velocity_nll
 from pianogenie.windows import Batch, Notes, eval_windows
@@ -170,20 +171,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gold-delta-time", type=float, default=None, metavar="SECONDS",
                    help="fixed delta time between the melodies' notes (default: 0.256, the paper's code's)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    add_force(p, "result files")
     p.set_defaults(func=run)
+
+
+def finite_json(obj):
+    """`obj` with every non-finite float (NaN, Infinity) as None: what JSON can hold."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
     from pianogenie.model import load_model
-    from pianogenie.outputs import check_output, is_json_object_with
+    from pianogenie.outputs import check_output, stamp, written_by
 
     if args.data is None and args.gold is None:
         raise UserError("pass --data NOTES.json.gz (and/or --gold MELODIES.json)")
     if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
-        keys = ("model", "data", "split") if args.data is not None else ("model", "gold")
         check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
-                     what="evaluate result (JSON)", ours=is_json_object_with(*keys))
+                     what="evaluate result (JSON)", ours=written_by("evaluate"), force=args.force)
     model, cfg = load_model(args.model)
     metrics = {"model": str(args.model)}
     if args.data is not None:
@@ -203,8 +215,8 @@ def run(args: argparse.Namespace) -> int:
         if not delta_time >= 0:
             raise UserError(f"--gold-delta-time must be >= 0, got {delta_time}")
         metrics.update(gold.report(model, cfg, args.gold, delta_time))
-    text = json.dumps(metrics, indent=2)
-    print(text)
+    metrics = finite_json(metrics)  # JSON has no NaN or Infinity (e.g. a metric of an empty set): null
+    print(json.dumps(metrics, indent=2, allow_nan=False))
     if args.out:
-        atomic_write_text(args.out, text + "\n")
+        atomic_write_text(args.out, json.dumps(stamp(metrics, "evaluate"), indent=2, allow_nan=False) + "\n")
     return 0

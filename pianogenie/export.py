@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
-from pianogenie.outputs import check_output
+from pianogenie.outputs import add_force, check_output, stamp, written_by
 from pianogenie.util import UserError, atomic_paths
 
 FORMAT = "pianogenie-tfjs-v1"
@@ -158,21 +158,23 @@ def _previous_export_files(out: Path) -> set[str]:
     return names
 
 
-def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> None:
+def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, force: bool = False) -> None:
     """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
     first, then all are renamed at once (signals held back). An existing `out` must be empty or a
-    previous export; only the files that export wrote are replaced, and the shards of the previous
-    export that the new one no longer has are removed. Any other file in `out` is left alone."""
+    previous export (its cfg.json carries export's mark; `force` accepts a folder without it); only
+    the files that export writes are replaced, and the shards of the previous export that the new
+    one no longer has are removed. Any other file in `out` is left alone."""
     out = check_output(out, flag="--out", inputs=inputs, folder=True)
     old: set[str] = set()
     created = not out.exists()
     if not created and any(out.iterdir()):
-        if not (out / "weights_manifest.json").is_file():
-            raise UserError(f"--out {out} is a non-empty folder that holds no export; refusing to write into it")
+        if not force and not written_by("export")(out / "cfg.json"):
+            raise UserError(f"--out {out} is a non-empty folder that holds no export of this command (no cfg.json "
+                            "with its mark); refusing to write into it (choose another folder, or pass --force)")
         old = _previous_export_files(out)
     for name in files:
         check_output(out / name, flag="--out", inputs=inputs,
-                     ours=lambda p, name=name: name in old)
+                     ours=lambda p, name=name: name in old, force=force)
     try:
         with atomic_paths(*(out / name for name in files)) as tmps:
             for tmp, data in zip(tmps, files.values()):
@@ -187,7 +189,8 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> 
             (out / stale).unlink(missing_ok=True)
 
 
-def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None) -> dict:
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None, *,
+           force: bool = False) -> dict:
     """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written."""
     from pianogenie.model import load_model
 
@@ -207,10 +210,10 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),
         **{path: shard for path, shard in zip(manifest[0]["paths"], shards)},
-        "cfg.json": (json.dumps(browser_config(cfg), indent=2) + "\n").encode(),
+        "cfg.json": (json.dumps(stamp(browser_config(cfg), "export"), indent=2) + "\n").encode(),
         "test.json": json.dumps(golden).encode(),
     }
-    write_export_dir(Path(out), files, inputs=(checkpoint, data))
+    write_export_dir(Path(out), files, inputs=(checkpoint, data), force=force)
     return golden
 
 
@@ -227,11 +230,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NOTES",
                    help="notes file from `pianogenie prepare`: the golden case uses a real validation "
                    "performance (default: a deterministic synthetic one)")
+    add_force(p, "files of an export folder")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    golden = export(args.checkpoint, args.out, args.data)
+    golden = export(args.checkpoint, args.out, args.data, force=args.force)
     print(f"exported decoder to {args.out} (golden case: {golden['source']})")
     print(f"play it: pianogenie serve --model {args.out}")
     return 0

@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from pianogenie.outputs import check_output, head
+from pianogenie.outputs import add_force, check_output, image_metadata, written_by
 from pianogenie.util import UserError, atomic_path
 
 METRICS_FILE = "metrics.jsonl"
@@ -92,10 +92,6 @@ def output_format(out: str | Path) -> str:
     return fmt
 
 
-def _is_image(path: Path) -> bool:
-    return head(path, 8) == b"" or head(path, 8).startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
-
-
 def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -126,7 +122,7 @@ def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     out = Path(out)
     fmt = output_format(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110)
+        fig.savefig(tmp, format=fmt, dpi=110, metadata=image_metadata(fmt, "plot"))
     return [name for name, _ in panels]
 
 
@@ -140,6 +136,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="IMAGE", help=f"image to write, PNG, PDF or SVG by its suffix "
                    f"(default RUN/{DEFAULT_PNG})")
     p.add_argument("--title", help="figure title (default: the run folder's name)")
+    add_force(p, "images")
     p.set_defaults(func=run)
 
 
@@ -147,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
     path = metrics_path(args.run)
     out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
     output_format(out)
-    check_output(out, flag="-o", inputs=[path], ours=_is_image, what="image")
+    check_output(out, flag="-o", inputs=[path], ours=written_by("plot"), what="image",
+                 force=args.force)
     series = read_series(path)
     if not series:
         raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")

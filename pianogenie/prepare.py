@@ -25,7 +25,7 @@ import orjson
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.maestro import _OPEN_ZIPS, MaestroSource, find_source
 from pianogenie.midi import parse_midi
-from pianogenie.outputs import check_output, head, is_json_object_with
+from pianogenie.outputs import add_force, check_output, gzip_marked, stamp, written_by
 from pianogenie.util import UserError, atomic_paths
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
@@ -205,7 +205,7 @@ class PrepareReport:
     seconds: float = 0.0
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
+        return orjson.dumps(stamp(self.__dict__, "prepare"), option=orjson.OPT_INDENT_2)
 
 
 def prepare(
@@ -217,6 +217,7 @@ def prepare(
     limit: int | None = None,
     progress: bool | None = None,
     warn: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> PrepareReport:
     """Parse every performance of `source` and write OUT (gzip JSON) and its report atomically.
 
@@ -229,7 +230,7 @@ def prepare(
     warn = warn or (lambda msg: tqdm.write(f"pianogenie prepare: warning: {msg}", file=sys.stderr))
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
-    out, report_out = check_prepare_outputs(source, out)
+    out, report_out = check_prepare_outputs(source, out, force=force)
     if not source.performances:
         found = sorted({p.split for p in source.unknown_split})
         raise UserError(f"{source.path}: no row of {source.metadata} has a split among {', '.join(SPLITS)} "
@@ -289,7 +290,7 @@ def prepare(
         raise UserError(f"no performance of {source.path} could be prepared; nothing written")
 
     body = b",".join(b'"' + s.encode() + b'":[' + b",".join(chunks[s]) + b"]" for s in present)
-    gz = _gzip.compress(b"{" + body + b"}", compresslevel=1)
+    gz = gzip_marked(_gzip.compress(b"{" + body + b"}", compresslevel=1), "prepare")
     report.seconds = round(time.perf_counter() - start, 3)
     with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
         tmp_out.write_bytes(gz)
@@ -298,13 +299,15 @@ def prepare(
     return report
 
 
-def check_prepare_outputs(source: MaestroSource, out: str | os.PathLike) -> tuple[Path, Path]:
-    """The notes file and its report, refused (UserError) where writing them would lose anything."""
+def check_prepare_outputs(source: MaestroSource, out: str | os.PathLike, *,
+                          force: bool = False) -> tuple[Path, Path]:
+    """The notes file and its report, refused (UserError) where writing them would lose anything:
+    an existing one must carry prepare's mark (outputs.written_by), unless `force`."""
     inputs = [source.path, Path(source.path) / source.metadata if source.kind == "folder" else None]
     out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)",
-                       ours=lambda p: head(p, 2) in (b"\x1f\x8b", b""))
+                       ours=written_by("prepare"), force=force)
     report = check_output(report_path(out), flag="report", inputs=inputs, what="prepare report",
-                          ours=is_json_object_with("source", "output", "splits"))
+                          ours=written_by("prepare"), force=force)
     if os.path.lexists(out) and os.path.lexists(report) and os.path.samefile(out, report):
         raise UserError(f"-o {out} and its report {report} are the same file")
     return out, report
@@ -341,6 +344,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="cache folder for the downloaded zip and load_notes' binary copy of OUT "
         "(default: $PIANOGENIE_CACHE, else ~/.cache/pianogenie)",
     )
+    add_force(p, "notes files and reports")
     p.set_defaults(func=run)
 
 
@@ -349,7 +353,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
-    check_output(args.output, flag="-o")  # before a download: the full check follows once SOURCE is known
+    check_output(args.output, flag="-o", inputs=[args.source], ours=written_by("prepare"),
+                 force=args.force)  # before a download: the full check follows once SOURCE is known
     if args.cache_dir is not None:  # for everything this run caches, as $PIANOGENIE_CACHE would
         from pianogenie.download import CACHE_ENV
 
@@ -361,7 +366,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         source_path = Path(args.source)
     source = find_source(source_path)
-    report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit)
+    report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
+                     force=args.force)
     for split, s in report.splits.items():
         dropped = s["dropped_out_of_range"] + s["dropped_non_positive_duration"]
         print(f"{split}: {s['performances']} performances, {s['notes']} notes ({dropped} dropped, {s['skipped']} files skipped)")

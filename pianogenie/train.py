@@ -28,7 +28,7 @@ from pianogenie.evaluate import evaluate, losses
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
 from pianogenie.prefetch import BatchSource
-from pianogenie.util import Interrupted, UserError, atomic_path
+from pianogenie.util import Interrupted, UserError, atomic_path, atomic_write_text
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 
@@ -263,6 +263,7 @@ class Trainer:
         cfg = self.cfg
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            mark_run_dir(self.run_dir)  # first: from here on the folder is provably a run of train
             cfg.save(self.run_dir / "cfg.json")
         metrics_file, tb = self._open_logs()
         bar = None
@@ -446,6 +447,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
                    "share each batch (default: all cores; 1 under torchrun, where each process is one)")
+    p.add_argument("--force", action="store_true", help="train in RUN even if it holds files train did not "
+                   f"write (no {RUN_MARK}): its cfg.json, checkpoints and metrics are replaced or appended to")
     p.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -506,15 +509,35 @@ def check_device(device: str | None) -> None:
         raise UserError(f"--device {device}: unsupported device type {d.type!r}; use cpu or cuda")
 
 
+RUN_MARK = "pianogenie-run.json"  # written into RUN before anything else: the proof RUN is train's
+RUN_FILES = ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", "tensorboard")  # what train writes in RUN
+
+
+def run_dir_marked(run_dir: Path) -> bool:
+    from pianogenie.outputs import written_by
+
+    mark = Path(run_dir) / RUN_MARK
+    return mark.is_file() and mark.stat().st_size > 0 and written_by("train")(mark)
+
+
+def mark_run_dir(run_dir: Path) -> None:
+    from pianogenie.outputs import stamp
+
+    if not run_dir_marked(run_dir):
+        atomic_write_text(run_dir / RUN_MARK, json.dumps(stamp({}, "train")) + "\n")
+
+
 def check_run_dir(args: argparse.Namespace) -> None:
-    """RUN must be a folder train may write in, holding no input and nothing train did not write."""
-    from pianogenie.outputs import check_output, is_json_object_with
+    """RUN must be a folder train may write in, holding no input, and, where it holds any file train
+    writes, train's mark (RUN_MARK) proving an earlier train wrote them (or --force)."""
+    from pianogenie.outputs import check_output
 
     inputs = [args.data, args.config, args.init]
+    force = getattr(args, "force", False)
     run_dir = check_output(args.run_dir, flag="--run-dir", inputs=inputs, folder=True)
-    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt"):
+    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", RUN_MARK):
         check_output(run_dir / name, flag="--run-dir", inputs=inputs)
-    cfg_file = run_dir / "cfg.json"
-    if cfg_file.is_file() and not args.resume and not is_json_object_with(*Config.field_names()[:3])(cfg_file):
-        raise UserError(f"--run-dir {run_dir}: its cfg.json is not a config this command wrote; refusing to "
-                        "overwrite it (choose another --run-dir)")
+    present = [name for name in RUN_FILES if os.path.lexists(run_dir / name)]
+    if present and not run_dir_marked(run_dir) and not force:
+        raise UserError(f"--run-dir {run_dir} holds {', '.join(present)} but no {RUN_MARK}: not a run this "
+                        "command wrote; refusing to write into it (choose another --run-dir, or pass --force)")

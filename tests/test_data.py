@@ -18,6 +18,7 @@ from conftest import build_midi, write_maestro, zip_folder
 from pianogenie import data
 from pianogenie.cli import main
 from pianogenie.data import load_notes
+from pianogenie.outputs import gzip_marked
 from pianogenie.maestro import find_source
 from pianogenie.midi import parse_midi
 from pianogenie.prepare import PrepareReport, prepare, report_path
@@ -278,7 +279,7 @@ def test_prepare_strict_fails_and_writes_nothing(tmp_path, capsys):
 def test_interrupted_prepare_leaves_no_partial_output(tmp_path, monkeypatch):
     src = find_source(write_maestro(tmp_path / "m", tiny_files()))
     out = tmp_path / "out.json.gz"
-    previous = gzip.compress(b"previous run")
+    previous = gzip_marked(gzip.compress(b"previous run"), "prepare")  # an earlier prepare's output
     out.write_bytes(previous)
 
     def interrupted(*args, **kwargs):
