@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable
 
-from pianogenie.util import UserError
+from pianogenie.util import UserError, name_max
 
 
 def _first_existing(path: Path) -> Path:
@@ -59,6 +59,9 @@ def check_output(
     """
     path = Path(path)
     where = f"{flag} {path}"
+    if path.name and len(os.fsencode(path.name)) > (limit := name_max(_first_existing(path.parent))):
+        raise UserError(f"{where}: the name is {len(os.fsencode(path.name))} bytes long; the file system "
+                        f"allows at most {limit}")
     if os.path.lexists(path):
         if path.is_dir() and not folder:
             raise UserError(f"{where} is a folder; expected a file name")

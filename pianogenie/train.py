@@ -28,7 +28,7 @@ from pianogenie.evaluate import evaluate, losses
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
 from pianogenie.prefetch import BatchSource
-from pianogenie.util import Interrupted, UserError, atomic_path, atomic_write_text
+from pianogenie.util import Interrupted, UserError, atomic_path, atomic_write_text, os_reason
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 
@@ -468,13 +468,27 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
     trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
                       init=args.init)
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    except OSError as e:  # e.g. the disk filled up writing metrics.jsonl or the TensorBoard events
+        raise UserError(f"cannot write in {args.run_dir}: {os_reason(e)}; {_run_state(Path(args.run_dir))}") from None
+    except UserError as e:
+        if str(e).startswith("cannot write"):  # a checkpoint (atomic: the previous one is intact)
+            raise UserError(f"{e}; {_run_state(Path(args.run_dir))}") from None
+        raise
     if dist.is_initialized():
         dist.destroy_process_group()
     if trainer.is_main:
         print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
     # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
     return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+
+
+def _run_state(run_dir: Path) -> str:
+    """What a run that stopped on a write error is good for (one clause of the error line)."""
+    if (run_dir / "last.pt").is_file():
+        return f"{run_dir / 'last.pt'} is intact: free space and continue with --resume"
+    return "it holds no checkpoint yet: free space and run the same command again (it starts the run afresh)"
 
 
 def _finite(obj):
