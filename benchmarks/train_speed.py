@@ -214,7 +214,7 @@ def recurrence_ms(cfg: Config, device: str, dtype: torch.dtype | None = None, re
 def graph_step_ms(cfg: Config, batch, device: str, steps: int = 50) -> float:
     """A training step captured whole as a CUDA graph (full-length windows, fixed learning rate) and
     replayed: the time a step needs when the host launches nothing. An experiment, not the loop `train` runs."""
-    from pianogenie.evaluate import losses
+    from pianogenie.model import losses
 
     model = Autoencoder(cfg).to(device)
     params = list(model.parameters())

@@ -1,7 +1,7 @@
-"""The `pianogenie` command: one subcommand per pipeline stage, each owned by its module.
+"""The `pianogenie` command: one subcommand per pipeline stage, each in its module of pianogenie.commands.
 
 Each module listed in SUBCOMMANDS defines `add_parser(subparsers)`, which registers its
-subcommand and sets `func=run` where `run(args) -> int` does the work.
+subcommand and sets `func=run` where `run(args) -> int` does the work by calling the library.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
 SUBCOMMANDS = {
-    "prepare": ("pianogenie.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
-    "train": ("pianogenie.train", "train the autoencoder on a prepared notes file"),
-    "evaluate": ("pianogenie.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
-    "export": ("pianogenie.export", "export a trained decoder to TensorFlow.js weights for the browser app"),
-    "serve": ("pianogenie.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
-    "build-site": ("pianogenie.site", "write the app and a model as a static website (any host, installable, offline)"),
-    "decode": ("pianogenie.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
-    "plot": ("pianogenie.plot", "plot a run's training curves (loss, contour violation ratio) to PNG, PDF or SVG"),
+    "prepare": ("pianogenie.commands.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
+    "train": ("pianogenie.commands.train", "train the autoencoder on a prepared notes file"),
+    "evaluate": ("pianogenie.commands.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
+    "export": ("pianogenie.commands.export", "export a trained decoder to TensorFlow.js weights for the browser app"),
+    "serve": ("pianogenie.commands.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
+    "build-site": ("pianogenie.commands.build_site", "write the app and a model as a static website (any host, installable, offline)"),
+    "decode": ("pianogenie.commands.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
+    "plot": ("pianogenie.commands.plot", "plot a run's training curves (loss, contour violation ratio) to PNG, PDF or SVG"),
 }
 
 

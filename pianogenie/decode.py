@@ -27,37 +27,33 @@ struck again, and presses at the same instant that land on the same key sound as
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
 import json
 import math
-import secrets
-import sys
+import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import mido
 import numpy as np
 import pretty_midi
 
-from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS
+from pianogenie.constants import DEFAULT_DURATION, DEFAULT_VELOCITY, LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
-from pianogenie.outputs import add_force, check_output, mark, written_by
-from pianogenie.scales import allowed_keys, parse_pitches, parse_scale, scale_names
+from pianogenie.outputs import check_output, mark, written_by
 from pianogenie.util import UserError, atomic_path
-from pianogenie.velocity import DEFAULT_VELOCITY
 
-DEFAULT_DURATION = 0.25  # seconds, for rows without a duration
+log = logging.getLogger(__name__)
+
 MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
 SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
 # one hour: pretty_midi refuses to read a file whose last tick is past 1e7 (5,208 s at the 960 ticks
 # per beat and 120 bpm written here), so a longer performance would be a file that does not read back
 MAX_SECONDS = 3600.0
-MAX_SEED = 2**63 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +69,10 @@ class Press:
 
 
 def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: float = DEFAULT_DURATION,
-                 velocity: int | None = None) -> list[Press]:
-    """Read and validate a button performance; any problem is a UserError naming the file (and row)."""
+                 velocity: int | None = None, warn: Callable[[str], None] | None = None) -> list[Press]:
+    """Read and validate a button performance; any problem is a UserError naming the file (and row).
+    What is read but changed on the way (a MIDI file's pitches folded onto the buttons) is told to
+    `warn` (default: this module's logger)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -84,7 +82,7 @@ def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: 
         raise UserError(f"cannot read {path}: {e.strerror or e}") from None
     kind = _kind(path, data)
     if kind == "midi":
-        presses = _read_midi(path, data, num_buttons)
+        presses = _read_midi(path, data, num_buttons, warn or log.warning)
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -109,7 +107,7 @@ def _kind(path: Path, data: bytes) -> str:
     return "json" if head[:1] in (b"[", b"{") else "csv"
 
 
-def _read_midi(path: Path, data: bytes, num_buttons: int) -> list[Press]:
+def _read_midi(path: Path, data: bytes, num_buttons: int, warn: Callable[[str], None]) -> list[Press]:
     # mido rather than pretty_midi: a controller's tap can be a note-on and note-off at the same tick,
     # which pretty_midi drops as a zero-length note but is still a press.
     notes: list[list] = []  # [start, end, pitch, velocity], in onset order
@@ -134,8 +132,7 @@ def _read_midi(path: Path, data: bytes, num_buttons: int) -> list[Press]:
         raise UserError(f"MIDI file {path} has no notes to use as button presses")
     pitches = sorted({n[2] for n in notes})
     if len(pitches) > num_buttons:
-        print(f"pianogenie decode: note: {path.name} uses {len(pitches)} distinct pitches; folded onto "
-              f"{num_buttons} buttons by pitch order", file=sys.stderr)
+        warn(f"{path.name} uses {len(pitches)} distinct pitches; folded onto {num_buttons} buttons by pitch order")
     button = {p: r * num_buttons // len(pitches) if len(pitches) > num_buttons else r for r, p in enumerate(pitches)}
     # a note never released lasts to the end of the file
     return [Press(start, button[pitch], max((now if end is None else end) - start, MIN_DURATION), velocity)
@@ -298,75 +295,3 @@ def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path, *, force: bool = 
             why = "the notes read back differ"
         if not ok:
             raise UserError(f"the MIDI file for {path} would not read back ({why}); nothing written")
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "decode",
-        description="Decode a button performance into a piano performance, press by press, with the same "
-        "single-step session as real-time play. INPUT: a MIDI file from any controller (distinct pitches -> "
-        "buttons by pitch order; more than 8 are folded by pitch-order rank), or JSON/CSV rows of "
-        "time, button[, duration] (seconds; buttons 0-7). Writes a standard piano MIDI file.",
-    )
-    p.add_argument("input", metavar="INPUT", help="button performance: .mid/.midi, .json or .csv")
-    p.add_argument("-o", "--output", metavar="OUT.mid", required=True, help="MIDI file to write (atomically)")
-    p.add_argument("--model", metavar="M", help="run directory or checkpoint (default: the model shipped "
-                   "with the package)")
-    p.add_argument("--temperature", type=float, default=0.25,
-                   help="sampling temperature; 0 = always the most likely key (default 0.25)")
-    p.add_argument("--seed", type=int, help="random seed, for a reproducible decode (default: a fresh one, printed)")
-    p.add_argument("--duration", type=float, default=DEFAULT_DURATION,
-                   help=f"note length in seconds for rows without one (default {DEFAULT_DURATION})")
-    p.add_argument("--velocity", type=int, metavar="N",
-                   help="play every note at velocity N (1..127), ignoring the input's and the model's "
-                   "(default: the input's where it has one, else the model's velocity; a model without a "
-                   f"velocity head plays {DEFAULT_VELOCITY})")
-    p.add_argument("--genie-velocity", action="store_true",
-                   help="the model's velocities even where the input has its own (e.g. a MIDI controller's)")
-    p.add_argument("--scale", metavar='"KEY SCALE"', help='play only the keys of this scale, e.g. "D minor", '
-                   f'"F# blues" (scales: {", ".join(scale_names())})')
-    p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
-                   "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
-    add_force(p, "MIDI files")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise UserError(f"--temperature must be a finite number >= 0, got {args.temperature}")
-    if not (math.isfinite(args.duration) and args.duration > 0):
-        raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
-    if args.velocity is not None and not 1 <= args.velocity <= 127:
-        raise UserError(f"--velocity must be 1..127, got {args.velocity}")
-    if args.velocity is not None and args.genie_velocity:
-        raise UserError("--velocity and --genie-velocity exclude each other")
-    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
-        raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
-    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=written_by("decode"),
-                 what="MIDI file", force=args.force)
-    keys = None
-    if args.scale is not None or args.keys is not None:
-        keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
-                            None if args.keys is None else parse_pitches(args.keys))
-    seed = secrets.randbits(32) if args.seed is None else args.seed
-    genie = PianoGenie.load(args.model, seed=seed)
-    presses = read_presses(args.input, genie.num_buttons, duration=args.duration)
-    if args.velocity is not None:  # the model's history hears the forced velocity, as it was played
-        presses = [dataclasses.replace(p, velocity=args.velocity) for p in presses]
-    elif not genie.has_velocity and (args.genie_velocity or any(p.velocity is None for p in presses)):
-        print(f"pianogenie decode: note: {args.model or 'the model'} has no velocity weights; presses without "
-              f"a velocity play at {DEFAULT_VELOCITY}", file=sys.stderr)
-    played, velocities = decode_with_velocities(presses, genie, args.temperature,
-                                                input_velocity=not args.genie_velocity, keys=keys)
-    midi = performance_midi(presses, played, velocities)
-    write_midi(midi, args.output, force=args.force)
-    pitches = played + LOWEST_PITCH
-    print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
-          f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."
-          f"{pretty_midi.note_number_to_name(int(pitches.max()))} (temperature {args.temperature:g}, seed {seed}"
-          f"{'' if keys is None else f', {len(keys)} keys allowed'})")
-    return 0

@@ -18,7 +18,6 @@ The format is written directly (it is a JSON list + raw bytes), so TensorFlow is
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import dataclasses
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
-from pianogenie.outputs import add_force, check_output, stamp, written_by
+from pianogenie.outputs import check_output, stamp, written_by
 from pianogenie.util import UserError, atomic_paths
 
 FORMAT = "pianogenie-tfjs-v1"
@@ -215,27 +214,3 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
     }
     write_export_dir(Path(out), files, inputs=(checkpoint, data), force=force)
     return golden
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "export",
-        description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
-        "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
-        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",
-    )
-    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
-                   help="a run folder (uses best.pt), one of our checkpoints, or the tutorial's model.pt")
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it holds a previous export)")
-    p.add_argument("--data", metavar="NOTES",
-                   help="notes file from `pianogenie prepare`: the golden case uses a real validation "
-                   "performance (default: a deterministic synthetic one)")
-    add_force(p, "files of an export folder")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    golden = export(args.checkpoint, args.out, args.data, force=args.force)
-    print(f"exported decoder to {args.out} (golden case: {golden['source']})")
-    print(f"play it: pianogenie serve --model {args.out}")
-    return 0

@@ -1,4 +1,5 @@
-"""The Piano Genie autoencoder (encoder -> integer quantizer -> decoder) and checkpoint loading.
+"""The Piano Genie autoencoder (encoder -> integer quantizer -> decoder), its training objective
+(`losses`, `total_loss`: the one definition that training and validation both report) and checkpoint loading.
 
 Parameter names and layouts are the 2021 tutorial's (`enc.input.weight`, `dec.lstm.weight_ih_l0`,
 ..., `dec.output.bias`), so its `model.pt` loads here unchanged and ours loads into its code.
@@ -7,6 +8,7 @@ Parameter names and layouts are the 2021 tutorial's (`enc.input.weight`, `dec.ls
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,10 @@ import torch.nn.functional as F
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS, SOS
 from pianogenie.util import UserError
-from pianogenie.velocity import VelocityHead
+from pianogenie.velocity import VelocityHead, velocity_nll
+
+if typing.TYPE_CHECKING:
+    from pianogenie.windows import Batch
 
 CHECKPOINT_FORMAT = "pianogenie-checkpoint-v1"
 
@@ -140,6 +145,66 @@ class Autoencoder(nn.Module):
     def buttons(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """The button (0..num_buttons-1) the encoder assigns to each note: (B, T) long."""
         return self.quant.real_to_discrete(self.enc(k, t, lengths))
+
+
+# --------------------------------------------------------------------------------------------------
+# The objective
+
+
+def contour_final(step: int, cfg: Config) -> bool:
+    """Whether the loss at `step` weighs contour by loss_contour_multiplier_final: from
+    loss_contour_final_from * max_num_steps on (the one-run form of a second, contour-weighted stage)."""
+    return cfg.loss_contour_final_from < 1 and step >= cfg.loss_contour_final_from * cfg.max_num_steps
+
+
+def contour_weight(cfg: Config, step: int | None = None) -> float:
+    """The contour term's weight in force at training step `step` (None: the config's base weight)."""
+    if step is not None and contour_final(step, cfg):
+        return cfg.loss_contour_multiplier_final
+    return cfg.loss_contour_multiplier
+
+
+def total_loss(terms: dict, cfg: Config, step: int | None = None):
+    """The objective from its terms (tensors or floats): reconstruction + margin + contour at the
+    weight in force at `step`, + velocity NLL where the terms hold one."""
+    total = (terms["loss_recons"] + cfg.loss_margin_multiplier * terms["loss_margin"]
+             + contour_weight(cfg, step) * terms["loss_contour"])
+    if "loss_velocity" in terms:
+        total = total + cfg.loss_velocity_multiplier * terms["loss_velocity"]
+    return total
+
+
+def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None, num_notes: float | None = None,
+           num_pairs: float | None = None, outputs: dict | None = None
+           ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The training objective on a batch: reconstruction CE + margin + contour, masked to real notes.
+
+    `model` is an Autoencoder or a wrapper that calls one (DistributedDataParallel). Terms are sums
+    over real notes (real consecutive pairs for contour) divided by `num_notes` (`num_pairs`), by
+    default this batch's own counts; a shard of a larger batch passes the whole batch's counts, so
+    that the shards' losses (and gradients) add up to the whole batch's. With a velocity head and a
+    batch carrying velocities, adds the velocity NLL (`loss_velocity`) and puts the velocity logits
+    (B, T, bins) in `outputs["hat_v"]` if `outputs` is given. `terms["loss"]` is `total_loss` at
+    `step`. Returns the loss terms, the logits (B, T, 88) and e (B, T).
+    """
+    k, mask = batch.k, batch.mask
+    out = model(k, batch.t, batch.lengths, batch.s)  # (B, T, 88), (B, T)[, (B, T, bins)]
+    hat_k, e = out[0], out[1]
+    m = mask.to(e.dtype)
+    pair = m[:, 1:] * m[:, :-1]  # (B, T-1) both notes real
+    num_notes = m.sum() if num_notes is None else num_notes
+    num_pairs = pair.sum().clamp(min=1) if num_pairs is None else max(num_pairs, 1)
+    ce = F.cross_entropy(hat_k.transpose(1, 2), k, reduction="none")  # (B, T)
+    terms = {"loss_recons": (ce * m).sum() / num_notes,
+             "loss_margin": (torch.square(torch.clamp(e.abs() - 1, min=0)) * m).sum() / num_notes}
+    dk = torch.diff(k, dim=1).to(e.dtype)
+    de = torch.diff(e, dim=1)
+    terms["loss_contour"] = (torch.square(torch.clamp(1 - dk * de, min=0)) * pair).sum() / num_pairs
+    if len(out) == 3:
+        terms["loss_velocity"] = (velocity_nll(out[2], batch.v) * m).sum() / num_notes
+        if outputs is not None:
+            outputs["hat_v"] = out[2].detach()
+    return {"loss": total_loss(terms, cfg, step), **terms}, hat_k, e
 
 
 # --------------------------------------------------------------------------------------------------

@@ -211,3 +211,22 @@ def head(path: Path, n: int = 16) -> bytes:
             return f.read(n)
     except OSError:
         return b""
+
+
+def folder_marked(folder: Path, mark_file: str, command: str) -> bool:
+    """A folder output's proof: `folder/mark_file` holds `command`'s JSON mark."""
+    path = Path(folder) / mark_file
+    try:
+        return path.is_file() and path.stat().st_size > 0 and written_by(command)(path)
+    except OSError:
+        return False
+
+
+def mark_folder(folder: Path, mark_file: str, command: str) -> None:
+    """Write `folder/mark_file` (before anything else the command puts in `folder`)."""
+    import json
+
+    from pianogenie.util import atomic_write_text
+
+    if not folder_marked(folder, mark_file, command):
+        atomic_write_text(Path(folder) / mark_file, json.dumps(stamp({}, command)) + "\n")

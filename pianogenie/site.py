@@ -26,7 +26,6 @@ The site is read into memory once, so what `serve` answers is byte for byte what
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import html
@@ -498,35 +497,3 @@ def resolve_model(model: str | None, work_dir: Path) -> Path:
         raise UserError(f"--model {model}: not an exported model folder (no weights_manifest.json), and not a "
                         f"run or checkpoint to export: {e}") from None
     return out
-
-
-# --- the command -----------------------------------------------------------------------------------
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "build-site",
-        description="Write the Piano Genie web app and a model as a self-contained static website into OUT: "
-        "relative URLs only (host it anywhere, under any sub-path), installable (web app manifest + icons), "
-        "playable offline after one visit (a service worker precaches what the first press needs and caches "
-        "the rest of the samples as the page fetches them), with LICENSES.txt. "
-        "OUT is written atomically; an existing OUT is replaced only if it is a previous build.",
-    )
-    p.add_argument("out", metavar="OUT", help="folder to write (new, empty, or a previous build-site output)")
-    p.add_argument("--model", metavar="RUN_OR_EXPORT",
-                   help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
-                   "default: the shipped model")
-    p.add_argument("--force", action="store_true", help="replace the files of a previous build even where "
-                   "they were edited since it wrote them (their edits are lost)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    check_out(out.absolute(), args.force)  # before any work: a refused OUT costs nothing
-    with tempfile.TemporaryDirectory(prefix="pianogenie-site-") as work:
-        site = build(resolve_model(args.model, Path(work)))
-    write(site, out, args.force)
-    total = sum(len(b) for b in site.files.values())
-    print(f"wrote {len(site.files)} files ({total / 1e6:.1f} MB, version {site.version}) to {out}")
-    print(f"host OUT on any static web server, e.g.: python -m http.server --directory {out}")
-    return 0

@@ -6,32 +6,35 @@ One step, in a fixed order: lr -> eval/checkpoint -> batch -> forward/backward -
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
+import logging
 import math
 import os
 import signal
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from pianogenie import distributed, recipes
+from pianogenie import distributed
 from pianogenie.config import Config
-from pianogenie.evaluate import evaluate, losses
+from pianogenie.evaluate import evaluate
 from pianogenie.meters import RunningMeans
-from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model
+from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
+from pianogenie.outputs import mark_folder
 from pianogenie.prefetch import BatchSource
-from pianogenie.util import Interrupted, UserError, atomic_path, atomic_write_text, os_reason
+from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 
+
+log = logging.getLogger(__name__)
 
 # What a resumed run may change: how long it goes on (to extend a run that is still improving) and
 # how often it logs. Everything else would make the resumed run a different experiment.
@@ -49,15 +52,12 @@ def lr_at(step: int, cfg: Config) -> float:
     return cfg.lr * (cfg.lr_min_ratio + (1 - cfg.lr_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def contour_final(step: int, cfg: Config) -> bool:
-    """Whether the loss at `step` weighs contour by loss_contour_multiplier_final: from
-    loss_contour_final_from * max_num_steps on (the one-run form of a second, contour-weighted stage)."""
-    return cfg.loss_contour_final_from < 1 and step >= cfg.loss_contour_final_from * cfg.max_num_steps
-
-
 def default_workers() -> int:
     """Shard threads for one CPU process: every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+RUN_MARK = "pianogenie-run.json"  # written into RUN before anything else: the proof RUN is train's
+RUN_FILES = ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", "tensorboard")  # what train writes in RUN
 
 
 class _StopRequest:
@@ -92,8 +92,12 @@ class _StopRequest:
 class Trainer:
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
-                 init: str | os.PathLike | None = None, fast_path: bool | None = None):
+                 init: str | os.PathLike | None = None, fast_path: bool | None = None,
+                 report: Callable[[str], None] | None = None):
+        """`report` hears what the run tells its user on the way (a resume's changed config, where a
+        stopped run's checkpoint is); default: this module's logger."""
         self.cfg = cfg
+        self.report = report or log.warning
         self.run_dir = Path(run_dir)
         self.ddp = distributed.launched_by_torchrun()
         self.rank, self.world_size = 0, 1
@@ -128,7 +132,6 @@ class Trainer:
                                            if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr,
                                           fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
-        self.cfg_contour_final = cfg.replace(loss_contour_multiplier=cfg.loss_contour_multiplier_final)
         self.step = 0
         self.best_val_loss = math.inf
         self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
@@ -216,8 +219,8 @@ class Trainer:
             raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
                             f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
         if diff and self.is_main:
-            print(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
-                  "the learning-rate schedule follows the new max_num_steps from here", file=sys.stderr)
+            self.report(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
+                        "the learning-rate schedule follows the new max_num_steps from here")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -254,7 +257,7 @@ class Trainer:
         if not self.val:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
-                        velocity_baselines=self.velocity_baselines)
+                        velocity_baselines=self.velocity_baselines, step=self.step)
 
     # ---------------------------------------------------------------------------------------------
     # The loop
@@ -263,7 +266,7 @@ class Trainer:
         cfg = self.cfg
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            mark_run_dir(self.run_dir)  # first: from here on the folder is provably a run of train
+            mark_folder(self.run_dir, RUN_MARK, "train")  # first: from here on RUN is provably train's
             cfg.save(self.run_dir / "cfg.json")
         metrics_file, tb = self._open_logs()
         bar = None
@@ -329,25 +332,21 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         shards = batch.split(self.workers) if self.pool is not None else [batch]
         if len(shards) == 1:
-            terms, _, _ = losses(self.ddp_model, batch, self._loss_cfg())
+            terms, _, _ = losses(self.ddp_model, batch, self.cfg, self.step)
             if self.fast_path or torch.isfinite(terms["loss"]):  # (fast path: checked later, no sync)
                 terms["loss"].backward()
             return {k: v.detach() for k, v in terms.items()}
-        loss_cfg = self._loss_cfg()
         num_notes = float(batch.mask.sum())
         num_pairs = float((batch.mask[:, 1:] & batch.mask[:, :-1]).sum())
 
         def shard(b: Batch):
-            terms, _, _ = losses(self.model, b, loss_cfg, num_notes, num_pairs)
+            terms, _, _ = losses(self.model, b, self.cfg, self.step, num_notes, num_pairs)
             return {k: v.detach() for k, v in terms.items()}, torch.autograd.grad(terms["loss"], self.params)
 
         results = list(self.pool.map(shard, shards))
         for i, p in enumerate(self.params):
             p.grad = sum(grads[i] for _, grads in results[1:]) + results[0][1][i]
         return {k: sum(terms[k] for terms, _ in results) for k in results[0][0]}
-
-    def _loss_cfg(self) -> Config:
-        return self.cfg_contour_final if contour_final(self.step, self.cfg) else self.cfg
 
     def train_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """forward/backward -> clip -> optimizer and lr step; stops on a non-finite loss."""
@@ -383,8 +382,8 @@ class Trainer:
             self._check_finite()
             self.save("last.pt")
             if self.is_main:
-                print(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
-                      f"{self.run_dir / 'last.pt'})", file=sys.stderr)
+                self.report(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
+                            f"{self.run_dir / 'last.pt'})")
             return True
         return False
 
@@ -423,135 +422,3 @@ def _set_velocity_feature_stats(model: Autoencoder, notes: Notes, cfg: Config, r
     else:
         b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
     model.vel.set_feature_stats(notes.states[i], t, b)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    fields = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(Config))
-    p = sub.add_parser(
-        "train",
-        description="Train Piano Genie end to end (teacher forcing) on the train split of a notes file, "
-        "evaluating on its validation split every eval_frequency steps. Writes RUN/cfg.json, best.pt "
-        "(lowest validation reconstruction loss), last.pt, metrics.jsonl and TensorBoard events. Ctrl-C stops cleanly "
-        "(resume with --resume). Under torchrun it trains with DistributedDataParallel.",
-        epilog=f"Config keys (override with --key=value): {fields}",
-    )
-    p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
-    p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
-    p.add_argument("--config", metavar="cfg.json|RECIPE", help="start from this config file, or from a named "
-                   f"recipe shipped with the package ({', '.join(recipes.names())}: see the README), else the "
-                   "defaults; --key=value overrides apply on top")
-    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt (with --max_num_steps=N to "
-                   "extend a run that is still improving)")
-    p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
-                   "checkpoint, the shipped pianogenie/pretrained/model.pt or the tutorial's model.pt)")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
-                   "share each batch (default: all cores; 1 under torchrun, where each process is one)")
-    p.add_argument("--force", action="store_true", help="train in RUN even if it holds files train did not "
-                   f"write (no {RUN_MARK}): its cfg.json, checkpoints and metrics are replaced or appended to")
-    p.set_defaults(func=run, accepts_overrides=True)
-
-
-def run(args: argparse.Namespace) -> int:
-    from pianogenie.data import load_notes
-
-    check_device(args.device)
-    check_run_dir(args)
-    cfg = recipes.load_config(args.config) if args.config else Config()
-    if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
-        cfg = Config.load(Path(args.run_dir) / "cfg.json")
-    cfg = cfg.override(args.overrides)
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-    torch.set_num_threads(1)  # parallelism comes from shard threads or processes, see forward_backward
-    data = load_notes(args.data)
-    workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
-    trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
-                      init=args.init)
-    try:
-        result = trainer.train()
-    except OSError as e:  # e.g. the disk filled up writing metrics.jsonl or the TensorBoard events
-        raise UserError(f"cannot write in {args.run_dir}: {os_reason(e)}; {_run_state(Path(args.run_dir))}") from None
-    except UserError as e:
-        if str(e).startswith("cannot write"):  # a checkpoint (atomic: the previous one is intact)
-            raise UserError(f"{e}; {_run_state(Path(args.run_dir))}") from None
-        raise
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    if trainer.is_main:
-        print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
-    # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
-    return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
-
-
-def _run_state(run_dir: Path) -> str:
-    """What a run that stopped on a write error is good for (one clause of the error line)."""
-    if (run_dir / "last.pt").is_file():
-        return f"{run_dir / 'last.pt'} is intact: free space and continue with --resume"
-    return "it holds no checkpoint yet: free space and run the same command again (it starts the run afresh)"
-
-
-def _finite(obj):
-    """JSON has no Infinity or NaN: such values (no validation loss yet) print as null."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def check_device(device: str | None) -> None:
-    """A device string torch knows and this machine has (UserError otherwise)."""
-    if device is None:
-        return
-    try:
-        d = torch.device(device)
-    except (RuntimeError, ValueError) as e:
-        raise UserError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1): "
-                        f"{str(e).splitlines()[0]}") from None
-    if d.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: this torch has no CUDA device available "
-                            f"(torch {torch.__version__}); use --device cpu")
-        if d.index is not None and d.index >= torch.cuda.device_count():
-            raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    elif d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise UserError(f"--device {device}: MPS is not available here; use --device cpu")
-    elif d.type not in ("cpu", "cuda", "mps"):
-        raise UserError(f"--device {device}: unsupported device type {d.type!r}; use cpu or cuda")
-
-
-RUN_MARK = "pianogenie-run.json"  # written into RUN before anything else: the proof RUN is train's
-RUN_FILES = ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", "tensorboard")  # what train writes in RUN
-
-
-def run_dir_marked(run_dir: Path) -> bool:
-    from pianogenie.outputs import written_by
-
-    mark = Path(run_dir) / RUN_MARK
-    return mark.is_file() and mark.stat().st_size > 0 and written_by("train")(mark)
-
-
-def mark_run_dir(run_dir: Path) -> None:
-    from pianogenie.outputs import stamp
-
-    if not run_dir_marked(run_dir):
-        atomic_write_text(run_dir / RUN_MARK, json.dumps(stamp({}, "train")) + "\n")
-
-
-def check_run_dir(args: argparse.Namespace) -> None:
-    """RUN must be a folder train may write in, holding no input, and, where it holds any file train
-    writes, train's mark (RUN_MARK) proving an earlier train wrote them (or --force)."""
-    from pianogenie.outputs import check_output
-
-    inputs = [args.data, args.config, args.init]
-    force = getattr(args, "force", False)
-    run_dir = check_output(args.run_dir, flag="--run-dir", inputs=inputs, folder=True)
-    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", RUN_MARK):
-        check_output(run_dir / name, flag="--run-dir", inputs=inputs)
-    present = [name for name in RUN_FILES if os.path.lexists(run_dir / name)]
-    if present and not run_dir_marked(run_dir) and not force:
-        raise UserError(f"--run-dir {run_dir} holds {', '.join(present)} but no {RUN_MARK}: not a run this "
-                        "command wrote; refusing to write into it (choose another --run-dir, or pass --force)")

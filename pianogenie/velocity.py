@@ -35,9 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pianogenie.constants import NUM_KEYS
+from pianogenie.constants import DEFAULT_VELOCITY, NUM_KEYS  # noqa: F401 (DEFAULT_VELOCITY: re-exported)
 
-DEFAULT_VELOCITY = 80  # what a model without a velocity head plays (MIDI mezzo-forte)
 MEAN_OF = 8  # the "mean of the previous 8" baseline; velocity metrics skip each performance's first 8 notes
 # The history state's columns: (input, kind, parameter). Inputs index u = [v, v^2, k, 1].
 STATE_SPEC = ([(0, "lag", j) for j in range(1, 9)] + [(0, "ema", 1 / 16), (0, "ema", 1 / 64), (1, "ema", 1 / 8),

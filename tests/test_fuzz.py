@@ -130,7 +130,7 @@ def test_fuzz_load_notes(tmp_path):
 
 
 def test_last_resort_net_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
-    import pianogenie.plot as plot
+    import pianogenie.commands.plot as plot
 
     def bug(args):
         raise ZeroDivisionError("division by zero")

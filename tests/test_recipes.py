@@ -10,7 +10,7 @@ from pianogenie import recipes
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.model import load_checkpoint
-from pianogenie.train import contour_final
+from pianogenie.model import contour_final
 
 from conftest import SHARED
 from test_train import TINY, notes_file  # noqa: F401  (fixture)

@@ -273,3 +273,28 @@ def test_export_carries_velocity_weights_and_golden_logits(tmp_path):
     # a model without a velocity head exports none
     plain = save(small_model(), SMALL, tmp_path / "plain.pt", drop_velocity=True)
     assert "output_velocity_logits" not in export(plain, tmp_path / "out2")
+
+
+def test_validation_loss_is_the_training_objective_at_that_step(notes_file):
+    """With a velocity head and the contour schedule, validation's `loss` is the training total of
+    the same batch at the same step (velocity term included, contour at the weight then in force)."""
+    from pianogenie.data import load_notes
+    from pianogenie.train import Trainer
+    from pianogenie.windows import eval_windows
+
+    cfg = SMALL.replace(seq_len=64, batch_size=4, max_num_steps=10, loss_contour_final_from=0.5,
+                        loss_contour_multiplier=1.0, loss_contour_multiplier_final=3.0,
+                        loss_velocity_multiplier=2.0)
+    data = load_notes(notes_file)
+    data["validation"] = data["validation"][:1]  # 40 notes: one evaluation window, one batch
+    trainer = Trainer(cfg, data, notes_file.parent / "run", device="cpu", progress=False)
+    notes = Notes(data["validation"], "validation", velocity=True)
+    starts, lengths = eval_windows(notes, cfg.seq_len, "all")
+    assert len(starts) == 1
+    batch = notes.gather(*notes.index(starts, lengths, cfg.seq_len), cfg.data_delta_time_max)
+    for step in (2, 7):  # before and after the switch to the final contour weight
+        trainer.step = step
+        train_total = trainer.forward_backward(batch)["loss"].item()
+        val = trainer.validate()
+        assert val["loss"] == pytest.approx(train_total, rel=1e-5)
+        assert val["loss_velocity"] > 0

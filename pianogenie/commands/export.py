@@ -1,0 +1,33 @@
+"""`pianogenie export`: a trained decoder -> TensorFlow.js weights for the app (pianogenie.export)."""
+
+from __future__ import annotations
+
+import argparse
+
+from pianogenie.outputs import add_force
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
+        "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
+        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",
+    )
+    p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
+                   help="a run folder (uses best.pt), one of our checkpoints, or the tutorial's model.pt")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced if it holds a previous export)")
+    p.add_argument("--data", metavar="NOTES",
+                   help="notes file from `pianogenie prepare`: the golden case uses a real validation "
+                   "performance (default: a deterministic synthetic one)")
+    add_force(p, "files of an export folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pianogenie.export import export
+
+    golden = export(args.checkpoint, args.out, args.data, force=args.force)
+    print(f"exported decoder to {args.out} (golden case: {golden['source']})")
+    print(f"play it: pianogenie serve --model {args.out}")
+    return 0
