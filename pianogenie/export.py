@@ -212,5 +212,13 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
         "cfg.json": (json.dumps(stamp(browser_config(cfg), "export"), indent=2) + "\n").encode(),
         "test.json": json.dumps(golden).encode(),
     }
+    from pianogenie.export_check import check_files
+
+    def read(name: str) -> bytes:
+        if name not in files:
+            raise UserError(f"export {checkpoint}: the manifest names {name}, which export did not write (a bug)")
+        return files[name]
+
+    check_files(read, f"export {checkpoint}")  # the check serve and build-site make: never write what cannot play
     write_export_dir(Path(out), files, inputs=(checkpoint, data), force=force)
     return golden

@@ -59,7 +59,6 @@ FIRST_SAMPLES = re.compile(r"vendor/piano/(C|F#)[0-8]v10\.mp3")  # C and F#: eve
 THEME_COLOR = "#15161a"  # style.css's --bg
 BUTTON_COLORS = ["#EE2B29", "#ff9800", "#ffff00", "#c6ff00", "#00e5ff", "#2979ff", "#651fff", "#d500f9"]
 ICON_SIZES = (192, 512)
-DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1}
 
 
 @dataclass(frozen=True)
@@ -71,63 +70,13 @@ class Site:
 
 # --- the model ---------------------------------------------------------------------------------
 
-def _plain_relative(path: object) -> bool:
-    """A manifest path that stays inside its folder: plain names joined by "/" (no "..", no root)."""
-    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
-        return False
-    return all(p and not p.startswith(".") for p in path.split("/"))
-
-
 def check_model_dir(model_dir: Path) -> Path:
-    """An exported model folder: cfg.json + a TF.js weights manifest whose shards all lie inside the
-    folder and hold exactly the bytes the manifest describes. -> the resolved folder."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise UserError(f"--model {model_dir}: not a folder (make one with `pianogenie export RUN --out DIR`)")
-    manifest_file = model_dir / "weights_manifest.json"
-    for f in (manifest_file, model_dir / "cfg.json"):
-        if not f.is_file():
-            raise UserError(f"--model {model_dir}: no {f.name}; is it a folder written by `pianogenie export`?")
-    try:
-        json.loads((model_dir / "cfg.json").read_text(encoding="utf-8"))
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-        groups = [(list(g["paths"]), list(g["weights"])) for g in manifest]
-        names = {w["name"] for _, weights in groups for w in weights}
-    except (ValueError, KeyError, TypeError, RecursionError) as e:
-        raise UserError(f"--model {model_dir}: cfg.json or weights_manifest.json is not valid ({e})") from None
-    root = model_dir.resolve()
-    for paths, weights in groups:
-        for p in paths:
-            if not _plain_relative(p) or not (model_dir / p).resolve().is_relative_to(root):
-                raise UserError(f"--model {model_dir}: the manifest names a shard outside the folder: {p!r}")
-        missing = [p for p in paths if not (model_dir / p).is_file()]
-        if missing:
-            raise UserError(f"--model {model_dir}: weight shard(s) missing: {', '.join(missing)}")
-        try:
-            expected = sum(_weight_bytes(w) for w in weights)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"--model {model_dir}: weights_manifest.json: a weight entry is not valid ({e})") from None
-        actual = sum((model_dir / p).stat().st_size for p in paths)
-        if actual != expected:
-            raise UserError(f"--model {model_dir}: shard(s) {', '.join(paths)} hold {actual} bytes, the manifest "
-                            f"describes {expected} (truncated or not this model's weights)")
-    if "dec.input.weight" not in names:
-        raise UserError(f"--model {model_dir}: the manifest holds no Piano Genie decoder (dec.input.weight)")
-    return root
+    """An exported model that can play (pianogenie.export_check: shapes against its config, float32,
+    finite and bounded values, every file inside the folder). -> the resolved folder."""
+    from pianogenie.export_check import check_export
 
-
-def _weight_bytes(w: dict) -> int:
-    shape = w["shape"]
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise ValueError(f"{w.get('name')}: shape {shape!r}")
-    if "quantization" in w:
-        raise ValueError(f"{w.get('name')}: quantized weights are not supported")
-    if w["dtype"] not in DTYPE_BYTES:
-        raise ValueError(f"{w.get('name')}: dtype {w['dtype']!r}")
-    n = 1
-    for d in shape:
-        n *= d
-    return n * DTYPE_BYTES[w["dtype"]]
+    check_export(model_dir)
+    return Path(model_dir).resolve()
 
 
 def default_model_dir() -> Path:
@@ -138,9 +87,10 @@ def default_model_dir() -> Path:
 
 
 def model_files(model_dir: Path) -> dict[str, Path]:
-    root = check_model_dir(model_dir)
-    manifest = json.loads((root / "weights_manifest.json").read_text(encoding="utf-8"))
-    shards = [p for g in manifest for p in g["paths"]]
+    from pianogenie.export_check import check_export
+
+    shards = check_export(model_dir)["shards"]
+    root = Path(model_dir)  # the checked names: each file is read through its name in the folder
     return {f"model/{name}": root / name for name in ("cfg.json", "weights_manifest.json", *shards)}
 
 
