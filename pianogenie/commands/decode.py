@@ -15,6 +15,9 @@ from pianogenie.scales import scale_names
 from pianogenie.util import UserError
 
 
+MAX_KEYS_CHARS = 1000  # --keys and --scale: every one of the 88 keys by name fits in ~400
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "decode",
@@ -55,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from pianogenie.outputs import check_output, written_by
     from pianogenie.scales import allowed_keys, parse_pitches, parse_scale
 
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise UserError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    from pianogenie.genie import MAX_TEMPERATURE
+
+    if not (math.isfinite(args.temperature) and 0 <= args.temperature <= MAX_TEMPERATURE):
+        raise UserError(f"--temperature must be a number from 0 to {MAX_TEMPERATURE:g}, got {args.temperature}")
+    if args.keys is not None and len(args.keys) > MAX_KEYS_CHARS:
+        raise UserError(f"--keys is {len(args.keys)} characters long; at most {MAX_KEYS_CHARS} (88 keys fit in far fewer)")
+    if args.scale is not None and len(args.scale) > MAX_KEYS_CHARS:
+        raise UserError(f"--scale is {len(args.scale)} characters long; at most {MAX_KEYS_CHARS}")
     if not (math.isfinite(args.duration) and args.duration > 0):
         raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
     if args.velocity is not None and not 1 <= args.velocity <= 127:

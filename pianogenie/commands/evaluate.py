@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from pianogenie.outputs import add_force
 from pianogenie.util import UserError, atomic_write_text, finite_json
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.data is None and args.gold is None:
         raise UserError("pass --data NOTES.json.gz (and/or --gold MELODIES.json)")
+    if args.gold_delta_time is not None and not (math.isfinite(args.gold_delta_time) and args.gold_delta_time >= 0):
+        raise UserError(f"--gold-delta-time must be a finite number of seconds >= 0, got {args.gold_delta_time}")
     if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
         check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
                      what="evaluate result (JSON)", ours=written_by("evaluate"), force=args.force)
@@ -66,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         from pianogenie import gold
 
         delta_time = gold.DELTA_TIME if args.gold_delta_time is None else args.gold_delta_time
-        if not delta_time >= 0:
-            raise UserError(f"--gold-delta-time must be >= 0, got {delta_time}")
+        if not (math.isfinite(delta_time) and delta_time >= 0):
+            raise UserError(f"--gold-delta-time must be a finite number of seconds >= 0, got {delta_time}")
         metrics.update(gold.report(model, cfg, args.gold, delta_time))
     metrics = finite_json(metrics)  # JSON has no NaN or Infinity (e.g. a metric of an empty set): null
     print(json.dumps(metrics, indent=2, allow_nan=False))

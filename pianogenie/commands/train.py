@@ -53,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     check_run_dir(args)
-    cfg = recipes.load_config(args.config) if args.config else Config()
+    if args.config is not None and not args.config.strip():
+        raise UserError("--config is empty: pass a config file or a recipe name, or leave --config out for the defaults")
+    cfg = recipes.load_config(args.config) if args.config is not None else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
     cfg = cfg.override(args.overrides)
