@@ -24,7 +24,7 @@ SUBCOMMANDS = {
     "prepare": ("pianogenie.commands.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
     "train": ("pianogenie.commands.train", "train the autoencoder on a prepared notes file"),
     "evaluate": ("pianogenie.commands.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
-    "export": ("pianogenie.commands.export", "export a trained decoder to TensorFlow.js weights for the browser app"),
+    "export": ("pianogenie.commands.export", "export a trained decoder to TensorFlow.js weights for the browser app (or for @magenta/music)"),
     "serve": ("pianogenie.commands.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
     "build-site": ("pianogenie.commands.build_site", "write the app and a model as a static website (any host, installable, offline)"),
     "decode": ("pianogenie.commands.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),

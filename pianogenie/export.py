@@ -1,4 +1,6 @@
-"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads.
+"""`pianogenie export`: a trained decoder -> the TensorFlow.js weights format the browser app loads
+(`--format magenta`: @magenta/music's checkpoint layout instead, written by magenta.py with the
+writers here).
 
 Writes into DIR (atomically: every file under a temporary name, then all renamed at once; only
 files a previous export wrote are ever replaced, nothing else in DIR is touched):
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
-from pianogenie.outputs import check_output, stamp, written_by
+from pianogenie.outputs import check_output, folder_marked, stamp
 from pianogenie.util import UserError, atomic_paths
 
 FORMAT = "pianogenie-tfjs-v1"
@@ -141,7 +143,8 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
 
 
 _SHARD_NAME = re.compile(r"^group\d+-shard\d+of\d+\.bin$")
-_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json")
+# magenta.json: the description an export in @magenta/music's layout writes (magenta.py)
+_FIXED_FILES = ("weights_manifest.json", "cfg.json", "test.json", "magenta.json")
 
 
 def _previous_export_files(out: Path) -> set[str]:
@@ -160,17 +163,22 @@ def _previous_export_files(out: Path) -> set[str]:
 def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, force: bool = False) -> None:
     """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
     first, then all are renamed at once (signals held back). An existing `out` must be empty or a
-    previous export (its cfg.json carries export's mark; `force` accepts a folder without it); only
-    the files that export writes are replaced, and the shards of the previous export that the new
-    one no longer has are removed. Any other file in `out` is left alone."""
+    previous export (its cfg.json, or magenta.json, carries export's mark; `force` accepts a folder
+    without it); only the files that export writes are replaced, and the files of the previous
+    export that the new one no longer has are removed (its shards; its cfg.json and test.json when
+    a magenta-layout export replaces it, so no stale app config describes the new weights). Any
+    other file in `out` is left alone."""
     out = check_output(out, flag="--out", inputs=inputs, folder=True)
     old: set[str] = set()
     created = not out.exists()
     if not created and any(out.iterdir()):
-        if not force and not written_by("export")(out / "cfg.json"):
+        ours = folder_marked(out, "cfg.json", "export") or folder_marked(out, "magenta.json", "export")
+        if not ours and not force:
             raise UserError(f"--out {out} is a non-empty folder that holds no export of this command (no cfg.json "
-                            "with its mark); refusing to write into it (choose another folder, or pass --force)")
-        old = _previous_export_files(out)
+                            "or magenta.json with its mark); refusing to write into it (choose another folder, "
+                            "or pass --force)")
+        # a proven previous export: its stale files go; with --force alone, only same-named files are replaced
+        old = _previous_export_files(out) if ours else set()
     for name in files:
         check_output(out / name, flag="--out", inputs=inputs,
                      ours=lambda p, name=name: name in old, force=force)
@@ -184,7 +192,7 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, 
                 out.rmdir()  # the folder this call made (only if empty: nothing else is removed)
         raise
     for stale in sorted(old - set(files)):
-        if _SHARD_NAME.match(stale):
+        if _SHARD_NAME.match(stale) or stale in _FIXED_FILES:
             (out / stale).unlink(missing_ok=True)
 
 

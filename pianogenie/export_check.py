@@ -272,4 +272,7 @@ def check_export(model_dir: str | os.PathLike, flag: str = "--model") -> dict:
     where = f"{flag} {model_dir}"
     if not model_dir.is_dir():
         raise UserError(f"{where}: not a folder (make one with `pianogenie export RUN --out DIR`)")
+    if (model_dir / "magenta.json").is_file() and not (model_dir / "cfg.json").is_file():
+        raise UserError(f"{where}: an export for @magenta/music (--format magenta), which this app "
+                        "does not read; export the model without --format for the app")
     return check_files(reader(model_dir, where), where)

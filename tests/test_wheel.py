@@ -6,6 +6,7 @@ the very same site as this checkout does."""
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import shutil
 import subprocess
@@ -58,8 +59,10 @@ def installed(tmp_path_factory):
     wheel = _build("build_wheel", next((tmp / "unpacked").iterdir()), tmp / "dist")
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
+    # without PYTHONPATH: a checkout on it would make pip think the package is installed already
+    pip_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True, timeout=120)
+                    "--no-deps", "--no-index", str(wheel)], check=True, timeout=120, env=pip_env)
     env = {"PATH": str(venv / "bin"), "HOME": str(tmp), "LANG": "C.UTF-8"}  # no node, npm or repo on PATH
     assert shutil.which("node", path=env["PATH"]) is None and shutil.which("npm", path=env["PATH"]) is None
     return {"tmp": tmp, "sdist": sdist, "wheel": wheel, "venv": venv, "env": env}

@@ -1,10 +1,12 @@
-"""`pianogenie export`: a trained decoder -> TensorFlow.js weights for the app (pianogenie.export)."""
+"""`pianogenie export`: a trained decoder -> TensorFlow.js weights for the app (pianogenie.export),
+or with `--format magenta` a checkpoint folder for @magenta/music's PianoGenie (pianogenie.magenta)."""
 
 from __future__ import annotations
 
 import argparse
 
 from pianogenie.outputs import add_force
+from pianogenie.util import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -12,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export",
         description="Write the decoder of RUN_OR_CHECKPOINT in the TensorFlow.js weights format "
         "(weights_manifest.json + shards, loadable by tf.io.loadWeights), with cfg.json for the app "
-        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR.",
+        "and test.json, a golden 128-step case for the JS tests. Then: pianogenie serve --model DIR. "
+        "With --format magenta: a checkpoint folder that @magenta/music's PianoGenie loads instead.",
     )
     p.add_argument("checkpoint", metavar="RUN_OR_CHECKPOINT",
                    help="a run folder (uses best.pt), one of our checkpoints, or the tutorial's model.pt")
@@ -21,10 +24,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="notes file from `pianogenie prepare`: the golden case uses a real validation "
                    "performance (default: a deterministic synthetic one)")
     add_force(p, "files of an export folder")
+    p.add_argument("--format", choices=("tfjs", "magenta"), default="tfjs",
+                   help="tfjs (default): for this app; magenta: a checkpoint folder for @magenta/music's "
+                   "PianoGenie class (8 buttons, 2 x 128 LSTM; keys only, see docs/magenta.md)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "magenta":
+        if args.data is not None:
+            raise UserError("--data is for the tfjs format's golden case; --format magenta writes none")
+        from pianogenie.magenta import export_magenta
+
+        written = export_magenta(args.checkpoint, args.out, force=args.force)
+        for notice in written["notices"]:
+            print(f"pianogenie export: note: {notice}")
+        print(f"exported decoder to {args.out} for @magenta/music: new mm.{written['class']}(URL of {args.out})")
+        return 0
     from pianogenie.export import export
 
     golden = export(args.checkpoint, args.out, args.data, force=args.force)
