@@ -423,10 +423,11 @@ def write(site: Site, out: Path, force: bool = False) -> None:
     except OSError as e:
         raise UserError(f"cannot write {out} ({e.strerror or e})") from None
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with signals_held():  # the cleanup is not cut short either: no folder is left behind
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_model(model: str | None, work_dir: Path) -> Path:

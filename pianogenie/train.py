@@ -237,9 +237,6 @@ class Trainer:
         if set(diff) - RESUME_MAY_CHANGE:
             raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
                             f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
-        if diff and self.is_main:
-            self.report(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
-                        "the learning-rate schedule follows the new max_num_steps from here")
         from pianogenie.model import check_finite
 
         check_finite(ckpt["model"], path)
@@ -264,6 +261,9 @@ class Trainer:
             raise UserError(f"--resume: {path} is damaged: its {part} state does not load ({first}); start a new "
                             "run from its weights with --init instead") from None
         self.step, self.best_val_loss = step, float(best)
+        if diff and self.is_main:  # said once the checkpoint has loaded: a damaged one is one line alone
+            self.report(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
+                        "the learning-rate schedule follows the new max_num_steps from here")
 
     # ---------------------------------------------------------------------------------------------
     # Logging

@@ -131,9 +131,10 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
                 done.append(path)
             WRITTEN.extend(done)
     finally:
-        for tmp in tmps:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        with signals_held():  # the cleanup is not cut short by a second signal
+            for tmp in tmps:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
 
 @contextlib.contextmanager
