@@ -22,12 +22,14 @@ sizes. An export plays when:
 
 from __future__ import annotations
 
+import array
 import json
 import math
 import os
 import stat
+import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from pianogenie.util import UserError
 
@@ -91,11 +93,14 @@ def _is_int(v) -> bool:
     return isinstance(v, int) or (math.isfinite(v) and v.is_integer())
 
 
+class _Weight(NamedTuple):
+    shape: list[int]
+    values: array.array  # float32, flat
+
+
 def check_files(read: Callable[[str], bytes], where: str) -> dict:
     """Check the export whose files `read(name)` returns (UserError naming the problem). -> a summary
     {"cfg", "manifest", "shards": [names], "rnn_dim", "num_layers", "num_keys", "velocity": bool}."""
-    import numpy as np
-
     cfg = _json(read("cfg.json"), "cfg.json", where)
     manifest = _json(read("weights_manifest.json"), "weights_manifest.json", where)
     if not isinstance(cfg, dict):
@@ -104,7 +109,7 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
             isinstance(g, dict) and isinstance(g.get("paths"), list) and isinstance(g.get("weights"), list)
             for g in manifest):
         raise UserError(f"{where}: weights_manifest.json is not a list of weight groups {{paths, weights}}")
-    weights: dict[str, np.ndarray] = {}
+    weights: dict[str, _Weight] = {}
     shards: list[str] = []
     for group in manifest:
         paths = group["paths"]
@@ -135,20 +140,24 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
         if len(blob) != expected:
             raise UserError(f"{where}: shard(s) {', '.join(paths)} hold {len(blob)} bytes, the manifest "
                             f"describes {expected} (truncated or not this model's weights)")
+        values = array.array("f")
+        values.frombytes(blob)
+        if sys.byteorder == "big":  # the format is little-endian
+            values.byteswap()
         offset = 0
         for name, shape in entries:
             n = math.prod(shape)
-            weights[name] = np.frombuffer(blob, "<f4", n, offset).reshape(shape)
+            weights[name] = _Weight(shape, values[offset // 4: offset // 4 + n])
             offset += 4 * n
     first = weights.get("dec.input.weight")
-    if first is None or first.ndim != 2:
+    if first is None or len(first.shape) != 2:
         raise UserError(f"{where}: the manifest holds no Piano Genie decoder (dec.input.weight)")
     rnn_dim = first.shape[0]
     num_layers = 0
     while f"dec.lstm.weight_ih_l{num_layers}" in weights:
         num_layers += 1
     bias = weights.get("dec.output.bias")
-    num_keys = bias.shape[0] if bias is not None and bias.ndim == 1 else NUM_KEYS
+    num_keys = bias.shape[0] if bias is not None and len(bias.shape) == 1 else NUM_KEYS
     if rnn_dim < 1 or num_layers < 1 or num_keys < 1:
         raise UserError(f"{where}: the decoder has rnn_dim {rnn_dim}, {num_layers} LSTM layers, {num_keys} keys")
     specs = decoder_specs(rnn_dim, num_layers, num_keys)
@@ -172,12 +181,12 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
         raise UserError(f"{where}: the manifest holds weights the app does not use ({', '.join(extra[:3])}"
                         f"{' …' if len(extra) > 3 else ''}), e.g. a velocity head without vel.hidden.weight")
     for name, w in weights.items():
-        if w.size and not np.isfinite(w).all():
+        if not all(map(math.isfinite, w.values)):
             raise UserError(f"{where}: weight {name} holds NaN or Inf values")
-        if w.size and float(np.abs(w).max()) > MAX_ABS_WEIGHT:
-            raise UserError(f"{where}: weight {name} holds values up to {float(np.abs(w).max()):.3g} in magnitude "
+        if w.values and (top := max(map(abs, w.values))) > MAX_ABS_WEIGHT:
+            raise UserError(f"{where}: weight {name} holds values up to {top:.3g} in magnitude "
                             f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing the app's float32 maths)")
-    if velocity and not (weights["vel.feature_std"] > 0).all():
+    if velocity and not all(v > 0 for v in weights["vel.feature_std"].values):
         raise UserError(f"{where}: weight vel.feature_std must be > 0 everywhere (the head divides by it)")
     _check_config(cfg, where, rnn_dim, num_layers, num_keys,
                   (weights["vel.hidden.weight"].shape[0], weights["vel.output.bias"].shape[0]) if velocity else None)
