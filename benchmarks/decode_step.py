@@ -34,6 +34,7 @@ from pianogenie.config import Config
 from pianogenie.constants import SOS
 from pianogenie.genie import PianoGenie
 from pianogenie.model import Autoencoder, load_model
+from pianogenie.packed import plain_step
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "tutorial-2021" / "pytorch" / "model.pt"
 TEMPERATURE = 0.25
@@ -68,30 +69,10 @@ def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
     return out
 
 
-def plain_numpy_step(w: dict[str, np.ndarray], num_layers: int):
-    """The decoder step as one would first write it in numpy: one-hot input, Linear, then per layer
-    the four gates from W_ih @ x + b_ih + W_hh @ h + b_hh, sigmoid as 1 / (1 + exp(-x))."""
-    def sigmoid(x):
-        return 1 / (1 + np.exp(-x))
-
-    def step(k_m1: int, dt: float, b: float, h: list, c: list) -> np.ndarray:
-        x = np.zeros(SOS + 3, np.float32)
-        x[k_m1], x[SOS + 1], x[SOS + 2] = 1, dt, b
-        x = w["input.weight"] @ x + w["input.bias"]
-        for l in range(num_layers):
-            gates = w[f"lstm.weight_ih_l{l}"] @ x + w[f"lstm.bias_ih_l{l}"] + w[f"lstm.weight_hh_l{l}"] @ h[l] + w[f"lstm.bias_hh_l{l}"]
-            i, f, g, o = gates.reshape(4, -1)  # PyTorch gate order
-            c[l] = sigmoid(f) * c[l] + sigmoid(i) * np.tanh(g)
-            h[l] = x = sigmoid(o) * np.tanh(c[l])
-        return w["output.weight"] @ x + w["output.bias"]
-
-    return step
-
-
 def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int,
                 gap: float) -> list[int]:
     w = {name: p.detach().numpy() for name, p in model.dec.state_dict().items()}
-    step = plain_numpy_step(w, cfg.model_rnn_num_layers)
+    step = plain_step(w, cfg.model_rnn_num_layers)
     def zeros() -> list[np.ndarray]:  # one (H,) state vector per layer
         return [np.zeros(cfg.model_rnn_dim, np.float32) for _ in range(cfg.model_rnn_num_layers)]
 

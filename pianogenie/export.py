@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.inputs import button_values
 from pianogenie.outputs import check_output, folder_marked, stamp
 from pianogenie.util import UserError, atomic_paths
 
@@ -68,6 +69,8 @@ def browser_config(cfg) -> dict:
         "num_keys": NUM_KEYS,
         "sos": SOS,
         "lowest_pitch": LOWEST_PITCH,
+        # the model's input rules (pianogenie.inputs), so that the browser does not restate them
+        "button_values": button_values(cfg.num_buttons),
     }
 
 
@@ -111,7 +114,7 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
     """Decoder inputs (keys, delta times, encoder buttons) and its float64 logits for one performance;
     with a velocity head and velocities v (N,), the head's float64 logits for each played key and
     mean velocities, its history fed the velocities played."""
-    from pianogenie.model import delta_times
+    from pianogenie.inputs import button_value, delta_times
     from pianogenie.velocity import history_states, mean_velocity, state_inputs
 
     dt = delta_times(onsets, cfg.data_delta_time_max)  # (N,) first = max
@@ -119,7 +122,7 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
         b = model.buttons(torch.from_numpy(k)[None], torch.from_numpy(dt).float()[None])[0].numpy()  # (N,)
         dec = copy.deepcopy(model.dec).double()
         k_m1 = torch.from_numpy(np.concatenate([[SOS], k[:-1]]))[None]
-        b_real = torch.from_numpy(2.0 * b / (cfg.num_buttons - 1) - 1.0)[None]
+        b_real = torch.from_numpy(button_value(b.astype(np.float64), cfg.num_buttons))[None]
         h_0 = torch.zeros(cfg.model_rnn_num_layers, 1, cfg.model_rnn_dim, dtype=torch.float64)
         logits, _, h = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)),
                            return_hidden=True)  # (1, N, 88), (1, N, H)

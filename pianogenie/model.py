@@ -11,7 +11,6 @@ import os
 import typing
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS, SOS
 from pianogenie.export_check import MAX_ABS_WEIGHT
+from pianogenie.inputs import button_value
 from pianogenie.util import UserError
 from pianogenie.velocity import VelocityHead, velocity_nll
 
@@ -26,12 +26,6 @@ if typing.TYPE_CHECKING:
     from pianogenie.windows import Batch
 
 CHECKPOINT_FORMAT = "pianogenie-checkpoint-v1"
-
-
-def delta_times(onsets: np.ndarray, delta_time_max: float) -> np.ndarray:
-    """Onset delta times `t_i - t_{i-1}` clipped to [0, max]; the first note's is the max."""
-    dt = np.diff(onsets, prepend=-np.inf) if len(onsets) else np.zeros(0)
-    return np.clip(dt, 0.0, delta_time_max)
 
 
 class Encoder(nn.Module):
@@ -69,9 +63,7 @@ class IntegerQuantizer(nn.Module):
         return torch.round(x).long()  # (...) buttons 0..num_bins-1
 
     def discrete_to_real(self, b: torch.Tensor) -> torch.Tensor:
-        if self.num_bins == 1:  # the language-model baseline: one button, always the centre 0
-            return torch.zeros_like(b, dtype=torch.float)
-        return b.float() * (2 / (self.num_bins - 1)) - 1  # bin centres 2b/(n-1) - 1
+        return button_value(b.float(), self.num_bins)  # bin centres (inputs.py)
 
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from pianogenie import distributed
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate
+from pianogenie.inputs import button_value
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
 from pianogenie.outputs import mark_folder
@@ -101,6 +102,9 @@ class _StopRequest:
 
 
 class Trainer:
+    """One training run: built in named steps (device, data, model and optimizer, starting weights,
+    resume, parallelism), each setting its own part of the state; `train()` runs the loop."""
+
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
                  init: str | os.PathLike | None = None, fast_path: bool | None = None,
@@ -110,6 +114,34 @@ class Trainer:
         self.cfg = cfg
         self.report = report or log.warning
         self.run_dir = Path(run_dir)
+        self._choose_device(device)
+        self.progress = progress and self.is_main
+        # The accelerator path never waits for the device between summaries: batches are drawn
+        # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
+        # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
+        self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
+        self._take_data(data)
+        torch.manual_seed(cfg.seed + self.rank)
+        self.rng = np.random.default_rng([cfg.seed, self.rank])
+        self._build_model()
+        # the run's progress: set here, restored by a resume, advanced by train()
+        self.step = 0
+        self.best_val_loss = math.inf
+        self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
+        self.batches: BatchSource | None = None  # train() opens it
+        self.meters = RunningMeans(self.device)  # loss terms since the last summary
+        self.finite_at = 0  # the step up to which every loss is known to be finite
+        self._starting_weights(init, resume)
+        if resume:
+            self._resume()
+            self.finite_at = self.step
+        elif self.is_main and (self.run_dir / "last.pt").exists():
+            raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
+                            "or choose another --run-dir")
+        self._parallelise(workers)
+
+    def _choose_device(self, device: str | None) -> None:
+        """This process's device, and under torchrun its rank in the process group."""
         self.ddp = distributed.launched_by_torchrun()
         self.rank, self.world_size = 0, 1
         local_rank = int(os.environ.get("LOCAL_RANK", 0)) if self.ddp else 0
@@ -122,64 +154,68 @@ class Trainer:
             distributed.init(self.device)  # a backend for CPU tensors and one for the device's
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
-        self.progress = progress and self.is_main
-        # The accelerator path never waits for the device between summaries: batches are drawn
-        # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
-        # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
-        self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
-        self.batches: BatchSource | None = None
 
+    def _take_data(self, data: dict[str, list[np.ndarray]]) -> None:
+        """Training windows, the validation split and the velocity baselines."""
+        cfg = self.cfg
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
         self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0), cfg.seq_len)
-        self.val = data.get("validation") or None
+        val = data.get("validation")
+        self.val = val if val is not None and len(val) else None
         self.velocity_baselines = VelocityBaselines(data["train"]) if cfg.velocity_bins else None
 
-        torch.manual_seed(cfg.seed + self.rank)
-        self.rng = np.random.default_rng([cfg.seed, self.rank])
+    def _build_model(self) -> None:
+        """A fresh model, its optimizer and learning-rate schedule."""
+        cfg = self.cfg
         self.model = Autoencoder(cfg).to(self.device)
         # On a GPU, one fused kernel updates every parameter (the same Adam maths; foreach on the CPU).
         self.optimizer = torch.optim.Adam([p for name, p in self.model.named_parameters()
                                            if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr,
                                           fused=True if self.device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
-        self.step = 0
-        self.best_val_loss = math.inf
-        self.stopped_by = None  # the signal (SIGINT/SIGTERM) that stopped training, if one did
+
+    def _starting_weights(self, init: str | os.PathLike | None, resume: bool) -> None:
+        """--init's weights (a fine-tune), the velocity head's input statistics, frozen key weights."""
+        cfg = self.cfg
+        pretrained = None
         if init is not None and not resume:  # fine-tune: start from trained weights, fresh optimizer
-            pretrained, pretrained_cfg = load_model(init)
-            if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
-                    cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.num_buttons):
-                raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
-                                f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
-                                "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
-            # A key model without a velocity head may start a run that adds one (fresh vel.* weights).
-            try:
-                missing, unexpected = self.model.load_state_dict(pretrained.state_dict(), strict=False)
-            except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
-                raise UserError(f"--init {init}: its weights do not fit this config: "
-                                f"{' '.join(str(e).strip().splitlines()[:2])}") from None
-            if unexpected or any(not name.startswith("vel.") for name in missing):
-                raise UserError(f"--init {init}: its weights do not fit this config (missing {missing}, "
-                                f"unexpected {unexpected})")
+            pretrained = self._load_init(init)
         if not cfg.train_keys and init is None and not resume:
             raise UserError("train_keys=false trains only the velocity head on frozen key weights: "
                             "pass --init with a trained model")
-        if cfg.velocity_bins and not resume and not (init is not None and hasattr(pretrained, "vel")):
+        if cfg.velocity_bins and not resume and not (pretrained is not None and hasattr(pretrained, "vel")):
             _set_velocity_feature_stats(self.model, self.windows.notes, cfg, self.rng)
         if not cfg.train_keys:  # only the velocity head learns; the key path is exactly --init's
             for name, p in self.model.named_parameters():
                 p.requires_grad_(name.startswith("vel."))
-        if resume:
-            self._resume()
-        elif self.is_main and (self.run_dir / "last.pt").exists():
-            raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
-                            "or choose another --run-dir")
+
+    def _load_init(self, init: str | os.PathLike) -> Autoencoder:
+        cfg = self.cfg
+        pretrained, pretrained_cfg = load_model(init)
+        if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
+                cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.num_buttons):
+            raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
+                            f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
+                            "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
+        # A key model without a velocity head may start a run that adds one (fresh vel.* weights).
+        try:
+            missing, unexpected = self.model.load_state_dict(pretrained.state_dict(), strict=False)
+        except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
+            raise UserError(f"--init {init}: its weights do not fit this config: "
+                            f"{' '.join(str(e).strip().splitlines()[:2])}") from None
+        if unexpected or any(not name.startswith("vel.") for name in missing):
+            raise UserError(f"--init {init}: its weights do not fit this config (missing {missing}, "
+                            f"unexpected {unexpected})")
+        return pretrained
+
+    def _parallelise(self, workers: int) -> None:
+        """The DDP wrapper under torchrun; on one CPU process, the shard threads."""
         self.ddp_model = self.model
         if self.ddp:
             self.ddp_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=cfg.num_buttons == 1)  # the 1-button baseline skips the encoder
+                find_unused_parameters=self.cfg.num_buttons == 1)  # the 1-button baseline skips the encoder
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
@@ -289,7 +325,8 @@ class Trainer:
         if not self.val:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
-                        velocity_baselines=self.velocity_baselines, step=self.step)
+                        velocity_baselines=self.velocity_baselines, step=self.step,
+                        sample=self.cfg.eval_windows)
 
     # ---------------------------------------------------------------------------------------------
     # The loop
@@ -447,10 +484,10 @@ def _set_velocity_feature_stats(model: Autoencoder, notes: Notes, cfg: Config, r
     notes; button values drawn uniformly (the encoder spreads notes about evenly over the buttons)."""
     i = rng.choice(len(notes.keys), size=min(len(notes.keys), 200_000), replace=False)
     first = notes.pos[i] == 0
-    t = np.where(first, cfg.data_delta_time_max,
-                 np.clip(notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)], 0.0, cfg.data_delta_time_max))
+    gap = notes.onsets[i] - notes.onsets[np.maximum(i - 1, 0)]
+    t = np.where(first, cfg.data_delta_time_max, np.clip(gap, 0.0, cfg.data_delta_time_max))  # inputs.delta_times
     if cfg.num_buttons == 1:  # the language-model baseline's decoder sees b = 0 (no encoder)
         b = np.zeros(len(i))
     else:
-        b = rng.integers(0, cfg.num_buttons, len(i)) * (2 / (cfg.num_buttons - 1)) - 1
+        b = button_value(rng.integers(0, cfg.num_buttons, len(i)), cfg.num_buttons)
     model.vel.set_feature_stats(notes.states[i], t, b)

@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: where the read-only shared data lives, and skipping cleanly without it.
+"""Shared pytest fixtures: where the read-only shared data lives (skipping cleanly without it), a
+small random checkpoint and tiny notes files. The plain helpers they use are in helpers.py.
 
 `../shared` (next to the repository) holds real MAESTRO-layout MIDI and the 2021 tutorial's
 reference model. Both are read in place, never copied into the repository; tests that need them
@@ -9,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MAESTRO_DIR = SHARED / "data" / "maestro-asap"
-REFERENCE_DIR = SHARED / "reference" / "tutorial-2021"
+from helpers import MAESTRO_DIR, REFERENCE_DIR, performance, random_checkpoint, write_notes
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -44,114 +43,25 @@ def reference_dir() -> Path:
     return _require(REFERENCE_DIR)
 
 
-# ---------------------------------------------------------------------------------------------
-# Tiny MIDI files and MAESTRO layouts built in code
-
-
-def build_midi(
-    notes: list[tuple[float, float, int, int]] | None = None,
-    *,
-    events: list[tuple[int, str, int, int, int]] | None = None,
-    ticks_per_beat: int = 480,
-    tempos: list[tuple[int, int]] = ((0, 500000),),
-    drums: list[tuple[float, float, int, int]] = (),
-) -> bytes:
-    """A type-1 MIDI file: a tempo track, then one piano track (and one drum track if `drums`).
-
-    `notes` are (onset beats, duration beats, pitch, velocity); `events` are raw
-    (tick, "note_on"|"note_off", channel, pitch, velocity) for the piano track, for cases
-    that notes cannot express (overlaps, note-on velocity 0, ...).
-    """
-    import io
-
-    import mido
-
-    mf = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
-    tempo_track = mido.MidiTrack()
-    last = 0
-    for tick, tempo in tempos:
-        tempo_track.append(mido.MetaMessage("set_tempo", tempo=tempo, time=tick - last))
-        last = tick
-    mf.tracks.append(tempo_track)
-
-    def track(evs: list[tuple[int, str, int, int, int]]) -> mido.MidiTrack:
-        tr, last = mido.MidiTrack(), 0
-        for tick, kind, ch, pitch, vel in sorted(evs, key=lambda e: e[0]):  # stable: keeps given order per tick
-            tr.append(mido.Message(kind, channel=ch, note=pitch, velocity=vel, time=tick - last))
-            last = tick
-        return tr
-
-    def note_events(ns, ch):
-        evs = []
-        for on, dur, pitch, vel in ns:
-            evs.append((round(on * ticks_per_beat), "note_on", ch, pitch, vel))
-            evs.append((round((on + dur) * ticks_per_beat), "note_off", ch, pitch, 0))
-        return evs
-
-    mf.tracks.append(track((events or []) + note_events(notes or [], 0)))
-    if drums:
-        mf.tracks.append(track(note_events(drums, 9)))
-    buf = io.BytesIO()
-    mf.save(file=buf)
-    return buf.getvalue()
-
-
-def write_maestro(
-    root: Path,
-    files: dict[str, tuple[str, bytes | None]],
-    *,
-    version: str = "3.0.0",
-    formats: tuple[str, ...] = ("json",),
-) -> Path:
-    """A MAESTRO folder at `root`: {midi_filename: (split, bytes or None = listed but missing)}.
-
-    v3 JSON is column-oriented, v2 JSON a list of records, as the official metadata.
-    """
-    import csv
-    import json
-
-    root.mkdir(parents=True, exist_ok=True)
-    rows = [
-        {"canonical_composer": "Test", "canonical_title": name, "split": split, "year": 2018,
-         "midi_filename": name, "audio_filename": "", "duration": 1.0}
-        for name, (split, _) in files.items()
-    ]
-    for name, (_, data) in files.items():
-        if data is not None:
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            (root / name).write_bytes(data)
-    if "json" in formats:
-        if version.startswith("2"):
-            obj = rows
-        else:
-            obj = {col: {str(i): r[col] for i, r in enumerate(rows)} for col in rows[0]}
-        (root / f"maestro-v{version}.json").write_text(json.dumps(obj))
-    if "csv" in formats:
-        with open(root / f"maestro-v{version}.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    return root
-
-
-def zip_folder(folder: Path, zip_path: Path, top: str) -> Path:
-    """Zip `folder` the way the official MAESTRO zips are laid out: everything under `top/`."""
-    import zipfile
-
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                zf.write(p, f"{top}/{p.relative_to(folder).as_posix()}")
-    return zip_path
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory) -> Path:
+    """A small random model in our checkpoint format (read-only: tests never change it)."""
+    return random_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
 
 
 @pytest.fixture
-def make_midi():
-    """Factory fixture: `make_midi(notes, events=..., tempos=..., drums=...) -> bytes` (see build_midi)."""
-    return build_midi
+def notes_file(tmp_path) -> Path:
+    """A tiny notes file: train (including a short and two edge-of-range performances) and validation."""
+    rng = np.random.default_rng(0)
+    return write_notes(tmp_path / "notes.json.gz", {
+        "train": [performance(rng, 60), performance(rng, 9), performance(rng, 40, 0, 8), performance(rng, 40, 80, 87)],
+        "validation": [performance(rng, 40), performance(rng, 10)]})
 
 
 @pytest.fixture
-def make_maestro():
-    """Factory fixture: `make_maestro(root, {name: (split, bytes|None)}, version=, formats=) -> root`."""
-    return write_maestro
+def velocity_notes_file(tmp_path) -> Path:
+    """A tiny notes file whose velocities drift around a loudness per performance."""
+    rng = np.random.default_rng(0)
+    return write_notes(tmp_path / "notes.json.gz", {
+        "train": [performance(rng, 60, loud=40), performance(rng, 50, loud=100), performance(rng, 9, loud=70)],
+        "validation": [performance(rng, 40, loud=50), performance(rng, 40, loud=90)]})

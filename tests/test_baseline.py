@@ -6,14 +6,17 @@ import json
 
 import torch
 
+import pytest
+
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder, load_model
 
-from test_train import TINY, notes_file  # noqa: F401  (fixture)
+from helpers import TINY
 
 
-def test_one_button_decoder_ignores_the_encoder_and_trains(notes_file, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_one_button_decoder_ignores_the_encoder_and_trains(notes_file, tmp_path):
     cfg = Config(num_buttons=1, model_rnn_dim=8)
     model = Autoencoder(cfg)
     k, t = torch.randint(0, 88, (2, 12)), torch.rand(2, 12)

@@ -16,7 +16,7 @@ import torch
 
 from pianogenie.cli import main
 from pianogenie.genie import PianoGenie
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
+from helpers import random_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,8 @@ from pianogenie import genie as genie_mod
 from pianogenie.cli import main
 from pianogenie.constants import LOWEST_PITCH
 from pianogenie.decode import DEFAULT_VELOCITY, Press, decode_performance, performance_midi, read_presses
-from pianogenie.genie import PianoGenie
 from pianogenie.outputs import midi_text_event
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return random_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
+from pianogenie.genie import PianoGenie
 
 
 def write_json(path, rows):

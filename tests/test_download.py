@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_midi, write_maestro, zip_folder
+from helpers import build_midi, write_maestro, zip_folder
 from pianogenie import download as dl
 from pianogenie.cli import main
 from pianogenie.data import load_notes

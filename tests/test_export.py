@@ -65,6 +65,7 @@ def test_cfg_json_has_what_the_browser_needs(exported):
     cfg = json.loads((exported / "cfg.json").read_text())
     assert cfg["num_buttons"] == 8 and cfg["model_rnn_dim"] == 32 and cfg["model_rnn_num_layers"] == 2
     assert (cfg["sos"], cfg["num_keys"], cfg["lowest_pitch"], cfg["data_delta_time_max"]) == (88, 88, 21, 1.0)
+    assert cfg["button_values"] == pytest.approx([2 * b / 7 - 1 for b in range(8)], abs=1e-15)  # the bin centres
     assert Config.from_dict(cfg, strict=False).model_rnn_dim == 32  # still a config the trainer reads
 
 

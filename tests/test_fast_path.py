@@ -17,7 +17,6 @@ from pianogenie.model import load_checkpoint
 from pianogenie.train import Trainer
 from pianogenie.util import UserError
 
-from test_train import notes_file  # noqa: F401  (fixture)
 
 CFG = Config(model_rnn_dim=16, seq_len=16, batch_size=4, eval_frequency=5, summarize_frequency=2,
              lr_warmup_steps=2, lr=0.01, max_num_steps=12)
@@ -32,7 +31,7 @@ def metrics_without_time(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k not in ("time", "steps_per_second")} for r in rows]
 
 
-def test_fast_path_trains_exactly_as_the_plain_path(notes_file, tmp_path):  # noqa: F811
+def test_fast_path_trains_exactly_as_the_plain_path(notes_file, tmp_path):
     plain = train(notes_file, tmp_path / "plain", fast_path=False)
     fast = train(notes_file, tmp_path / "fast", fast_path=True)
     assert metrics_without_time(fast) == metrics_without_time(plain)  # every logged mean, to the bit
@@ -42,7 +41,7 @@ def test_fast_path_trains_exactly_as_the_plain_path(notes_file, tmp_path):  # no
     assert a["rng"]["numpy"] == b["rng"]["numpy"]  # the batches drawn ahead are not counted
 
 
-def test_fast_path_resumes_bit_for_bit(notes_file, tmp_path, monkeypatch):  # noqa: F811
+def test_fast_path_resumes_bit_for_bit(notes_file, tmp_path, monkeypatch):
     train(notes_file, tmp_path / "straight", fast_path=True)
     original = Trainer.train_step
 
@@ -63,7 +62,7 @@ def test_fast_path_resumes_bit_for_bit(notes_file, tmp_path, monkeypatch):  # no
         assert torch.equal(value, b["model"][name]), name
 
 
-def test_fast_path_stops_on_a_non_finite_loss_before_saving_it(notes_file, tmp_path, monkeypatch):  # noqa: F811
+def test_fast_path_stops_on_a_non_finite_loss_before_saving_it(notes_file, tmp_path, monkeypatch):
     import pianogenie.train as train_module
 
     real_losses = train_module.losses

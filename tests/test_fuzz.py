@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_midi, write_maestro
+from helpers import build_midi, random_checkpoint, write_maestro
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.util import UserError
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
 
 CASES = int(os.environ.get("PIANOGENIE_FUZZ_CASES", "40"))
 
@@ -56,6 +55,7 @@ def real_midi(rng: random.Random) -> bytes:
     return build_midi(notes, tempos=[(0, 500000), (960, 400000)])
 
 
+@pytest.mark.slow
 def test_fuzz_prepare(tmp_path, capsys):
     rng = random.Random(10)
     for case in range(CASES):

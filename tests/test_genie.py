@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -10,28 +9,13 @@ import pytest
 import torch
 
 from pianogenie import genie as genie_mod
-from pianogenie.config import Config
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
 from pianogenie.genie import PianoGenie
-from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, delta_times, load_model
+from pianogenie.inputs import delta_times
+from pianogenie.model import Autoencoder, load_model
 from pianogenie.util import UserError
 
-
-def random_checkpoint(path, seed: int = 0, **cfg_overrides):
-    """A small random-initialised model saved in our checkpoint format."""
-    torch.manual_seed(seed)
-    cfg = Config(**{"model_rnn_dim": 32, **cfg_overrides})
-    model = Autoencoder(cfg)
-    with torch.no_grad():  # larger weights than the default init, so gates saturate and keys vary
-        for p in model.dec.parameters():
-            p.mul_(3.0)
-    torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, path)
-    return path
-
-
-@pytest.fixture
-def random_ckpt(tmp_path):
-    return random_checkpoint(tmp_path / "model.pt")
+from helpers import a_performance, random_checkpoint
 
 
 def torch_logits(model: Autoencoder, k_m1: list[int], dt: list[float], b: list[int]) -> np.ndarray:
@@ -42,12 +26,6 @@ def torch_logits(model: Autoencoder, k_m1: list[int], dt: list[float], b: list[i
                                        model.quant.discrete_to_real(torch.tensor([bi])), state)
         out.append(logits[0].numpy())
     return np.stack(out)
-
-
-def a_performance(n: int, num_buttons: int = 8, seed: int = 1):
-    rng = np.random.default_rng(seed)
-    times = np.cumsum(rng.choice([0.0, 0.01, 0.1, 0.3, 2.0], n)) + 5.0  # includes chords and long gaps
-    return times, rng.integers(0, num_buttons, n)
 
 
 def check_press_matches_torch(path, n=64):
@@ -69,8 +47,8 @@ def check_press_matches_torch(path, n=64):
     return keys
 
 
-def test_random_model_matches_torch(random_ckpt):
-    keys = check_press_matches_torch(random_ckpt)
+def test_random_model_matches_torch(ckpt):
+    keys = check_press_matches_torch(ckpt)
     assert len(set(keys)) > 1  # the comparison exercised more than one key path
 
 
@@ -91,16 +69,16 @@ def test_reference_model_matches_torch_and_tutorial_vectors(reference_dir):
         assert np.abs(got - np.array(d["output_logits"])).max() < 1e-4
 
 
-def test_seed_determinism_and_reset(random_ckpt):
+def test_seed_determinism_and_reset(ckpt):
     times, buttons = a_performance(40)
 
     def play(genie):
         return [genie.press(float(t), int(b), temperature=1.0) for t, b in zip(times, buttons)]
 
-    a, b = PianoGenie.load(random_ckpt, seed=7), PianoGenie.load(random_ckpt, seed=7)
+    a, b = PianoGenie.load(ckpt, seed=7), PianoGenie.load(ckpt, seed=7)
     first = play(a)
     assert first == play(b)
-    assert first != play(PianoGenie.load(random_ckpt, seed=8))
+    assert first != play(PianoGenie.load(ckpt, seed=8))
     a.reset(seed=7)
     assert play(a) == first
     a.reset()  # same state, RNG running on: a new take
@@ -108,13 +86,13 @@ def test_seed_determinism_and_reset(random_ckpt):
     # changing temperature mid-session is deterministic too (the noise is rescaled, not redrawn)
     temps = [0.5, 0.5, 0.0, 2.0, 1.0] * 8
     mixed = [[g.press(float(t), int(b_), temperature=T) for t, b_, T in zip(times, buttons, temps)]
-             for g in (PianoGenie.load(random_ckpt, seed=5), PianoGenie.load(random_ckpt, seed=5))]
+             for g in (PianoGenie.load(ckpt, seed=5), PianoGenie.load(ckpt, seed=5))]
     assert mixed[0] == mixed[1]
     assert all(0 <= k < NUM_KEYS for k in first)
 
 
-def test_temperature_zero_is_argmax_and_sampling_follows_softmax(random_ckpt):
-    g = PianoGenie.load(random_ckpt, seed=0)
+def test_temperature_zero_is_argmax_and_sampling_follows_softmax(ckpt):
+    g = PianoGenie.load(ckpt, seed=0)
     logits = g.step(SOS, 1.0, -1.0)
     g.reset()
     assert g.press(0.0, 0, temperature=0) == int(logits.argmax())
@@ -132,9 +110,9 @@ def test_temperature_zero_is_argmax_and_sampling_follows_softmax(random_ckpt):
         g.press(1.0, 0, temperature=-1)
 
 
-def test_delta_time_and_button_inputs(random_ckpt):
-    model, cfg = load_model(random_ckpt)
-    g = PianoGenie.load(random_ckpt)
+def test_delta_time_and_button_inputs(ckpt):
+    model, cfg = load_model(ckpt)
+    g = PianoGenie.load(ckpt)
     for bad in (cfg.num_buttons, -1, 2.5, True, "3", None):
         with pytest.raises(ValueError, match="button must be an integer"):
             g.press(0.0, bad)
@@ -159,6 +137,25 @@ def test_default_model_missing_is_a_clear_error(monkeypatch, tmp_path):
         PianoGenie.load()
 
 
-def test_default_model_is_used_when_shipped(monkeypatch, random_ckpt):
-    monkeypatch.setattr(genie_mod, "DEFAULT_MODEL", random_ckpt)
+def test_default_model_is_used_when_shipped(monkeypatch, ckpt):
+    monkeypatch.setattr(genie_mod, "DEFAULT_MODEL", ckpt)
     assert PianoGenie.load().cfg.model_rnn_dim == 32
+
+
+@pytest.mark.parametrize("layers,velocity_bins", [(2, 0), (3, 0), (1, 16)])
+def test_packed_step_equals_the_plain_numpy_step(tmp_path, layers, velocity_bins):
+    from pianogenie.packed import PackedDecoder, plain_step
+
+    model, cfg = load_model(random_checkpoint(tmp_path / "m.pt", model_rnn_num_layers=layers,
+                                              velocity_bins=velocity_bins, velocity_hidden=24))
+    w = {name: p.detach().double().numpy() for name, p in model.dec.state_dict().items()}
+    vel = {n: p.detach().double().numpy() for n, p in model.vel.state_dict().items()} if velocity_bins else None
+    packed, plain = PackedDecoder(w, cfg, vel), plain_step(w, layers)
+    h, c = [np.zeros(cfg.model_rnn_dim) for _ in range(layers)], [np.zeros(cfg.model_rnn_dim) for _ in range(layers)]
+    times, buttons = a_performance(48, cfg.num_buttons)
+    k_m1 = SOS
+    for dt, b in zip(delta_times(times, cfg.data_delta_time_max), buttons):
+        b_real = 2 * int(b) / (cfg.num_buttons - 1) - 1
+        ours, ref = packed.step(k_m1, float(dt), b_real), plain(k_m1, float(dt), b_real, h, c)
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-4)
+        k_m1 = int(ref.argmax())

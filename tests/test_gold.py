@@ -17,7 +17,7 @@ from pianogenie.genie import PianoGenie
 from pianogenie.model import Autoencoder
 from pianogenie.util import UserError
 
-from conftest import SHARED
+from helpers import SHARED
 
 GOLD_FILE = SHARED / "data" / "gold_melodies.json"
 PRETRAINED = "pianogenie/pretrained/model.pt"

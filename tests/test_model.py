@@ -12,7 +12,8 @@ import torch
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS, SOS
-from pianogenie.model import Autoencoder, IntegerQuantizer, delta_times, load_model
+from pianogenie.inputs import delta_times
+from pianogenie.model import Autoencoder, IntegerQuantizer, load_model
 from pianogenie.util import UserError
 
 SMALL = Config(model_rnn_dim=16, model_rnn_num_layers=2)

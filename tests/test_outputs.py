@@ -10,9 +10,8 @@ import os
 
 import pytest
 
-from conftest import build_midi, write_maestro
+from helpers import build_midi, random_checkpoint, write_maestro
 from pianogenie.cli import main
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ import tarfile
 import pretty_midi
 import pytest
 
-from conftest import build_midi, write_maestro
+from helpers import build_midi, random_checkpoint, write_maestro
 from pianogenie.cli import main
 from pianogenie.outputs import written_by
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +138,20 @@ def test_train_reruns_and_resumes_its_own_run(inputs, tmp_path, capsys):
     assert main(argv) == 0
     assert written_by("train")(run / "pianogenie-run.json")
     assert main(argv + ["--resume", "--max_num_steps=2"]) == 0
+
+
+def test_prepare_store_folder_needs_its_mark(inputs, tmp_path, capsys):
+    store = tmp_path / "notes"
+    argv = ["prepare", str(inputs["maestro"]), "-o", str(store), "--workers", "1"]
+    assert main(argv) == 0 and written_by("prepare")(store / "report.json")
+    assert main(argv) == 0  # its own store: replaced
+    report = json.loads((store / "report.json").read_text())
+    del report["written_by"]  # the same store, but with nothing to prove who wrote it
+    (store / "report.json").write_text(json.dumps(report))
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "refusing to replace it" in err and len(err.splitlines()) == 1, err
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+    assert main(argv + ["--force"]) == 0

@@ -12,8 +12,7 @@ from pianogenie.config import Config
 from pianogenie.model import load_checkpoint
 from pianogenie.model import contour_final
 
-from conftest import SHARED
-from test_train import TINY, notes_file  # noqa: F401  (fixture)
+from helpers import SHARED, TINY
 
 STAGE1 = SHARED / "runs" / "gpu-large-batch" / "stage1.pt"
 STAGE2 = SHARED / "runs" / "gpu-large-batch" / "stage2.pt"
@@ -34,7 +33,7 @@ def test_gpu_recipe_is_the_two_stages_in_one_run():
 
 
 def test_gpu_recipes_are_the_shipped_models_two_stages():
-    assert recipes.names() == ["cpu", "gpu", "gpu-contour", "gpu-stage1"]
+    assert {"gpu", "gpu-contour", "gpu-stage1"} <= set(recipes.names())  # others may come
     # The shipped checkpoint's cfg is its last stage: a velocity head trained on stage 2's frozen keys
     shipped = Config.from_dict(load_checkpoint("pianogenie/pretrained/model.pt")["cfg"])
     assert not shipped.train_keys and shipped.velocity_bins > 0
@@ -55,7 +54,7 @@ def test_every_recipe_explains_itself_and_sets_only_real_keys():
         assert dataclasses.asdict(cfg).keys() == dataclasses.asdict(Config()).keys()
 
 
-def test_config_takes_a_recipe_name_or_a_file(notes_file, tmp_path, capsys):  # noqa: F811
+def test_config_takes_a_recipe_name_or_a_file(notes_file, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data", str(notes_file), "--run-dir", str(run), "--config", "cpu", *TINY,
                  "--max_num_steps=2"]) == 0

@@ -18,7 +18,7 @@ import pytest
 from pianogenie import site, util
 from pianogenie.cli import main
 from pianogenie.util import Interrupted, atomic_path
-from test_genie import random_checkpoint  # tests/ is on sys.path (pytest rootdir-relative import)
+from helpers import random_checkpoint
 
 needs_samples = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
                                    reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")

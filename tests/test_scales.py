@@ -14,12 +14,8 @@ from pianogenie.decode import decode_performance, read_presses
 from pianogenie.genie import PianoGenie
 from pianogenie.scales import SCALES, allowed_keys, parse_pitch, parse_pitches, parse_scale
 from pianogenie.util import UserError
-from test_genie import a_performance, random_checkpoint
 
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    return random_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
+from helpers import a_performance
 
 
 def test_parse_scale():

@@ -307,6 +307,7 @@ def test_client_disconnecting_mid_download_prints_no_traceback(tmp_path):
     assert "Traceback" not in err and "Error" not in err, err
 
 
+@pytest.mark.slow
 def test_serve_a_checkpoint_exports_it_first(tmp_path):
     import dataclasses
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import build_midi, write_maestro
+from helpers import build_midi, write_maestro
 from pianogenie.data import load_notes
 from pianogenie.prepare import report_path
 
@@ -80,6 +80,7 @@ def run_seconds(dataset, tmp_path_factory) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("group", [True, False], ids=["group", "parent"])
 def test_prepare_interrupted_at_any_moment(dataset, run_seconds, tmp_path, sig, group):
@@ -112,6 +113,7 @@ def test_prepare_interrupted_at_any_moment(dataset, run_seconds, tmp_path, sig, 
     assert any(code > 0 for _, code in outcomes), f"no try was interrupted: {outcomes}"
 
 
+@pytest.mark.slow
 def test_decode_interrupted_at_any_moment(tmp_path):
     rng = random.Random(1)
     src = tmp_path / "presses.csv"

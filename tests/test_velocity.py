@@ -4,7 +4,6 @@ baselines, the numpy play path, decode's velocities, export, and old checkpoints
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 from pathlib import Path
 
@@ -23,29 +22,9 @@ from pianogenie.velocity import (DEFAULT_VELOCITY, VelocityBaselines, history_st
                                  state_inputs)
 from pianogenie.windows import Notes
 
+from helpers import TINY, TINY_VELOCITY
+
 SMALL = Config(model_rnn_dim=16, velocity_bins=16, velocity_hidden=24)
-TINY = ["--model_rnn_dim=16", "--seq_len=16", "--batch_size=4", "--eval_frequency=5", "--summarize_frequency=2",
-        "--lr_warmup_steps=2", "--velocity_bins=16", "--velocity_hidden=24"]
-
-
-def performance(rng: np.random.Generator, n: int, loud: int) -> list[list[float]]:
-    """A random-walk melody whose velocities drift around `loud` (so history predicts them)."""
-    onsets = np.cumsum(rng.uniform(0.05, 0.4, n))
-    keys = np.clip(np.cumsum(rng.integers(-3, 4, n)) + 45, 30, 60)
-    v = np.clip(loud + np.cumsum(rng.integers(-2, 3, n)), 1, 127)
-    return [[float(t), 0.2, int(k), int(x)] for t, k, x in zip(onsets, keys, v)]
-
-
-@pytest.fixture
-def notes_file(tmp_path) -> Path:
-    rng = np.random.default_rng(0)
-    data = {"train": [performance(rng, 60, 40), performance(rng, 50, 100), performance(rng, 9, 70)],
-            "validation": [performance(rng, 40, 50), performance(rng, 40, 90)]}
-    path = tmp_path / "notes.json.gz"
-    path.write_bytes(gzip.compress(json.dumps(data).encode()))
-    return path
-
-
 def small_model(seed: int = 0) -> Autoencoder:
     torch.manual_seed(seed)
     model = Autoencoder(SMALL).eval()
@@ -81,10 +60,10 @@ def test_history_state_is_lags_and_moving_averages_from_each_performance_start()
     np.testing.assert_allclose(s[9, 8], m, rtol=1e-5)
 
 
-def test_transposed_windows_get_the_states_of_transposed_keys(notes_file):
+def test_transposed_windows_get_the_states_of_transposed_keys(velocity_notes_file):
     from pianogenie.data import load_notes
 
-    perfs = load_notes(notes_file)["train"]
+    perfs = load_notes(velocity_notes_file)["train"]
     notes = Notes(perfs, "train", velocity=True)
     idx, mask = notes.index(np.array([5, 70]), np.array([16, 16]), 16)
     batch = notes.gather(idx, mask, 1.0, transpose=np.array([3, -2]))
@@ -133,8 +112,8 @@ def test_numpy_press_velocities_equal_the_torch_head():
     # look_ahead leaves the velocity history as it was
     allowed = [40, 43, 47]
     ahead = a.look_ahead(1.2, allowed)
-    twin_state = a._buf.copy()
-    assert a.look_ahead(1.2, allowed) == ahead and np.array_equal(a._buf, twin_state)
+    twin_state = a.net._buf.copy()
+    assert a.look_ahead(1.2, allowed) == ahead and np.array_equal(a.net._buf, twin_state)
     assert a.press(1.2, 5, 0.0, allowed, velocity=33) == ahead[5] and a.velocity == 33
     assert a.press(1.4, 2, 0.9, keys=allowed) in allowed and 1 <= a.velocity <= 127
 
@@ -142,7 +121,7 @@ def test_numpy_press_velocities_equal_the_torch_head():
 @pytest.mark.filterwarnings("ignore:overflow encountered in exp", "ignore:invalid value encountered in dot")
 def test_press_shortcut_equals_the_plain_head_for_every_key():
     # press evaluates the head by per-key tables (max against -r_k, exp(T_k)-weighted moments);
-    # velocity_logits and _velocity by the plain relu(pre + r_k) and W_o product: the same mean for
+    # velocity_logits and _plain_velocity by the plain relu(pre + r_k) and W_o product: the same mean for
     # every key (forced by keys=[k]) and state
     for scale in (1.0, 1e4):  # 1e4: logits beyond float32 exp, where the shortcut falls back
         model = small_model()
@@ -151,12 +130,12 @@ def test_press_shortcut_equals_the_plain_head_for_every_key():
         genie = PianoGenie.from_model(model, SMALL, seed=0)
         for k in range(NUM_KEYS):
             assert genie.press(0.05 * k + 0.3 * (k % 3 == 0), k % 8, 0.5, keys=[k]) == k
-            pressed, moments = genie.velocity, genie._vel_mean.copy()
-            assert pressed == genie._velocity(k)
+            pressed, moments = genie.velocity, genie.net._vel_mean.copy()
+            assert pressed == genie.net._plain_velocity(k)
             if scale == 1.0:
-                plain = genie._vel_mean
+                plain = genie.net._vel_mean
                 assert moments[0] / moments[1] == pytest.approx(plain[0] / plain[1], rel=1e-5)
-        assert len({genie._velocity(k) for k in range(NUM_KEYS)}) > 3  # the keys' velocities differ
+        assert len({genie.net._plain_velocity(k) for k in range(NUM_KEYS)}) > 3  # the keys' velocities differ
 
 
 def test_mean_velocity_interpolates_within_the_bin():
@@ -184,12 +163,12 @@ def test_checkpoints_without_or_with_misfit_velocity_weights(tmp_path):
         load_model(tmp_path / "x.pt")
 
 
-def test_train_velocity_on_frozen_keys_then_jointly(notes_file, tmp_path, capsys):
+def test_train_velocity_on_frozen_keys_then_jointly(velocity_notes_file, tmp_path, capsys):
     base = tmp_path / "keys"
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(base), *TINY[:-2], "--velocity_bins=0",
+    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(base), *TINY, "--velocity_bins=0",
                  "--max_num_steps=4", "--workers=1"]) == 0
     frozen = tmp_path / "frozen"
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(frozen), *TINY, "--max_num_steps=10",
+    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(frozen), *TINY_VELOCITY, "--max_num_steps=10",
                  "--lr=1e-2", "--train_keys=false", "--init", str(base / "last.pt"), "--workers=2"]) == 0
     before, after = load_checkpoint(base / "last.pt")["model"], load_checkpoint(frozen / "last.pt")["model"]
     assert all(torch.equal(before[k], after[k]) for k in before)  # the key path is exactly --init's
@@ -202,12 +181,12 @@ def test_train_velocity_on_frozen_keys_then_jointly(notes_file, tmp_path, capsys
                 "velocity_mae_baseline_key", "velocity_mae_baseline_mean8"]:
         assert np.isfinite(val[key]), key
     joint = tmp_path / "joint"
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(joint), *TINY, "--max_num_steps=3",
+    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(joint), *TINY_VELOCITY, "--max_num_steps=3",
                  "--init", str(base / "last.pt"), "--workers=1"]) == 0
     after = load_checkpoint(joint / "last.pt")["model"]
     assert not torch.equal(before["dec.output.weight"], after["dec.output.weight"])
     capsys.readouterr()
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "bad"), *TINY,
+    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(tmp_path / "bad"), *TINY_VELOCITY,
                  "--train_keys=false"]) == 2
     assert "--init" in capsys.readouterr().err
 
@@ -275,7 +254,7 @@ def test_export_carries_velocity_weights_and_golden_logits(tmp_path):
     assert "output_velocity_logits" not in export(plain, tmp_path / "out2")
 
 
-def test_validation_loss_is_the_training_objective_at_that_step(notes_file):
+def test_validation_loss_is_the_training_objective_at_that_step(velocity_notes_file):
     """With a velocity head and the contour schedule, validation's `loss` is the training total of
     the same batch at the same step (velocity term included, contour at the weight then in force)."""
     from pianogenie.data import load_notes
@@ -285,9 +264,9 @@ def test_validation_loss_is_the_training_objective_at_that_step(notes_file):
     cfg = SMALL.replace(seq_len=64, batch_size=4, max_num_steps=10, loss_contour_final_from=0.5,
                         loss_contour_multiplier=1.0, loss_contour_multiplier_final=3.0,
                         loss_velocity_multiplier=2.0)
-    data = load_notes(notes_file)
+    data = load_notes(velocity_notes_file)
     data["validation"] = data["validation"][:1]  # 40 notes: one evaluation window, one batch
-    trainer = Trainer(cfg, data, notes_file.parent / "run", device="cpu", progress=False)
+    trainer = Trainer(cfg, data, velocity_notes_file.parent / "run", device="cpu", progress=False)
     notes = Notes(data["validation"], "validation", velocity=True)
     starts, lengths = eval_windows(notes, cfg.seq_len, "all")
     assert len(starts) == 1

@@ -62,7 +62,7 @@ export function checkExport(cfg, weights) {
 
 /**
  * What the app needs to know about a model, from its cfg.json and its weights.
- * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers}}
+ * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers, buttonValues}}
  */
 export function modelConfig(cfg, weights) {
   const { rnnDim, numLayers, numKeys } = inferSizes(weights);
@@ -78,6 +78,12 @@ export function modelConfig(cfg, weights) {
   };
   if (out.sos !== numKeys) throw new Error(`cfg.json sos=${out.sos}, but this decoder's start token is ${numKeys}`);
   if (!(out.numButtons >= 2)) throw new Error(`cfg.json num_buttons=${out.numButtons} must be >= 2`);
+  // each button's value for the decoder, as export writes it (pianogenie/inputs.py); an older
+  // export has none, and session.js falls back to the bin centres
+  const values = cfg.button_values;
+  if (Array.isArray(values) && values.length === out.numButtons && values.every((v) => Number.isFinite(v))) {
+    out.buttonValues = values;
+  }
   return out;
 }
 

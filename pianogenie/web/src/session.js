@@ -137,7 +137,8 @@ export class Session {
   }
 
   _bReal(button) {
-    return (2 * button) / (this.config.numButtons - 1) - 1;
+    const values = this.config.buttonValues; // from the export's cfg.json (model.js)
+    return values ? values[button] : (2 * button) / (this.config.numButtons - 1) - 1;
   }
 
   // keys (an iterable of key indices, or null = all) -> the mask sampleKey takes; rebuilt each

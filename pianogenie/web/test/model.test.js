@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { decodeWeights } from '../src/model.js';
+import { decodeWeights, modelConfig } from '../src/model.js';
+import { Session } from '../src/session.js';
 import { exportRandomModel } from './fixtures.js';
 import { loadWeightTensors, readWeights, REFERENCE_TFJS, REPO_DIR, tensorsToArrays } from './helpers.js';
 
@@ -54,4 +55,18 @@ test('decodeWeights: several shards and groups, int32 weights, and clear errors'
   assert.throws(() => decodeWeights(manifest, [[all.buffer, new ArrayBuffer(4)], shards[1]]), /hold 36 bytes, the manifest describes 32/);
   const f16 = [{ paths: ['c.bin'], weights: [{ name: 'z', shape: [1], dtype: 'float16' }] }];
   assert.throws(() => decodeWeights(f16, [[new ArrayBuffer(2)]]), /unsupported dtype float16/);
+});
+
+test('modelConfig takes the button values the export wrote, and an older export falls back to the bin centres', () => {
+  const weights = { 'dec.input.weight': { shape: [4, 91] }, 'dec.output.bias': { shape: [88] } };
+  const values = [-1, -0.5, 0.25, 1]; // not the bin centres: the app must use what cfg.json says
+  const ours = modelConfig({ num_buttons: 4, button_values: values }, weights);
+  assert.deepEqual(ours.buttonValues, values);
+  const old = modelConfig({ num_buttons: 4 }, weights);
+  assert.equal(old.buttonValues, undefined);
+  assert.equal(modelConfig({ num_buttons: 4, button_values: [0, 1] }, weights).buttonValues, undefined); // wrong length
+  const decoder = { reset() {}, numKeys: 88 };
+  assert.deepEqual([0, 1, 2, 3].map((b) => new Session(decoder, ours)._bReal(b)), values);
+  const centres = [0, 1, 2, 3].map((b) => new Session(decoder, old)._bReal(b));
+  [-1, -1 / 3, 1 / 3, 1].forEach((c, b) => assert.ok(Math.abs(centres[b] - c) < 1e-12, `button ${b}`));
 });
