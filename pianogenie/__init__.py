@@ -14,7 +14,38 @@ the keys a genie may play.
 
 from __future__ import annotations
 
-import importlib
+# The first of our code a CLI process runs: from here on a SIGINT/SIGTERM during start-up (imports,
+# argument parsing) is one line and 130/143; the CLI installs its own handlers before it writes.
+# `_signal` (the C module) rather than `signal`, whose import (enum) is itself a few milliseconds.
+import _signal
+import os as _os
+import sys as _sys
+
+_NAMES = {2: "SIGINT", 15: "SIGTERM"}
+
+
+def _early_exit(signum, frame):
+    # nothing is written yet: leave at once, in one line (an exception raised inside a C
+    # extension's import can crash the interpreter)
+    command = next((a for a in _sys.argv[1:] if not a.startswith("-")), None)
+    _os.write(2, f"pianogenie {command}: interrupted ({_NAMES.get(signum, signum)}) while starting; "
+              "nothing was written\n".encode())
+    _os._exit(128 + signum)
+
+
+def _is_the_cli() -> bool:
+    """This process is `pianogenie ...` or `python -m pianogenie ...` (never a library user's)."""
+    if _sys.argv and _sys.argv[0].rpartition("/")[2] == "pianogenie":
+        return True
+    argv = getattr(_sys, "orig_argv", [])
+    return any(a == "-m" and b == "pianogenie" for a, b in zip(argv, argv[1:]))
+
+
+if _is_the_cli():
+    for _s in _NAMES:
+        _signal.signal(_s, _early_exit)
+
+import importlib  # noqa: E402 (after the handlers)
 
 __version__ = "0.1.0"
 

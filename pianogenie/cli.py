@@ -13,8 +13,10 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 
 from pianogenie import __version__
+from pianogenie import util
 from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
@@ -30,10 +32,18 @@ SUBCOMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line, `pianogenie CMD: error: ...` (exit 2), like every other bad input:
+    the usage block stays in --help, which the line points to."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The full parser of `command`; the others get a placeholder with their help line, so that
     a command imports only its own module (torch alone takes seconds to import)."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="pianogenie",
         description="Piano Genie: improvise on a piano with 8 buttons. "
         "Pipeline: prepare (MIDI -> notes) -> train -> evaluate -> export -> serve / decode. "
@@ -42,7 +52,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pianogenie {__version__}")
     parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error "
                         f"(as {DEBUG_ENV}=1 does)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (module, help_line) in SUBCOMMANDS.items():
         if name == command:
             importlib.import_module(module).add_parser(sub)
@@ -63,7 +73,12 @@ def _raise_interrupted(signum, frame):
 
 
 def _interrupted_line(command: str | None, signum: int) -> str:
-    return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); nothing partial was written"
+    """What an interrupt did: the outputs completed before it (util.WRITTEN), and that nothing
+    partial was written (every output is all or nothing)."""
+    done = list(dict.fromkeys(str(p) for p in util.WRITTEN))
+    what = (f"{', '.join(done[:4])}{' …' if len(done) > 4 else ''} had been written in full before it; "
+            if done else "")
+    return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); {what}nothing partial was written"
 
 
 def _exit_now(command: str | None, signum: int) -> None:
@@ -83,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGINT/SIGTERM (one line, no partial file), 1 an unexpected error (one line; the traceback with
     --debug or PIANOGENIE_DEBUG=1)."""
     called_with_argv = argv is not None
+    util.WRITTEN.clear()  # this command's outputs only (main may run several times in one process)
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
@@ -94,9 +110,17 @@ def main(argv: list[str] | None = None) -> int:
             early = (lambda signum, frame: _exit_now(command, signum)) if not called_with_argv else _raise_interrupted
             handlers[s] = signal.signal(s, early)
     try:
-        return _main(argv, command, bool(handlers))
+        with warnings.catch_warnings():
+            if not debug:
+                # a library's warning (numpy's RuntimeWarnings, tqdm's, torch's) is not the user's
+                # business: errors are one line, results are printed; --debug shows warnings too
+                warnings.simplefilter("ignore")
+                if not called_with_argv:
+                    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes too
+            return _main(argv, command, bool(handlers))
     except UserError as e:
-        print(f"pianogenie {command}: error: {_one_line(e)}", file=sys.stderr)
+        name = f"pianogenie {command}" if command in SUBCOMMANDS else "pianogenie"
+        print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         signum = e.signum if isinstance(e, Interrupted) else signal.SIGINT
@@ -122,8 +146,8 @@ def _main(argv: list[str], command: str | None, handle_signals: bool) -> int:
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "accepts_overrides", False):
         args.overrides = extra  # config overrides like --batch_size=64, checked by Config
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    elif extra:  # the command's own parser words it (pianogenie decode: error: ...)
+        raise UserError(f"unrecognized arguments: {' '.join(extra)} (see `pianogenie {command} --help`)")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

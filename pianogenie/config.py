@@ -72,16 +72,11 @@ class Config:
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, strict: bool = True) -> "Config":
-        if Path(path).is_dir():
-            raise UserError(f"config file {path} is a folder; expected a JSON file")
-        try:
-            d = json.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise UserError(f"config file not found: {path}") from None
-        except OSError as e:
-            raise UserError(f"cannot read config file {path}: {e.strerror or e}") from None
-        except (ValueError, UnicodeDecodeError, RecursionError) as e:
-            raise UserError(f"config file {path} is not valid JSON: {e}") from None
+        from pianogenie.bounded import load_json, read_file
+
+        if not str(path):
+            raise UserError("config file name is empty")
+        d = load_json(read_file(path, "config file", 1 << 20), f"config file {path}", max_depth=4)
         if not isinstance(d, dict):
             raise UserError(f"config file {path} must hold a JSON object")
         try:
@@ -123,6 +118,8 @@ class Config:
         for ok, msg in checks:
             if not ok:
                 raise UserError(f"invalid config: {msg}")
+        if (problem := allocation_problem(self)) is not None:
+            raise UserError(f"invalid config: {problem}")
         return self
 
 
@@ -167,9 +164,34 @@ def value_problem(cfg: Config) -> str | None:
             return f"{name}={getattr(cfg, name)} must be > 0"
     if cfg.num_buttons < 1:
         return f"num_buttons={cfg.num_buttons} must be >= 1 (1: the language-model baseline)"
-    limits = {"num_buttons": 128, "model_rnn_dim": 65536, "model_rnn_num_layers": 64, "seq_len": 1 << 20,
-              "batch_size": 1 << 20, "data_augment_transpose_max": 87, "data_delta_time_max": 1e6}
-    for name, top in limits.items():
+    for name, top in LIMITS.items():
         if getattr(cfg, name) > top:
             return f"{name}={getattr(cfg, name)} is out of range (at most {top:g})"
+    return None
+
+
+# What one value may be at most: far above any run of this project, far below what cannot be allocated.
+LIMITS = {"num_buttons": 128, "model_rnn_dim": 8192, "model_rnn_num_layers": 16, "seq_len": 1 << 16,
+          "batch_size": 1 << 16, "velocity_hidden": 8192, "data_augment_transpose_max": 87,
+          "data_delta_time_max": 1e6, "max_num_steps": 1 << 40, "lr_warmup_steps": 1 << 40,
+          "eval_frequency": 1 << 40, "summarize_frequency": 1 << 40}
+# What sizes may be together: parameters (encoder + decoder LSTMs, ~16 L H^2), the activations a
+# batch keeps for the backward pass (~B T H L per LSTM), the velocity head's (B T hidden). The
+# shipped GPU recipe uses ~1 % of each.
+MAX_PARAMETERS = 200_000_000
+MAX_ACTIVATIONS = 400_000_000
+
+
+def allocation_problem(cfg: Config) -> str | None:
+    """Sizes that each pass LIMITS but together could not be allocated (or would take days)."""
+    h, layers, bt = cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.batch_size * cfg.seq_len
+    params = 16 * layers * h * h + cfg.velocity_hidden * (h + 200) * (cfg.velocity_bins > 0)
+    if params > MAX_PARAMETERS:
+        return (f"model_rnn_dim={h} x model_rnn_num_layers={layers} (with velocity_hidden={cfg.velocity_hidden}) "
+                f"is ~{params:.2g} parameters; at most {MAX_PARAMETERS:.2g}")
+    for what, n in [("model_rnn_dim x model_rnn_num_layers", bt * h * layers),
+                    ("velocity_hidden", bt * cfg.velocity_hidden * (cfg.velocity_bins > 0))]:
+        if n > MAX_ACTIVATIONS:
+            return (f"batch_size={cfg.batch_size} x seq_len={cfg.seq_len} x {what} is ~{n:.2g} activations "
+                    f"a step; at most {MAX_ACTIVATIONS:.2g} (make the batch, the windows or the model smaller)")
     return None

@@ -25,6 +25,8 @@ import orjson
 from pianogenie.constants import NUM_KEYS
 from pianogenie.util import UserError, atomic_path
 
+MAX_NOTES_BYTES = 2 << 30  # compressed; all of MAESTRO is ~30 MB
+
 try:  # same gzip format, several times faster to write and read
     from isal import igzip as _gzip
     from isal.igzip_lib import IsalError as _InflateError
@@ -58,15 +60,14 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     ($PIANOGENIE_CACHE or ~/.cache/pianogenie, `prepare` writes it too), so that loading the
     same file again skips the JSON.
     """
+    from pianogenie.bounded import read_file
+
     path = Path(path)
     if path.is_dir():
         from pianogenie.store import open_store
 
         return open_store(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise UserError(f"{path}: cannot read notes file ({e.strerror or e})") from None
+    raw = read_file(path, "notes file", MAX_NOTES_BYTES)  # a regular file, bounded: never /dev/zero
     if raw[:2] != b"\x1f\x8b":
         raise UserError(f"{path}: not a gzip file; expected gzip-compressed JSON notes (from `pianogenie prepare`)")
     if (cached := _cache_read(raw)) is not None:

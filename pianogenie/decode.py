@@ -41,9 +41,10 @@ import mido
 import numpy as np
 import pretty_midi
 
+from pianogenie.bounded import load_json, read_file
 from pianogenie.constants import DEFAULT_DURATION, DEFAULT_VELOCITY, LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
-from pianogenie.outputs import check_output, head
+from pianogenie.outputs import check_output, mark, written_by
 from pianogenie.util import UserError, atomic_path
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ log = logging.getLogger(__name__)
 MIN_DURATION = 0.005  # seconds: shorter MIDI input notes (e.g. zero-length) are lengthened to this
 SAME_ONSET = 1e-3  # seconds: same-key presses closer than this are one note
 MIDI_SUFFIXES = {".mid", ".midi", ".smf"}
+MAX_INPUT_BYTES = 64 << 20  # a performance file: an hour of presses is well under 1 MB
+MAX_PRESSES = 200_000  # an hour at 55 presses a second
+PRESS_KEYS = {"time", "button", "duration", "velocity"}
 # one hour: pretty_midi refuses to read a file whose last tick is past 1e7 (5,208 s at the 960 ticks
 # per beat and 120 bpm written here), so a longer performance would be a file that does not read back
 MAX_SECONDS = 3600.0
@@ -74,12 +78,7 @@ def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: 
     What is read but changed on the way (a MIDI file's pitches folded onto the buttons) is told to
     `warn` (default: this module's logger)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"input file not found: {path}") from None
-    except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}") from None
+    data = read_file(path, "input file", MAX_INPUT_BYTES)
     kind = _kind(path, data)
     if kind == "midi":
         presses = _read_midi(path, data, num_buttons, warn or log.warning)
@@ -89,7 +88,11 @@ def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: 
         except UnicodeDecodeError:
             raise UserError(f"{path} is neither a MIDI file nor UTF-8 text (JSON or CSV)") from None
         rows = _json_rows(path, text) if kind == "json" else _csv_rows(path, text)
+        if len(rows) > MAX_PRESSES:
+            raise UserError(f"{path} holds {len(rows)} presses; at most {MAX_PRESSES} are decoded")
         presses = [_press(path, where, row, num_buttons, duration, velocity) for where, row in rows]
+    if len(presses) > MAX_PRESSES:
+        raise UserError(f"{path} holds {len(presses)} presses; at most {MAX_PRESSES} are decoded")
     return _validated(path, presses)
 
 
@@ -140,12 +143,7 @@ def _read_midi(path: Path, data: bytes, num_buttons: int, warn: Callable[[str], 
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise UserError(f"{path}: JSON nested too deeply to be a list of presses") from None
+    data = load_json(text, str(path), max_depth=3)  # {"presses": [{...}]} at most
     if isinstance(data, dict) and "presses" in data:
         data = data["presses"]
     if not isinstance(data, list):
@@ -197,7 +195,11 @@ def _press(path: Path, where: str, row, num_buttons: int, duration: float, veloc
             raise UserError(f"{path} {where}: expected [time, button] or [time, button, duration], got {row!r}")
         row = dict(zip(["time", "button", "duration"], row))
     if not isinstance(row, dict) or "time" not in row or "button" not in row:
-        raise UserError(f"{path} {where}: a press needs a time and a button, got {row!r}")
+        raise UserError(f"{path} {where}: a press needs a time and a button, got {row!r}"[:300])
+    unknown = sorted(set(row) - PRESS_KEYS)
+    if unknown:  # a misspelt key (velocty) would vanish silently; CSV refuses unknown columns too
+        raise UserError(f"{path} {where}: unknown key(s) {', '.join(map(repr, unknown))}"[:240]
+                        + f" (a press has {', '.join(sorted(PRESS_KEYS))})")
 
     def number(key: str, default=None) -> float:
         v = row.get(key, default)
@@ -264,6 +266,7 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int],
     if velocities is None:
         velocities = [DEFAULT_VELOCITY if p.velocity is None else p.velocity for p in presses]
     midi = pretty_midi.PrettyMIDI(resolution=960, initial_tempo=120.0)  # 1 tick ~ 0.5 ms
+    midi.text_events.append(pretty_midi.Text(mark("decode"), 0.0))  # the proof that decode wrote the file
     piano = pretty_midi.Instrument(program=0, name="Piano Genie")
     sounding: dict[int, pretty_midi.Note] = {}  # pitch -> its latest note
     for p, k, v in zip(presses, keys, velocities):
@@ -280,9 +283,9 @@ def performance_midi(presses: Sequence[Press], keys: Sequence[int],
     return midi
 
 
-def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
+def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path, *, force: bool = False) -> None:
     """Write `midi` atomically, only once it reads back (pretty_midi) with the same notes."""
-    path = check_output(path, flag="-o", ours=_is_midi, what="MIDI file")
+    path = check_output(path, flag="-o", ours=written_by("decode"), what="MIDI file", force=force)
     with atomic_path(path) as tmp:
         midi.write(str(tmp))
         try:
@@ -294,7 +297,3 @@ def write_midi(midi: pretty_midi.PrettyMIDI, path: str | Path) -> None:
             why = "the notes read back differ"
         if not ok:
             raise UserError(f"the MIDI file for {path} would not read back ({why}); nothing written")
-
-
-def _is_midi(path: Path) -> bool:
-    return head(path, 4) in (b"MThd", b"")

@@ -33,7 +33,7 @@ import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
 from pianogenie.inputs import button_values
-from pianogenie.outputs import check_output
+from pianogenie.outputs import check_output, folder_marked, stamp
 from pianogenie.util import UserError, atomic_paths
 
 FORMAT = "pianogenie-tfjs-v1"
@@ -163,10 +163,11 @@ def _previous_export_files(out: Path) -> set[str]:
     return names
 
 
-def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> None:
+def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, force: bool = False) -> None:
     """Write `files` into the folder `out`, all or nothing: every file goes to a temporary name
     first, then all are renamed at once (signals held back). An existing `out` must be empty or a
-    previous export; only the files that export wrote are replaced, and the files of the previous
+    previous export (its cfg.json, or magenta.json, carries export's mark; `force` accepts a folder
+    without it); only the files that export writes are replaced, and the files of the previous
     export that the new one no longer has are removed (its shards; its cfg.json and test.json when
     a magenta-layout export replaces it, so no stale app config describes the new weights). Any
     other file in `out` is left alone."""
@@ -174,12 +175,16 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> 
     old: set[str] = set()
     created = not out.exists()
     if not created and any(out.iterdir()):
-        if not (out / "weights_manifest.json").is_file():
-            raise UserError(f"--out {out} is a non-empty folder that holds no export; refusing to write into it")
-        old = _previous_export_files(out)
+        ours = folder_marked(out, "cfg.json", "export") or folder_marked(out, "magenta.json", "export")
+        if not ours and not force:
+            raise UserError(f"--out {out} is a non-empty folder that holds no export of this command (no cfg.json "
+                            "or magenta.json with its mark); refusing to write into it (choose another folder, "
+                            "or pass --force)")
+        # a proven previous export: its stale files go; with --force alone, only same-named files are replaced
+        old = _previous_export_files(out) if ours else set()
     for name in files:
         check_output(out / name, flag="--out", inputs=inputs,
-                     ours=lambda p, name=name: name in old)
+                     ours=lambda p, name=name: name in old, force=force)
     try:
         with atomic_paths(*(out / name for name in files)) as tmps:
             for tmp, data in zip(tmps, files.values()):
@@ -194,7 +199,8 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = ()) -> 
             (out / stale).unlink(missing_ok=True)
 
 
-def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None) -> dict:
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None, *,
+           force: bool = False) -> dict:
     """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written."""
     from pianogenie.model import load_model
 
@@ -214,8 +220,16 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),
         **{path: shard for path, shard in zip(manifest[0]["paths"], shards)},
-        "cfg.json": (json.dumps(browser_config(cfg), indent=2) + "\n").encode(),
+        "cfg.json": (json.dumps(stamp(browser_config(cfg), "export"), indent=2) + "\n").encode(),
         "test.json": json.dumps(golden).encode(),
     }
-    write_export_dir(Path(out), files, inputs=(checkpoint, data))
+    from pianogenie.export_check import check_files
+
+    def read(name: str) -> bytes:
+        if name not in files:
+            raise UserError(f"export {checkpoint}: the manifest names {name}, which export did not write (a bug)")
+        return files[name]
+
+    check_files(read, f"export {checkpoint}")  # the check serve and build-site make: never write what cannot play
+    write_export_dir(Path(out), files, inputs=(checkpoint, data), force=force)
     return golden

@@ -37,6 +37,8 @@ from pianogenie.velocity import CHORD_DT, DEFAULT_VELOCITY
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "model.pt"
 _NOISE_BLOCK = 1024  # Gumbel rows drawn at once: one refill per 1024 sampled presses (< 1 % of presses)
 
+MAX_TEMPERATURE = 1e4  # a temperature of 100 already samples all but uniformly
+
 
 def default_model_path() -> Path:
     """The checkpoint shipped inside the package; a clear error while none is shipped."""
@@ -119,8 +121,10 @@ class PianoGenie:
             raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")
         if not math.isfinite(time):
             raise ValueError(f"time must be a finite number of seconds, got {time!r}")
-        if not temperature >= 0:  # also rejects NaN
-            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        if not 0 <= temperature <= MAX_TEMPERATURE:  # also rejects NaN
+            # beyond the bound the sampling is uniform anyway, and the float32 noise it scales would
+            # overflow to +-inf, outweighing the -inf that keeps disallowed keys out
+            raise ValueError(f"temperature must be in 0..{MAX_TEMPERATURE:g}, got {temperature!r}")
         if velocity is not None and not (isinstance(velocity, (int, np.integer)) and 1 <= velocity <= 127):
             raise ValueError(f"velocity must be an integer 1..127, got {velocity!r}")
         last, self.last_time = self.last_time, time

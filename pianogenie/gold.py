@@ -17,14 +17,13 @@ File: `{"melodies": [{"name", "midi_pitches": [...], "buttons_1_to_8": [...]}, .
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from pianogenie.bounded import load_json, read_file
 from pianogenie.config import Config
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS, NUM_KEYS, SOS
 from pianogenie.model import Autoencoder
@@ -33,6 +32,9 @@ from pianogenie.util import UserError
 DELTA_TIME = 0.256  # seconds between notes: the paper's code feeds 8 frames at 31.25 Hz
 GOLD_SWEEP = (0.125, 0.256, 0.5, 1.0)
 TRANSPOSITIONS = tuple(range(-6, 7))  # semitones, -6..+6 as the paper says
+MAX_GOLD_BYTES = 16 << 20
+MAX_MELODIES = 1000
+MAX_GOLD_NOTES = 10_000  # in all (the paper's 8 melodies: ~250 notes); each is decoded 13 times
 
 
 @dataclass(frozen=True)
@@ -44,29 +46,39 @@ class Melody:
 
 def load_gold(path: str | os.PathLike) -> list[Melody]:
     """Read and check a gold melodies file."""
-    try:
-        d = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"gold melodies file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"gold melodies file {path} is not valid JSON: {e}") from None
+    d = load_json(read_file(path, "gold melodies file", MAX_GOLD_BYTES), f"gold melodies file {path}", max_depth=4)
     entries = d.get("melodies") if isinstance(d, dict) else None
     if not isinstance(entries, list) or not entries:
         raise UserError(f"{path}: expected {{\"melodies\": [...]}} with at least one melody")
+    if len(entries) > MAX_MELODIES:
+        raise UserError(f"{path}: {len(entries)} melodies; at most {MAX_MELODIES} are checked")
     melodies = []
     for i, m in enumerate(entries):
-        try:
-            pitches = np.asarray(m["midi_pitches"], dtype=np.int64)
-            buttons = np.asarray(m["buttons_1_to_8"], dtype=np.int64) - 1
-            name = str(m.get("name", f"melody {i}"))
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{path}: melody {i} needs integer midi_pitches and buttons_1_to_8 ({e})") from None
+        if not isinstance(m, dict):
+            raise UserError(f"{path}: melody {i} is not an object with midi_pitches and buttons_1_to_8")
+        name = m.get("name", f"melody {i}")
+        name = name if isinstance(name, str) else f"melody {i}"
+        rows = {}
+        for key in ("midi_pitches", "buttons_1_to_8"):
+            v = m.get(key)
+            if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+                raise UserError(f"{path}: {name[:80]}: needs integer midi_pitches and buttons_1_to_8 ({key} must be "
+                                "a list of integers: not booleans, fractions, strings or lists)")
+            if len(v) > MAX_GOLD_NOTES:
+                raise UserError(f"{path}: {name[:80]}: {len(v)} notes; at most {MAX_GOLD_NOTES} in all")
+            if v and not all(-1000 <= x <= 1000 for x in v):
+                raise UserError(f"{path}: {name[:80]}: pitches must be on the piano (21..108) and buttons in 1..8")
+            rows[key] = v
+        pitches = np.asarray(rows["midi_pitches"], dtype=np.int64)
+        buttons = np.asarray(rows["buttons_1_to_8"], dtype=np.int64) - 1
         keys = pitches - LOWEST_PITCH
         if len(keys) < 2 or len(keys) != len(buttons):
             raise UserError(f"{path}: {name}: needs >= 2 notes and one button per note")
         if keys.min() < 0 or keys.max() >= NUM_KEYS or buttons.min() < 0 or buttons.max() >= NUM_BUTTONS:
             raise UserError(f"{path}: {name}: pitches must be on the piano (21..108) and buttons in 1..8")
         melodies.append(Melody(name, keys, buttons))
+        if sum(len(x.keys) for x in melodies) > MAX_GOLD_NOTES:
+            raise UserError(f"{path}: more than {MAX_GOLD_NOTES} notes in all; the gold checks take at most that many")
     return melodies
 
 

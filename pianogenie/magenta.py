@@ -166,13 +166,13 @@ def magenta_weights(model: torch.nn.Module, cfg) -> tuple[dict[str, np.ndarray],
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, notices
 
 
-def export_magenta(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dict:
+def export_magenta(checkpoint: str | os.PathLike, out: str | os.PathLike, *, force: bool = False) -> dict:
     """Write the checkpoint's decoder into the folder `out` as the class's checkpoint (same
     atomic, previous-export-only replacement as the TF.js export). Returns what was written:
     {"class", "notices", "variables"}."""
     from pianogenie.export import tfjs_weights, write_export_dir
     from pianogenie.model import load_model
-    from pianogenie.outputs import check_output
+    from pianogenie.outputs import check_output, stamp
 
     check_output(out, flag="--out", inputs=(checkpoint,), folder=True)  # before any work
     model, cfg = load_model(checkpoint)
@@ -191,7 +191,7 @@ def export_magenta(checkpoint: str | os.PathLike, out: str | os.PathLike) -> dic
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),
         **dict(zip(manifest[0]["paths"], shards)),
-        DESCRIPTION_FILE: (json.dumps(info, indent=2) + "\n").encode(),
+        DESCRIPTION_FILE: (json.dumps(stamp(info, "export"), indent=2) + "\n").encode(),  # export's mark
     }
-    write_export_dir(Path(out), files, inputs=(checkpoint,))
+    write_export_dir(Path(out), files, inputs=(checkpoint,), force=force)
     return {"class": info["class"], "notices": notices, "variables": list(weights)}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS, SOS
+from pianogenie.export_check import MAX_ABS_WEIGHT
 from pianogenie.inputs import button_value
 from pianogenie.util import UserError
 from pianogenie.velocity import VelocityHead, velocity_nll
@@ -218,17 +219,57 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Load a checkpoint file safely (`weights_only=True`), with a clear error for anything else."""
+    import warnings
+
     path = resolve_checkpoint(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols; the error below says it once
+            warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle, zip and weights-only errors all mean "not a checkpoint of ours"
         # torch's own text runs to many lines and suggests weights_only=False: unsafe advice for a
         # file that may be hostile. One line, our words.
         text = str(e).strip()
-        reason = ("it holds objects other than tensors and plain values, which are never loaded"
-                  if "weights_only" in text or "Weights only" in text else (text.splitlines() or [""])[0][:200])
+        protocol = _pickle_protocol(path)
+        if protocol is not None and protocol > 2 and ("weights_only" in text or "Weights only" in text):
+            reason = (f"it was saved with pickle protocol {protocol}, which torch's safe loader cannot read; "
+                      "save it again with torch.save's default protocol (2)")
+        elif "weights_only" in text or "Weights only" in text:
+            reason = "it holds objects other than tensors and plain values, which are never loaded"
+        else:
+            reason = (text.splitlines() or [""])[0][:200]
         raise UserError(f"{path} is not a PyTorch checkpoint this tool can read safely "
                         f"({type(e).__name__}{': ' + reason if reason else ''})") from None
+
+
+def _pickle_protocol(path: Path) -> int | None:
+    """The pickle protocol of a checkpoint's data (zip or legacy format), None if it cannot tell."""
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"), None)
+                head = z.open(name).read(2) if name else b""
+        else:
+            with open(path, "rb") as f:
+                head = f.read(2)
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return None
+    return head[1] if len(head) == 2 and head[0] == 0x80 else None
+
+
+def check_finite(state_dict: dict, file: Path) -> None:
+    """Refuse weights that are not tensors, or hold NaN or Inf (a model that cannot play)."""
+    for name, w in state_dict.items():
+        if not isinstance(w, torch.Tensor):
+            raise UserError(f"{file}: weight {name} is not a tensor")
+        if w.is_floating_point() and w.numel() and not bool(torch.isfinite(w).all()):
+            raise UserError(f"{file}: weight {name} holds NaN or Inf values (a diverged or damaged model)")
+        if name.startswith(("dec.", "vel.")) and w.is_floating_point() and w.numel() \
+                and float(w.abs().max()) > MAX_ABS_WEIGHT:
+            raise UserError(f"{file}: weight {name} holds values up to {float(w.abs().max()):.3g} in magnitude "
+                            f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing float32 maths)")
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
@@ -243,12 +284,15 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
         except UserError as e:
             raise UserError(f"{file}: {e}") from None
         state_dict = ckpt["model"]
+        if not isinstance(state_dict, dict):
+            raise UserError(f"{file}: its model entry is not a mapping of weights")
     elif isinstance(ckpt, dict) and all(isinstance(v, torch.Tensor) for v in ckpt.values()) and ckpt:
         state_dict = ckpt  # the tutorial's model.pt: a bare state dict, cfg.json beside it
         cfg_file = file.parent / "cfg.json"
         cfg = Config.load(cfg_file, strict=False) if cfg_file.is_file() else _infer_config(state_dict, file)
     else:
         raise UserError(f"{file} is not a Piano Genie checkpoint (no model weights found)")
+    check_finite(state_dict, file)
     cfg = _velocity_config(state_dict, cfg, file)
     model = Autoencoder(cfg)
     try:

@@ -15,7 +15,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from pianogenie.outputs import head
+from pianogenie.outputs import image_metadata
 from pianogenie.util import UserError, atomic_path
 
 METRICS_FILE = "metrics.jsonl"
@@ -91,10 +91,6 @@ def output_format(out: str | Path) -> str:
     return fmt
 
 
-def _is_image(path: Path) -> bool:
-    return head(path, 8) == b"" or head(path, 8).startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg"))
-
-
 def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -125,5 +121,5 @@ def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
     out = Path(out)
     fmt = output_format(out)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110)
+        fig.savefig(tmp, format=fmt, dpi=110, metadata=image_metadata(fmt, "plot"))
     return [name for name, _ in panels]

@@ -28,7 +28,7 @@ import orjson
 
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
-from pianogenie.outputs import _inside, check_output, head, is_json_object_with
+from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked, stamp, written_by
 from pianogenie.sources import Performance
 from pianogenie.store import StoreWriter, read_manifest, store_files
 from pianogenie.util import UserError, atomic_paths
@@ -247,7 +247,7 @@ class PrepareReport:
     seconds: float = 0.0
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
+        return orjson.dumps(stamp(self.__dict__, "prepare"), option=orjson.OPT_INDENT_2)  # prepare's mark
 
 
 def _report_bytes(report: PrepareReport, files: Path) -> bytes:
@@ -299,7 +299,9 @@ class _JsonWriter:
                 part = self.parts[split]
                 self._flush(part)
                 part[0].close()
-                f.write(_gzip_member(sep + b'"' + split.encode() + b'":['))
+                member = _gzip_member(sep + b'"' + split.encode() + b'":[')
+                # the first member's header comment is prepare's mark (outputs.written_by)
+                f.write(gzip_marked(member, "prepare") if sep == b"{" else member)
                 with open(self.folder / f"{split}.json.gz", "rb") as src:
                     shutil.copyfileobj(src, f)
                 sep = b"],"
@@ -331,6 +333,7 @@ def prepare(
     progress: bool | None = None,
     warn: Callable[[str], None] | None = None,
     tracks: TrackSelection = ALL_TRACKS,
+    force: bool = False,
 ) -> PrepareReport:
     """Parse every performance of `source` (any `pianogenie.sources` kind) and write OUT and its
     report atomically: OUT ending in .gz is the gzip JSON notes file (report beside it), any other
@@ -347,7 +350,7 @@ def prepare(
     warn = warn or (lambda msg: tqdm.write(f"pianogenie prepare: warning: {msg}", file=sys.stderr))
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
-    out, report_out = check_prepare_outputs(source, out)
+    out, report_out = check_prepare_outputs(source, out, force=force)
     kind = output_kind(out)
     what = getattr(source, "metadata", None)
     if not source.performances:
@@ -470,12 +473,16 @@ def _replace_folder(new: Path, out: Path) -> None:
     one, holding only a store's files) is moved aside first and removed once the new one is in."""
     from pianogenie.util import os_reason
 
+    from pianogenie import util
+
     old = None
     try:
-        if os.path.lexists(out):
-            old = new.parent / "old"
-            os.replace(out, old)
-        os.replace(new, out)
+        with util.signals_held():  # the two renames are never cut in two: OUT is the old store or the new
+            if os.path.lexists(out):
+                old = new.parent / "old"
+                os.replace(out, old)
+            os.replace(new, out)
+            util.WRITTEN.append(out)
     except OSError as e:
         if old is not None and not os.path.lexists(out):
             with contextlib.suppress(OSError):
@@ -483,8 +490,9 @@ def _replace_folder(new: Path, out: Path) -> None:
         raise UserError(f"cannot write {out}: {os_reason(e)}") from None
 
 
-def _is_our_store(folder: Path) -> bool:
-    """A folder prepare may replace: empty, or a notes store holding nothing but its own files."""
+def _is_our_store(folder: Path, force: bool = False) -> bool:
+    """A folder prepare may replace: empty, or a notes store holding nothing but its own files, with
+    prepare's mark in its report.json (`force`: without the mark)."""
     try:
         names = {p.name for p in folder.iterdir()}
     except OSError:
@@ -493,26 +501,29 @@ def _is_our_store(folder: Path) -> bool:
         return True
     manifest = read_manifest(folder)
     return manifest is not None and names <= store_files(manifest) and all(
-        (folder / n).is_file() and not (folder / n).is_symlink() for n in names)
+        (folder / n).is_file() and not (folder / n).is_symlink() for n in names) and (
+        force or folder_marked(folder, "report.json", "prepare"))
 
 
-def check_prepare_outputs(source, out: str | os.PathLike) -> tuple[Path, Path]:
-    """The notes file (or store) and its report, refused (UserError) where writing them would lose anything."""
+def check_prepare_outputs(source, out: str | os.PathLike, *, force: bool = False) -> tuple[Path, Path]:
+    """The notes file (or store) and its report, refused (UserError) where writing them would lose
+    anything: an existing one must carry prepare's mark (outputs.written_by), unless `force`."""
     inputs = source.inputs()
     out = Path(out)
     if output_kind(out) == "store":
         out = check_output(out, flag="-o", inputs=inputs, what="notes store", folder=True)
-        if out.is_dir() and not _is_our_store(out):
-            raise UserError(f"-o {out} is a folder holding other files than a notes store's; refusing to "
-                            "replace it (choose a new folder name, or end the name in .json.gz for a notes file)")
+        if out.is_dir() and not _is_our_store(out, force):
+            raise UserError(f"-o {out} is a folder that is not a notes store prepare wrote (other files, or no "
+                            "report.json with its mark); refusing to replace it (choose a new folder name, end "
+                            "the name in .json.gz for a notes file, or pass --force for a store without the mark)")
         for source_path in inputs:
             if source_path is not None and os.path.isdir(source_path) and _inside(out, Path(source_path)):
                 raise UserError(f"-o {out} is inside the input folder {source_path}; choose another output")
         return out, out / "report.json"
     out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)",
-                       ours=lambda p: head(p, 2) in (b"\x1f\x8b", b""))
+                       ours=written_by("prepare"), force=force)
     report = check_output(report_path(out), flag="report", inputs=inputs, what="prepare report",
-                          ours=is_json_object_with("source", "output", "splits"))
+                          ours=written_by("prepare"), force=force)
     if os.path.lexists(out) and os.path.lexists(report) and os.path.samefile(out, report):
         raise UserError(f"-o {out} and its report {report} are the same file")
     return out, report

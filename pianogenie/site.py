@@ -13,7 +13,8 @@ host and under any sub-path):
 - generated: `manifest.webmanifest` and `icons/` (installable app), `sw.js` (a service worker, see
   `service_worker`), `LICENSES.txt` (attribution for every bundled asset) and `pianogenie-site.json`,
   the marker by which a later `build-site` recognises a folder it may replace; it also names the
-  files the service worker precaches.
+  files the service worker precaches, and records each file's SHA-256, so that a rebuild replaces
+  only files that are unchanged since the build wrote them (an edited one is named and refused).
 
 What a first visit needs is precached: the app, the model and the base layer's samples every 6
 semitones (`FIRST_SAMPLES`, 15 files: every key within 3 semitones of one; web/src/audio.js loads
@@ -42,7 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pianogenie import __version__
-from pianogenie.util import UserError
+from pianogenie import util
+from pianogenie.util import UserError, signals_held, tmp_prefix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEB_DIR = PACKAGE_DIR / "web"
@@ -59,7 +61,6 @@ FIRST_SAMPLES = re.compile(r"vendor/piano/(C|F#)[0-8]v10\.mp3")  # C and F#: eve
 THEME_COLOR = "#15161a"  # style.css's --bg
 BUTTON_COLORS = ["#EE2B29", "#ff9800", "#ffff00", "#c6ff00", "#00e5ff", "#2979ff", "#651fff", "#d500f9"]
 ICON_SIZES = (192, 512)
-DTYPE_BYTES = {"float32": 4, "int32": 4, "bool": 1}
 
 
 @dataclass(frozen=True)
@@ -71,66 +72,13 @@ class Site:
 
 # --- the model ---------------------------------------------------------------------------------
 
-def _plain_relative(path: object) -> bool:
-    """A manifest path that stays inside its folder: plain names joined by "/" (no "..", no root)."""
-    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
-        return False
-    return all(p and not p.startswith(".") for p in path.split("/"))
-
-
 def check_model_dir(model_dir: Path) -> Path:
-    """An exported model folder: cfg.json + a TF.js weights manifest whose shards all lie inside the
-    folder and hold exactly the bytes the manifest describes. -> the resolved folder."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise UserError(f"--model {model_dir}: not a folder (make one with `pianogenie export RUN --out DIR`)")
-    manifest_file = model_dir / "weights_manifest.json"
-    if (model_dir / "magenta.json").is_file() and not (model_dir / "cfg.json").is_file():
-        raise UserError(f"--model {model_dir}: an export for @magenta/music (--format magenta), which this app "
-                        "does not read; export the model without --format for the app")
-    for f in (manifest_file, model_dir / "cfg.json"):
-        if not f.is_file():
-            raise UserError(f"--model {model_dir}: no {f.name}; is it a folder written by `pianogenie export`?")
-    try:
-        json.loads((model_dir / "cfg.json").read_text(encoding="utf-8"))
-        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-        groups = [(list(g["paths"]), list(g["weights"])) for g in manifest]
-        names = {w["name"] for _, weights in groups for w in weights}
-    except (ValueError, KeyError, TypeError, RecursionError) as e:
-        raise UserError(f"--model {model_dir}: cfg.json or weights_manifest.json is not valid ({e})") from None
-    root = model_dir.resolve()
-    for paths, weights in groups:
-        for p in paths:
-            if not _plain_relative(p) or not (model_dir / p).resolve().is_relative_to(root):
-                raise UserError(f"--model {model_dir}: the manifest names a shard outside the folder: {p!r}")
-        missing = [p for p in paths if not (model_dir / p).is_file()]
-        if missing:
-            raise UserError(f"--model {model_dir}: weight shard(s) missing: {', '.join(missing)}")
-        try:
-            expected = sum(_weight_bytes(w) for w in weights)
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"--model {model_dir}: weights_manifest.json: a weight entry is not valid ({e})") from None
-        actual = sum((model_dir / p).stat().st_size for p in paths)
-        if actual != expected:
-            raise UserError(f"--model {model_dir}: shard(s) {', '.join(paths)} hold {actual} bytes, the manifest "
-                            f"describes {expected} (truncated or not this model's weights)")
-    if "dec.input.weight" not in names:
-        raise UserError(f"--model {model_dir}: the manifest holds no Piano Genie decoder (dec.input.weight)")
-    return root
+    """An exported model that can play (pianogenie.export_check: shapes against its config, float32,
+    finite and bounded values, every file inside the folder). -> the resolved folder."""
+    from pianogenie.export_check import check_export
 
-
-def _weight_bytes(w: dict) -> int:
-    shape = w["shape"]
-    if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise ValueError(f"{w.get('name')}: shape {shape!r}")
-    if "quantization" in w:
-        raise ValueError(f"{w.get('name')}: quantized weights are not supported")
-    if w["dtype"] not in DTYPE_BYTES:
-        raise ValueError(f"{w.get('name')}: dtype {w['dtype']!r}")
-    n = 1
-    for d in shape:
-        n *= d
-    return n * DTYPE_BYTES[w["dtype"]]
+    check_export(model_dir)
+    return Path(model_dir).resolve()
 
 
 def default_model_dir() -> Path:
@@ -141,9 +89,10 @@ def default_model_dir() -> Path:
 
 
 def model_files(model_dir: Path) -> dict[str, Path]:
-    root = check_model_dir(model_dir)
-    manifest = json.loads((root / "weights_manifest.json").read_text(encoding="utf-8"))
-    shards = [p for g in manifest for p in g["paths"]]
+    from pianogenie.export_check import check_export
+
+    shards = check_export(model_dir)["shards"]
+    root = Path(model_dir)  # the checked names: each file is read through its name in the folder
     return {f"model/{name}": root / name for name in ("cfg.json", "weights_manifest.json", *shards)}
 
 
@@ -398,56 +347,107 @@ def build(model_dir: Path) -> Site:
                for rel in sorted(files) if rel.startswith("vendor/")}
     files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache if not rel.startswith("vendor/")],
                                     samples, [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")])
+    hashes = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}
     files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
-                                 "files": sorted([*files, MARKER]), "precache": list(precache)}, indent=1)
+                                 "files": sorted([*files, MARKER]), "precache": list(precache),
+                                 "sha256": hashes}, indent=1)
                      + "\n").encode()
     return Site(files=files, version=version, precache=precache)
 
 
-def _previous_build_files(out: Path) -> set[str] | None:
-    """The files a previous build wrote into `out`, or None if `out` is not one."""
+def _previous_build(out: Path) -> tuple[set[str], dict[str, str]] | None:
+    """(the files a previous build wrote into `out`, their SHA-256 as it recorded them), or None if
+    `out` is not one. Builds older than the hashes record none."""
     try:
+        if (out / MARKER).stat().st_size > 1 << 22:
+            return None
         marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
         files = set(marker["files"])
-        if not isinstance(marker.get("pianogenie_site"), str) or not all(isinstance(f, str) for f in files):
+        hashes = marker.get("sha256", {})
+        if not isinstance(marker.get("pianogenie_site"), str) or not all(isinstance(f, str) for f in files) \
+                or not isinstance(hashes, dict) or not all(isinstance(h, str) for h in hashes.values()):
             return None
-        return files
-    except (OSError, ValueError, KeyError, TypeError):
+        return files, hashes
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
-def check_out(out: Path) -> None:
-    """Refuse an OUT that `write` must not replace: a file, or a folder holding anything but a build."""
+def _sha256(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _listing(out: Path) -> tuple[set[str], bool]:
+    """(every file and link under `out`, relative; whether any folder is empty). UserError if unreadable."""
+    found, empty_dir = set(), False
+
+    def fail(e: OSError):
+        raise UserError(f"cannot read {e.filename or out} ({e.strerror or e}); refusing to replace {out}")
+
+    for top, dirs, names in os.walk(out, onerror=fail):
+        rel = Path(top).relative_to(out)
+        for name in names:
+            found.add((rel / name).as_posix())
+        for d in list(dirs):
+            if (Path(top) / d).is_symlink():
+                found.add((rel / d).as_posix())
+                dirs.remove(d)
+        empty_dir |= rel != Path(".") and not dirs and not names
+    return found, empty_dir
+
+
+def check_out(out: Path, force: bool = False) -> None:
+    """Refuse an OUT that `write` must not replace: a file, a folder that is not a previous build
+    (decided from its top level alone: no marker, no walk), a build holding files it did not write,
+    or one whose files were edited since it wrote them (`force` replaces those)."""
     if not out.exists() and not out.is_symlink():
         return
     if out.is_symlink() or not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose another OUT")
-    found = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()}
-    if not found and not any(out.iterdir()):
+    try:
+        top = os.listdir(out)
+    except OSError as e:
+        raise UserError(f"cannot read {out} ({e.strerror or e}); choose another OUT") from None
+    if not top:
         return
-    previous = _previous_build_files(out)
+    previous = _previous_build(out) if MARKER in top else None
     if previous is None:
         raise UserError(f"{out} is a folder that is not a previous `pianogenie build-site` output; refusing to "
                         "replace it (choose a new or empty OUT)")
-    extra = sorted(found - previous)
-    if extra or any(p.is_dir() and not any(p.iterdir()) for p in out.rglob("*")):
+    files, hashes = previous
+    found, empty_dir = _listing(out)
+    extra = sorted(found - files)
+    if extra or empty_dir:
         shown = ", ".join(extra[:3]) + (" …" if len(extra) > 3 else "") if extra else "an empty folder"
         raise UserError(f"{out} is a previous build, but holds files it did not write ({shown}); refusing to "
                         "replace it (move them away, or choose another OUT)")
+    if force:
+        return
+    unproven = sorted(rel for rel in found - {MARKER} if rel not in hashes or _sha256(out / rel) != hashes[rel])
+    if unproven:
+        shown = ", ".join(unproven[:3]) + (f" and {len(unproven) - 3} more" if len(unproven) > 3 else "")
+        why = "changed since build-site wrote them" if hashes else "without the content hashes newer builds record"
+        raise UserError(f"{out} is a previous build, but holds files {why} ({shown}); refusing to replace them "
+                        "(copy your edits away, or pass --force to replace them)")
 
 
-def write(site: Site, out: Path) -> None:
-    """Write the site into `out` atomically: build a folder beside it, then swap it in. `out` may be
-    new, empty, or a previous build holding only its own files."""
+def write(site: Site, out: Path, force: bool = False) -> None:
+    """Write the site into `out` atomically: build a folder beside it, then swap it in (two renames,
+    with SIGINT/SIGTERM held back between them: `out` is the old site or the new one, never neither).
+    `out` may be new, empty, or a previous build holding only its own, unedited files."""
     out = Path(out).absolute()
-    check_out(out)
+    check_out(out, force)
+    tmp = old = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as e:
-        raise UserError(f"cannot write {out} ({e.strerror or e})") from None
-    old = None
-    try:
+        with signals_held():  # created and recorded together: an interrupt leaves no folder behind
+            tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(out), suffix=".tmp", dir=out.parent))
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # mkdtemp's 0700 would hide the site from a web server's user
@@ -455,21 +455,25 @@ def write(site: Site, out: Path) -> None:
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", suffix=".tmp", dir=out.parent))
-            os.replace(out, old / "site")
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if old is not None:  # put the previous build back
-                os.replace(old / "site", out)
-            raise
+        with signals_held():
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=tmp_prefix(out), suffix=".old.tmp", dir=out.parent))
+                os.replace(out, old / "site")
+            try:
+                os.replace(tmp, out)
+            except OSError:
+                if old is not None:  # put the previous build back
+                    os.replace(old / "site", out)
+                raise
+            util.WRITTEN.append(out)
     except OSError as e:
         raise UserError(f"cannot write {out} ({e.strerror or e})") from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with signals_held():  # the cleanup is not cut short either: no folder is left behind
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def resolve_model(model: str | None, work_dir: Path) -> Path:

@@ -28,6 +28,7 @@ from pianogenie.evaluate import evaluate
 from pianogenie.inputs import button_value
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
+from pianogenie.outputs import mark_folder
 from pianogenie.prefetch import BatchSource
 from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
@@ -55,6 +56,20 @@ def lr_at(step: int, cfg: Config) -> float:
 def default_workers() -> int:
     """Shard threads for one CPU process: every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+RUN_MARK = "pianogenie-run.json"  # written into RUN before anything else: the proof RUN is train's
+RUN_FILES = ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", "tensorboard")  # what train writes in RUN
+
+
+def _check_optimizer(optimizer: torch.optim.Optimizer) -> None:
+    """A loaded optimizer state whose moments fit their parameters (load_state_dict does not check)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and value.shape != p.shape:
+                    raise ValueError(f"optimizer {key} has shape {tuple(value.shape)}, its parameter {tuple(p.shape)}")
+                if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"optimizer {key} holds NaN or Inf")
 
 
 class _StopRequest:
@@ -235,13 +250,21 @@ class Trainer:
         if not path.exists():
             raise UserError(f"--resume: {path} does not exist")
         ckpt = load_checkpoint(path)
-        if ckpt.get("format") != CHECKPOINT_FORMAT:
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} is not a training checkpoint of this tool")
         missing = [k for k in ("model", "cfg", "step", "best_val_loss", "optimizer", "scheduler", "rng")
                    if k not in ckpt]
         if missing:
             raise UserError(f"--resume: {path} has no {', '.join(missing)} state (not a complete training "
                             "checkpoint); start a new run from its weights with --init instead")
+        step, best = ckpt["step"], ckpt["best_val_loss"]
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= 1 << 40:
+            raise UserError(f"--resume: {path} is damaged: step {step!r} is not a step count (an integer >= 0)"[:300])
+        if not isinstance(best, (int, float)) or isinstance(best, bool) or math.isnan(best) or best < 0:
+            raise UserError(f"--resume: {path} is damaged: best_val_loss {best!r} is not a loss (a number >= 0, "
+                            "or inf before the first validation)"[:300])
+        if not isinstance(ckpt["cfg"], dict) or not isinstance(ckpt["rng"], dict) or not isinstance(ckpt["model"], dict):
+            raise UserError(f"--resume: {path} is damaged: its cfg, rng or model entry is not a mapping")
         try:
             saved = Config.from_dict(ckpt["cfg"], strict=False)
         except UserError as e:
@@ -250,20 +273,33 @@ class Trainer:
         if set(diff) - RESUME_MAY_CHANGE:
             raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
                             f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
-        if diff and self.is_main:
+        from pianogenie.model import check_finite
+
+        check_finite(ckpt["model"], path)
+        part = "model"
+        try:  # each state as torch/numpy check it; any of them damaged: one line naming it
+            self.model.load_state_dict(ckpt["model"])
+            part = "optimizer"
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            part = "scheduler"
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            part = "rng"
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            # Each rank continues its own stream; rank 0's saved state is the reference.
+            state = json.loads(ckpt["rng"]["numpy"])
+            if self.rank == 0:
+                self.rng.bit_generator.state = state
+            else:
+                self.rng = np.random.default_rng([self.cfg.seed, self.rank, step])
+            _check_optimizer(self.optimizer)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"--resume: {path} is damaged: its {part} state does not load ({first}); start a new "
+                            "run from its weights with --init instead") from None
+        self.step, self.best_val_loss = step, float(best)
+        if diff and self.is_main:  # said once the checkpoint has loaded: a damaged one is one line alone
             self.report(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
                         "the learning-rate schedule follows the new max_num_steps from here")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.step, self.best_val_loss = ckpt["step"], ckpt["best_val_loss"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        # Each rank continues its own stream; rank 0's saved state is the reference.
-        state = json.loads(ckpt["rng"]["numpy"])
-        if self.rank == 0:
-            self.rng.bit_generator.state = state
-        else:
-            self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
 
     # ---------------------------------------------------------------------------------------------
     # Logging
@@ -299,6 +335,7 @@ class Trainer:
         cfg = self.cfg
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            mark_folder(self.run_dir, RUN_MARK, "train")  # first: from here on RUN is provably train's
             cfg.save(self.run_dir / "cfg.json")
         metrics_file, tb = self._open_logs()
         bar = None

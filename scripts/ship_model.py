@@ -72,9 +72,10 @@ def main() -> int:
         torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg),
                     **meta}, tmp)
     cfg.save(PRETRAINED / "cfg.json")
-    steps = [("export", [str(args.run / args.checkpoint), "--out", str(PRETRAINED / "tfjs"), "--data", args.data]),
+    steps = [("export", [str(args.run / args.checkpoint), "--out", str(PRETRAINED / "tfjs"), "--data", args.data,
+                         "--force"]),  # the project's own files: those shipped before the marks carry none
              ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png"),
-                       "--title", f"shipped model ({meta['trained_steps']:,} steps)"])]
+                       "--title", f"shipped model ({meta['trained_steps']:,} steps)", "--force"])]
     for command, argv in steps:
         if cli([command, *argv]) != 0:
             return 1

@@ -13,6 +13,7 @@ from pianogenie import genie as genie_mod
 from pianogenie.cli import main
 from pianogenie.constants import LOWEST_PITCH
 from pianogenie.decode import DEFAULT_VELOCITY, Press, decode_performance, performance_midi, read_presses
+from pianogenie.outputs import midi_text_event
 from pianogenie.genie import PianoGenie
 
 
@@ -176,14 +177,15 @@ def test_midi_without_notes_and_missing_file(tmp_path, ckpt, capsys):
     empty = tmp_path / "empty.mid"
     pretty_midi.PrettyMIDI().write(str(empty))
     out = tmp_path / "out.mid"
-    out.write_bytes(b"MThd previous")  # an earlier result must survive a failed decode
+    previous = b"MThd previous" + midi_text_event("decode")  # an earlier result must survive a failed decode
+    out.write_bytes(previous)
     assert decode(empty, "-o", out, "--model", ckpt) == 2
     assert "no notes" in capsys.readouterr().err
     assert decode(tmp_path / "absent.json", "-o", out, "--model", ckpt) == 2
     assert "not found" in capsys.readouterr().err
     assert decode(empty, "-o", out, "--model", tmp_path / "nope.pt") == 2
     assert "checkpoint not found" in capsys.readouterr().err
-    assert out.read_bytes() == b"MThd previous"
+    assert out.read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mid", "out.mid"]
 
 

@@ -146,3 +146,110 @@ def test_last_resort_net_is_one_line_and_debug_shows_the_traceback(monkeypatch, 
     monkeypatch.setenv("PIANOGENIE_DEBUG", "1")
     assert main(["plot", "somewhere"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+# --- ownership: look-alikes of every output type -----------------------------------------------------
+
+def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
+    """Random look-alikes (random bytes, damaged foreign files, damaged own outputs): a command either
+    refuses (exit 2, the file untouched) or the file carried its mark before (or was empty)."""
+    from pianogenie.outputs import written_by
+    from test_ownership import _image, _midi, _tarball
+
+    rng = random.Random(13)
+    ckpt = random_checkpoint(tmp_path / "model.pt")
+    (tmp_path / "p.csv").write_text("0,1\n0.5,2\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "split": "train", "loss": 1.0}) + "\n")
+    notes = tmp_path / "n.json.gz"
+    perf = [[i * 0.2, 0.1, 30 + i % 20, 64] for i in range(40)]
+    notes.write_bytes(gzip.compress(json.dumps({"validation": [perf]}).encode()))
+    argv = {
+        "decode": lambda out: ["decode", str(tmp_path / "p.csv"), "-o", str(out), "--model", str(ckpt), "--seed", "1"],
+        "plot": lambda out: ["plot", str(run), "-o", str(out)],
+        "evaluate": lambda out: ["evaluate", str(ckpt), "--data", str(notes), "--split", "validation", "--out", str(out)],
+    }
+    suffix = {"decode": ".mid", "plot": rng.choice([".png", ".pdf", ".svg"]), "evaluate": ".json"}
+    foreign = {"decode": _midi(), "evaluate": json.dumps({"model": "x", "data": "y", "split": "validation"}).encode()}
+    own = {}
+    for command in argv:
+        out = tmp_path / f"own{suffix[command]}"
+        assert main(argv[command](out)) == 0
+        own[command] = out.read_bytes()
+        out.unlink()
+    capsys.readouterr()
+    for case in range(max(CASES // 4, 6)):
+        command = rng.choice(sorted(argv))
+        sfx = suffix[command]
+        real = foreign.get(command) or _image(sfx[1:])
+        content = mutate(rng, rng.choice([real, own[command], _tarball()]))
+        out = tmp_path / f"c{case}{sfx}"
+        out.write_bytes(content)
+        marked = written_by(command)(out)
+        code = main(argv[command](out))
+        err = capsys.readouterr().err
+        assert code in (0, 2), (case, err)
+        if code == 2:
+            assert out.read_bytes() == content, case
+        else:
+            assert marked, (case, command, content[:40])  # replaced only with proof
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- hostile exports -----------------------------------------------------------------------------------
+
+def test_fuzz_exports(tmp_path):
+    """Byte flips and truncations of the shipped export's files: export_check accepts (and then every
+    weight is finite and bounded) or refuses in one line; never anything else."""
+    import numpy as np
+
+    from pianogenie import export_check
+    from pianogenie.site import PRETRAINED_TFJS
+
+    rng = random.Random(14)
+    files = {p.name: p.read_bytes() for p in PRETRAINED_TFJS.iterdir() if p.is_file()}
+    for case in range(CASES):
+        d = tmp_path / f"e{case}"
+        d.mkdir()
+        target = rng.choice(["cfg.json", "weights_manifest.json", "group1-shard1of1.bin"])
+        for name, data in files.items():
+            if name == target and target.endswith(".bin") and rng.random() < 0.7:  # flip float bytes
+                data = bytearray(data)
+                for _ in range(rng.randint(1, 6)):
+                    data[rng.randrange(len(data))] = rng.randrange(256)
+                data = bytes(data)
+            elif name == target:
+                data = mutate(rng, data)
+            (d / name).write_bytes(data)
+        try:
+            summary = export_check.check_export(d)
+        except UserError as e:
+            assert "\n" not in str(e) and str(d) in str(e), e
+            continue
+        blob = (d / "group1-shard1of1.bin").read_bytes()
+        values = np.frombuffer(blob, "<f4")
+        assert np.isfinite(values).all() and np.abs(values).max() <= export_check.MAX_ABS_WEIGHT, case
+        assert summary["num_layers"] >= 1
+
+
+# --- allocation limits -------------------------------------------------------------------------------
+
+def test_fuzz_config_sizes():
+    """Random sizes: a config is refused in one line, or every size and product is within its bound."""
+    from pianogenie.config import LIMITS, MAX_ACTIVATIONS, MAX_PARAMETERS, Config
+
+    rng = random.Random(15)
+    keys = ["model_rnn_dim", "model_rnn_num_layers", "batch_size", "seq_len", "velocity_hidden", "velocity_bins"]
+    for case in range(CASES * 5):
+        overrides = [f"--{k}={rng.choice([1, 2, 8, 32, 128, 1024, 8192, 65536, 10 ** rng.randint(1, 30)])}"
+                     for k in rng.sample(keys, rng.randint(1, len(keys)))]
+        try:
+            cfg = Config().override(overrides)
+        except UserError as e:
+            assert "\n" not in str(e) and str(e), e
+            continue
+        for k, top in LIMITS.items():
+            assert getattr(cfg, k) <= top, (case, overrides)
+        h, layers, bt = cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.batch_size * cfg.seq_len
+        assert 16 * layers * h * h <= MAX_PARAMETERS and bt * h * layers <= MAX_ACTIVATIONS, (case, overrides)

@@ -15,6 +15,7 @@ import pytest
 from helpers import (GOOD_A, GOOD_B, assert_same_notes, build_midi, pretty_reference, tiny_files, write_maestro,
                      zip_folder)
 from pianogenie import data
+from pianogenie.outputs import gzip_marked
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
@@ -102,7 +103,7 @@ def test_prepare_strict_fails_and_writes_nothing(tmp_path, capsys):
 def test_interrupted_prepare_leaves_no_partial_output(tmp_path, monkeypatch):
     src = find_source(write_maestro(tmp_path / "m", tiny_files()))
     out = tmp_path / "out.json.gz"
-    previous = gzip.compress(b"previous run")
+    previous = gzip_marked(gzip.compress(b"previous run"), "prepare")  # an earlier prepare's output
     out.write_bytes(previous)
 
     def interrupted(*args, **kwargs):

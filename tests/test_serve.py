@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pianogenie import serve, site
+from pianogenie import export_check, serve, site
 from pianogenie.util import UserError
 
 needs_node_modules = pytest.mark.skipif(
@@ -28,12 +28,17 @@ needs_node_modules = pytest.mark.skipif(
 def make_model_dir(root: Path) -> Path:
     model = root / "model"
     model.mkdir()
+    # the smallest decoder that plays (1 unit, 1 layer: 284 float32 values), as an export lays it out
+    specs = export_check.decoder_specs(1, 1, 88)
     manifest = [{"paths": ["group1-shard1of1.bin"],
-                 "weights": [{"name": "dec.input.weight", "shape": [2], "dtype": "float32"}]}]
+                 "weights": [{"name": n, "shape": s, "dtype": "float32"} for n, s in specs.items()]}]
     (model / "weights_manifest.json").write_text(json.dumps(manifest))
     (model / "cfg.json").write_text('{"num_buttons": 8}')
-    (model / "group1-shard1of1.bin").write_bytes(b"\x00" * 8)
+    (model / "group1-shard1of1.bin").write_bytes(b"\x00" * SHARD_BYTES)
     return model
+
+
+SHARD_BYTES = 4 * 284
 
 
 @pytest.fixture
@@ -195,10 +200,10 @@ def test_cli_prints_the_address_and_serves(tmp_path):
 def test_truncated_or_padded_shard_refused(tmp_path):
     model = make_model_dir(tmp_path)
     (model / "group1-shard1of1.bin").write_bytes(b"\x00" * 5)
-    with pytest.raises(UserError, match=r"hold 5 bytes, the manifest describes 8 \(truncated"):
+    with pytest.raises(UserError, match=rf"hold 5 bytes, the manifest describes {SHARD_BYTES} \(truncated"):
         serve.check_model_dir(model)
-    (model / "group1-shard1of1.bin").write_bytes(b"\x00" * 12)
-    with pytest.raises(UserError, match="hold 12 bytes"):
+    (model / "group1-shard1of1.bin").write_bytes(b"\x00" * (SHARD_BYTES + 4))
+    with pytest.raises(UserError, match=f"hold {SHARD_BYTES + 4} bytes"):
         serve.check_model_dir(model)
 
 

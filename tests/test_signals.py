@@ -129,3 +129,57 @@ def test_decode_interrupted_at_any_moment(tmp_path):
         if code:
             assert took < DEADLINE and len(err.strip().splitlines()) == 1, (took, err)
             assert not out.parent.exists() or list(out.parent.iterdir()) == []
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parent.parent / "pianogenie" / "web" / "node_modules" / "@audio-samples").is_dir(),
+                    reason="the piano samples are not installed (npm ci --prefix pianogenie/web)")
+def test_build_site_replace_interrupted_at_any_moment(tmp_path):
+    """A rebuild interrupted anywhere leaves OUT as the previous build or the new one, complete
+    (every file as its marker's SHA-256 records), no temporary folder, and one line."""
+    import hashlib
+    import json
+
+    out = tmp_path / "www"
+    cmd = [sys.executable, "-m", "pianogenie", "build-site", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    seconds = time.monotonic() - start
+    rng = random.Random(2)
+    for i in range(TRIES):
+        sig = rng.choice([signal.SIGINT, signal.SIGTERM])
+        delay = 0.25 + rng.random() * max(seconds - 0.25, 0.1)
+        code, err, took = interrupt(cmd, dict(os.environ), delay, sig, group=rng.random() < 0.5)
+        if code == -sig and not err:
+            continue  # killed while the interpreter itself started, before any of our code ran
+        assert "Traceback" not in err and code in (0, 128 + sig), (delay, err)
+        if code:
+            assert took < DEADLINE and len(err.strip().splitlines()) == 1, (delay, took, err)
+        marker = json.loads((out / "pianogenie-site.json").read_text())
+        for rel, digest in marker["sha256"].items():
+            assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest, (delay, rel)
+        assert [p.name for p in tmp_path.iterdir()] == ["www"], (delay, list(tmp_path.iterdir()))
+
+
+def test_signal_during_start_up_is_one_line(tmp_path):
+    """SIGINT/SIGTERM while the CLI starts (imports, argument parsing): one line and 130/143, from the
+    first line of our package on. Earlier, Python itself is starting (in a development install, its
+    site processing of the editable install's .pth): those tries are told apart and not counted."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    bare = time.monotonic() - start  # the interpreter's own start-up, here and now
+    rng = random.Random(3)
+    ours = 0
+    for i in range(TRIES * 3):
+        sig = rng.choice([signal.SIGINT, signal.SIGTERM])
+        delay = bare + rng.random() * 0.06
+        cmd = [sys.executable, "-m", "pianogenie", "decode", str(tmp_path / "none.csv"), "-o", str(tmp_path / "o.mid")]
+        code, err, _ = interrupt(cmd, dict(os.environ), delay, sig, group=False)
+        frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
+        ours_spoke = any(line.startswith("pianogenie ") for line in err.splitlines())
+        if code in (-sig, 1) and not ours_spoke and not any("/pianogenie/" in f for f in frames):
+            continue  # before our package: the interpreter's start-up
+        assert not any("/pianogenie/" in f for f in frames), (delay, err)
+        assert code in (2, 128 + sig) and len(err.strip().splitlines()) == 1, (delay, code, err)
+        ours += 1
+    assert ours >= TRIES, f"only {ours} tries reached our code"

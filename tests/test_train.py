@@ -328,7 +328,7 @@ def test_bad_config_file_and_run_dir_are_one_line(notes_file, tmp_path, capsys):
     other.mkdir()
     (other / "cfg.json").write_text("my own notes")
     assert train_cli(notes_file, other) == 2
-    assert "refusing to overwrite" in capsys.readouterr().err and (other / "cfg.json").read_text() == "my own notes"
+    assert "refusing to write into it" in capsys.readouterr().err and (other / "cfg.json").read_text() == "my own notes"
 
 
 def test_resume_from_weights_only_checkpoint_is_one_line(notes_file, tmp_path, capsys):

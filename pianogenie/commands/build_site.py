@@ -20,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="RUN_OR_EXPORT",
                    help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
                    "default: the shipped model")
+    p.add_argument("--force", action="store_true", help="replace the files of a previous build even where "
+                   "they were edited since it wrote them (their edits are lost)")
     p.set_defaults(func=run)
 
 
@@ -27,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
     from pianogenie.site import build, check_out, resolve_model, write
 
     out = Path(args.out)
-    check_out(out.absolute())  # before any work: a refused OUT costs nothing
+    check_out(out.absolute(), args.force)  # before any work: a refused OUT costs nothing
     with tempfile.TemporaryDirectory(prefix="pianogenie-site-") as work:
         site = build(resolve_model(args.model, Path(work)))
-    write(site, out)
+    write(site, out, args.force)
     total = sum(len(b) for b in site.files.values())
     print(f"wrote {len(site.files)} files ({total / 1e6:.1f} MB, version {site.version}) to {out}")
     print(f"host OUT on any static web server, e.g.: python -m http.server --directory {out}")

@@ -10,8 +10,12 @@ import sys
 
 from pianogenie.config import MAX_SEED
 from pianogenie.constants import DEFAULT_DURATION, DEFAULT_VELOCITY
+from pianogenie.outputs import add_force
 from pianogenie.scales import scale_names
 from pianogenie.util import UserError
+
+
+MAX_KEYS_CHARS = 1000  # --keys and --scale: every one of the 88 keys by name fits in ~400
 
 
 def add_parser(subparsers) -> None:
@@ -41,6 +45,7 @@ def add_parser(subparsers) -> None:
                    f'"F# blues" (scales: {", ".join(scale_names())})')
     p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
                    "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
+    add_force(p, "MIDI files")
     p.set_defaults(func=run)
 
 
@@ -48,13 +53,19 @@ def run(args: argparse.Namespace) -> int:
     import pretty_midi
 
     from pianogenie.constants import LOWEST_PITCH
-    from pianogenie.decode import _is_midi, decode_with_velocities, performance_midi, read_presses, write_midi
+    from pianogenie.decode import decode_with_velocities, performance_midi, read_presses, write_midi
     from pianogenie.genie import PianoGenie
-    from pianogenie.outputs import check_output
+    from pianogenie.outputs import check_output, written_by
     from pianogenie.scales import allowed_keys, parse_pitches, parse_scale
 
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise UserError(f"--temperature must be a finite number >= 0, got {args.temperature}")
+    from pianogenie.genie import MAX_TEMPERATURE
+
+    if not (math.isfinite(args.temperature) and 0 <= args.temperature <= MAX_TEMPERATURE):
+        raise UserError(f"--temperature must be a number from 0 to {MAX_TEMPERATURE:g}, got {args.temperature}")
+    if args.keys is not None and len(args.keys) > MAX_KEYS_CHARS:
+        raise UserError(f"--keys is {len(args.keys)} characters long; at most {MAX_KEYS_CHARS} (88 keys fit in far fewer)")
+    if args.scale is not None and len(args.scale) > MAX_KEYS_CHARS:
+        raise UserError(f"--scale is {len(args.scale)} characters long; at most {MAX_KEYS_CHARS}")
     if not (math.isfinite(args.duration) and args.duration > 0):
         raise UserError(f"--duration must be > 0 seconds, got {args.duration}")
     if args.velocity is not None and not 1 <= args.velocity <= 127:
@@ -63,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--velocity and --genie-velocity exclude each other")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
-    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=_is_midi, what="MIDI file")
+    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=written_by("decode"),
+                 what="MIDI file", force=args.force)
     keys = None
     if args.scale is not None or args.keys is not None:
         keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
@@ -79,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     played, velocities = decode_with_velocities(presses, genie, args.temperature,
                                                 input_velocity=not args.genie_velocity, keys=keys)
     midi = performance_midi(presses, played, velocities)
-    write_midi(midi, args.output)
+    write_midi(midi, args.output, force=args.force)
     pitches = played + LOWEST_PITCH
     print(f"wrote {args.output}: {len(midi.instruments[0].notes)} notes from {len(presses)} presses, "
           f"{midi.get_end_time():.2f} s, pitches {pretty_midi.note_number_to_name(int(pitches.min()))}.."

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
-from pianogenie.util import UserError, atomic_write_text
+from pianogenie.outputs import add_force
+from pianogenie.util import UserError, atomic_write_text, finite_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gold-delta-time", type=float, default=None, metavar="SECONDS",
                    help="fixed delta time between the melodies' notes (default: 0.256, the paper's code's)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    add_force(p, "result files")
     p.set_defaults(func=run)
 
 
@@ -40,15 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from pianogenie.data import load_notes
     from pianogenie.evaluate import evaluate
     from pianogenie.model import load_model
-    from pianogenie.outputs import check_output, is_json_object_with
+    from pianogenie.outputs import check_output, stamp, written_by
     from pianogenie.velocity import VelocityBaselines
 
     if args.data is None and args.gold is None:
         raise UserError("pass --data NOTES.json.gz (and/or --gold MELODIES.json)")
+    if args.gold_delta_time is not None and not (math.isfinite(args.gold_delta_time) and args.gold_delta_time >= 0):
+        raise UserError(f"--gold-delta-time must be a finite number of seconds >= 0, got {args.gold_delta_time}")
     if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
-        keys = ("model", "data", "split") if args.data is not None else ("model", "gold")
         check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
-                     what="evaluate result (JSON)", ours=is_json_object_with(*keys))
+                     what="evaluate result (JSON)", ours=written_by("evaluate"), force=args.force)
     model, cfg = load_model(args.model)
     metrics = {"model": str(args.model)}
     if args.data is not None:
@@ -65,11 +69,11 @@ def run(args: argparse.Namespace) -> int:
         from pianogenie import gold
 
         delta_time = gold.DELTA_TIME if args.gold_delta_time is None else args.gold_delta_time
-        if not delta_time >= 0:
-            raise UserError(f"--gold-delta-time must be >= 0, got {delta_time}")
+        if not (math.isfinite(delta_time) and delta_time >= 0):
+            raise UserError(f"--gold-delta-time must be a finite number of seconds >= 0, got {delta_time}")
         metrics.update(gold.report(model, cfg, args.gold, delta_time))
-    text = json.dumps(metrics, indent=2)
-    print(text)
+    metrics = finite_json(metrics)  # JSON has no NaN or Infinity (e.g. a metric of an empty set): null
+    print(json.dumps(metrics, indent=2, allow_nan=False))
     if args.out:
-        atomic_write_text(args.out, text + "\n")
+        atomic_write_text(args.out, json.dumps(stamp(metrics, "evaluate"), indent=2, allow_nan=False) + "\n")
     return 0

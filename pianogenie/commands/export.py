@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from pianogenie.outputs import add_force
 from pianogenie.util import UserError
 
 
@@ -22,6 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NOTES",
                    help="notes file from `pianogenie prepare`: the golden case uses a real validation "
                    "performance (default: a deterministic synthetic one)")
+    add_force(p, "files of an export folder")
     p.add_argument("--format", choices=("tfjs", "magenta"), default="tfjs",
                    help="tfjs (default): for this app; magenta: a checkpoint folder for @magenta/music's "
                    "PianoGenie class (8 buttons, 2 x 128 LSTM; keys only, see docs/magenta.md)")
@@ -34,14 +36,14 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--data is for the tfjs format's golden case; --format magenta writes none")
         from pianogenie.magenta import export_magenta
 
-        written = export_magenta(args.checkpoint, args.out)
+        written = export_magenta(args.checkpoint, args.out, force=args.force)
         for notice in written["notices"]:
             print(f"pianogenie export: note: {notice}")
         print(f"exported decoder to {args.out} for @magenta/music: new mm.{written['class']}(URL of {args.out})")
         return 0
     from pianogenie.export import export
 
-    golden = export(args.checkpoint, args.out, args.data)
+    golden = export(args.checkpoint, args.out, args.data, force=args.force)
     print(f"exported decoder to {args.out} (golden case: {golden['source']})")
     print(f"play it: pianogenie serve --model {args.out}")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from pianogenie.plot import DEFAULT_PNG, METRICS_FILE  # (plot imports matplotlib only to draw)
+from pianogenie.outputs import add_force
 from pianogenie.util import UserError
 
 
@@ -20,17 +21,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="IMAGE", help=f"image to write, PNG, PDF or SVG by its suffix "
                    f"(default RUN/{DEFAULT_PNG})")
     p.add_argument("--title", help="figure title (default: the run folder's name)")
+    add_force(p, "images")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pianogenie.outputs import check_output
-    from pianogenie.plot import _is_image, metrics_path, output_format, plot_curves, read_series
+    from pianogenie.outputs import check_output, written_by
+    from pianogenie.plot import metrics_path, output_format, plot_curves, read_series
 
     path = metrics_path(args.run)
     out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
     output_format(out)
-    check_output(out, flag="-o", inputs=[path], ours=_is_image, what="image")
+    check_output(out, flag="-o", inputs=[path], ours=written_by("plot"), what="image",
+                 force=args.force)
     series = read_series(path)
     if not series:
         raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")

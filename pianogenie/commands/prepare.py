@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pianogenie.sources.base import Limits
+from pianogenie.outputs import add_force
 from pianogenie.util import UserError
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
@@ -70,6 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="cache folder for the downloaded zip and load_notes' binary copy of OUT "
         "(default: $PIANOGENIE_CACHE, else ~/.cache/pianogenie)",
     )
+    add_force(p, "notes files, stores and reports")
     p.set_defaults(func=run)
 
 
@@ -102,13 +104,13 @@ def run(args: argparse.Namespace) -> int:
         tracks = TrackSelection.parse(args.tracks, args.programs)
     except ValueError as e:
         raise UserError(str(e)) from None
-    from pianogenie.outputs import check_output
+    from pianogenie.outputs import check_output, written_by
     from pianogenie.prepare import output_kind, prepare, report_path
     from pianogenie.sources import open_source
 
     options = source_options(args)
     if output_kind(Path(args.output)) == "json":  # before a download: the full check follows once SOURCE is known
-        check_output(args.output, flag="-o")
+        check_output(args.output, flag="-o", inputs=[args.source], ours=written_by("prepare"), force=args.force)
     else:
         check_output(args.output, flag="-o", folder=True)
     if args.cache_dir is not None:  # for everything this run caches, as $PIANOGENIE_CACHE would
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(source_path, options)
     try:
         report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
-                         tracks=tracks, warn=_warn)
+                         tracks=tracks, warn=_warn, force=args.force)
     finally:
         source.close()
     for split, s in report.splits.items():

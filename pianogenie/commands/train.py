@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pianogenie import recipes
 from pianogenie.config import Config
-from pianogenie.util import UserError
+from pianogenie.util import UserError, os_reason
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
                    "share each batch (default: all cores; 1 under torchrun, where each process is one)")
+    p.add_argument("--force", action="store_true", help="train in RUN even if it holds files train did not "
+                   "write (no pianogenie-run.json mark): its cfg.json, checkpoints and metrics are replaced or "
+                   "appended to")
     p.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -50,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_device(args.device)
     check_run_dir(args)
-    cfg = recipes.load_config(args.config) if args.config else Config()
+    if args.config is not None and not args.config.strip():
+        raise UserError("--config is empty: pass a config file or a recipe name, or leave --config out for the defaults")
+    cfg = recipes.load_config(args.config) if args.config is not None else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
     cfg = cfg.override(args.overrides)
@@ -61,13 +66,27 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
     trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
                       init=args.init, report=_report)
-    result = trainer.train()
+    try:
+        result = trainer.train()
+    except OSError as e:  # e.g. the disk filled up writing metrics.jsonl or the TensorBoard events
+        raise UserError(f"cannot write in {args.run_dir}: {os_reason(e)}; {_run_state(Path(args.run_dir))}") from None
+    except UserError as e:
+        if str(e).startswith("cannot write"):  # a checkpoint (atomic: the previous one is intact)
+            raise UserError(f"{e}; {_run_state(Path(args.run_dir))}") from None
+        raise
     if dist.is_initialized():
         dist.destroy_process_group()
     if trainer.is_main:
         print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
     # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
     return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+
+
+def _run_state(run_dir: Path) -> str:
+    """What a run that stopped on a write error is good for (one clause of the error line)."""
+    if (run_dir / "last.pt").is_file():
+        return f"{run_dir / 'last.pt'} is intact: free space and continue with --resume"
+    return "it holds no checkpoint yet: free space and run the same command again (it starts the run afresh)"
 
 
 def _finite(obj):
@@ -105,17 +124,19 @@ def check_device(device: str | None) -> None:
 
 
 def check_run_dir(args: argparse.Namespace) -> None:
-    """RUN must be a folder train may write in, holding no input and nothing train did not write."""
-    from pianogenie.outputs import check_output, is_json_object_with
+    """RUN must be a folder train may write in, holding no input, and, where it holds any file train
+    writes, train's mark (RUN_MARK) proving an earlier train wrote them (or --force)."""
+    from pianogenie.outputs import check_output, folder_marked
+    from pianogenie.train import RUN_FILES, RUN_MARK
 
     inputs = [args.data, args.config, args.init]
     run_dir = check_output(args.run_dir, flag="--run-dir", inputs=inputs, folder=True)
-    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt"):
+    for name in ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", RUN_MARK):
         check_output(run_dir / name, flag="--run-dir", inputs=inputs)
-    cfg_file = run_dir / "cfg.json"
-    if cfg_file.is_file() and not args.resume and not is_json_object_with(*Config.field_names()[:3])(cfg_file):
-        raise UserError(f"--run-dir {run_dir}: its cfg.json is not a config this command wrote; refusing to "
-                        "overwrite it (choose another --run-dir)")
+    present = [name for name in RUN_FILES if os.path.lexists(run_dir / name)]
+    if present and not getattr(args, "force", False) and not folder_marked(run_dir, RUN_MARK, "train"):
+        raise UserError(f"--run-dir {run_dir} holds {', '.join(present)} but no {RUN_MARK}: not a run this "
+                        "command wrote; refusing to write into it (choose another --run-dir, or pass --force)")
 
 
 def _report(message: str) -> None:

@@ -4,11 +4,61 @@
 // weights loader the app needs: the page does without TF.js's 1.1 MB bundle, which only parsed the
 // manifest (a test checks `decodeWeights` gives exactly what `tf.io.loadWeights` gives).
 
-import { Decoder, inferSizes } from './decoder.js';
-import { hasVelocityHead, VelocityHead } from './velocity.js';
+import { Decoder, decoderWeightSpecs, inferSizes } from './decoder.js';
+import { hasVelocityHead, VelocityHead, velocityWeightSpecs } from './velocity.js';
 
 // Defaults for a cfg.json that lacks them (the 2021 tutorial's holds only training settings).
 const LOWEST_PITCH = 21;
+// The largest weight magnitude that plays without overflowing float32 maths (trained ones stay
+// far below); pianogenie/export_check.py refuses the same exports, where they are written and served.
+export const MAX_ABS_WEIGHT = 1e4;
+
+const isInt = (v) => Number.isInteger(v);
+
+/**
+ * Refuse an export that cannot play (throws, naming the problem): every weight float32, finite and
+ * at most MAX_ABS_WEIGHT in magnitude; exactly the decoder's weights (and the velocity head's);
+ * cfg.json's values, where it gives them, valid and agreeing with the weights.
+ */
+export function checkExport(cfg, weights) {
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('cfg.json is not a JSON object');
+  const { rnnDim, numLayers, numKeys } = inferSizes(weights);
+  if (!(rnnDim >= 1 && numLayers >= 1 && numKeys >= 1)) throw new Error(`the decoder has rnn_dim ${rnnDim}, ${numLayers} LSTM layers, ${numKeys} keys`);
+  const specs = decoderWeightSpecs(rnnDim, numLayers, numKeys);
+  let head = null;
+  if (hasVelocityHead(weights)) {
+    const w1 = weights['vel.hidden.weight'], b2 = weights['vel.output.bias'], A = weights['vel.state_transition'];
+    if (!b2 || !A) throw new Error('the velocity head is incomplete (vel.output.bias, vel.state_transition)');
+    head = { hidden: w1.shape[0], bins: b2.shape[0] };
+    Object.assign(specs, velocityWeightSpecs(rnnDim, head.hidden, head.bins, A.shape[0]));
+  }
+  for (const [name, shape] of Object.entries(specs)) {
+    const w = weights[name], kind = name.startsWith('vel.') ? 'velocity weight' : 'decoder weight';
+    if (!w) throw new Error(`${kind} ${name} is missing`);
+    if (w.shape.join(',') !== shape.join(',')) throw new Error(`${kind} ${name} has shape [${w.shape}], expected [${shape}]`);
+  }
+  const extra = Object.keys(weights).filter((n) => !(n in specs));
+  if (extra.length) throw new Error(`the manifest holds weights the app does not use (${extra.slice(0, 3).join(', ')})`);
+  for (const [name, w] of Object.entries(weights)) {
+    if (!(w.data instanceof Float32Array)) throw new Error(`weight ${name} is not float32; the app reads float32 weights only`);
+    for (let i = 0; i < w.data.length; i++) {
+      const v = w.data[i];
+      if (!Number.isFinite(v)) throw new Error(`weight ${name} holds NaN or Inf values`);
+      if (Math.abs(v) > MAX_ABS_WEIGHT) throw new Error(`weight ${name} holds values up to ${Math.abs(v)} in magnitude (at most ${MAX_ABS_WEIGHT})`);
+    }
+  }
+  if (head && !weights['vel.feature_std'].data.every((v) => v > 0)) throw new Error('weight vel.feature_std must be > 0 everywhere');
+  const has = (k) => Object.prototype.hasOwnProperty.call(cfg, k);
+  if (has('num_buttons') && !(isInt(cfg.num_buttons) && cfg.num_buttons >= 2 && cfg.num_buttons <= numKeys)) throw new Error(`cfg.json num_buttons=${JSON.stringify(cfg.num_buttons)}: the app needs an integer from 2 to ${numKeys}`);
+  if (has('sos') && cfg.sos !== numKeys) throw new Error(`cfg.json sos=${JSON.stringify(cfg.sos)}, but this decoder's start token is ${numKeys}`);
+  if (has('num_keys') && cfg.num_keys !== numKeys) throw new Error(`cfg.json num_keys=${JSON.stringify(cfg.num_keys)}, but the decoder has ${numKeys} keys`);
+  if (has('data_delta_time_max') && !(typeof cfg.data_delta_time_max === 'number' && Number.isFinite(cfg.data_delta_time_max) && cfg.data_delta_time_max > 0)) throw new Error(`cfg.json data_delta_time_max=${JSON.stringify(cfg.data_delta_time_max)} must be a finite number > 0`);
+  if (has('lowest_pitch') && !(isInt(cfg.lowest_pitch) && cfg.lowest_pitch >= 0 && cfg.lowest_pitch <= 128 - numKeys)) throw new Error(`cfg.json lowest_pitch=${JSON.stringify(cfg.lowest_pitch)}: its keys must lie in MIDI 0..127`);
+  const sizes = { model_rnn_dim: rnnDim, model_rnn_num_layers: numLayers, ...(head ? { velocity_hidden: head.hidden, velocity_bins: head.bins } : {}) };
+  for (const [k, v] of Object.entries(sizes)) {
+    if (has(k) && cfg[k] !== v) throw new Error(`cfg.json ${k}=${JSON.stringify(cfg[k])}, but the weights have ${v}`);
+  }
+}
 
 const text = (v, max) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : null);
 
@@ -104,6 +154,11 @@ function concat(buffers) {
  * from weights (typed arrays) and the parsed cfg.json. `source` names the model in errors.
  */
 export function buildModel(weights, cfg, source = 'model') {
+  try {
+    checkExport(cfg, weights);
+  } catch (e) {
+    throw new Error(`${source}: ${e.message}`);
+  }
   const config = modelConfig(cfg, weights);
   let velocityHead = null;
   if (hasVelocityHead(weights)) {
