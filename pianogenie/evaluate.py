@@ -78,7 +78,7 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
     return {
         "protocol": protocol,
         "num_performances": len(performances),
-        "num_windows": int(len(starts)),
+        "num_windows": len(starts),
         "num_notes": int(sums["notes"]),
         "loss": total_loss(terms, cfg, step),
         "cross_entropy": ce,

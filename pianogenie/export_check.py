@@ -28,8 +28,9 @@ import math
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from pianogenie.util import UserError
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -75,7 +75,7 @@ class PianoGenie:
     # Construction
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> "PianoGenie":
+    def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> PianoGenie:
         """Load a run directory, our checkpoint or the tutorial's `model.pt`; None = the shipped model."""
         from pianogenie.model import load_model  # torch is needed to read weights, never to play
 
@@ -83,7 +83,7 @@ class PianoGenie:
         return cls.from_model(model, cfg, seed=seed)
 
     @classmethod
-    def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> "PianoGenie":
+    def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> PianoGenie:
         """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder, and maybe a `.vel` head)."""
         weights = {name: p.detach().cpu().double().numpy() for name, p in model.dec.state_dict().items()}
         vel = getattr(model, "vel", None)

@@ -129,7 +129,7 @@ def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: fl
             mae[m.name].append(float(np.mean(np.abs(diff))))
             exact[m.name].append(float(np.mean(diff == 0)))
             mse_1_to_8[m.name].append(float(np.mean((diff - 1) ** 2)))
-    mean = lambda d: float(np.mean([v for vs in d.values() for v in vs]))  # noqa: E731
+    mean = lambda d: float(np.mean([v for vs in d.values() for v in vs]))
     return {
         "delta_time": delta_time,
         "transpositions": [min(transpositions), max(transpositions)],

@@ -31,7 +31,7 @@ class TrackSelection:
     programs: frozenset = frozenset()  # 0..127
 
     @classmethod
-    def parse(cls, names: str | None = None, programs: str | None = None) -> "TrackSelection":
+    def parse(cls, names: str | None = None, programs: str | None = None) -> TrackSelection:
         """From `--tracks PIANO,MELODY` and `--programs piano,40-47,73`; ValueError says what is wrong."""
         picked_names = frozenset(n.strip().upper() for n in (names or "").split(",") if n.strip())
         if names is not None and not picked_names:

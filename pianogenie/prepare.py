@@ -19,9 +19,9 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import orjson
@@ -32,6 +32,7 @@ from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked
 from pianogenie.sources import Performance
 from pianogenie.store import StoreWriter, read_manifest, store_files
 from pianogenie.util import UserError, atomic_paths
+
 
 @dataclass
 class _Result:
@@ -273,7 +274,7 @@ class _JsonWriter:
     def add(self, split: str, name: str, r: _Result) -> None:
         part = self.parts.get(split)
         if part is None:
-            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]
+            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]  # noqa: SIM115 (closed by finish)
         part[1].append((b"," if part[3] else b"") + r.json)
         part[2] += len(r.json) + 1
         part[3] += 1
@@ -385,7 +386,7 @@ def prepare(
         else:
             (parts / "store").mkdir()
             writer = StoreWriter(parts / "store")
-        files = open(parts / "files.jsonl", "wb")
+        files = open(parts / "files.jsonl", "wb")  # noqa: SIM115 (closed once the pool is done)
         seen: dict[bytes, str] = {}
         pending: dict[int, _Result] = {}
         frontier = 0
@@ -423,7 +424,7 @@ def prepare(
         with _job_runner(_Task(source, tracks, json=kind == "json"), min(workers, len(perfs) or 1)) as run, tqdm(
             total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
         ) as bar:
-            for r in run(jobs, lambda: frontier):
+            for r in run(jobs, lambda: frontier):  # noqa: B023 (the frontier as it is when asked)
                 if r.array is None:
                     warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
                 pending[r.index] = r
@@ -446,9 +447,8 @@ def prepare(
             warn(f"{len(report.duplicates)} file(s) byte-identical to an earlier one: counted once "
                  "(listed under \"duplicates\" in the report)")
         for split in SPLITS:
-            if split not in report.splits or not report.splits[split]["performances"]:
-                if not what:
-                    warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
+            if (split not in report.splits or not report.splits[split]["performances"]) and not what:
+                warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
         report.seconds = round(time.perf_counter() - start, 3)
         if kind == "json":
             with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
@@ -471,9 +471,8 @@ def prepare(
 def _replace_folder(new: Path, out: Path) -> None:
     """Put the finished store `new` at `out`: renamed in; a store already there (checked to be
     one, holding only a store's files) is moved aside first and removed once the new one is in."""
-    from pianogenie.util import os_reason
-
     from pianogenie import util
+    from pianogenie.util import os_reason
 
     old = None
     try:

@@ -120,13 +120,13 @@ def make_handler(files: dict[str, bytes], verbose: bool = False) -> type[BaseHTT
             if not head_only:
                 self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self._send(head_only=False)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._send(head_only=True)
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002
+        def log_message(self, format: str, *args) -> None:
             if verbose:
                 super().log_message(format, *args)
 

@@ -13,9 +13,9 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,7 +33,6 @@ from pianogenie.prefetch import BatchSource
 from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
-
 
 log = logging.getLogger(__name__)
 

@@ -35,13 +35,13 @@ class Batch:
     def _fields(self) -> tuple:
         return (self.k, self.t, self.lengths, self.mask, self.v, self.s, self.pos)
 
-    def to(self, device, non_blocking: bool = False) -> "Batch":
+    def to(self, device, non_blocking: bool = False) -> Batch:
         """Every tensor on `device` except lengths, which stay on the CPU, where pack_padded_sequence
         wants them and where reading them costs no device sync."""
         return Batch(*(x if x is None or x is self.lengths else x.to(device, non_blocking=non_blocking)
                        for x in self._fields()))
 
-    def split(self, n: int) -> list["Batch"]:
+    def split(self, n: int) -> list[Batch]:
         """n shards along the batch dimension (fewer if the batch is smaller)."""
         cols = [[None] * n if x is None else x.tensor_split(n) for x in self._fields()]
         return [Batch(*p) for p in zip(*cols) if len(p[0])]

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from pianogenie.sources.base import Limits
 from pianogenie.outputs import add_force
+from pianogenie.sources.base import Limits
 from pianogenie.util import UserError
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
