@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ import orjson
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
 from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked, stamp, written_by
-from pianogenie.sources import Performance
+from pianogenie.sources import Performance, Source
 from pianogenie.store import StoreWriter, read_manifest, store_files
 from pianogenie.util import UserError, atomic_paths
 
@@ -53,7 +55,7 @@ class _Result:
 class _Task:
     """What every parser process needs: where to read, which tracks, whether to encode JSON."""
 
-    source: object  # a pianogenie.sources.base.Source
+    source: Source
     tracks: TrackSelection = ALL_TRACKS
     json: bool = True
 
@@ -69,6 +71,7 @@ def _init_worker(task: _Task) -> None:
 def _prepare_one(job: tuple[int, str]) -> _Result:
     index, midi_filename = job
     task = _WORKER_TASK
+    assert task is not None, "_init_worker runs first"
     try:
         data = task.source.read(midi_filename)
     except FileNotFoundError as e:
@@ -174,7 +177,7 @@ class _Workers:
 
         dispatch()
         while busy:
-            for conn in multiprocessing.connection.wait(list(busy)):
+            for conn in cast(list[Connection], multiprocessing.connection.wait(list(busy))):  # what it was given
                 try:
                     result = conn.recv()
                 except (EOFError, OSError):  # the worker died on this file (a crash in the parser)
@@ -266,12 +269,13 @@ class _JsonWriter:
 
     FLUSH = 8 << 20  # bytes of JSON compressed at a time
 
-    def __init__(self, folder: Path, keep_arrays: bool):
-        self.folder, self.keep = folder, keep_arrays
+    def __init__(self, folder: Path, keep_notes: int | None):
+        self.folder, self.keep = folder, keep_notes  # arrays kept for the cache while within keep notes
         self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
         self.arrays: dict = {}
 
     def add(self, split: str, name: str, r: _Result) -> None:
+        assert r.json is not None and r.array is not None, "a prepared performance"
         part = self.parts.get(split)
         if part is None:
             part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]  # noqa: SIM115 (closed by finish)
@@ -381,6 +385,7 @@ def prepare(
         raise UserError(f"cannot write -o {out}: {e.strerror or e}") from None
     parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        writer: _JsonWriter | StoreWriter
         if kind == "json":
             writer = _JsonWriter(parts, CACHE_PRIME_NOTES)
         else:
@@ -415,7 +420,7 @@ def prepare(
             if r.ignored:
                 row["ignored_tracks"] = r.ignored
             files.write((b",\n    " if files.tell() else b"    ") + orjson.dumps(row))
-            if kind == "json":
+            if isinstance(writer, _JsonWriter):
                 writer.add(p.split, p.midi_filename, r)
             else:
                 writer.add(p.split, p.midi_filename, r.array)
@@ -450,7 +455,7 @@ def prepare(
             if (split not in report.splits or not report.splits[split]["performances"]) and not what:
                 warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
         report.seconds = round(time.perf_counter() - start, 3)
-        if kind == "json":
+        if isinstance(writer, _JsonWriter):
             with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
                 writer.finish(tmp_out)
                 tmp_report.write_bytes(_report_bytes(report, parts / "files.jsonl"))

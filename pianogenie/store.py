@@ -31,7 +31,7 @@ from pianogenie.util import UserError
 
 FORMAT, VERSION = "pianogenie-notes", 1
 MANIFEST = "manifest.json"
-COLUMNS = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
+COLUMNS: dict[str, np.dtype] = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
 _HEADER = 128  # bytes reserved for each column's .npy header, written once the length is known
 MAX_MANIFEST_BYTES = 1 << 20
 

@@ -29,6 +29,7 @@ lags 8.70; baselines: mean of previous 8 10.55, linear regression on context fea
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -163,7 +164,7 @@ class VelocityBaselines:
     """The simple predictors velocity MAE is compared with: a constant (the train median), the
     previous note's velocity, a per-key mean (train), and the mean of the previous 8 velocities."""
 
-    def __init__(self, train_performances: list[np.ndarray] | None):
+    def __init__(self, train_performances: Sequence[np.ndarray] | None):
         self.median, self.key_mean = None, None
         if train_performances:
             notes = np.concatenate([np.asarray(p) for p in train_performances if len(p)])

@@ -169,7 +169,9 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
                     names[name] = ""  # not unpacked: read() reports it as over the cap
                     continue
                 target = temp / f"{len(names):08d}"
-                with tf.extractfile(m) as f, target.open("wb") as out:
+                src = tf.extractfile(m)
+                assert src is not None, "a regular file (isfile above)"
+                with src as f, target.open("wb") as out:
                     shutil.copyfileobj(f, out)
                 names[name] = str(target)
     except (OSError, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
@@ -252,7 +254,8 @@ class MidiCollection:
             if not is_midi_name(n):
                 folder, _, base = n.rpartition("/")
                 extras.setdefault(folder, []).append((base.rsplit(".", 1)[0], n))
-        perfs, unknown = [], []
+        perfs: list[Performance] = []
+        unknown: list[Performance] = []
         for n in midi:
             split = given.get(n, "") if given is not None else rule.split_of(groups[n])
             p = Performance(split, n, group=groups[n], extras=tuple(sorted(extras.get(n.rpartition("/")[0], ()))))
