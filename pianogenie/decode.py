@@ -258,8 +258,8 @@ def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperat
     return played, velocities
 
 
-def performance_midi(presses: Sequence[Press], keys: Sequence[int],
-                     velocities: Sequence[int] | None = None) -> pretty_midi.PrettyMIDI:
+def performance_midi(presses: Sequence[Press], keys: Sequence[int] | np.ndarray,
+                     velocities: Sequence[int] | np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
     """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys);
     velocities default to the presses' own (DEFAULT_VELOCITY where they have none)."""
     if velocities is None:

@@ -68,7 +68,9 @@ class PianoGenie:
         self._dt_max = float(cfg.data_delta_time_max)
         self._noisy = np.empty(NUM_KEYS, np.float32)
         self._masked = np.empty(NUM_KEYS, np.float32)
-        self._mask, self._mask_keys = None, None  # the last `keys` mask and the keys it was built from
+        # the last `keys` mask and the keys it was built from
+        self._mask: np.ndarray | None = None
+        self._mask_keys: tuple[int, ...] | None = None
         self.reset(seed)
 
     # ----------------------------------------------------------------------------------------------
@@ -103,7 +105,8 @@ class PianoGenie:
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
-            self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
+            self._noise_i = 0  # next row
+            self._noise_t: float | None = None  # the temperature that _noise is scaled by
 
     def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
               velocity: int | None = None) -> int:

@@ -142,7 +142,7 @@ def _png(size: int, pixel) -> bytes:
 @functools.cache
 def icon_png(size: int) -> bytes:
     """The app icon: the 8 button colours as bars rising low to high, inside the maskable safe zone."""
-    rgb = lambda h: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
+    rgb = lambda h: (int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16))
     bg, colors = rgb(THEME_COLOR), [rgb(c) for c in BUTTON_COLORS]
     lo, hi = 0.2 * size, 0.8 * size  # the central 60 %: safe when a launcher crops to a circle
     bar = (hi - lo) / 8

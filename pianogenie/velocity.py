@@ -108,6 +108,11 @@ def dense_features(s: torch.Tensor, t: torch.Tensor, b: torch.Tensor) -> torch.T
 class VelocityHead(nn.Module):
     """P(velocity bin of note i | h_i, k_i, s_i, dt_i, b_i); parameters under `vel.*`."""
 
+    state_transition: torch.Tensor  # the buffers registered below
+    state_input: torch.Tensor
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, rnn_dim: int, hidden: int, bins: int):
         super().__init__()
         self.bins = bins
@@ -177,7 +182,7 @@ class VelocityBaselines:
     def predictions(self, v: np.ndarray, k: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
         """Each baseline's prediction for notes with velocities v, keys k and states s (N, S)."""
         out = {"previous": s[:, 0] * 127, "mean8": s[:, :MEAN_OF].mean(1) * 127}
-        if self.median is not None:
+        if self.median is not None and self.key_mean is not None:  # (set together)
             out["constant"] = np.full(len(v), self.median)
             out["key"] = self.key_mean[k]
         return out
