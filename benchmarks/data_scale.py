@@ -29,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"

@@ -22,12 +22,12 @@ import sys
 import tempfile
 
 import torch
+from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 from pianogenie.config import Config
 from pianogenie.evaluate import evaluate
 from pianogenie.model import load_model
 from pianogenie.train import Trainer, lr_at
-from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 KEYS = ("perplexity", "key_accuracy", "loss_contour", "contour_violation_ratio")
 

@@ -26,7 +26,7 @@ const PRESSES = Number(opts.presses), RUNS = Number(opts.runs), FRAME = 1 / 60;
 const { decoder, config, velocityHead } = await loadModelDir(opts.model);
 
 const rhythms = {
-  'steady 0.25 s': (rng) => 0.25,
+  'steady 0.25 s': () => 0.25,
   '0.25 s +-100 ms': (rng) => 0.25 + (rng() * 2 - 1) * 0.1,
   'free (0.06..1.2 s, log-uniform)': (rng) => Math.exp(Math.log(0.06) + rng() * Math.log(1.2 / 0.06)),
 };

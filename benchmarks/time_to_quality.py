@@ -26,11 +26,11 @@ import tempfile
 import time
 
 import torch
+from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 from pianogenie import recipes
 from pianogenie.train import Trainer, default_workers
 from pianogenie.util import atomic_write_text
-from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 
 class _Reached(Exception):

@@ -36,8 +36,8 @@ from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS
 from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
-from pianogenie.prepare import prepare
 from pianogenie.model import Autoencoder
+from pianogenie.prepare import prepare
 from pianogenie.train import Trainer, default_workers
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
@@ -157,7 +157,8 @@ def trainer_loop(data, cfg: Config, steps: int, device: str, run_dir: str) -> fl
     every = max(steps // 5, 1)
     cfg = cfg.replace(max_num_steps=6 * every, summarize_frequency=every, eval_frequency=10 * 6 * every)
     Trainer(cfg, {"train": data["train"]}, run_dir, device=device, progress=False).train()
-    rows = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+    with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
     rates = [r["steps_per_second"] for r in rows if r["split"] == "train"][1:]
     return len(rates) / sum(1 / r for r in rates)  # steps / seconds over those intervals
 
@@ -319,7 +320,7 @@ def main() -> int:
                 f"tutorial loop (torch default: {default_threads} threads)":
                     lambda: tutorial_loop(data["train"], cfg, args.steps, threads=default_threads),
                 "tutorial loop (1 thread)": lambda: tutorial_loop(data["train"], cfg, args.steps, threads=1),
-                f"ours ({workers} shard threads)": lambda: our_loop(data, cfg, args.steps, workers, f"{tmp}/r{r}"),
+                f"ours ({workers} shard threads)": lambda r=r: our_loop(data, cfg, args.steps, workers, f"{tmp}/r{r}"),
             }
             for name, fn in runs.items():
                 results.setdefault(name, []).append(fn())

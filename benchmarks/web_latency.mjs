@@ -67,6 +67,7 @@ try {
   await page.addScriptTag({ url: '/bench-tfjs/tf.es2017.min.js' });
   await page.addScriptTag({ url: '/bench-wasm/tf-backend-wasm.es2017.min.js' });
 
+  /* global tf -- the page loads TF.js as a global script */
   const results = await page.evaluate(async (presses) => {
     const { TfjsDecoder } = await import('/src/tfjs_decoder.js');
     const { Session } = await import('/src/session.js');

@@ -18,6 +18,7 @@ from __future__ import annotations
 # argument parsing) is one line and 130/143; the CLI installs its own handlers before it writes.
 # `_signal` (the C module) rather than `signal`, whose import (enum) is itself a few milliseconds.
 import _signal
+import itertools as _itertools
 import os as _os
 import sys as _sys
 
@@ -38,7 +39,7 @@ def _is_the_cli() -> bool:
     if _sys.argv and _sys.argv[0].rpartition("/")[2] == "pianogenie":
         return True
     argv = getattr(_sys, "orig_argv", [])
-    return any(a == "-m" and b == "pianogenie" for a, b in zip(argv, argv[1:]))
+    return any(a == "-m" and b == "pianogenie" for a, b in _itertools.pairwise(argv))
 
 
 if _is_the_cli():

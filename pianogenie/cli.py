@@ -15,8 +15,7 @@ import threading
 import traceback
 import warnings
 
-from pianogenie import __version__
-from pianogenie import util
+from pianogenie import __version__, util
 from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help

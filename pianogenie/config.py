@@ -10,7 +10,6 @@ import json
 import math
 import os
 import typing
-from pathlib import Path
 
 from pianogenie.util import UserError, atomic_write_text
 
@@ -57,7 +56,7 @@ class Config:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, d: dict, *, strict: bool = True) -> "Config":
+    def from_dict(cls, d: dict, *, strict: bool = True) -> Config:
         """Build from a dict; unknown keys are an error (strict) or ignored; values are type-checked."""
         valid = cls.field_names()
         unknown = sorted(set(d) - set(valid))
@@ -71,7 +70,7 @@ class Config:
         return cls(**kwargs).validated()
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, strict: bool = True) -> "Config":
+    def load(cls, path: str | os.PathLike, *, strict: bool = True) -> Config:
         from pianogenie.bounded import load_json, read_file
 
         if not str(path):
@@ -87,10 +86,10 @@ class Config:
     def save(self, path: str | os.PathLike) -> None:
         atomic_write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
-    def replace(self, **overrides) -> "Config":
+    def replace(self, **overrides) -> Config:
         return Config.from_dict({**dataclasses.asdict(self), **overrides})
 
-    def override(self, pairs: list[str]) -> "Config":
+    def override(self, pairs: list[str]) -> Config:
         """Apply command-line `key=value` (or `--key=value`) overrides."""
         d = {}
         for pair in pairs:
@@ -100,7 +99,7 @@ class Config:
             d[key.replace("-", "_")] = value
         return Config.from_dict({**dataclasses.asdict(self), **d})
 
-    def validated(self) -> "Config":
+    def validated(self) -> Config:
         if (problem := value_problem(self)) is not None:
             raise UserError(f"invalid config: {problem}")
         # What value_problem (ranges of single values) does not cover: bounds between and within keys.

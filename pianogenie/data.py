@@ -17,6 +17,7 @@ import hashlib
 import os
 import time
 import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ try:  # same gzip format, several times faster to write and read
     from isal import igzip as _gzip
     from isal.igzip_lib import IsalError as _InflateError
 except ImportError:  # pragma: no cover - isal is a dependency, stdlib gzip is the fallback
-    import gzip as _gzip
-    from zlib import error as _InflateError
+    import gzip as _gzip  # type: ignore[no-redef]  # the same interface
+    from zlib import error as _InflateError  # type: ignore[assignment]
 
 SPLITS = ("train", "validation", "test")
 
@@ -49,7 +50,7 @@ def notes_to_json(notes: np.ndarray) -> bytes:
             gc.enable()
 
 
-def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
+def load_notes(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]]:
     """Read a notes file (ours or the 2021 tutorial's) into {split: [(N, 4) float64 array, ...]};
     a notes store folder (`pianogenie.store`) opens memory-mapped instead, as {split: StoreSplit}
     (a sequence of the same arrays, read on demand).
@@ -74,7 +75,7 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
         return cached
     try:
         text = _gzip.decompress(raw)
-    except (OSError, EOFError, ValueError, _InflateError) as e:
+    except (OSError, EOFError, ValueError, _InflateError) as e:  # type: ignore[misc]  # isal's stub makes IsalError an instance
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
     out = _parse_fast(text)
     if out is None or any(_first_bad(a) for perfs in out.values() for a in perfs):

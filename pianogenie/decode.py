@@ -30,12 +30,11 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
-import math
 import logging
+import math
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import mido
 import numpy as np
@@ -158,7 +157,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
         return []
     dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
     try:
-        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([l for _, l in lines], dialect))]
+        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([line for _, line in lines], dialect))]
     except csv.Error as e:  # a field past csv's size limit, a NUL byte, ...
         raise UserError(f"{path} is not a CSV of presses ({e})") from None
     names = ["time", "button", "duration"]
@@ -259,8 +258,8 @@ def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperat
     return played, velocities
 
 
-def performance_midi(presses: Sequence[Press], keys: Sequence[int],
-                     velocities: Sequence[int] | None = None) -> pretty_midi.PrettyMIDI:
+def performance_midi(presses: Sequence[Press], keys: Sequence[int] | np.ndarray,
+                     velocities: Sequence[int] | np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
     """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys);
     velocities default to the presses' own (DEFAULT_VELOCITY where they have none)."""
     if velocities is None:

@@ -7,6 +7,7 @@ deterministically and without augmentation; `first128` is the 2021 tutorial's pr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from pianogenie.windows import Batch, Notes, eval_windows
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
+def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config, protocol: str = "all",
              batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
              progress: bool = False, velocity_baselines: VelocityBaselines | None = None,
              step: int | None = None, sample: int = 0) -> dict:
@@ -72,19 +73,19 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
     usage = (hist / hist.sum()).numpy()
     nz = usage[usage > 0]
     pairs = max(sums["pairs"], 1.0)
-    terms = {"loss_recons": ce, "loss_margin": sums["margin"] / sums["notes"], "loss_contour": sums["contour"] / pairs}
+    means = {"loss_recons": ce, "loss_margin": sums["margin"] / sums["notes"], "loss_contour": sums["contour"] / pairs}
     if with_velocity:
-        terms["loss_velocity"] = sums["velocity"] / sums["notes"]
+        means["loss_velocity"] = sums["velocity"] / sums["notes"]
     return {
         "protocol": protocol,
         "num_performances": len(performances),
-        "num_windows": int(len(starts)),
+        "num_windows": len(starts),
         "num_notes": int(sums["notes"]),
-        "loss": total_loss(terms, cfg, step),
+        "loss": total_loss(means, cfg, step),
         "cross_entropy": ce,
         "perplexity": math.exp(ce),
         "key_accuracy": sums["correct"] / sums["notes"],
-        **{k: v for k, v in terms.items() if k != "loss_recons"},  # (= cross_entropy)
+        **{k: v for k, v in means.items() if k != "loss_recons"},  # (= cross_entropy)
         "contour_violation_ratio": sums["viol_tut"] / pairs,  # tutorial: sign(dk) != sign(db)
         "contour_violation_ratio_paper": sums["viol_paper"] / pairs,  # paper: dk * db < 0
         "button_histogram": [int(x) for x in hist.tolist()],
@@ -95,6 +96,7 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
 
 def _velocity_sums(sums: dict[str, float], hat_v: torch.Tensor, batch: Batch, baselines: VelocityBaselines) -> None:
     """Accumulate absolute errors (model and baselines) and NLL over the batch's scored notes."""
+    assert batch.v is not None and batch.s is not None and batch.pos is not None, "a batch with velocities"
     scored = batch.mask & (batch.pos >= MEAN_OF)  # (B, T)
     v = batch.v[scored]
     sums["velocity_notes"] = sums.get("velocity_notes", 0.0) + float(scored.sum())

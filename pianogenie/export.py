@@ -26,6 +26,7 @@ import dataclasses
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -182,9 +183,11 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, 
                             "or pass --force)")
         # a proven previous export: its stale files go; with --force alone, only same-named files are replaced
         old = _previous_export_files(out) if ours else set()
+    def in_old(name: str) -> Callable[[Path], bool]:
+        return lambda p: name in old
+
     for name in files:
-        check_output(out / name, flag="--out", inputs=inputs,
-                     ours=lambda p, name=name: name in old, force=force)
+        check_output(out / name, flag="--out", inputs=inputs, ours=in_old(name), force=force)
     try:
         with atomic_paths(*(out / name for name in files)) as tmps:
             for tmp, data in zip(tmps, files.values()):

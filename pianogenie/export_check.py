@@ -28,8 +28,9 @@ import math
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from pianogenie.util import UserError
 
@@ -116,7 +117,7 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
         if not paths or not all(isinstance(p, str) and _plain_relative(p) for p in paths):
             raise UserError(f"{where}: the manifest names a shard outside the folder or no shard: {paths!r}"[:300])
         shards += paths
-        entries = []
+        entries: list[tuple[str, list[int]]] = []
         for w in group["weights"]:
             bad = f"{where}: weights_manifest.json: a weight entry is not valid"
             if not isinstance(w, dict) or not isinstance(w.get("name"), str):
@@ -271,7 +272,7 @@ def reader(model_dir: Path, where: str) -> Callable[[str], bytes]:
     def exists(name: str) -> bool:
         return os.path.isfile(Path(model_dir) / name)
 
-    read.exists = exists
+    read.__dict__["exists"] = exists  # a function attribute: _exists looks it up
     return read
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -68,14 +68,16 @@ class PianoGenie:
         self._dt_max = float(cfg.data_delta_time_max)
         self._noisy = np.empty(NUM_KEYS, np.float32)
         self._masked = np.empty(NUM_KEYS, np.float32)
-        self._mask, self._mask_keys = None, None  # the last `keys` mask and the keys it was built from
+        # the last `keys` mask and the keys it was built from
+        self._mask: np.ndarray | None = None
+        self._mask_keys: tuple[int, ...] | None = None
         self.reset(seed)
 
     # ----------------------------------------------------------------------------------------------
     # Construction
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> "PianoGenie":
+    def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> PianoGenie:
         """Load a run directory, our checkpoint or the tutorial's `model.pt`; None = the shipped model."""
         from pianogenie.model import load_model  # torch is needed to read weights, never to play
 
@@ -83,7 +85,7 @@ class PianoGenie:
         return cls.from_model(model, cfg, seed=seed)
 
     @classmethod
-    def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> "PianoGenie":
+    def from_model(cls, model, cfg: Config, *, seed: int | None = None) -> PianoGenie:
         """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder, and maybe a `.vel` head)."""
         weights = {name: p.detach().cpu().double().numpy() for name, p in model.dec.state_dict().items()}
         vel = getattr(model, "vel", None)
@@ -103,7 +105,8 @@ class PianoGenie:
         if seed is not None or not hasattr(self, "_rng"):
             self._rng = np.random.default_rng(seed)
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
-            self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
+            self._noise_i = 0  # next row
+            self._noise_t: float | None = None  # the temperature that _noise is scaled by
 
     def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
               velocity: int | None = None) -> int:

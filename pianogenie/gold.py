@@ -121,7 +121,8 @@ def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: fl
     the share of notes where they agree exactly."""
     _check_buttons(cfg)
     model.eval()
-    mse, mae, exact, mse_1_to_8 = ({m.name: [] for m in melodies} for _ in range(4))
+    per_melody: list[dict[str, list[float]]] = [{m.name: [] for m in melodies} for _ in range(4)]
+    mse, mae, exact, mse_1_to_8 = per_melody
     for shift in transpositions:
         for m, b in zip(melodies, encoder_buttons(model, cfg, melodies, delta_time, shift)):
             diff = (b - m.buttons).astype(np.float64)
@@ -129,7 +130,7 @@ def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: fl
             mae[m.name].append(float(np.mean(np.abs(diff))))
             exact[m.name].append(float(np.mean(diff == 0)))
             mse_1_to_8[m.name].append(float(np.mean((diff - 1) ** 2)))
-    mean = lambda d: float(np.mean([v for vs in d.values() for v in vs]))  # noqa: E731
+    mean = lambda d: float(np.mean([v for vs in d.values() for v in vs]))
     return {
         "delta_time": delta_time,
         "transpositions": [min(transpositions), max(transpositions)],

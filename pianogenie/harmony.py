@@ -149,7 +149,8 @@ def note_labels(
         raise ValueError(f"notes must be (N, 4), got shape {notes.shape}")
     onsets = notes[:, 0].astype(np.float64)
     none = np.zeros(len(onsets), dtype=np.int64)
-    return tuple(s.at(onsets) if s is not None else none.copy() for s in (keysig, chord_root, chord_family))
+    at = lambda s: s.at(onsets) if s is not None else none.copy()
+    return at(keysig), at(chord_root), at(chord_family)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +293,10 @@ def read_asap_annotations(path: str | Path) -> AsapAnnotations:
     signature segments. The first key covers the notes before the first beat (a score's key signature
     holds from its start), the last one runs to the end (end = inf)."""
     path = Path(path)
-    beats, downbeats, key_t, key_v = [], [], [], []
+    beats: list[float] = []
+    downbeats: list[float] = []
+    key_t: list[float] = []
+    key_v: list[int] = []
     for n, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
@@ -325,7 +329,7 @@ def read_asap_annotations(path: str | Path) -> AsapAnnotations:
 
 def _read_spans(path: Path, what: str) -> list[tuple[int, float, float, str]]:
     """Lines `start end label` (tabs or spaces), in time order without overlap -> (line, s, e, label)."""
-    spans = []
+    spans: list[tuple[int, float, float, str]] = []
     for n, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
@@ -352,7 +356,10 @@ def read_chord_file(path: str | Path) -> tuple[Segments, Segments]:
             r, f = parse_chord_label(label)
         except ValueError as err:
             raise UserError(f"{path}:{n}: chord {label!r}: {err}") from None
-        start.append(s), end.append(e), roots.append(r), fams.append(f)
+        start.append(s)
+        end.append(e)
+        roots.append(r)
+        fams.append(f)
     return _segments(start, end, roots), _segments(start, end, fams)
 
 
@@ -379,7 +386,7 @@ def read_key_file(path: str | Path) -> Segments:
 def read_beat_file(path: str | Path) -> np.ndarray:
     """POP909's `beat_midi.txt` (time, beat flag, downbeat flag) -> beat times (s), nondecreasing."""
     path = Path(path)
-    beats = []
+    beats: list[float] = []
     for n, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
@@ -501,7 +508,7 @@ def key_from_profile(profile: np.ndarray, method: str = "krumhansl") -> int:
     if profile.max() <= 0:
         return NONE
     weights = profile / profile.max() * 64.0  # a musical range of quarter lengths
-    s = stream.Stream()
+    s: stream.Stream = stream.Stream()
     for pc in range(12):
         if weights[pc] > 1e-3:
             n = note.Note(pc + 60)

@@ -110,7 +110,7 @@ def _parse_metadata(raw: bytes, name: str) -> list[dict]:
             if isinstance(obj, list) and all(isinstance(r, dict) for r in obj):
                 rows = obj
             elif isinstance(obj, dict) and all(isinstance(c, dict) for c in obj.values()):
-                index = obj.get("midi_filename") or next(iter(obj.values()), {})
+                index: dict = obj.get("midi_filename") or next(iter(obj.values()), {})
                 order = sorted(index, key=lambda i: (len(i), i))  # "0", "1", ..., "10", ...
                 rows = [{col: vals.get(i) for col, vals in obj.items()} for i in order]
             else:
@@ -140,7 +140,9 @@ def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes, ex
     names = ["" if r.get("midi_filename") is None else str(r.get("midi_filename")) for r in rows]
     perfs = [Performance(str(r.get("split")), name, group=name, extras=_annotations(name, exists))
              for r, name in zip(rows, names)]
-    version = ".".join(_METADATA_RE.match(PurePosixPath(metadata).name).groups()[:3])
+    m = _METADATA_RE.match(PurePosixPath(metadata).name)
+    assert m is not None, "_metadata_choice picks a name the pattern matches"
+    version = ".".join(m.groups()[:3])
     return MaestroSource(
         path=path,
         kind=kind,
@@ -199,8 +201,8 @@ def find_source(path: str | os.PathLike, limits: Limits = Limits()) -> MaestroSo
                 members = set(zf.namelist())
         except (OSError, *_ZIP_MEMBER_ERRORS) as e:
             raise UserError(f"{path}: unreadable zip ({type(e).__name__}: {e})") from None
-        root = meta.rsplit("/", 1)[0] + "/" if "/" in meta else ""
-        return _make_source(path, "zip", root, meta, raw, lambda name: root + name in members, limits)
+        top = meta.rsplit("/", 1)[0] + "/" if "/" in meta else ""
+        return _make_source(path, "zip", top, meta, raw, lambda name: top + name in members, limits)
     raise UserError(f"{path} does not exist; expected {_EXPECTED}")
 
 

@@ -34,6 +34,7 @@ class RunningMeans:
         """The means since the last read (one device sync), then start over."""
         if self.total is None:
             return {}
+        assert self.keys is not None, "set with the first total"
         means = {k: v / self.count for k, v in zip(self.keys, self.total.tolist())}
         self.total, self.count = None, 0
         return means

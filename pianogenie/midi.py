@@ -31,7 +31,7 @@ class TrackSelection:
     programs: frozenset = frozenset()  # 0..127
 
     @classmethod
-    def parse(cls, names: str | None = None, programs: str | None = None) -> "TrackSelection":
+    def parse(cls, names: str | None = None, programs: str | None = None) -> TrackSelection:
         """From `--tracks PIANO,MELODY` and `--programs piano,40-47,73`; ValueError says what is wrong."""
         picked_names = frozenset(n.strip().upper() for n in (names or "").split(",") if n.strip())
         if names is not None and not picked_names:
@@ -143,20 +143,21 @@ def parse_midi(data: bytes, tracks: TrackSelection = ALL_TRACKS) -> ParsedMidi:
 
     Raises ValueError (or RuntimeError from symusic) for data that is not a readable MIDI file.
     """
-    score = symusic.Score.from_midi(data)  # ticks: exact integers
+    # ticks: exact integers (symusic types its factory as the bare generic Score; it returns a ScoreTick)
+    score: symusic.core.ScoreTick = symusic.Score.from_midi(data)  # type: ignore[assignment]
     if score.ticks_per_quarter <= 0:  # SMPTE time division, or 0: no tick length pretty_midi can use
         raise ValueError(f"its header gives {score.ticks_per_quarter} ticks per quarter note")
     if len(score.tempos) and (score.tempos.numpy()["mspq"] <= 0).any():
         raise ValueError("it has a tempo of 0 microseconds per quarter note")
     parts, taken, ignored = [], [], []
-    for i, t in enumerate(score.tracks):
-        if not len(t.notes):
+    for i, track in enumerate(score.tracks):
+        if not len(track.notes):
             continue
-        if tracks.takes(t.name, t.program, t.is_drum):
-            parts.append((i, t.notes.numpy()))
-            taken.append(_track_label(t, len(t.notes)))
+        if tracks.takes(track.name, track.program, track.is_drum):
+            parts.append((i, track.notes.numpy()))
+            taken.append(_track_label(track, len(track.notes)))
         else:
-            ignored.append(_track_label(t, len(t.notes)))
+            ignored.append(_track_label(track, len(track.notes)))
     if not parts:
         return ParsedMidi(np.zeros((0, 4)), tracks=taken, ignored=ignored)
     cat = lambda col: np.concatenate([a[col] for _, a in parts]).astype(np.int64)

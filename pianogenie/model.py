@@ -167,8 +167,8 @@ def total_loss(terms: dict, cfg: Config, step: int | None = None):
     return total
 
 
-def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None, num_notes: float | None = None,
-           num_pairs: float | None = None, outputs: dict | None = None
+def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None,
+           num_notes: torch.Tensor | float | None = None, num_pairs: torch.Tensor | float | None = None, outputs: dict | None = None
            ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """The training objective on a batch: reconstruction CE + margin + contour, masked to real notes.
 
@@ -194,6 +194,7 @@ def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None,
     de = torch.diff(e, dim=1)
     terms["loss_contour"] = (torch.square(torch.clamp(1 - dk * de, min=0)) * pair).sum() / num_pairs
     if len(out) == 3:
+        assert batch.v is not None, "the velocity head is given history states only with velocities"
         terms["loss_velocity"] = (velocity_nll(out[2], batch.v) * m).sum() / num_notes
         if outputs is not None:
             outputs["hat_v"] = out[2].detach()

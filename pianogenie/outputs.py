@@ -21,8 +21,8 @@ The writing itself goes through `pianogenie.util.atomic_paths` (temporary file +
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from pianogenie.util import UserError, name_max
 

@@ -104,9 +104,9 @@ class PackedDecoder:
             W_out = self._pack_velocity(W_out)  # (H + 1 + D, 88 + hidden + S)
             # [dt, chord, log dt, b] and then u_i into the buffer by struct calls, ~3x cheaper than
             # assigning a tuple to a slice (no tuple, no per-item numpy conversion)
-            self._write_dense = functools.partial(struct.Struct("4f").pack_into, self._buf, 4 * top)
-            self._write_u = functools.partial(struct.Struct(f"{NUM_INPUTS}f").pack_into, self._buf, 4 * (top + 4))
-            self._s = memoryview(self._buf[top + 4 + NUM_INPUTS:])  # memoryview copies are ~2x cheaper
+            self._write_dense = functools.partial(struct.Struct("4f").pack_into, self._buf.data, 4 * top)
+            self._write_u = functools.partial(struct.Struct(f"{NUM_INPUTS}f").pack_into, self._buf.data, 4 * (top + 4))
+            self._s = self._buf[top + 4 + NUM_INPUTS:].data  # memoryview copies are ~2x cheaper
             self.write_dense, self.write_u = self._write_dense, self._write_u
         self._out_kernel = _aligned(W_out)  # (H + 1, 88) without a velocity head
 
@@ -123,7 +123,7 @@ class PackedDecoder:
         self._logits = self._logits_all[:NUM_KEYS]
         if D:
             self._vel_pre, s_new = (self._logits_all[sl] for sl in self._vel_slices)
-            self._s_new = memoryview(s_new)
+            self._s_new = s_new.data
             self._vel = (self._vel_pre, self._vel_rows, self._vel_zh, self._zero, self._vel_z, self._vel_out,
                          self._vel_logits, self._vel_p, self._vel_moments, self._vel_mean)
             # y @ W_o into a, bound once (the method skips np.dot's ~0.15 us of dispatch)
@@ -143,6 +143,7 @@ class PackedDecoder:
         no separate state update), its standardisation folded in. The chosen key's columns become
         a table; the output layer takes a trailing 1."""
         w, f64, f32 = self._velocity_weights, np.float64, np.float32
+        assert w is not None, "a model with a velocity head"
         H, S = self.cfg.model_rnn_dim, NUM_STATE
         W1, b1 = np.asarray(w["hidden.weight"], f64), np.asarray(w["hidden.bias"], f64)  # (hid, H + 88 + D)
         mean, std = np.asarray(w["feature_mean"], f64), np.asarray(w["feature_std"], f64)

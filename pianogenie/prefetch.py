@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+import torch
 
 from pianogenie.config import Config
 from pianogenie.windows import Batch, TrainWindows
@@ -34,16 +37,18 @@ class BatchSource:
             self._thread = threading.Thread(target=self._fill, name="batch-prefetch", daemon=True)
             self._thread.start()
 
-    def _sample(self) -> tuple[Batch, dict]:
+    def _sample(self) -> tuple[Batch, Mapping[str, Any]]:
         cfg = self.cfg
         batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
                                     cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max)
         if self.pin:
-            batch = Batch(*(x if x is None or x is batch.lengths else x.pin_memory() for x in batch._fields()))
+            batch = batch.map(torch.Tensor.pin_memory)
         return batch, self.rng.bit_generator.state
 
     def _fill(self) -> None:
+        assert self._queue is not None, "started only with a queue"
         while not self._stop.is_set():
+            item: tuple[Batch, Mapping[str, Any]] | BaseException
             try:
                 item = self._sample()
             except BaseException as e:  # handed to the training loop, raised there
@@ -67,7 +72,7 @@ class BatchSource:
         batch, self._state = item
         return batch
 
-    def rng_state(self) -> dict:
+    def rng_state(self) -> Mapping[str, Any]:
         """The generator's state after the last batch `next` returned."""
         return self._state
 

@@ -19,9 +19,11 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import orjson
@@ -29,9 +31,10 @@ import orjson
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
 from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked, stamp, written_by
-from pianogenie.sources import Performance
+from pianogenie.sources import Performance, Source
 from pianogenie.store import StoreWriter, read_manifest, store_files
 from pianogenie.util import UserError, atomic_paths
+
 
 @dataclass
 class _Result:
@@ -52,7 +55,7 @@ class _Result:
 class _Task:
     """What every parser process needs: where to read, which tracks, whether to encode JSON."""
 
-    source: object  # a pianogenie.sources.base.Source
+    source: Source
     tracks: TrackSelection = ALL_TRACKS
     json: bool = True
 
@@ -68,6 +71,7 @@ def _init_worker(task: _Task) -> None:
 def _prepare_one(job: tuple[int, str]) -> _Result:
     index, midi_filename = job
     task = _WORKER_TASK
+    assert task is not None, "_init_worker runs first"
     try:
         data = task.source.read(midi_filename)
     except FileNotFoundError as e:
@@ -173,7 +177,7 @@ class _Workers:
 
         dispatch()
         while busy:
-            for conn in multiprocessing.connection.wait(list(busy)):
+            for conn in cast(list[Connection], multiprocessing.connection.wait(list(busy))):  # what it was given
                 try:
                     result = conn.recv()
                 except (EOFError, OSError):  # the worker died on this file (a crash in the parser)
@@ -265,15 +269,16 @@ class _JsonWriter:
 
     FLUSH = 8 << 20  # bytes of JSON compressed at a time
 
-    def __init__(self, folder: Path, keep_arrays: bool):
-        self.folder, self.keep = folder, keep_arrays
+    def __init__(self, folder: Path, keep_notes: int | None):
+        self.folder, self.keep = folder, keep_notes  # arrays kept for the cache while within keep notes
         self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
         self.arrays: dict = {}
 
     def add(self, split: str, name: str, r: _Result) -> None:
+        assert r.json is not None and r.array is not None, "a prepared performance"
         part = self.parts.get(split)
         if part is None:
-            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]
+            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]  # noqa: SIM115 (closed by finish)
         part[1].append((b"," if part[3] else b"") + r.json)
         part[2] += len(r.json) + 1
         part[3] += 1
@@ -380,12 +385,13 @@ def prepare(
         raise UserError(f"cannot write -o {out}: {e.strerror or e}") from None
     parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        writer: _JsonWriter | StoreWriter
         if kind == "json":
             writer = _JsonWriter(parts, CACHE_PRIME_NOTES)
         else:
             (parts / "store").mkdir()
             writer = StoreWriter(parts / "store")
-        files = open(parts / "files.jsonl", "wb")
+        files = open(parts / "files.jsonl", "wb")  # noqa: SIM115 (closed once the pool is done)
         seen: dict[bytes, str] = {}
         pending: dict[int, _Result] = {}
         frontier = 0
@@ -414,7 +420,7 @@ def prepare(
             if r.ignored:
                 row["ignored_tracks"] = r.ignored
             files.write((b",\n    " if files.tell() else b"    ") + orjson.dumps(row))
-            if kind == "json":
+            if isinstance(writer, _JsonWriter):
                 writer.add(p.split, p.midi_filename, r)
             else:
                 writer.add(p.split, p.midi_filename, r.array)
@@ -423,7 +429,7 @@ def prepare(
         with _job_runner(_Task(source, tracks, json=kind == "json"), min(workers, len(perfs) or 1)) as run, tqdm(
             total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
         ) as bar:
-            for r in run(jobs, lambda: frontier):
+            for r in run(jobs, lambda: frontier):  # noqa: B023 (the frontier as it is when asked)
                 if r.array is None:
                     warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
                 pending[r.index] = r
@@ -446,11 +452,10 @@ def prepare(
             warn(f"{len(report.duplicates)} file(s) byte-identical to an earlier one: counted once "
                  "(listed under \"duplicates\" in the report)")
         for split in SPLITS:
-            if split not in report.splits or not report.splits[split]["performances"]:
-                if not what:
-                    warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
+            if (split not in report.splits or not report.splits[split]["performances"]) and not what:
+                warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
         report.seconds = round(time.perf_counter() - start, 3)
-        if kind == "json":
+        if isinstance(writer, _JsonWriter):
             with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
                 writer.finish(tmp_out)
                 tmp_report.write_bytes(_report_bytes(report, parts / "files.jsonl"))
@@ -471,9 +476,8 @@ def prepare(
 def _replace_folder(new: Path, out: Path) -> None:
     """Put the finished store `new` at `out`: renamed in; a store already there (checked to be
     one, holding only a store's files) is moved aside first and removed once the new one is in."""
-    from pianogenie.util import os_reason
-
     from pianogenie import util
+    from pianogenie.util import os_reason
 
     old = None
     try:

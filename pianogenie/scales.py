@@ -11,7 +11,7 @@ browser's copy is `web/src/scales.js` (same scale names and intervals; a test ch
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS
 from pianogenie.util import UserError

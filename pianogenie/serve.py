@@ -67,6 +67,7 @@ def host_allowed(host: str | None, port: int) -> bool:
 
 def make_handler(files: dict[str, bytes], verbose: bool = False) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        server: Server
         server_version = "pianogenie"
         sys_version = ""
         timeout = SOCKET_TIMEOUT_S  # socket timeout for every read and write
@@ -120,13 +121,13 @@ def make_handler(files: dict[str, bytes], verbose: bool = False) -> type[BaseHTT
             if not head_only:
                 self.wfile.write(data)
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             self._send(head_only=False)
 
-        def do_HEAD(self) -> None:  # noqa: N802
+        def do_HEAD(self) -> None:
             self._send(head_only=True)
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002
+        def log_message(self, format: str, *args) -> None:
             if verbose:
                 super().log_message(format, *args)
 
@@ -134,6 +135,7 @@ def make_handler(files: dict[str, bytes], verbose: bool = False) -> type[BaseHTT
 
 
 class Server(ThreadingHTTPServer):
+    server_address: tuple[str, int]  # HOST is an IPv4 address
     daemon_threads = True
     request_queue_size = 128  # listen backlog: socketserver's 5 resets connections in a burst
 

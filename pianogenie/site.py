@@ -42,8 +42,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from pianogenie import __version__
-from pianogenie import util
+from pianogenie import __version__, util
 from pianogenie.util import UserError, signals_held, tmp_prefix
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -140,10 +139,10 @@ def _png(size: int, pixel) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def icon_png(size: int) -> bytes:
     """The app icon: the 8 button colours as bars rising low to high, inside the maskable safe zone."""
-    rgb = lambda h: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))  # noqa: E731
+    rgb = lambda h: (int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16))
     bg, colors = rgb(THEME_COLOR), [rgb(c) for c in BUTTON_COLORS]
     lo, hi = 0.2 * size, 0.8 * size  # the central 60 %: safe when a launcher crops to a circle
     bar = (hi - lo) / 8
@@ -180,7 +179,7 @@ def licenses(model_dir: Path) -> bytes:
         "The shipped Piano Genie model, trained by this project on MAESTRO / ASAP data (CC BY-NC-SA 4.0),\n"
         "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/"
         if shipped else
-        f"The model in model/ was exported by `pianogenie export` from a model of the site builder's choosing;\n"
+        "The model in model/ was exported by `pianogenie export` from a model of the site builder's choosing;\n"
         "its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0).")
     sample_license = (SAMPLES_PACKAGE / "LICENSE").read_text(encoding="utf-8").strip()
     layers = "".join(

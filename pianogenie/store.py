@@ -31,7 +31,7 @@ from pianogenie.util import UserError
 
 FORMAT, VERSION = "pianogenie-notes", 1
 MANIFEST = "manifest.json"
-COLUMNS = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
+COLUMNS: dict[str, np.dtype] = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
 _HEADER = 128  # bytes reserved for each column's .npy header, written once the length is known
 MAX_MANIFEST_BYTES = 1 << 20
 
@@ -53,10 +53,10 @@ class StoreWriter:
         self.lengths: dict = {}
 
     def _open(self, split: str):
-        files = {c: open(self.folder / f"{split}.{c}.npy", "wb") for c in COLUMNS}
+        files = {c: open(self.folder / f"{split}.{c}.npy", "wb") for c in COLUMNS}  # noqa: SIM115 (kept open until finish)
         for f in files.values():
             f.write(b"\0" * _HEADER)
-        files["names"] = open(self.folder / f"{split}.names.jsonl", "wb")
+        files["names"] = open(self.folder / f"{split}.names.jsonl", "wb")  # noqa: SIM115
         self.files[split], self.counts[split], self.lengths[split] = files, [0, 0], []
         return files
 
@@ -154,7 +154,7 @@ class StoreSplit(Sequence):
 
     @property
     def num_notes(self) -> int:
-        return int(len(self.onsets))
+        return len(self.onsets)
 
 
 def open_store(folder: str | os.PathLike) -> dict[str, StoreSplit]:

@@ -13,9 +13,9 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,7 +33,6 @@ from pianogenie.prefetch import BatchSource
 from pianogenie.util import Interrupted, UserError, atomic_path
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
-
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +104,7 @@ class Trainer:
     """One training run: built in named steps (device, data, model and optimizer, starting weights,
     resume, parallelism), each setting its own part of the state; `train()` runs the loop."""
 
-    def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
+    def __init__(self, cfg: Config, data: Mapping[str, Sequence[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
                  init: str | os.PathLike | None = None, fast_path: bool | None = None,
                  report: Callable[[str], None] | None = None):
@@ -155,7 +154,7 @@ class Trainer:
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
 
-    def _take_data(self, data: dict[str, list[np.ndarray]]) -> None:
+    def _take_data(self, data: Mapping[str, Sequence[np.ndarray]]) -> None:
         """Training windows, the validation split and the velocity baselines."""
         cfg = self.cfg
         if "train" not in data or not data["train"]:
@@ -211,7 +210,7 @@ class Trainer:
 
     def _parallelise(self, workers: int) -> None:
         """The DDP wrapper under torchrun; on one CPU process, the shard threads."""
-        self.ddp_model = self.model
+        self.ddp_model: torch.nn.Module = self.model
         if self.ddp:
             self.ddp_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
@@ -219,7 +218,7 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
-        self.pool = None
+        self.pool: ThreadPoolExecutor | None = None
         if self.workers > 1:
             self.pool = ThreadPoolExecutor(self.workers, initializer=torch.set_num_threads, initargs=(1,))
 
@@ -343,7 +342,8 @@ class Trainer:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.max_num_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
-        meters, t_last, shown = RunningMeans(self.device), time.perf_counter(), {}
+        shown: dict[str, str] = {}  # the progress bar's postfix
+        meters, t_last = RunningMeans(self.device), time.perf_counter()
         self.meters, self.finite_at = meters, self.step
         self.batches = BatchSource(self.windows, self.rng, cfg, depth=2 if self.fast_path else 0,
                                    pin=self.device.type == "cuda")
@@ -412,6 +412,7 @@ class Trainer:
             terms, _, _ = losses(self.model, b, self.cfg, self.step, num_notes, num_pairs)
             return {k: v.detach() for k, v in terms.items()}, torch.autograd.grad(terms["loss"], self.params)
 
+        assert self.pool is not None, "more than one shard: the pool runs them"
         results = list(self.pool.map(shard, shards))
         for i, p in enumerate(self.params):
             p.grad = sum(grads[i] for _, grads in results[1:]) + results[0][1][i]

@@ -16,8 +16,8 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 
 class UserError(Exception):
@@ -107,10 +107,10 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with signals_held():  # created and recorded as one step: the cleanup below knows every file
-                    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=".tmp", dir=path.parent)
-                    tmps.append(Path(tmp))
+                    fd, tmp_name = tempfile.mkstemp(prefix=tmp_prefix(path), suffix=".tmp", dir=path.parent)
+                    tmps.append(Path(tmp_name))
                 os.close(fd)
-                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
+                os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their writer
             except OSError as e:
                 raise UserError(f"cannot write {path}: {os_reason(e)}") from None
         try:

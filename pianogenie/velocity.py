@@ -29,6 +29,7 @@ lags 8.70; baselines: mean of previous 8 10.55, linear regression on context fea
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -107,6 +108,11 @@ def dense_features(s: torch.Tensor, t: torch.Tensor, b: torch.Tensor) -> torch.T
 class VelocityHead(nn.Module):
     """P(velocity bin of note i | h_i, k_i, s_i, dt_i, b_i); parameters under `vel.*`."""
 
+    state_transition: torch.Tensor  # the buffers registered below
+    state_input: torch.Tensor
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, rnn_dim: int, hidden: int, bins: int):
         super().__init__()
         self.bins = bins
@@ -163,7 +169,7 @@ class VelocityBaselines:
     """The simple predictors velocity MAE is compared with: a constant (the train median), the
     previous note's velocity, a per-key mean (train), and the mean of the previous 8 velocities."""
 
-    def __init__(self, train_performances: list[np.ndarray] | None):
+    def __init__(self, train_performances: Sequence[np.ndarray] | None):
         self.median, self.key_mean = None, None
         if train_performances:
             notes = np.concatenate([np.asarray(p) for p in train_performances if len(p)])
@@ -176,7 +182,7 @@ class VelocityBaselines:
     def predictions(self, v: np.ndarray, k: np.ndarray, s: np.ndarray) -> dict[str, np.ndarray]:
         """Each baseline's prediction for notes with velocities v, keys k and states s (N, S)."""
         out = {"previous": s[:, 0] * 127, "mean8": s[:, :MEAN_OF].mean(1) * 127}
-        if self.median is not None:
+        if self.median is not None and self.key_mean is not None:  # (set together)
             out["constant"] = np.full(len(v), self.median)
             out["key"] = self.key_mean[k]
         return out

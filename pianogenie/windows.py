@@ -9,7 +9,8 @@ history states, which are computed over the whole split in memory).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -35,13 +36,17 @@ class Batch:
     def _fields(self) -> tuple:
         return (self.k, self.t, self.lengths, self.mask, self.v, self.s, self.pos)
 
-    def to(self, device, non_blocking: bool = False) -> "Batch":
+    def to(self, device, non_blocking: bool = False) -> Batch:
         """Every tensor on `device` except lengths, which stay on the CPU, where pack_padded_sequence
         wants them and where reading them costs no device sync."""
-        return Batch(*(x if x is None or x is self.lengths else x.to(device, non_blocking=non_blocking)
-                       for x in self._fields()))
+        return self.map(lambda x: x.to(device, non_blocking=non_blocking))
 
-    def split(self, n: int) -> list["Batch"]:
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        """A Batch with `fn` applied to every tensor but lengths (absent ones stay None)."""
+        return replace(self, **{f.name: fn(x) for f in fields(self)
+                                if f.name != "lengths" and (x := getattr(self, f.name)) is not None})
+
+    def split(self, n: int) -> list[Batch]:
         """n shards along the batch dimension (fewer if the batch is smaller)."""
         cols = [[None] * n if x is None else x.tensor_split(n) for x in self._fields()]
         return [Batch(*p) for p in zip(*cols) if len(p[0])]
@@ -50,7 +55,7 @@ class Batch:
 class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
-    def __init__(self, performances: list[np.ndarray], name: str = "split", velocity: bool = False):
+    def __init__(self, performances: Sequence[np.ndarray], name: str = "split", velocity: bool = False):
         from pianogenie.store import StoreSplit
 
         if isinstance(performances, StoreSplit):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def wall_seconds(rows: list[dict]) -> int:
     10 minutes (records come every ~minute while training; longer gaps are pauses between stages
     or before a --resume, not training)."""
     times = [r["time"] for r in rows]
-    return round(sum(b - a for a, b in zip(times, times[1:]) if 0 < b - a < 600))
+    return round(sum(b - a for a, b in itertools.pairwise(times) if 0 < b - a < 600))
 
 
 def main() -> int:

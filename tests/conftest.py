@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import MAESTRO_DIR, REFERENCE_DIR, performance, random_checkpoint, write_notes
 
 

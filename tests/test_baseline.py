@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-import torch
-
 import pytest
+import torch
+from helpers import TINY
 
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder, load_model
-
-from helpers import TINY
 
 
 @pytest.mark.slow
@@ -34,6 +32,6 @@ def test_one_button_decoder_ignores_the_encoder_and_trains(notes_file, tmp_path)
     train = [r for r in rows if r["split"] == "train"]
     assert train[-1]["loss_recons"] < train[0]["loss_recons"] - 0.2  # the decoder alone learns
     assert train[-1]["loss_margin"] == 0  # e = 0 is in range
-    trained, trained_cfg = load_model(run)
+    _trained, trained_cfg = load_model(run)
     assert trained_cfg.num_buttons == 1
     assert main(["evaluate", str(run), "--data", str(notes_file), "--split", "validation"]) == 0

@@ -13,10 +13,10 @@ import warnings
 
 import pytest
 import torch
+from helpers import random_checkpoint
 
 from pianogenie.cli import main
 from pianogenie.genie import PianoGenie
-from helpers import random_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ def test_library_warnings_do_not_leak(monkeypatch, capsys):
 
     def noisy(args):
         np.log(np.zeros(1))  # numpy's "divide by zero" RuntimeWarning
-        warnings.warn("a library's warning", UserWarning)
+        warnings.warn("a library's warning", UserWarning, stacklevel=2)
         return 0
 
     monkeypatch.setattr(plot, "run", noisy)

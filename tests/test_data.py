@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import tiny_files, write_maestro
+
 from pianogenie import data
 from pianogenie.data import load_notes
 from pianogenie.maestro import find_source

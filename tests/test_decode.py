@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import mido
+import numpy as np
 import pretty_midi
 import pytest
 
@@ -13,8 +13,8 @@ from pianogenie import genie as genie_mod
 from pianogenie.cli import main
 from pianogenie.constants import LOWEST_PITCH
 from pianogenie.decode import DEFAULT_VELOCITY, Press, decode_performance, performance_midi, read_presses
-from pianogenie.outputs import midi_text_event
 from pianogenie.genie import PianoGenie
+from pianogenie.outputs import midi_text_event
 
 
 def write_json(path, rows):

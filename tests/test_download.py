@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from helpers import build_midi, write_maestro, zip_folder
+
 from pianogenie import download as dl
 from pianogenie.cli import main
 from pianogenie.data import load_notes
@@ -20,7 +20,7 @@ from pianogenie.util import UserError
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves server.payload at any path; honours `Range: bytes=N-` unless told not to."""
 
-    def do_GET(self):  # noqa: N802 (http.server's naming)
+    def do_GET(self):
         srv = self.server
         srv.ranges.append(self.headers.get("Range"))
         body, status, start = srv.payload, 200, 0

@@ -77,7 +77,7 @@ def test_golden_case_matches_pytorch(exported, checkpoint):
     assert k_m1[0] == 88 and dt[0] == 1.0 and k_m1[1:] == golden["output_keys"][:-1]
     assert set(b) <= set(range(8))  # (an untrained encoder may give one button throughout)
     # Re-derive with the model's own float32 forward: buttons from its encoder, logits from its decoder.
-    model, cfg = load_model(checkpoint)
+    model, _cfg = load_model(checkpoint)
     k = torch.tensor([golden["output_keys"]])
     t = torch.tensor([dt], dtype=torch.float32)
     assert model.buttons(k, t)[0].tolist() == b
@@ -89,7 +89,7 @@ def test_golden_case_matches_pytorch(exported, checkpoint):
 
 def test_golden_from_validation_data(checkpoint, tmp_path):
     rng = np.random.default_rng(1)
-    perf = lambda n: [[float(i) * 0.1, 0.2, int(rng.integers(0, 88)), 64] for i in range(n)]  # noqa: E731
+    perf = lambda n: [[float(i) * 0.1, 0.2, int(rng.integers(0, 88)), 64] for i in range(n)]
     notes = tmp_path / "notes.json.gz"
     notes.write_bytes(gzip.compress(json.dumps({"train": [perf(200)], "validation": [perf(50), perf(300)]}).encode()))
     out = tmp_path / "model"

@@ -11,8 +11,8 @@ import json
 
 import pytest
 import torch
-
 from hostile_exports import cases, make_all
+
 from pianogenie import export_check, site
 from pianogenie.cli import main
 from pianogenie.config import Config

@@ -16,8 +16,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-
 from helpers import build_midi, random_checkpoint, write_maestro
+
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.util import UserError
@@ -153,8 +153,9 @@ def test_last_resort_net_is_one_line_and_debug_shows_the_traceback(monkeypatch, 
 def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
     """Random look-alikes (random bytes, damaged foreign files, damaged own outputs): a command either
     refuses (exit 2, the file untouched) or the file carried its mark before (or was empty)."""
-    from pianogenie.outputs import written_by
     from test_ownership import _image, _midi, _tarball
+
+    from pianogenie.outputs import written_by
 
     rng = random.Random(13)
     ckpt = random_checkpoint(tmp_path / "model.pt")

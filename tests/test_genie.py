@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import a_performance, random_checkpoint
 
 from pianogenie import genie as genie_mod
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
@@ -14,8 +15,6 @@ from pianogenie.genie import PianoGenie
 from pianogenie.inputs import delta_times
 from pianogenie.model import Autoencoder, load_model
 from pianogenie.util import UserError
-
-from helpers import a_performance, random_checkpoint
 
 
 def torch_logits(model: Autoencoder, k_m1: list[int], dt: list[float], b: list[int]) -> np.ndarray:

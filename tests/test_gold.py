@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import SHARED
 
 from pianogenie import gold
 from pianogenie.cli import main
@@ -16,8 +17,6 @@ from pianogenie.constants import NUM_KEYS
 from pianogenie.genie import PianoGenie
 from pianogenie.model import Autoencoder
 from pianogenie.util import UserError
-
-from helpers import SHARED
 
 GOLD_FILE = SHARED / "data" / "gold_melodies.json"
 PRETRAINED = "pianogenie/pretrained/model.pt"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers import MAESTRO_DIR, SHARED
+
 from pianogenie import harmony as h
 from pianogenie.util import UserError
 
@@ -220,7 +220,7 @@ def scale_run(tonic_midi: int, mode: str, repeats: int = 4) -> np.ndarray:
         for s in steps:
             blocks.append((t, 0.25, [tonic_midi + s]))
             t += 0.25
-        blocks.append((t, 0.5, [tonic_midi + 7, tonic_midi + 11 if mode == "major" else tonic_midi + 11]))
+        blocks.append((t, 0.5, [tonic_midi + 7, tonic_midi + 11]))
         t += 0.5
         blocks.append((t, 1.0, [tonic_midi + i for i in triad]))
         t += 1.0
@@ -243,7 +243,7 @@ def test_estimate_keys_follows_a_modulation():
     segs = h.estimate_keys(notes, window_s=12.0)
     labels, _, _ = h.note_labels(notes, segs)
     assert labels[0] == 1 and labels[-1] == 5  # C, then E
-    assert 0.9 <= np.mean(labels == np.where(np.arange(len(notes)) < len(c), 1, 5))
+    assert np.mean(labels == np.where(np.arange(len(notes)) < len(c), 1, 5)) >= 0.9
     assert segs.end[-1] == math.inf
     with pytest.raises(ValueError):
         h.estimate_keys(notes, window_s=0)

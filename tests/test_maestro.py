@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import zipfile
 from pathlib import Path
 
 import pytest
-
 from helpers import build_midi, tiny_files, write_maestro, zip_folder
-from pianogenie import data
+
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
-from pianogenie.prepare import prepare
 from pianogenie.util import UserError
-
 
 # ---------------------------------------------------------------------------------------------
 # Finding the dataset

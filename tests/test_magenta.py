@@ -74,7 +74,7 @@ def magenta_forward(w: dict[str, np.ndarray], buttons, dts, prev_keys) -> np.nda
     cells = [(w[k], w[b]) for k, b in (mg.lstm_names(0), mg.lstm_names(1))]
     c = [np.zeros(128) for _ in cells]
     h = [np.zeros(128) for _ in cells]
-    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    sig = lambda x: 1 / (1 + np.exp(-x))
     out = []
     for b, dt, k in zip(buttons, dts, prev_keys):
         key = np.zeros(89)

@@ -9,8 +9,8 @@ import json
 import os
 
 import pytest
-
 from helpers import build_midi, random_checkpoint, write_maestro
+
 from pianogenie.cli import main
 
 

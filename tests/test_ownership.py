@@ -11,8 +11,8 @@ import tarfile
 
 import pretty_midi
 import pytest
-
 from helpers import build_midi, random_checkpoint, write_maestro
+
 from pianogenie.cli import main
 from pianogenie.outputs import written_by
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import json
@@ -11,18 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import (
+    GOOD_A,
+    GOOD_B,
+    assert_same_notes,
+    build_midi,
+    pretty_reference,
+    tiny_files,
+    write_maestro,
+    zip_folder,
+)
 
-from helpers import (GOOD_A, GOOD_B, assert_same_notes, build_midi, pretty_reference, tiny_files, write_maestro,
-                     zip_folder)
 from pianogenie import data
-from pianogenie.outputs import gzip_marked
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
 from pianogenie.midi import parse_midi
+from pianogenie.outputs import gzip_marked
 from pianogenie.prepare import PrepareReport, prepare, report_path
 from pianogenie.util import UserError
-
 
 # ---------------------------------------------------------------------------------------------
 # prepare and load_notes

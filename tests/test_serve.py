@@ -162,10 +162,10 @@ def test_model_dir_checks(tmp_path):
         serve.check_model_dir(tmp_path / "nope")
     model = make_model_dir(tmp_path)
     (model / "group1-shard1of1.bin").unlink()
-    with pytest.raises(UserError, match="shard.*missing: group1-shard1of1.bin"):
+    with pytest.raises(UserError, match=r"shard.*missing: group1-shard1of1\.bin"):
         serve.check_model_dir(model)
     (model / "weights_manifest.json").unlink()
-    with pytest.raises(UserError, match="no weights_manifest.json"):
+    with pytest.raises(UserError, match=r"no weights_manifest\.json"):
         serve.check_model_dir(model)
 
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import build_midi, write_maestro
+
 from pianogenie.data import load_notes
 from pianogenie.prepare import report_path
 
@@ -146,7 +146,7 @@ def test_build_site_replace_interrupted_at_any_moment(tmp_path):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
     seconds = time.monotonic() - start
     rng = random.Random(2)
-    for i in range(TRIES):
+    for _i in range(TRIES):
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
         delay = 0.25 + rng.random() * max(seconds - 0.25, 0.1)
         code, err, took = interrupt(cmd, dict(os.environ), delay, sig, group=rng.random() < 0.5)
@@ -170,7 +170,7 @@ def test_signal_during_start_up_is_one_line(tmp_path):
     bare = time.monotonic() - start  # the interpreter's own start-up, here and now
     rng = random.Random(3)
     ours = 0
-    for i in range(TRIES * 3):
+    for _i in range(TRIES * 3):
         sig = rng.choice([signal.SIGINT, signal.SIGTERM])
         delay = bare + rng.random() * 0.06
         cmd = [sys.executable, "-m", "pianogenie", "decode", str(tmp_path / "none.csv"), "-o", str(tmp_path / "o.mid")]

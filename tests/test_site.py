@@ -86,7 +86,7 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
     samples = json.loads(re.search(r"const SAMPLES = (\{.*?\});", sw, re.S).group(1))
     first_listed = json.loads(re.search(r"const FIRST = (\[.*?\]);", sw, re.S).group(1))
-    quoted = lambda files: sorted(f.replace("#", "%23") for f in files)  # noqa: E731
+    quoted = lambda files: sorted(f.replace("#", "%23") for f in files)
     # Precached: the app, the model and the base layer every 6 semitones (C, F#: 15 of its 30 samples).
     first = [f for f in a.files if f.startswith("vendor/")]
     first = sorted(f for f in first if f.startswith("vendor/piano/") and re.search(r"/(C|F#)\dv10", f))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -126,7 +125,7 @@ def test_prepare_collection_duplicates_tracks_and_report(tmp_path, capsys):
     root = pop_folder(tmp_path / "pop", 6)
     (root / "POP909" / "005" / "copy.mid").write_bytes(song(5))  # byte-identical to 005.mid
     out = tmp_path / "pop.json.gz"
-    code, stdout, err = run(["prepare", str(root), "-o", str(out), "--workers", "2"], capsys)
+    code, _stdout, err = run(["prepare", str(root), "-o", str(out), "--workers", "2"], capsys)
     assert code == 0 and "byte-identical" in err
     rep = json.loads((tmp_path / "pop.report.json").read_text())
     assert rep["duplicates"] == [{"midi_filename": "POP909/005/copy.mid", "same_as": "POP909/005/005.mid"}]
@@ -317,7 +316,7 @@ def test_store_is_replaced_only_when_it_is_ours(tmp_path, capsys):
     code, _, err = run(["prepare", str(root), "-o", str(root / "POP909" / "store")], capsys)
     assert code == 2 and "inside the input folder" in err
     (store / "train.key.npy").write_bytes(b"\x93NUMPY")  # damaged: one line, not a traceback
-    with pytest.raises(UserError, match="train.key.npy"):
+    with pytest.raises(UserError, match=r"train\.key\.npy"):
         load_notes(store)
 
 
@@ -325,9 +324,9 @@ def test_eval_sample_is_fixed_and_seeded():
     perfs = [np.column_stack([np.arange(n) * 0.1, np.full(n, 0.1), np.full(n, 40), np.full(n, 64)]).astype(float)
              for n in (50, 300, 7, 1000)]
     notes = Notes(perfs)
-    all_s, all_l = eval_windows(notes, 16)
+    all_s, _all_l = eval_windows(notes, 16)
     assert len(all_s) == 3 + 18 + 1 + 62
-    s1, l1 = eval_windows(notes, 16, sample=20, seed=3)
+    s1, _l1 = eval_windows(notes, 16, sample=20, seed=3)
     s2, _ = eval_windows(notes, 16, sample=20, seed=3)
     s3, _ = eval_windows(notes, 16, sample=20, seed=4)
     assert len(s1) == 20 and np.array_equal(s1, s2) and not np.array_equal(s1, s3)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import TINY, TINY_VELOCITY
 
 from pianogenie.cli import main
 from pianogenie.config import Config
@@ -18,11 +19,8 @@ from pianogenie.evaluate import evaluate
 from pianogenie.genie import PianoGenie
 from pianogenie.model import Autoencoder, load_checkpoint, load_model
 from pianogenie.util import UserError
-from pianogenie.velocity import (DEFAULT_VELOCITY, VelocityBaselines, history_states, mean_velocity,
-                                 state_inputs)
+from pianogenie.velocity import DEFAULT_VELOCITY, VelocityBaselines, history_states, mean_velocity, state_inputs
 from pianogenie.windows import Notes
-
-from helpers import TINY, TINY_VELOCITY
 
 SMALL = Config(model_rnn_dim=16, velocity_bins=16, velocity_hidden=24)
 def small_model(seed: int = 0) -> Autoencoder:

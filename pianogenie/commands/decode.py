@@ -14,7 +14,6 @@ from pianogenie.outputs import add_force
 from pianogenie.scales import scale_names
 from pianogenie.util import UserError
 
-
 MAX_KEYS_CHARS = 1000  # --keys and --scale: every one of the 88 keys by name fits in ~400
 
 
@@ -54,11 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
     from pianogenie.constants import LOWEST_PITCH
     from pianogenie.decode import decode_with_velocities, performance_midi, read_presses, write_midi
-    from pianogenie.genie import PianoGenie
+    from pianogenie.genie import MAX_TEMPERATURE, PianoGenie
     from pianogenie.outputs import check_output, written_by
     from pianogenie.scales import allowed_keys, parse_pitches, parse_scale
-
-    from pianogenie.genie import MAX_TEMPERATURE
 
     if not (math.isfinite(args.temperature) and 0 <= args.temperature <= MAX_TEMPERATURE):
         raise UserError(f"--temperature must be a number from 0 to {MAX_TEMPERATURE:g}, got {args.temperature}")

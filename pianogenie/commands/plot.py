@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pianogenie.plot import DEFAULT_PNG, METRICS_FILE  # (plot imports matplotlib only to draw)
 from pianogenie.outputs import add_force
+from pianogenie.plot import DEFAULT_PNG, METRICS_FILE  # (plot imports matplotlib only to draw)
 from pianogenie.util import UserError
-
 
 
 def add_parser(subparsers) -> None:

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from pianogenie.sources.base import Limits
 from pianogenie.outputs import add_force
+from pianogenie.sources.base import Limits
 from pianogenie.util import UserError
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
@@ -77,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def source_options(args: argparse.Namespace):
     """The source options the command line asks for (UserError on bad values)."""
-    fractions = (0.8, 0.1, 0.1)
+    fractions: tuple[float, ...] = (0.8, 0.1, 0.1)
     if args.split_fractions is not None:
         try:
             fractions = tuple(float(x) for x in args.split_fractions.split(","))

@@ -18,6 +18,7 @@ loop, an archive expanding past `Limits`.
 
 from __future__ import annotations
 
+import builtins
 import csv
 import fnmatch
 import io
@@ -30,8 +31,17 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from pianogenie.sources.base import (SPLITS, Limits, Performance, SourceOptions, SplitRule, file_size_ok,
-                                     is_midi_name, read_capped, safe_name)
+from pianogenie.sources.base import (
+    SPLITS,
+    Limits,
+    Performance,
+    SourceOptions,
+    SplitRule,
+    file_size_ok,
+    is_midi_name,
+    read_capped,
+    safe_name,
+)
 from pianogenie.util import UserError
 
 EXTRA_SUFFIXES = (".txt", ".csv", ".json", ".tsv", ".lab")
@@ -51,7 +61,7 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def open(path: Path, options: SourceOptions) -> "MidiCollection":
+def open(path: Path, options: SourceOptions) -> MidiCollection:
     limits = options.limits
     if path.is_dir():
         kind, names, temp = "folder", _walk(path, limits), None
@@ -159,7 +169,9 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
                     names[name] = ""  # not unpacked: read() reports it as over the cap
                     continue
                 target = temp / f"{len(names):08d}"
-                with tf.extractfile(m) as f, target.open("wb") as out:
+                src = tf.extractfile(m)
+                assert src is not None, "a regular file (isfile above)"
+                with src as f, target.open("wb") as out:
                     shutil.copyfileobj(f, out)
                 names[name] = str(target)
     except (OSError, tarfile.TarError, EOFError, zlib.error, ValueError) as e:
@@ -227,7 +239,7 @@ class MidiCollection:
 
     @classmethod
     def build(cls, path: Path, kind: str, files: dict[str, str], options: SourceOptions,
-              temp: Path | None) -> "MidiCollection":
+              temp: Path | None) -> MidiCollection:
         midi = sorted(n for n in files if is_midi_name(n)
                       and not any(fnmatch.fnmatchcase(n, pattern) for pattern in options.exclude))
         if not midi:
@@ -242,7 +254,8 @@ class MidiCollection:
             if not is_midi_name(n):
                 folder, _, base = n.rpartition("/")
                 extras.setdefault(folder, []).append((base.rsplit(".", 1)[0], n))
-        perfs, unknown = [], []
+        perfs: list[Performance] = []
+        unknown: list[Performance] = []
         for n in midi:
             split = given.get(n, "") if given is not None else rule.split_of(groups[n])
             p = Performance(split, n, group=groups[n], extras=tuple(sorted(extras.get(n.rpartition("/")[0], ()))))
@@ -271,7 +284,7 @@ class MidiCollection:
         if not stat.S_ISREG(os.stat(where).st_mode):
             raise OSError("not a regular file")
         file_size_ok(where, cap)
-        with io.open(where, "rb") as f:
+        with builtins.open(where, "rb") as f:
             return read_capped(f, cap, name)
 
     def describe(self) -> dict:

@@ -1,3 +1,4 @@
+// @ts-check
 // The Piano Genie decoder's maths on plain typed arrays: one press -> 88 key logits.
 //
 // No DOM and no TF.js here: weights arrive as {name: {data: Float32Array, shape}} in the PyTorch
@@ -178,7 +179,8 @@ export class Decoder {
     const kAt = kernels.map((k) => alloc(k.n * Gp)), outAt = alloc(H * R);
     const hAt = alloc(L * H), gatesAt = alloc(Gp), logitsAt = alloc(R);
     const memory = new WebAssembly.Memory({ initial: Math.ceil((4 * top) / 65536) });
-    this._matvec = new WebAssembly.Instance(new WebAssembly.Module(MATVEC_WASM), { env: { memory } }).exports.matvec;
+    this._matvec = /** @type {(matrix: number, x: number, n: number, rows: number, out: number) => void} */ (
+      new WebAssembly.Instance(new WebAssembly.Module(MATVEC_WASM), { env: { memory } }).exports.matvec);
     const f32 = new Float32Array(memory.buffer);
     const transpose = ({ data, n }, rows, at, stride) => {
       for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) f32[at + j * stride + r] = data[r * n + j];

@@ -1,3 +1,4 @@
+// @ts-check
 // Loading an exported model (TF.js weights format + cfg.json) into the decoder. No DOM.
 //
 // The weights are read straight into typed arrays by `decodeWeights`, the few lines of TF.js's
@@ -66,7 +67,7 @@ const text = (v, max) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, 
  * What the app needs to know about a model, from its cfg.json and its weights. `name` and
  * `description` (what it was trained on) are read where the export wrote them (`name` or
  * `model_name`; `description`, `model_description` or `trained_on`), else null.
- * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers, buttonValues,
+ * @returns {{numButtons, numKeys, sos, deltaTimeMax, lowestPitch, rnnDim, numLayers, buttonValues?: number[],
  *   name: string|null, description: string|null}}
  */
 export function modelConfig(cfg, weights) {
@@ -157,7 +158,7 @@ export function buildModel(weights, cfg, source = 'model') {
   try {
     checkExport(cfg, weights);
   } catch (e) {
-    throw new Error(`${source}: ${e.message}`);
+    throw new Error(`${source}: ${e.message}`, { cause: e });
   }
   const config = modelConfig(cfg, weights);
   let velocityHead = null;
@@ -165,7 +166,7 @@ export function buildModel(weights, cfg, source = 'model') {
     try {
       velocityHead = new VelocityHead(weights, config.rnnDim);
     } catch (e) {
-      throw new Error(`${source}: ${e.message}`);
+      throw new Error(`${source}: ${e.message}`, { cause: e });
     }
   } else {
     console.info(`${source} has no velocity weights; notes play at velocity 80`);

@@ -1,3 +1,4 @@
+// @ts-check
 // Playing the instrument: input sources hold buttons and the pedal; the session turns presses into
 // keys; listeners (the piano, MIDI out, the recorder, the views) hear note and pedal events. No DOM.
 //

@@ -1,3 +1,4 @@
+// @ts-check
 // Keys and scales -> the keys (0..87) the decoder may choose. No DOM.
 //
 // The browser's copy of pianogenie/scales.py: the same scale names and intervals (a test checks

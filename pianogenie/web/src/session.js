@@ -1,3 +1,4 @@
+// @ts-check
 // A performance in progress: buttons pressed over time -> keys. No DOM, no audio.
 //
 // Owns the musical state the decoder is conditioned on (previous key, previous onset time), the
@@ -49,7 +50,7 @@ export function sampleKey(logits, temperature, rng, mask = null) {
 export class Session {
   /**
    * @param {import('./decoder.js').Decoder} decoder
-   * @param {{numButtons: number, deltaTimeMax: number, sos: number}} config
+   * @param {{numButtons: number, deltaTimeMax: number, sos: number, buttonValues?: number[]}} config
    * @param {{seed?: number, velocityHead?: import('./velocity.js').VelocityHead | null}} options
    */
   constructor(decoder, config, { seed = Date.now(), velocityHead = null } = {}) {

@@ -1,3 +1,4 @@
+// @ts-check
 // The velocity head's maths on plain typed arrays: how hard the key just chosen is played. No DOM.
 //
 // Mirrors pianogenie/velocity.py. The head reads the decoder's top hidden state h (after the step
@@ -71,7 +72,11 @@ export class VelocityHead {
       }
     }
     const H = rnnDim, D = S + 4, n = H + D, I = H + NUM_KEYS + D;
-    Object.assign(this, { rnnDim: H, hidden, bins, numState: S, kernel: simd ? 'wasm-simd' : 'js' });
+    this.rnnDim = H;
+    this.hidden = hidden;
+    this.bins = bins;
+    this.numState = S;
+    this.kernel = simd ? 'wasm-simd' : 'js';
     const W1 = w1.data, b1 = weights['vel.hidden.bias'].data;
     const mean = weights['vel.feature_mean'].data, std = weights['vel.feature_std'].data;
     // Fold the standardisation into the weights; the key's columns become a table (one row read per press).
@@ -96,9 +101,15 @@ export class VelocityHead {
     const Wo = weights['vel.output.weight'].data, bo = weights['vel.output.bias'].data;
     if (simd) this._initWasm(K, Wo, bo);
     else {
-      Object.assign(this, { K, Wo: Float32Array.from(Wo), bo: Float64Array.from(bo) });
+      this.K = K;
+      this.Wo = Float32Array.from(Wo);
+      /** @type {Float32Array | Float64Array} */
+      this.bo = Float64Array.from(bo);
+      /** @type {Float32Array | Float64Array} */
       this.x = new Float64Array(n); // [h; dense]
+      /** @type {Float32Array | Float64Array} */
       this.z = new Float64Array(hidden);
+      /** @type {Float32Array | Float64Array} */
       this.out = new Float64Array(bins);
     }
   }
@@ -111,7 +122,8 @@ export class VelocityHead {
     const alloc = (len) => { const at = top; top += roundUp(len, 4); return at; };
     const kAt = alloc(n * Zp), oAt = alloc(hidden * Rp), xAt = alloc(n), zAt = alloc(Zp), outAt = alloc(Rp);
     const memory = new WebAssembly.Memory({ initial: Math.ceil((4 * top) / 65536) });
-    this._matvec = new WebAssembly.Instance(new WebAssembly.Module(MATVEC_WASM), { env: { memory } }).exports.matvec;
+    this._matvec = /** @type {(matrix: number, x: number, n: number, rows: number, out: number) => void} */ (
+      new WebAssembly.Instance(new WebAssembly.Module(MATVEC_WASM), { env: { memory } }).exports.matvec);
     const f32 = new Float32Array(memory.buffer);
     for (let r = 0; r < hidden; r++) for (let j = 0; j < n; j++) f32[kAt + j * Zp + r] = K[r * n + j];
     for (let r = 0; r < bins; r++) for (let j = 0; j < hidden; j++) f32[oAt + j * Rp + r] = Wo[r * hidden + j];
