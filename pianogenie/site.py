@@ -28,17 +28,14 @@ The site is read into memory once, so what `serve` answers is byte for byte what
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html
 import json
 import os
 import re
 import shutil
-import struct
 import tempfile
 import urllib.parse
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +55,6 @@ APP_SUFFIXES = {".js", ".css", ".json", ".wasm", ".svg", ".png"}  # browser file
 SAMPLE_NAME = re.compile(r"[A-G]#?[0-8]v10\.mp3")
 FIRST_SAMPLES = re.compile(r"vendor/piano/(C|F#)[0-8]v10\.mp3")  # C and F#: every 6 semitones (audio.js's FIRST)
 THEME_COLOR = "#15161a"  # style.css's --bg
-BUTTON_COLORS = ["#EE2B29", "#ff9800", "#ffff00", "#c6ff00", "#00e5ff", "#2979ff", "#651fff", "#d500f9"]
 ICON_SIZES = (192, 512)
 
 
@@ -128,34 +124,14 @@ def sample_files() -> dict[str, Path]:
     return samples
 
 
-def _png(size: int, pixel) -> bytes:
-    """A truecolour PNG of `pixel(x, y) -> (r, g, b)`, with the standard library alone."""
-    rows = b"".join(b"\x00" + bytes(c for x in range(size) for c in pixel(x, y)) for y in range(size))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
-
-
-@functools.cache
 def icon_png(size: int) -> bytes:
-    """The app icon: the 8 button colours as bars rising low to high, inside the maskable safe zone."""
-    rgb = lambda h: (int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16))
-    bg, colors = rgb(THEME_COLOR), [rgb(c) for c in BUTTON_COLORS]
-    lo, hi = 0.2 * size, 0.8 * size  # the central 60 %: safe when a launcher crops to a circle
-    bar = (hi - lo) / 8
-
-    def pixel(x: int, y: int) -> tuple[int, int, int]:
-        if not (lo <= x < hi and lo <= y < hi):
-            return bg
-        b = int((x - lo) // bar)
-        top = hi - (hi - lo) * (0.3 + 0.7 * (b + 1) / 8)
-        inset = bar * 0.12
-        return colors[b] if y >= top and lo + b * bar + inset <= x < lo + (b + 1) * bar - inset else bg
-
-    return _png(size, pixel)
+    """The app icon (web/icons/: the 8 button colours as bars rising low to high, inside the
+    maskable safe zone)."""
+    path = WEB_DIR / "icons" / f"icon-{size}.png"
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {path} ({e.strerror})") from None
 
 
 def web_manifest() -> bytes:

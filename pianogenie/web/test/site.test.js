@@ -28,8 +28,9 @@ let offline = false; // while the context is offline
 const requests = []; // every request of the page and its service worker
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 
-function buildSite(seed) {
-  execFileSync(pythonExe(), ['-m', 'pianogenie', 'build-site', out, '--model', exportRandomModel(seed)],
+// force: replace files this test edited by hand (an older build's worker), which a rebuild refuses otherwise
+function buildSite(seed, { force = false } = {}) {
+  execFileSync(pythonExe(), ['-m', 'pianogenie', 'build-site', out, '--model', exportRandomModel(seed), ...(force ? ['--force'] : [])],
     { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
@@ -292,7 +293,7 @@ test('a page an older worker served from its cache says "a new version: reload" 
   await page.reload();
   await ready();
   await settle();
-  buildSite(1); // the new build's worker again
+  buildSite(1, { force: true }); // the new build's worker again, over the legacy sw.js
   await page.reload(); // served by the legacy worker, from its cache; the browser finds the new sw.js
   await ready();
   await page.locator('#update').waitFor({ state: 'visible', timeout: 30000 });
