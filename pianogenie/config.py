@@ -47,6 +47,9 @@ class Config:
     # Bookkeeping
     summarize_frequency: int = 128
     eval_frequency: int = 1024
+    # validation during training scores a fixed, seeded sample of this many windows (0: all of them;
+    # `evaluate` always scores all); MAESTRO's and POP909's validation splits hold fewer
+    eval_windows: int = 4096
     max_num_steps: int = 50000
 
     @classmethod
@@ -153,7 +156,7 @@ def value_problem(cfg: Config) -> str | None:
         return f"seed={cfg.seed} must be an integer in 0..{MAX_SEED}"
     non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_contour_multiplier_final",
                     "loss_velocity_multiplier", "lr_warmup_steps", "data_augment_transpose_max",
-                    "data_augment_time_stretch_max"]
+                    "data_augment_time_stretch_max", "eval_windows"]
     for name in non_negative:
         if getattr(cfg, name) < 0:
             return f"{name}={getattr(cfg, name)} must be >= 0"

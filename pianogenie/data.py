@@ -1,4 +1,5 @@
-"""The notes file: its format, `load_notes` (validated, with a binary cache), and `notes_to_json`.
+"""The notes file: its format, `load_notes` (validated, with a binary cache; a store folder is
+opened memory-mapped, see `pianogenie.store`), and `notes_to_json`.
 
 A performance is an `(N, 4)` array of notes `(t, d, k, v)`: onset and duration in seconds, key
 `k = pitch - 21` in 0..87 and velocity 1..127, sorted by (onset, key).
@@ -47,7 +48,9 @@ def notes_to_json(notes: np.ndarray) -> bytes:
 
 
 def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
-    """Read a notes file (ours or the 2021 tutorial's) into {split: [(N, 4) float64 array, ...]}.
+    """Read a notes file (ours or the 2021 tutorial's) into {split: [(N, 4) float64 array, ...]};
+    a notes store folder (`pianogenie.store`) opens memory-mapped instead, as {split: StoreSplit}
+    (a sequence of the same arrays, read on demand).
 
     Columns: onset s, duration s, key 0..87, velocity 1..127 (key and velocity are exact
     integers stored as float64). Anything but gzip-compressed JSON of that layout is a
@@ -56,6 +59,10 @@ def load_notes(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
     same file again skips the JSON.
     """
     path = Path(path)
+    if path.is_dir():
+        from pianogenie.store import open_store
+
+        return open_store(path)
     try:
         raw = path.read_bytes()
     except OSError as e:

@@ -21,20 +21,21 @@ from pianogenie.windows import Batch, Notes, eval_windows
 def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
              batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
              progress: bool = False, velocity_baselines: VelocityBaselines | None = None,
-             step: int | None = None) -> dict:
+             step: int | None = None, sample: int = 0) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
     also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
     built from the train split), on the notes after each performance's 8th.
 
     `loss` is the training objective (model.total_loss) over the split, with the weights in force at
     training step `step` (None: the config's base weights), so that it and the training loss of that
-    step are one quantity."""
+    step are one quantity. `sample` > 0: a fixed seeded subset of that many windows (validation
+    during training), not the full protocol."""
     from tqdm import tqdm
 
     with_velocity = hasattr(model, "vel")
     notes = Notes(performances, name, velocity=with_velocity)
     vel_sums: dict[str, float] = {}
-    starts, lengths = eval_windows(notes, cfg.seq_len, protocol)
+    starts, lengths = eval_windows(notes, cfg.seq_len, protocol, sample=sample, seed=cfg.seed)
     was_training = model.training
     model.eval()
     sums = dict(ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0,

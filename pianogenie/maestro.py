@@ -1,7 +1,10 @@
 """Finding the performances of a MAESTRO dataset: a folder (v2 or v3 metadata) or an official zip.
 
 `find_source(path) -> MaestroSource`, whose `read(midi_filename)` gives one performance's MIDI
-bytes, read in place (a zip is never unpacked to disk).
+bytes, read in place (a zip is never unpacked to disk). It is the MAESTRO kind of
+`pianogenie.sources` (`pianogenie.sources.maestro` registers it). Where an ASAP-style
+`<performance>_annotations.txt` lies beside a MIDI file, the performance lists it as its
+"annotations" extra.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
-from pianogenie.data import SPLITS
+from pianogenie.sources.base import SPLITS, Limits, Performance, file_size_ok, read_capped
 from pianogenie.util import UserError
 
 _METADATA_RE = re.compile(r"^maestro-v(\d+)\.(\d+)\.(\d+)\.(json|csv)$")
@@ -29,12 +32,6 @@ _EXPECTED = (
 
 # ---------------------------------------------------------------------------------------------
 # Finding the performances
-
-@dataclass(frozen=True)
-class Performance:
-    split: str
-    midi_filename: str  # as written in the metadata, relative to the metadata's folder
-
 
 # what reading one damaged member of a zip raises
 _ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError)
@@ -52,6 +49,23 @@ class MaestroSource:
     version: str  # "3.0.0"
     performances: tuple[Performance, ...]
     unknown_split: tuple[Performance, ...] = ()  # rows whose split is none of SPLITS
+    limits: Limits = Limits()
+    dedupe = False  # MAESTRO's metadata is the list: every row it names is a performance
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "kind": self.kind, "format": "maestro", "metadata": self.metadata,
+                "version": self.version}
+
+    def inputs(self) -> list:
+        return [self.path, Path(self.path) / self.metadata if self.kind == "folder" else None]
+
+    def close(self) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Close this process's handle on the zip (reopened on the next read)."""
+        if (zf := _OPEN_ZIPS.pop((os.getpid(), str(self.path)), None)) is not None:
+            zf.close()
 
     def read(self, midi_filename: str) -> bytes:
         """The MIDI bytes of one performance. Raises FileNotFoundError if it is not there."""
@@ -61,13 +75,17 @@ class MaestroSource:
         if "\0" in midi_filename or not midi_filename.strip():
             raise FileNotFoundError(f"not a file name: {midi_filename!r}")
         if self.kind == "folder":
-            return (Path(self.root) / rel).read_bytes()
+            file_size_ok(Path(self.root) / rel, self.limits.max_file_bytes)
+            with open(Path(self.root) / rel, "rb") as f:
+                return read_capped(f, self.limits.max_file_bytes, midi_filename)
         # one open ZipFile per process (workers each get their own after fork)
         key = (os.getpid(), str(self.path))
         zf = _OPEN_ZIPS.get(key)
         if zf is None:
             zf = _OPEN_ZIPS[key] = zipfile.ZipFile(self.path)
         try:
+            if zf.getinfo(self.root + str(rel)).file_size > self.limits.max_file_bytes:
+                raise OSError(f"larger than the {self.limits.max_file_bytes >> 20} MB cap per file (--max-file-mb)")
             return zf.read(self.root + str(rel))
         except KeyError:
             raise FileNotFoundError(f"not in the zip: {self.root}{rel}") from None
@@ -109,12 +127,19 @@ def _parse_metadata(raw: bytes, name: str) -> list[dict]:
     return rows
 
 
-def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes) -> MaestroSource:
+def _annotations(name: str, exists) -> tuple:
+    stem = name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name
+    return (("annotations", f"{stem}_annotations.txt"),) if name and exists(f"{stem}_annotations.txt") else ()
+
+
+def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes, exists=lambda name: False,
+                 limits: Limits = Limits()) -> MaestroSource:
     rows = _parse_metadata(raw, metadata)
     # a row missing a value (a ragged CSV line, a record without the key) keeps an empty name: it is
     # skipped as missing, like a file that is not there
-    perfs = [Performance(str(r.get("split")), "" if r.get("midi_filename") is None else str(r.get("midi_filename")))
-             for r in rows]
+    names = ["" if r.get("midi_filename") is None else str(r.get("midi_filename")) for r in rows]
+    perfs = [Performance(str(r.get("split")), name, group=name, extras=_annotations(name, exists))
+             for r, name in zip(rows, names)]
     version = ".".join(_METADATA_RE.match(PurePosixPath(metadata).name).groups()[:3])
     return MaestroSource(
         path=path,
@@ -124,10 +149,26 @@ def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes) ->
         version=version,
         performances=tuple(p for p in perfs if p.split in SPLITS),
         unknown_split=tuple(p for p in perfs if p.split not in SPLITS),
+        limits=limits,
     )
 
 
-def find_source(path: str | os.PathLike) -> MaestroSource:
+def metadata_in(path: Path) -> bool:
+    """Whether `path` is a MAESTRO folder or zip (its metadata where find_source looks)."""
+    try:
+        if path.is_dir():
+            here = [p.name for p in path.iterdir() if p.is_file()]
+            below = [f"{d.name}/{f.name}" for d in path.glob("maestro-v*") if d.is_dir() for f in d.iterdir()]
+            return _metadata_choice(here + below) is not None
+        if path.is_file() and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return _metadata_choice([n for n in zf.namelist() if n.count("/") <= 1]) is not None
+    except (OSError, *_ZIP_MEMBER_ERRORS):
+        return False
+    return False
+
+
+def find_source(path: str | os.PathLike, limits: Limits = Limits()) -> MaestroSource:
     """Open a MAESTRO folder (v2 or v3, or the folder the official zip unpacks to) or MIDI zip."""
     path = Path(path)
     if path.is_dir():
@@ -143,7 +184,8 @@ def find_source(path: str | os.PathLike) -> MaestroSource:
             raw = meta_path.read_bytes()
         except OSError as e:
             raise UserError(f"{meta_path}: cannot read MAESTRO metadata ({e.strerror or e})") from None
-        return _make_source(path, "folder", str(meta_path.parent), meta, raw)
+        root = meta_path.parent
+        return _make_source(path, "folder", str(root), meta, raw, lambda name: _safe_is_file(root, name), limits)
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise UserError(f"{path} is neither a folder nor a zip file; expected {_EXPECTED}")
@@ -154,8 +196,19 @@ def find_source(path: str | os.PathLike) -> MaestroSource:
                 if (meta := _metadata_choice(names)) is None:
                     raise UserError(f"{path} holds no maestro-vX.Y.Z.json/.csv; expected {_EXPECTED}")
                 raw = zf.read(meta)
+                members = set(zf.namelist())
         except (OSError, *_ZIP_MEMBER_ERRORS) as e:
             raise UserError(f"{path}: unreadable zip ({type(e).__name__}: {e})") from None
         root = meta.rsplit("/", 1)[0] + "/" if "/" in meta else ""
-        return _make_source(path, "zip", root, meta, raw)
+        return _make_source(path, "zip", root, meta, raw, lambda name: root + name in members, limits)
     raise UserError(f"{path} does not exist; expected {_EXPECTED}")
+
+
+def _safe_is_file(root: Path, name: str) -> bool:
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts or "\0" in name:
+        return False
+    try:
+        return (root / rel).is_file()
+    except OSError:
+        return False

@@ -1,20 +1,92 @@
-"""Parsing a MIDI file into notes: `parse_midi(data) -> ParsedMidi`.
+"""Parsing a MIDI file into notes: `parse_midi(data, tracks) -> ParsedMidi`, and which tracks count.
 
 A performance is an `(N, 4)` array of notes `(t, d, k, v)`: onset and duration in seconds, key
 `k = pitch - 21` in 0..87 and velocity 1..127, sorted by (onset, key). They are the notes
-pretty_midi gives (all non-drum instruments merged), obtained much faster with symusic: see
-`parse_midi` for how its note pairing is made to agree with pretty_midi's.
+pretty_midi gives (all non-drum instruments merged, or those a `TrackSelection` takes), obtained
+much faster with symusic: see `parse_midi` for how its note pairing is made to agree with pretty_midi's.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import symusic
 
 from pianogenie.constants import HIGHEST_PITCH, LOWEST_PITCH, NUM_KEYS
+
+# General MIDI program families (programs numbered 0..127, as pretty_midi and symusic number them)
+GM_FAMILIES = ("piano", "chromatic-percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+               "reed", "pipe", "synth-lead", "synth-pad", "synth-effects", "ethnic", "percussive", "sound-effects")
+
+
+@dataclass(frozen=True)
+class TrackSelection:
+    """Which tracks of a file are the performance: drum tracks never; with neither names nor
+    programs given every other track (merged); else those whose name (case-insensitive) or
+    General MIDI program is listed."""
+
+    names: frozenset = frozenset()  # upper-case track names
+    programs: frozenset = frozenset()  # 0..127
+
+    @classmethod
+    def parse(cls, names: str | None = None, programs: str | None = None) -> "TrackSelection":
+        """From `--tracks PIANO,MELODY` and `--programs piano,40-47,73`; ValueError says what is wrong."""
+        picked_names = frozenset(n.strip().upper() for n in (names or "").split(",") if n.strip())
+        if names is not None and not picked_names:
+            raise ValueError("--tracks needs at least one track name (comma-separated)")
+        picked: set[int] = set()
+        for token in (programs or "").split(","):
+            token = token.strip().lower()
+            if not token:
+                continue
+            if token in GM_FAMILIES:
+                first = 8 * GM_FAMILIES.index(token)
+                picked.update(range(first, first + 8))
+                continue
+            lo, _, hi = token.partition("-")
+            try:
+                lo_i, hi_i = int(lo), int(hi or lo)
+            except ValueError:
+                raise ValueError(f"--programs: {token!r} is neither a program number 0..127, a range like 0-7, "
+                                 f"nor a family ({', '.join(GM_FAMILIES)})") from None
+            if not 0 <= lo_i <= hi_i <= 127:
+                raise ValueError(f"--programs: {token!r} is outside 0..127")
+            picked.update(range(lo_i, hi_i + 1))
+        if programs is not None and not picked:
+            raise ValueError("--programs needs at least one program or family")
+        return cls(picked_names, frozenset(picked))
+
+    @property
+    def everything(self) -> bool:
+        return not self.names and not self.programs
+
+    def takes(self, name: str, program: int, is_drum: bool) -> bool:
+        if is_drum:
+            return False
+        return self.everything or name.strip().upper() in self.names or program in self.programs
+
+    def describe(self) -> str:
+        if self.everything:
+            return "all non-drum tracks"
+        parts = [f"tracks named {','.join(sorted(self.names))}"] if self.names else []
+        parts += [f"programs {_ranges(sorted(self.programs))}"] if self.programs else []
+        return " or ".join(parts) + " (never drums)"
+
+
+def _ranges(xs: list[int]) -> str:
+    out, i = [], 0
+    while i < len(xs):
+        j = i
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        out.append(str(xs[i]) if i == j else f"{xs[i]}-{xs[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+ALL_TRACKS = TrackSelection()
 
 @dataclass
 class ParsedMidi:
@@ -22,6 +94,8 @@ class ParsedMidi:
     dropped_out_of_range: int = 0  # pitch outside 21..108
     dropped_non_positive: int = 0  # duration <= 0 (after rounding to the microsecond)
     used_pretty_midi: bool = False  # symusic's note pairing could differ here: pretty_midi parsed it
+    tracks: list = field(default_factory=list)  # the tracks taken: "NAME (program P, N notes)"
+    ignored: list = field(default_factory=list)  # tracks with notes not taken, same form ("drums" marked)
 
 
 def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarray, tpq: int) -> np.ndarray:
@@ -39,16 +113,23 @@ def _tick_to_seconds(ticks: np.ndarray, tempo_ticks: np.ndarray, mspq: np.ndarra
     return seg_seconds[i] + (ticks - start[i]) * scale[i]
 
 
-def _pretty_midi_notes(data: bytes) -> np.ndarray:
+def _pretty_midi_notes(data: bytes, tracks: TrackSelection) -> np.ndarray:
     import pretty_midi  # slow; only for the rare files whose same-pitch notes overlap
 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
-    rows = [(n.start, n.end, n.pitch, n.velocity) for inst in pm.instruments if not inst.is_drum for n in inst.notes]
+    rows = [(n.start, n.end, n.pitch, n.velocity) for inst in pm.instruments
+            if tracks.takes(inst.name, inst.program, inst.is_drum) for n in inst.notes]
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 
-def parse_midi(data: bytes) -> ParsedMidi:
-    """The notes of a MIDI file, exactly as pretty_midi reads them, dropping unplayable ones.
+def _track_label(t, n: int) -> str:
+    name = " ".join(t.name.split()) or "(unnamed)"
+    return f"{name} (drums, {n} notes)" if t.is_drum else f"{name} (program {t.program}, {n} notes)"
+
+
+def parse_midi(data: bytes, tracks: TrackSelection = ALL_TRACKS) -> ParsedMidi:
+    """The notes of a MIDI file's tracks that `tracks` takes (default: every non-drum one), exactly
+    as pretty_midi reads them, dropping unplayable ones.
 
     symusic pairs note-ons and note-offs of one pitch first-in first-out, while pretty_midi
     lets one note-off end every open note of its pitch and never yields zero-length notes.
@@ -67,9 +148,17 @@ def parse_midi(data: bytes) -> ParsedMidi:
         raise ValueError(f"its header gives {score.ticks_per_quarter} ticks per quarter note")
     if len(score.tempos) and (score.tempos.numpy()["mspq"] <= 0).any():
         raise ValueError("it has a tempo of 0 microseconds per quarter note")
-    parts = [(i, t.notes.numpy()) for i, t in enumerate(score.tracks) if not t.is_drum and len(t.notes)]
+    parts, taken, ignored = [], [], []
+    for i, t in enumerate(score.tracks):
+        if not len(t.notes):
+            continue
+        if tracks.takes(t.name, t.program, t.is_drum):
+            parts.append((i, t.notes.numpy()))
+            taken.append(_track_label(t, len(t.notes)))
+        else:
+            ignored.append(_track_label(t, len(t.notes)))
     if not parts:
-        return ParsedMidi(np.zeros((0, 4)))
+        return ParsedMidi(np.zeros((0, 4)), tracks=taken, ignored=ignored)
     cat = lambda col: np.concatenate([a[col] for _, a in parts]).astype(np.int64)
     on, dur, pitch, vel = cat("time"), cat("duration"), cat("pitch"), cat("velocity")
     track_i = np.concatenate([np.full(len(a["time"]), i, dtype=np.int64) for i, a in parts])
@@ -84,7 +173,7 @@ def parse_midi(data: bytes) -> ParsedMidi:
     # two note-ons at one tick: pretty_midi drops both if a note-off follows at that very tick
     differ |= same & (g_on[1:] == g_on[:-1])
     if differ.any():
-        notes = _pretty_midi_notes(data)
+        notes = _pretty_midi_notes(data, tracks)
         t, off, p, v = notes[:, 0], notes[:, 1], notes[:, 2].astype(np.int64), notes[:, 3].astype(np.int64)
         used_pretty = True
     else:
@@ -92,7 +181,9 @@ def parse_midi(data: bytes) -> ParsedMidi:
         to_s = lambda ticks: _tick_to_seconds(ticks, tempos["time"], tempos["mspq"], score.ticks_per_quarter)
         t, off, p, v = to_s(on), to_s(on + dur), pitch, vel
         used_pretty = False
-    return _validated(t, off, p, v, used_pretty)
+    parsed = _validated(t, off, p, v, used_pretty)
+    parsed.tracks, parsed.ignored = taken, ignored
+    return parsed
 
 
 def _validated(t: np.ndarray, off: np.ndarray, pitch: np.ndarray, v: np.ndarray, used_pretty: bool) -> ParsedMidi:

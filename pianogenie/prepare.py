@@ -1,18 +1,23 @@
-"""`pianogenie prepare SOURCE -o OUT.json.gz`: every performance of a MAESTRO dataset -> the notes file.
+"""`pianogenie prepare SOURCE -o OUT`: every performance of a MIDI source -> the notes file or store.
 
-Parses the performances on all cores (`pianogenie.midi`), found by `pianogenie.maestro`, and
-writes the notes file (`pianogenie.data`) and its report.
+Parses the performances on all cores (`pianogenie.midi`), found by whichever kind of
+`pianogenie.sources` SOURCE is, and writes, as they come and in the source's order, the gzip
+JSON notes file (`pianogenie.data`) or the memory-mappable notes store (`pianogenie.store`),
+with its report.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,60 +27,83 @@ import numpy as np
 import orjson
 
 from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
-from pianogenie.maestro import _OPEN_ZIPS, MaestroSource
-from pianogenie.midi import parse_midi
-from pianogenie.outputs import check_output, head, is_json_object_with
+from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
+from pianogenie.outputs import _inside, check_output, head, is_json_object_with
+from pianogenie.sources import Performance
+from pianogenie.store import StoreWriter, read_manifest, store_files
 from pianogenie.util import UserError, atomic_paths
 
 @dataclass
 class _Result:
     index: int
-    json: bytes | None = None  # None: skipped
-    array: np.ndarray | None = None  # the same notes, to prime load_notes' cache
+    json: bytes | None = None  # the notes as JSON rows (JSON output only)
+    array: np.ndarray | None = None  # None: skipped
     reason: str = ""
     notes: int = 0
     dropped_out_of_range: int = 0
     dropped_non_positive: int = 0
     used_pretty_midi: bool = False
+    digest: bytes = b""  # of the file's bytes: byte-identical files are counted once
+    tracks: list = field(default_factory=list)
+    ignored: list = field(default_factory=list)
 
 
-_WORKER_SOURCE: MaestroSource | None = None
+@dataclass(frozen=True)
+class _Task:
+    """What every parser process needs: where to read, which tracks, whether to encode JSON."""
+
+    source: object  # a pianogenie.sources.base.Source
+    tracks: TrackSelection = ALL_TRACKS
+    json: bool = True
 
 
-def _init_worker(source: MaestroSource) -> None:
-    global _WORKER_SOURCE
-    _WORKER_SOURCE = source
+_WORKER_TASK: _Task | None = None
+
+
+def _init_worker(task: _Task) -> None:
+    global _WORKER_TASK
+    _WORKER_TASK = task
 
 
 def _prepare_one(job: tuple[int, str]) -> _Result:
     index, midi_filename = job
+    task = _WORKER_TASK
     try:
-        data = _WORKER_SOURCE.read(midi_filename)
+        data = task.source.read(midi_filename)
     except FileNotFoundError as e:
         return _Result(index, reason=f"missing: listed in the metadata but not found ({e.strerror or e})")
     except OSError as e:
         return _Result(index, reason=f"unreadable: {e.strerror or e}")
     if not data:
         return _Result(index, reason="empty file")
+    digest = hashlib.blake2b(data, digest_size=16).digest()
     try:
-        parsed = parse_midi(data)
+        parsed = parse_midi(data, task.tracks)
     except Exception as e:  # symusic raises RuntimeError, pretty_midi/mido many kinds
-        return _Result(index, reason=f"not a readable MIDI file: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+        return _Result(index, reason=f"not a readable MIDI file: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                       digest=digest)
     r = _Result(
         index,
         notes=len(parsed.notes),
         dropped_out_of_range=parsed.dropped_out_of_range,
         dropped_non_positive=parsed.dropped_non_positive,
         used_pretty_midi=parsed.used_pretty_midi,
+        digest=digest,
+        tracks=parsed.tracks,
+        ignored=parsed.ignored,
     )
-    if len(parsed.notes) == 0:
+    if not parsed.tracks and parsed.ignored and not task.tracks.everything:
+        r.reason = f"no track matches {task.tracks.describe()} (it has {'; '.join(parsed.ignored[:8])})"
+    elif len(parsed.notes) == 0:
         r.reason = "no playable notes"
     else:
-        r.json, r.array = notes_to_json(parsed.notes), parsed.notes
+        r.array = parsed.notes
+        if task.json:
+            r.json = notes_to_json(parsed.notes)
     return r
 
 
-def _worker_main(conn, inherited: list, parent_pid: int, source: MaestroSource) -> None:
+def _worker_main(conn, inherited: list, parent_pid: int, task: _Task) -> None:
     """A parser process: jobs in, results out, over its own pipe (no lock shared with any other
     process, so a worker killed at any moment can never leave the others or the parent waiting)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -83,7 +111,7 @@ def _worker_main(conn, inherited: list, parent_pid: int, source: MaestroSource) 
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     for c in inherited:  # the parent's ends of the pipes: held here, they would hide the parent's exit
         c.close()
-    _init_worker(source)
+    _init_worker(task)
     try:
         while True:
             if not conn.poll(0.5):
@@ -100,8 +128,8 @@ def _worker_main(conn, inherited: list, parent_pid: int, source: MaestroSource) 
 class _Workers:
     """`workers` forked parser processes, one file at a time each (exact blame if the parser crashes)."""
 
-    def __init__(self, source: MaestroSource, workers: int):
-        self.source = source
+    def __init__(self, task: _Task, workers: int):
+        self.task = task
         self.ctx = multiprocessing.get_context("fork")  # fork: no re-import, the source is inherited
         self.procs: dict = {}  # connection -> process
         for _ in range(workers):
@@ -114,7 +142,7 @@ class _Workers:
         try:
             parent, child = self.ctx.Pipe()
             inherited = [parent, *self.procs]
-            proc = self.ctx.Process(target=_worker_main, args=(child, inherited, os.getpid(), self.source),
+            proc = self.ctx.Process(target=_worker_main, args=(child, inherited, os.getpid(), self.task),
                                     daemon=True)
             proc.start()
             self.procs[parent] = proc
@@ -123,13 +151,27 @@ class _Workers:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         return parent
 
-    def run(self, jobs: list[tuple[int, str]]) -> Iterator[_Result]:
+    def run(self, jobs: list[tuple[int, str]], frontier: Callable[[], int] = lambda: 0) -> Iterator[_Result]:
+        """Results in completion order; no job more than AHEAD past `frontier()` (the first index the
+        caller still waits for) is started, so the results it holds back to restore order stay few."""
         todo = iter(jobs)
+        held: list = []
+        idle = list(self.procs)
         busy: dict = {}  # connection -> job it is working on
-        for conn in list(self.procs):
-            if (job := next(todo, None)) is not None:
+
+        def dispatch():
+            while idle:
+                job = held.pop() if held else next(todo, None)
+                if job is None:
+                    return
+                if job[0] > frontier() + AHEAD:
+                    held.append(job)
+                    return
+                conn = idle.pop()
                 conn.send(job)
                 busy[conn] = job
+
+        dispatch()
         while busy:
             for conn in multiprocessing.connection.wait(list(busy)):
                 try:
@@ -142,11 +184,10 @@ class _Workers:
                                      f"(exit status {proc.exitcode})")
                     del busy[conn]
                     conn = self._spawn()
-                yield result
                 busy.pop(conn, None)
-                if (job := next(todo, None)) is not None:
-                    conn.send(job)
-                    busy[conn] = job
+                idle.append(conn)
+                yield result
+                dispatch()
 
     def close(self, kill: bool = False) -> None:
         """Stop the workers: ask them to finish (idle after a complete run), or kill them at once."""
@@ -164,18 +205,20 @@ class _Workers:
             conn.close()
 
 
+AHEAD = 64  # jobs started past the first unfinished one (results are consumed in source order)
+
+
 @contextlib.contextmanager
-def _job_runner(source: MaestroSource, workers: int) -> Iterator[Callable[[list], Iterator[_Result]]]:
-    """`run(jobs)` yielding results in completion order: in this process, or `workers` processes."""
+def _job_runner(task: _Task, workers: int) -> Iterator[Callable[..., Iterator[_Result]]]:
+    """`run(jobs, frontier)` yielding results in completion order: in this process, or `workers` processes."""
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        _init_worker(source)
+        _init_worker(task)
         try:
-            yield lambda jobs: map(_prepare_one, jobs)
+            yield lambda jobs, frontier=None: map(_prepare_one, jobs)
         finally:
-            if (zf := _OPEN_ZIPS.pop((os.getpid(), str(source.path)), None)) is not None:
-                zf.close()
+            task.source.release()
         return
-    pool = _Workers(source, workers)
+    pool = _Workers(task, workers)
     try:
         yield pool.run
     except BaseException:
@@ -195,8 +238,10 @@ def report_path(out: str | os.PathLike) -> Path:
 class PrepareReport:
     source: dict
     output: str
+    tracks: str = "all non-drum tracks"
     splits: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)  # byte-identical to an earlier file: counted once
     parsed_with_pretty_midi: list = field(default_factory=list)
     workers: int = 1
     seconds: float = 0.0
@@ -205,8 +250,79 @@ class PrepareReport:
         return orjson.dumps(self.__dict__, option=orjson.OPT_INDENT_2)
 
 
+def _report_bytes(report: PrepareReport, files: Path) -> bytes:
+    """The report with `files` (rows written by prepare, one per performance) as its "files" list."""
+    return report.to_json()[:-2] + b',\n  "files": [\n' + files.read_bytes() + b'\n  ]\n}'
+
+
+def _gzip_member(data: bytes) -> bytes:
+    return _gzip.compress(data, compresslevel=1)
+
+
+class _JsonWriter:
+    """The gzip JSON notes file, written split by split as gzip members (a multi-member gzip file is
+    one file to every reader), each performance's JSON rows added as they come."""
+
+    FLUSH = 8 << 20  # bytes of JSON compressed at a time
+
+    def __init__(self, folder: Path, keep_arrays: bool):
+        self.folder, self.keep = folder, keep_arrays
+        self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
+        self.arrays: dict = {}
+
+    def add(self, split: str, name: str, r: _Result) -> None:
+        part = self.parts.get(split)
+        if part is None:
+            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]
+        part[1].append((b"," if part[3] else b"") + r.json)
+        part[2] += len(r.json) + 1
+        part[3] += 1
+        if part[2] >= self.FLUSH:
+            self._flush(part)
+        if self.keep is not None:
+            self.arrays.setdefault(split, []).append(r.array)
+            self.keep -= len(r.array)
+            if self.keep < 0:  # too many notes to also cache them from here: load_notes will
+                self.keep, self.arrays = None, {}
+
+    def _flush(self, part) -> None:
+        if part[1]:
+            part[0].write(_gzip_member(b"".join(part[1])))
+            part[1], part[2] = [], 0
+
+    def finish(self, out: Path) -> None:
+        with open(out, "wb") as f:
+            sep = b"{"
+            for split in SPLITS:
+                if split not in self.parts:
+                    continue
+                part = self.parts[split]
+                self._flush(part)
+                part[0].close()
+                f.write(_gzip_member(sep + b'"' + split.encode() + b'":['))
+                with open(self.folder / f"{split}.json.gz", "rb") as src:
+                    shutil.copyfileobj(src, f)
+                sep = b"],"
+            f.write(_gzip_member(b"]}"))
+
+    def close(self) -> None:
+        for part in self.parts.values():
+            part[0].close()
+
+
+CACHE_PRIME_NOTES = 8_000_000  # up to this many notes (~260 MB of arrays), prepare leaves load_notes' binary copy too
+
+
+def output_kind(out: Path) -> str:
+    """A name ending in .gz, or an existing file (refused or replaced as notes files are), is the
+    gzip JSON notes file; anything else a store folder."""
+    if out.name.lower().endswith(".gz") or (os.path.lexists(out) and not out.is_dir()):
+        return "json"
+    return "store"
+
+
 def prepare(
-    source: MaestroSource,
+    source,
     out: str | os.PathLike,
     *,
     workers: int | None = None,
@@ -214,11 +330,16 @@ def prepare(
     limit: int | None = None,
     progress: bool | None = None,
     warn: Callable[[str], None] | None = None,
+    tracks: TrackSelection = ALL_TRACKS,
 ) -> PrepareReport:
-    """Parse every performance of `source` and write OUT (gzip JSON) and its report atomically.
+    """Parse every performance of `source` (any `pianogenie.sources` kind) and write OUT and its
+    report atomically: OUT ending in .gz is the gzip JSON notes file (report beside it), any other
+    OUT a notes store folder (`pianogenie.store`, report inside). Notes go out as they are parsed,
+    in the source's order; nothing holds the whole dataset.
 
     Unreadable files are skipped (one warning each, listed in the report) unless `strict`,
-    which turns any skip into a UserError and writes nothing.
+    which turns any skip into a UserError and writes nothing. Byte-identical files of a source
+    that dedupes (a collection) are counted once: the first in name order is kept.
     """
     from tqdm import tqdm
 
@@ -227,77 +348,167 @@ def prepare(
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     out, report_out = check_prepare_outputs(source, out)
+    kind = output_kind(out)
+    what = getattr(source, "metadata", None)
     if not source.performances:
         found = sorted({p.split for p in source.unknown_split})
-        raise UserError(f"{source.path}: no row of {source.metadata} has a split among {', '.join(SPLITS)} "
-                        f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written")
+        if what:
+            raise UserError(f"{source.path}: no row of {what} has a split among {', '.join(SPLITS)} "
+                            f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written")
+        raise UserError(f"{source.path}: no MIDI file has a split (none is listed in --splits); nothing written")
     if source.unknown_split:
         found = sorted({p.split for p in source.unknown_split})
-        warn(f"{len(source.unknown_split)} row(s) of {source.metadata} have an unknown split "
-             f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped")
+        if what:
+            warn(f"{len(source.unknown_split)} row(s) of {what} have an unknown split "
+                 f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped")
+        else:
+            warn(f"{len(source.unknown_split)} MIDI file(s) are not listed in --splits: skipped")
     workers = max(1, workers or os.cpu_count() or 1)
-    perfs = list(source.performances[:limit] if limit else source.performances)
-    jobs = [(i, p.midi_filename) for i, p in enumerate(perfs)]
-    report = PrepareReport(
-        source={"path": str(source.path), "kind": source.kind, "metadata": source.metadata, "version": source.version},
-        output=str(out),
-        workers=workers,
-    )
+    perfs = source.performances[:limit] if limit else source.performances
+    jobs = ((i, p.midi_filename) for i, p in enumerate(perfs))
+    report = PrepareReport(source=source.describe(), output=str(out), tracks=tracks.describe(), workers=workers)
     for p in source.unknown_split:
-        report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": f"unknown split '{p.split}'"})
+        reason = f"unknown split '{p.split}'" if what else "not listed in --splits"
+        report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": reason})
 
-    results: list[_Result | None] = [None] * len(perfs)
-    # the pool first: forking after tqdm started its monitor thread would copy a running thread
-    with _job_runner(source, min(workers, len(jobs) or 1)) as run, tqdm(
-        total=len(jobs), unit="file", desc="prepare", disable=None if progress is None else not progress
-    ) as bar:
-        for r in run(jobs):
-            results[r.index] = r
-            if r.json is None:
-                warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
-            bar.update()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot write -o {out}: {e.strerror or e}") from None
+    parts = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        if kind == "json":
+            writer = _JsonWriter(parts, CACHE_PRIME_NOTES)
+        else:
+            (parts / "store").mkdir()
+            writer = StoreWriter(parts / "store")
+        files = open(parts / "files.jsonl", "wb")
+        seen: dict[bytes, str] = {}
+        pending: dict[int, _Result] = {}
+        frontier = 0
 
-    chunks: dict[str, list[bytes]] = {s: [] for s in SPLITS}
-    arrays: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for p, r in zip(perfs, results):
-        stats = report.splits.setdefault(
-            p.split,
-            {"performances": 0, "notes": 0, "dropped_out_of_range": 0, "dropped_non_positive_duration": 0, "skipped": 0},
-        )
-        stats["dropped_out_of_range"] += r.dropped_out_of_range
-        stats["dropped_non_positive_duration"] += r.dropped_non_positive
-        if r.used_pretty_midi:
-            report.parsed_with_pretty_midi.append(p.midi_filename)
-        if r.json is None:
-            stats["skipped"] += 1
-            report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": r.reason})
-            continue
-        stats["performances"] += 1
-        stats["notes"] += r.notes
-        chunks[p.split].append(r.json)
-        arrays[p.split].append(r.array)
+        def consume(p: Performance, r: _Result) -> None:
+            stats = report.splits.setdefault(p.split, {
+                "performances": 0, "notes": 0, "dropped_out_of_range": 0, "dropped_non_positive_duration": 0,
+                "skipped": 0, **({"duplicates": 0} if source.dedupe else {})})
+            if source.dedupe and r.digest and r.digest in seen:
+                stats["duplicates"] += 1
+                report.duplicates.append({"midi_filename": p.midi_filename, "same_as": seen[r.digest]})
+                return
+            if r.digest:
+                seen.setdefault(r.digest, p.midi_filename)
+            stats["dropped_out_of_range"] += r.dropped_out_of_range
+            stats["dropped_non_positive_duration"] += r.dropped_non_positive
+            if r.used_pretty_midi:
+                report.parsed_with_pretty_midi.append(p.midi_filename)
+            if r.array is None:
+                stats["skipped"] += 1
+                report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": r.reason})
+                return
+            stats["performances"] += 1
+            stats["notes"] += r.notes
+            row = {"midi_filename": p.midi_filename, "split": p.split, "notes": r.notes, "tracks": r.tracks}
+            if r.ignored:
+                row["ignored_tracks"] = r.ignored
+            files.write((b",\n    " if files.tell() else b"    ") + orjson.dumps(row))
+            if kind == "json":
+                writer.add(p.split, p.midi_filename, r)
+            else:
+                writer.add(p.split, p.midi_filename, r.array)
 
-    if strict and report.skipped:
-        listed = "; ".join(f"{s['midi_filename']}: {s['reason']}" for s in report.skipped[:5])
-        more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
-        raise UserError(f"--strict: {len(report.skipped)} file(s) skipped, nothing written: {listed}{more}")
-    present = [s for s in SPLITS if chunks[s]]
-    if not present:
-        raise UserError(f"no performance of {source.path} could be prepared; nothing written")
+        # the pool first: forking after tqdm started its monitor thread would copy a running thread
+        with _job_runner(_Task(source, tracks, json=kind == "json"), min(workers, len(perfs) or 1)) as run, tqdm(
+            total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
+        ) as bar:
+            for r in run(jobs, lambda: frontier):
+                if r.array is None:
+                    warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
+                pending[r.index] = r
+                while frontier in pending:  # in source order: the output does not depend on timing
+                    consume(perfs[frontier], pending.pop(frontier))
+                    frontier += 1
+                bar.update()
+        files.close()
 
-    body = b",".join(b'"' + s.encode() + b'":[' + b",".join(chunks[s]) + b"]" for s in present)
-    gz = _gzip.compress(b"{" + body + b"}", compresslevel=1)
-    report.seconds = round(time.perf_counter() - start, 3)
-    with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
-        tmp_out.write_bytes(gz)
-        tmp_report.write_bytes(report.to_json())
-    _cache_write(gz, {s: arrays[s] for s in present})
+        if strict and report.skipped:
+            listed = "; ".join(f"{s['midi_filename']}: {s['reason']}" for s in report.skipped[:5])
+            more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
+            raise UserError(f"--strict: {len(report.skipped)} file(s) skipped, nothing written: {listed}{more}")
+        if not any(s["performances"] for s in report.splits.values()):
+            no_match = [s for s in report.skipped if s["reason"].startswith("no track matches")]
+            why = f": no file has a track matching {tracks.describe()}" if no_match and len(no_match) == len(
+                report.skipped) else ""
+            raise UserError(f"no performance of {source.path} could be prepared{why}; nothing written")
+        if source.dedupe and report.duplicates:
+            warn(f"{len(report.duplicates)} file(s) byte-identical to an earlier one: counted once "
+                 "(listed under \"duplicates\" in the report)")
+        for split in SPLITS:
+            if split not in report.splits or not report.splits[split]["performances"]:
+                if not what:
+                    warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
+        report.seconds = round(time.perf_counter() - start, 3)
+        if kind == "json":
+            with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither
+                writer.finish(tmp_out)
+                tmp_report.write_bytes(_report_bytes(report, parts / "files.jsonl"))
+                gz = tmp_out.read_bytes() if writer.keep is not None else None
+            if gz is not None:
+                _cache_write(gz, {s: writer.arrays[s] for s in SPLITS if s in writer.arrays})
+        else:
+            writer.finish()
+            (parts / "store" / "report.json").write_bytes(_report_bytes(report, parts / "files.jsonl"))
+            _replace_folder(parts / "store", out)
+    finally:
+        with contextlib.suppress(NameError, OSError):
+            writer.close()
+        shutil.rmtree(parts, ignore_errors=True)
     return report
 
 
-def check_prepare_outputs(source: MaestroSource, out: str | os.PathLike) -> tuple[Path, Path]:
-    """The notes file and its report, refused (UserError) where writing them would lose anything."""
-    inputs = [source.path, Path(source.path) / source.metadata if source.kind == "folder" else None]
+def _replace_folder(new: Path, out: Path) -> None:
+    """Put the finished store `new` at `out`: renamed in; a store already there (checked to be
+    one, holding only a store's files) is moved aside first and removed once the new one is in."""
+    from pianogenie.util import os_reason
+
+    old = None
+    try:
+        if os.path.lexists(out):
+            old = new.parent / "old"
+            os.replace(out, old)
+        os.replace(new, out)
+    except OSError as e:
+        if old is not None and not os.path.lexists(out):
+            with contextlib.suppress(OSError):
+                os.replace(old, out)
+        raise UserError(f"cannot write {out}: {os_reason(e)}") from None
+
+
+def _is_our_store(folder: Path) -> bool:
+    """A folder prepare may replace: empty, or a notes store holding nothing but its own files."""
+    try:
+        names = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    if not names:
+        return True
+    manifest = read_manifest(folder)
+    return manifest is not None and names <= store_files(manifest) and all(
+        (folder / n).is_file() and not (folder / n).is_symlink() for n in names)
+
+
+def check_prepare_outputs(source, out: str | os.PathLike) -> tuple[Path, Path]:
+    """The notes file (or store) and its report, refused (UserError) where writing them would lose anything."""
+    inputs = source.inputs()
+    out = Path(out)
+    if output_kind(out) == "store":
+        out = check_output(out, flag="-o", inputs=inputs, what="notes store", folder=True)
+        if out.is_dir() and not _is_our_store(out):
+            raise UserError(f"-o {out} is a folder holding other files than a notes store's; refusing to "
+                            "replace it (choose a new folder name, or end the name in .json.gz for a notes file)")
+        for source_path in inputs:
+            if source_path is not None and os.path.isdir(source_path) and _inside(out, Path(source_path)):
+                raise UserError(f"-o {out} is inside the input folder {source_path}; choose another output")
+        return out, out / "report.json"
     out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)",
                        ours=lambda p: head(p, 2) in (b"\x1f\x8b", b""))
     report = check_output(report_path(out), flag="report", inputs=inputs, what="prepare report",

@@ -117,7 +117,8 @@ class Trainer:
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
         self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0), cfg.seq_len)
-        self.val = data.get("validation") or None
+        val = data.get("validation")
+        self.val = val if val is not None and len(val) else None
         self.velocity_baselines = VelocityBaselines(data["train"]) if cfg.velocity_bins else None
 
         torch.manual_seed(cfg.seed + self.rank)
@@ -253,7 +254,8 @@ class Trainer:
         if not self.val:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
-                        velocity_baselines=self.velocity_baselines, step=self.step)
+                        velocity_baselines=self.velocity_baselines, step=self.step,
+                        sample=self.cfg.eval_windows)
 
     # ---------------------------------------------------------------------------------------------
     # The loop

@@ -1,7 +1,10 @@
 """Note arrays -> model inputs: random augmented training windows and deterministic evaluation windows.
 
 All performances of a split are concatenated once, so a batch is a few vectorised numpy
-gathers instead of a Python loop over notes.
+gathers instead of a Python loop over notes. A split of a notes store (`pianogenie.store`) is
+already concatenated on disk: its columns are used memory-mapped, as they are, so a batch reads
+only the pages its windows touch and nothing grows with the dataset (but the velocity head's
+history states, which are computed over the whole split in memory).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
     def __init__(self, performances: list[np.ndarray], name: str = "split", velocity: bool = False):
+        from pianogenie.store import StoreSplit
+
+        if isinstance(performances, StoreSplit):
+            self._from_store(performances, name, velocity)
+            return
         performances = [p for p in performances if len(p) > 0]
         if not performances:
             raise UserError(f"the {name} split holds no notes")
@@ -65,6 +73,19 @@ class Notes:
             self.pos = np.arange(len(notes)) - np.repeat(self.starts, self.lengths)
             self.key_response = key_offset_response(int(self.lengths.max()))  # (max length, S)
 
+    def _from_store(self, split, name: str, velocity: bool) -> None:
+        if not len(split):
+            raise UserError(f"the {name} split holds no notes")
+        # prepare validated every key and velocity before writing them: no scan of the whole split here
+        self.lengths, self.starts = split.lengths, split.starts
+        self.onsets, self.keys = split.onsets, split.keys  # float64 and uint8 memmaps
+        self.velocity = velocity
+        if velocity:
+            self.velocities = np.asarray(split.velocities, dtype=np.int64)
+            self.states = history_states(self.lengths, state_inputs(self.velocities, np.asarray(self.keys, dtype=np.int64)))
+            self.pos = np.arange(len(self.keys)) - np.repeat(self.starts, self.lengths)
+            self.key_response = key_offset_response(int(self.lengths.max()))
+
     def index(self, start: np.ndarray, length: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
         """Global note indices (B, T) of windows of `length[i] <= seq_len` notes from `start[i]`, and
         the (B, T) mask of real notes; padding repeats a window's last note."""
@@ -74,8 +95,8 @@ class Notes:
 
     def gather(self, idx: np.ndarray, mask: np.ndarray, delta_time_max: float,
                stretch: np.ndarray | None = None, transpose: np.ndarray | None = None) -> Batch:
-        k = self.keys[idx]  # (B, T)
-        onsets = self.onsets[idx]
+        k = self.keys[idx].astype(np.int64)  # (B, T) (a store's keys are uint8)
+        onsets = np.asarray(self.onsets[idx], dtype=np.float64)
         if stretch is not None:
             onsets = onsets * stretch[:, None]
         if transpose is not None:
@@ -117,23 +138,29 @@ class TrainWindows:
         if transpose_max:
             # A shift that keeps every note of the window on the keyboard: clamping at the
             # edges would invent repeated notes that the performer never played.
-            keys = self.notes.keys[idx]
+            keys = self.notes.keys[idx].astype(np.int64)
             low = np.maximum(-transpose_max, -keys.min(axis=1))  # (B,)
             high = np.minimum(transpose_max, NUM_KEYS - 1 - keys.max(axis=1))
             transpose = rng.integers(low, high + 1)
         return self.notes.gather(idx, mask, delta_time_max, stretch, transpose)
 
 
-def eval_windows(notes: Notes, seq_len: int, protocol: str = "all") -> tuple[np.ndarray, np.ndarray]:
+def eval_windows(notes: Notes, seq_len: int, protocol: str = "all", sample: int = 0,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(start, length) of evaluation windows: every non-overlapping full window ("all"), or each
     performance's first window ("first128", the 2021 tutorial's protocol). A performance shorter
-    than one window contributes one short window."""
+    than one window contributes one short window. With `sample` > 0 and more windows than that,
+    a fixed subset of `sample` of them, drawn with `seed` (the same at every evaluation of a run),
+    in their original order."""
     if protocol not in ("all", "first128"):
         raise UserError(f"unknown evaluation protocol {protocol!r} (expected 'all' or 'first128')")
-    starts, lengths = [], []
-    for s, n in zip(notes.starts, notes.lengths):
-        count = 1 if protocol == "first128" else max(n // seq_len, 1)
-        for j in range(count):
-            starts.append(s + j * seq_len)
-            lengths.append(min(n, seq_len))
-    return np.array(starts, dtype=np.int64), np.array(lengths, dtype=np.int64)
+    n = np.asarray(notes.lengths, dtype=np.int64)
+    count = np.ones_like(n) if protocol == "first128" else np.maximum(n // seq_len, 1)
+    perf = np.repeat(np.arange(len(n)), count)
+    j = np.arange(len(perf)) - np.repeat(np.cumsum(count) - count, count)  # window number in its performance
+    starts = np.asarray(notes.starts, dtype=np.int64)[perf] + j * seq_len
+    lengths = np.minimum(n[perf], seq_len)
+    if 0 < sample < len(starts):
+        pick = np.sort(np.random.default_rng([seed, len(starts)]).choice(len(starts), size=sample, replace=False))
+        starts, lengths = starts[pick], lengths[pick]
+    return starts, lengths

@@ -1,4 +1,5 @@
-"""`pianogenie prepare`: MAESTRO MIDI -> a notes file and its report (pianogenie.prepare does the work)."""
+"""`pianogenie prepare`: any MIDI source -> a notes file or store and its report (pianogenie.prepare
+does the work; pianogenie.sources reads the source, whatever its kind)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from pianogenie.sources.base import Limits
 from pianogenie.util import UserError
 
 DEFAULT_OUTPUT = Path("data/maestro.json.gz")
@@ -15,23 +17,52 @@ DEFAULT_OUTPUT = Path("data/maestro.json.gz")
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "prepare",
-        description="Parse every performance of a MAESTRO dataset into notes (onset s, duration s, "
-        "key 0..87, velocity) and write them, per split, as gzip-compressed JSON in the 2021 tutorial's "
-        "format, with a report beside it (maestro.json.gz -> maestro.report.json: per split the performances "
-        "and notes written, the notes dropped, every skipped file and why). Unreadable or missing files are "
+        description="Parse every performance of a MIDI source into notes (onset s, duration s, key 0..87, "
+        "velocity) and write them per split: OUT ending in .json.gz is gzip-compressed JSON in the 2021 "
+        "tutorial's format with a report beside it (x.json.gz -> x.report.json); any other OUT is a notes "
+        "store folder (binary columns that train reads memory-mapped: for collections of any size) with "
+        "report.json inside. The report gives per split the performances and notes written and dropped, "
+        "every skipped file and why, the duplicates, and per file the tracks taken. Unreadable files are "
         "skipped with a warning; the exit status stays 0 unless --strict.",
     )
     p.add_argument(
         "source",
         nargs="?",
         metavar="SOURCE",
-        help="MAESTRO folder (v2 or v3 metadata) or official MAESTRO MIDI zip (read in place). "
+        help="a MAESTRO folder or official zip (its metadata gives the splits), or any folder, zip or "
+        "tar(.gz) of MIDI files (.mid/.midi, nested; read in place). "
         "Default: download the official MAESTRO v3 MIDI zip once into the cache folder.",
     )
-    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"notes file to write (default: {DEFAULT_OUTPUT})")
+    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                   help=f"notes file (.json.gz) or store folder (any other name) to write (default: {DEFAULT_OUTPUT})")
     p.add_argument("--workers", type=int, default=None, help="parallel parser processes (default: all cores)")
     p.add_argument("--strict", action="store_true", help="fail (and write nothing) if any file has to be skipped")
-    p.add_argument("--limit", type=int, default=None, help="prepare only the first N performances of the metadata")
+    p.add_argument("--limit", type=int, default=None, help="prepare only the first N performances of the source")
+    g = p.add_argument_group("which notes are the performance")
+    g.add_argument("--tracks", metavar="NAMES", help="take only tracks with these names (comma-separated, any "
+                   "case), e.g. PIANO,MELODY; default: every non-drum track, merged")
+    g.add_argument("--programs", metavar="LIST", help="take only tracks with these General MIDI programs "
+                   "(0..127, ranges like 0-7, or families: piano, organ, guitar, bass, strings, ...); with "
+                   "--tracks, a track matching either is taken. Drum tracks are never taken")
+    g = p.add_argument_group("splits, for sources without their own (anything but MAESTRO)")
+    g.add_argument("--split-fractions", metavar="T,V,E", default=None,
+                   help="train,validation,test fractions of the pieces, hashed by piece name: deterministic, "
+                   "and a piece never moves when files are added (default: 0.8,0.1,0.1)")
+    g.add_argument("--group-by", choices=("auto", "folder", "file"), default=None,
+                   help="what a piece is (kept in one split): auto (default) = the folder holding the file, "
+                   "merged upwards while the folder above holds MIDI files too (POP909's <id>/ with its "
+                   "versions/); a file at the top of SOURCE is its own piece; folder = exactly the folder "
+                   "holding it; file = each file")
+    g.add_argument("--splits", type=Path, metavar="CSV", default=None,
+                   help="take the splits from a CSV of (path, split) rows, paths relative to SOURCE; files not "
+                   "listed are skipped")
+    g.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out MIDI files whose path in SOURCE matches (repeatable), e.g. '*/versions/*'")
+    g = p.add_argument_group("bounds")
+    g.add_argument("--max-file-mb", type=float, default=Limits.max_file_bytes / 2**20,
+                   help="skip MIDI files larger than this (default: %(default)g)")
+    g.add_argument("--max-archive-gb", type=float, default=Limits.max_archive_bytes / 2**30,
+                   help="refuse a zip/tar whose members expand to more than this in all (default: %(default)g)")
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -42,16 +73,44 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pianogenie.maestro import find_source
-    from pianogenie.outputs import check_output
-    from pianogenie.prepare import prepare, report_path
+def source_options(args: argparse.Namespace):
+    """The source options the command line asks for (UserError on bad values)."""
+    fractions = (0.8, 0.1, 0.1)
+    if args.split_fractions is not None:
+        try:
+            fractions = tuple(float(x) for x in args.split_fractions.split(","))
+        except ValueError:
+            raise UserError(f"--split-fractions: expected three numbers like 0.8,0.1,0.1, got {args.split_fractions!r}") from None
+    if not (0 < args.max_file_mb <= 4096) or not (0 < args.max_archive_gb <= 1 << 20):
+        raise UserError("--max-file-mb must be in (0, 4096] and --max-archive-gb in (0, 1048576]")
+    from pianogenie.sources import SourceOptions, SplitRule
 
+    rule = SplitRule(fractions=fractions, csv=args.splits, group_by=args.group_by or "auto")
+    given = args.split_fractions is not None or args.splits is not None or args.group_by is not None
+    limits = Limits(max_file_bytes=int(args.max_file_mb * 2**20), max_archive_bytes=int(args.max_archive_gb * 2**30))
+    return SourceOptions(splits=rule, limits=limits, exclude=tuple(args.exclude), splits_given=given)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
-    check_output(args.output, flag="-o")  # before a download: the full check follows once SOURCE is known
+    from pianogenie.midi import TrackSelection
+
+    try:
+        tracks = TrackSelection.parse(args.tracks, args.programs)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    from pianogenie.outputs import check_output
+    from pianogenie.prepare import output_kind, prepare, report_path
+    from pianogenie.sources import open_source
+
+    options = source_options(args)
+    if output_kind(Path(args.output)) == "json":  # before a download: the full check follows once SOURCE is known
+        check_output(args.output, flag="-o")
+    else:
+        check_output(args.output, flag="-o", folder=True)
     if args.cache_dir is not None:  # for everything this run caches, as $PIANOGENIE_CACHE would
         from pianogenie.download import CACHE_ENV
 
@@ -62,13 +121,19 @@ def run(args: argparse.Namespace) -> int:
         source_path = fetch_maestro()
     else:
         source_path = Path(args.source)
-    source = find_source(source_path)
-    report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
-                     warn=_warn)
+    source = open_source(source_path, options)
+    try:
+        report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
+                         tracks=tracks, warn=_warn)
+    finally:
+        source.close()
     for split, s in report.splits.items():
         dropped = s["dropped_out_of_range"] + s["dropped_non_positive_duration"]
-        print(f"{split}: {s['performances']} performances, {s['notes']} notes ({dropped} dropped, {s['skipped']} files skipped)")
-    print(f"wrote {args.output} and {report_path(args.output)} in {report.seconds:.1f} s")
+        dup = f", {s['duplicates']} duplicates" if "duplicates" in s else ""
+        print(f"{split}: {s['performances']} performances, {s['notes']} notes ({dropped} dropped, "
+              f"{s['skipped']} files skipped{dup})")
+    where = report_path(args.output) if output_kind(Path(args.output)) == "json" else Path(args.output) / "report.json"
+    print(f"wrote {args.output} and {where} in {report.seconds:.1f} s")
     return 0
 
 

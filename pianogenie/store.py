@@ -1,0 +1,179 @@
+"""The notes store: a folder of binary, memory-mappable note columns, written incrementally.
+
+`prepare -o FOLDER` (any output not ending in .gz) writes one; `load_notes(FOLDER)` opens it as
+{split: StoreSplit}, each a read-only sequence of (N, 4) performances backed by np.memmap, so that
+neither side ever holds the dataset in memory. Layout (all little-endian .npy, readable by
+`np.load(..., mmap_mode="r")`):
+
+    manifest.json               {"format": "pianogenie-notes", "version": 1, "splits": {split: {"performances": P, "notes": N}}}
+    <split>.onset.npy           (N,) float64 onset s, performances one after another, each sorted
+    <split>.duration.npy        (N,) float64 duration s
+    <split>.key.npy             (N,) uint8 key 0..87
+    <split>.velocity.npy        (N,) uint8 velocity 1..127
+    <split>.lengths.npy         (P,) int64 notes per performance
+    <split>.names.jsonl         P lines: the source's name of each performance (JSON strings)
+    report.json                 prepare's report
+
+Every value is validated by prepare before it is written (the same checks as load_notes'); the
+store is trusted on reading apart from its file sizes, which must match the manifest's counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from pianogenie.util import UserError
+
+FORMAT, VERSION = "pianogenie-notes", 1
+MANIFEST = "manifest.json"
+COLUMNS = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
+_HEADER = 128  # bytes reserved for each column's .npy header, written once the length is known
+MAX_MANIFEST_BYTES = 1 << 20
+
+
+def _npy_header(dtype: np.dtype, n: int) -> bytes:
+    text = repr({"descr": dtype.str, "fortran_order": False, "shape": (n,)})
+    body = text.encode("latin1")
+    pad = _HEADER - 10 - len(body) - 1
+    return b"\x93NUMPY\x01\x00" + (_HEADER - 10).to_bytes(2, "little") + body + b" " * pad + b"\n"
+
+
+class StoreWriter:
+    """Append performances split by split into a (temporary) folder; `finish()` writes the manifest."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files: dict = {}
+        self.counts: dict = {}  # split -> [performances, notes]
+        self.lengths: dict = {}
+
+    def _open(self, split: str):
+        files = {c: open(self.folder / f"{split}.{c}.npy", "wb") for c in COLUMNS}
+        for f in files.values():
+            f.write(b"\0" * _HEADER)
+        files["names"] = open(self.folder / f"{split}.names.jsonl", "wb")
+        self.files[split], self.counts[split], self.lengths[split] = files, [0, 0], []
+        return files
+
+    def add(self, split: str, name: str, notes: np.ndarray) -> None:
+        files = self.files.get(split) or self._open(split)
+        for j, (c, dtype) in enumerate(COLUMNS.items()):
+            files[c].write(np.ascontiguousarray(notes[:, j], dtype=dtype).tobytes())
+        files["names"].write(orjson.dumps(name) + b"\n")
+        self.counts[split][0] += 1
+        self.counts[split][1] += len(notes)
+        self.lengths[split].append(len(notes))
+
+    def finish(self) -> dict:
+        splits = {}
+        for split, files in self.files.items():
+            n = self.counts[split][1]
+            for c, dtype in COLUMNS.items():
+                files[c].seek(0)
+                files[c].write(_npy_header(dtype, n))
+            for f in files.values():
+                f.close()
+            np.save(self.folder / f"{split}.lengths.npy", np.array(self.lengths[split], dtype=np.int64))
+            splits[split] = {"performances": self.counts[split][0], "notes": n}
+        manifest = {"format": FORMAT, "version": VERSION, "splits": splits}
+        (self.folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        return manifest
+
+    def close(self) -> None:
+        for files in self.files.values():
+            for f in files.values():
+                f.close()
+
+
+def store_files(manifest: dict) -> set[str]:
+    """Every file name a store with this manifest holds (what prepare may replace)."""
+    names = {MANIFEST, "report.json"}
+    for split in manifest.get("splits", {}):
+        names |= {f"{split}.{c}.npy" for c in COLUMNS} | {f"{split}.lengths.npy", f"{split}.names.jsonl"}
+    return names
+
+
+def read_manifest(folder: Path) -> dict | None:
+    """The folder's manifest if it is a store (None if not one)."""
+    path = folder / MANIFEST
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return None
+        obj = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or not isinstance(obj.get("splits"), dict):
+        return None
+    return obj
+
+
+class StoreSplit(Sequence):
+    """One split of a store: columns memory-mapped, performances as views on demand."""
+
+    def __init__(self, folder: Path, split: str, performances: int, notes: int):
+        def load(name: str, dtype: np.dtype, n: int) -> np.ndarray:
+            path = folder / name
+            try:
+                a = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError, EOFError) as e:
+                raise UserError(f"{path}: unreadable notes store column ({e})") from None
+            if a.dtype != dtype or a.shape != (n,):
+                raise UserError(f"{path}: expected {n} values of {dtype}, found {a.shape} of {a.dtype} "
+                                "(a damaged or incomplete store: prepare it again)")
+            return a
+
+        self.name = split
+        self.onsets = load(f"{split}.onset.npy", COLUMNS["onset"], notes)
+        self.durations = load(f"{split}.duration.npy", COLUMNS["duration"], notes)
+        self.keys = load(f"{split}.key.npy", COLUMNS["key"], notes)
+        self.velocities = load(f"{split}.velocity.npy", COLUMNS["velocity"], notes)
+        self.lengths = np.array(load(f"{split}.lengths.npy", np.dtype("<i8"), performances))
+        if (self.lengths <= 0).any() or int(self.lengths.sum()) != notes:
+            raise UserError(f"{folder}: {split}.lengths.npy does not add up to the manifest's {notes} notes")
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+        out = np.empty((b - a, 4))
+        for j, col in enumerate((self.onsets, self.durations, self.keys, self.velocities)):
+            out[:, j] = col[a:b]
+        return out
+
+    @property
+    def num_notes(self) -> int:
+        return int(len(self.onsets))
+
+
+def open_store(folder: str | os.PathLike) -> dict[str, StoreSplit]:
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        raise UserError(f"{folder}: a folder, but not a notes store (no {MANIFEST} of format {FORMAT}); "
+                        "expected a notes file (.json.gz) or a store from `pianogenie prepare -o FOLDER`")
+    if manifest.get("version") != VERSION:
+        raise UserError(f"{folder}: notes store version {manifest.get('version')}, this pianogenie reads {VERSION}")
+    out = {}
+    for split, counts in manifest["splits"].items():
+        if split not in ("train", "validation", "test"):
+            raise UserError(f"{folder}: {MANIFEST}: unknown split {split!r}")
+        try:
+            p, n = int(counts["performances"]), int(counts["notes"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{folder}: {MANIFEST}: bad counts for split {split!r}") from None
+        out[split] = StoreSplit(folder, split, p, n)
+    if not out:
+        raise UserError(f"{folder}: the notes store holds no split")
+    return out
