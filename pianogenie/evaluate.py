@@ -21,7 +21,7 @@ from pianogenie.windows import Batch, Notes, eval_windows
 def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, protocol: str = "all",
              batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
              progress: bool = False, velocity_baselines: VelocityBaselines | None = None,
-             step: int | None = None, sample: int = 0) -> dict:
+             step: int | None = None, sample: int = 0, labels: list[np.ndarray] | None = None) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
     also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
     built from the train split), on the notes after each performance's 8th.
@@ -33,7 +33,7 @@ def evaluate(model: Autoencoder, performances: list[np.ndarray], cfg: Config, pr
     from tqdm import tqdm
 
     with_velocity = hasattr(model, "vel")
-    notes = Notes(performances, name, velocity=with_velocity)
+    notes = Notes(performances, name, velocity=with_velocity, labels=labels)
     vel_sums: dict[str, float] = {}
     starts, lengths = eval_windows(notes, cfg.seq_len, protocol, sample=sample, seed=cfg.seed)
     was_training = model.training
