@@ -195,3 +195,38 @@ def test_real_pop909_song_labels(tmp_path, capsys):
     labels = load_labels(out)
     a = np.concatenate([x for v in labels.values() for x in v])
     assert (a[:, 0] > 0).all() and (a[:, 1] > 0).mean() > 0.8 and (a[:, 3] == 2).all()
+
+
+def test_harmony_metrics_count_chord_tones_and_key_tones():
+    from pianogenie.evaluate import evaluate, harmony_metrics
+
+    # every real note is C4 (key 39); the first half under C major (C in it), the second under D minor
+    perf = np.column_stack([np.arange(64) * 0.2, np.full(64, 0.2), np.full(64, 39), np.full(64, 80)])
+    lab = np.zeros((64, 4), np.int8)
+    lab[:32, 1:3], lab[32:, 1:3] = (1, 1), (3, 2)
+    lab[:, 0] = np.r_[np.full(48, 1), np.full(16, 3)]  # C major's signature, then D major's (no C natural)
+    cfg = tiny_cfg(conditions="keysig,chord")
+    model = Autoencoder(cfg).eval()
+    with torch.no_grad():  # a decoder that always plays E4 (key 43): in C major, not in D minor, in both keys
+        model.dec.output.weight.zero_()
+        model.dec.output.bias.fill_(-10.0)
+        model.dec.output.bias[43] = 10.0
+    h = harmony_metrics(model, [perf], [lab], cfg)
+    assert h["human"] == {"chord_tone_rate": 0.5, "in_key_rate": 0.75}
+    for setting in ("true_conditions", "no_conditions"):
+        for temp in ("argmax", "temperature_0.25"):
+            assert h[setting][temp] == {"chord_tone_rate": 0.5, "in_key_rate": 1.0}
+    assert h["chord_notes"] == 64 and h["key_notes"] == 64
+    model = Autoencoder(cfg).eval()
+    with torch.no_grad():
+        model.dec.input.weight[:, 91:] = 0.0  # the conditions unused: both perplexities agree
+    m = evaluate(model, [perf], cfg, labels=[lab])
+    assert m["perplexity_no_conditions"] == pytest.approx(m["perplexity"], rel=1e-6)  # no condition weights used
+    with torch.no_grad():
+        model.dec.input.weight[:, 91 + 13 + 1] += 3.0  # chord root C moves the decoder's state
+    m2 = evaluate(model, [perf], cfg, labels=[lab])
+    assert m2["perplexity_no_conditions"] == pytest.approx(m["perplexity_no_conditions"])
+    assert m2["perplexity"] != pytest.approx(m["perplexity"])
+    plain_cfg = tiny_cfg()
+    plain = harmony_metrics(Autoencoder(plain_cfg), [perf], [lab], plain_cfg)
+    assert "true_conditions" not in plain and "no_conditions" in plain
