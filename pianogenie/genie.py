@@ -4,6 +4,7 @@
     key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
     key = genie.press(time, button, 0.25, keys=allowed)  # only among `allowed` keys (pianogenie.scales)
     ahead = genie.look_ahead(time)       # the key each button would play now (session unchanged)
+    key = genie.press(time, button, key="D", chord="G7")  # a conditioned model (cfg.conditions)
 
 Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
 press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
@@ -19,6 +20,10 @@ the arithmetic. The weights are repacked once at load time:
   the trailing 1 carries the last layer's and the output layer's biases as kernel rows;
 - gates are reordered (o, f, i, g) with the sigmoid gates pre-scaled by 1/2, so one tanh over all
   4H gates gives every activation (sigmoid(x) = (1 + tanh(x / 2)) / 2).
+A conditioned decoder (cfg.conditions: keysig, chord, style; pianogenie.labels) reads one one-hot
+per condition after the button; they are constant between chord changes, so their columns fold into
+the previous-key table too: the table in use is rebuilt (one (89, 4H) add) only when a press's
+conditions differ from the last one's, and a press costs what it did without conditions.
 With a velocity head (velocity.py) each press also sets `genie.velocity`, the mean of the head's
 distribution for the key just chosen; the head's input layer and its history-state update ride on
 the output product (their inputs sit after the trailing 1 of the state buffer, the standardisation
@@ -111,10 +116,15 @@ class PianoGenie:
         return cls(weights, cfg, seed=seed, velocity_weights=vel_weights)
 
     def _pack(self, w: dict[str, np.ndarray]) -> None:
+        from pianogenie.labels import condition_columns
+
         L, H = self.cfg.model_rnn_num_layers, self.cfg.model_rnn_dim
-        if w["input.weight"].shape != (H, NUM_KEYS + 3):
+        self.conditions = self.cfg.condition_names
+        self._cond_cols, sizes = condition_columns(self.conditions)
+        width = NUM_KEYS + 3 + sum(sizes)
+        if w["input.weight"].shape != (H, width):
             raise UserError(f"decoder input weight has shape {w['input.weight'].shape}, "
-                            f"expected {(H, NUM_KEYS + 3)}")
+                            f"expected {(H, width)} (conditions: {self.cfg.conditions or 'none'})")
         # (i, f, g, o) -> (o, f, i, g), sigmoid gates halved so tanh(z) yields all four activations
         order = np.r_[3 * H:4 * H, H:2 * H, 0:H, 2 * H:3 * H]
         scale = np.r_[np.full(3 * H, 0.5), np.ones(H)][:, None]
@@ -135,8 +145,14 @@ class PianoGenie:
         W_ih = gates(w["lstm.weight_ih_l0"])  # (4H, H)
         folded = W_ih @ W_in  # (4H, 91): columns = one-hot prev key (89), dt, b
         bias0 = W_ih @ b_in + gates(w["lstm.bias_ih_l0"]) + gates(w["lstm.bias_hh_l0"])
-        self._table = _aligned(folded[:, :NUM_KEYS + 1].T + bias0)  # (89, 4H)
-        K0 = np.concatenate([folded[:, NUM_KEYS + 1:].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
+        self._base_table = folded[:, :NUM_KEYS + 1].T + bias0  # (89, 4H), float64
+        # condition column j's one-hot rows, each condition's block from its own offset
+        self._cond_rows = folded[:, NUM_KEYS + 3:].T  # (sum of sizes, 4H)
+        self._cond_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if sizes else np.zeros(0, int)
+        self._table = _aligned(self._base_table)  # (89, 4H), with the conditions in force added
+        self._cond_ids = None
+        self._set_condition_ids((0,) * len(sizes))
+        K0 = np.concatenate([folded[:, NUM_KEYS + 1:NUM_KEYS + 3].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
         layers.append((self._buf[0:2 + H], _aligned(K0), None))
 
         for l in range(1, L):
@@ -260,8 +276,39 @@ class PianoGenie:
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
             self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
 
+    def _set_condition_ids(self, ids: tuple) -> None:
+        """Fold the one-hot rows of condition ids `ids` (one per column) into the table in use."""
+        if ids == self._cond_ids:
+            return
+        table = self._base_table.copy()
+        for off, i in zip(self._cond_offsets, ids):
+            table += self._cond_rows[off + i]
+        self._table[...] = table
+        self._cond_ids = ids
+
+    def condition_ids(self, key=None, chord=None, style=None) -> tuple:
+        """This model's condition column ids (pianogenie.labels.condition_columns) for a key signature
+        (`D`, `Eb`, `Bm`, id), a chord (`G7`, `Am`, `C:maj`, (root, family) ids) and a style (`pop`,
+        id); None = none. A condition the model does not take is a ValueError."""
+        from pianogenie.labels import CHORD_FAMILY, CHORD_ROOT, KEYSIG, STYLE, parse_chord, parse_key, parse_style
+
+        given = {"keysig": key, "chord": chord, "style": style}
+        extra = [n for n, v in given.items() if v is not None and n not in self.conditions]
+        if extra:
+            takes = ", ".join(self.conditions) if self.conditions else "no conditions"
+            raise ValueError(f"this model takes {takes}; it cannot follow {', '.join(extra)} "
+                             "(train one with --conditions)")
+        ids = [0, 0, 0, 0]
+        if key is not None:
+            ids[KEYSIG] = parse_key(key)
+        if chord is not None:
+            ids[CHORD_ROOT], ids[CHORD_FAMILY] = parse_chord(chord)
+        if style is not None:
+            ids[STYLE] = parse_style(style)
+        return tuple(ids[c] for c in self._cond_cols)
+
     def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
-              velocity: int | None = None) -> int:
+              velocity: int | None = None, key=None, chord=None, style=None) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
         is then the press's velocity: the model's (or the fixed default without a velocity head), or
         `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
@@ -270,7 +317,11 @@ class PianoGenie:
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         `keys`: the allowed keys (indices 0..87, e.g. from `pianogenie.scales.allowed_keys`), or None
         for all; the key is then sampled (temperature 0: the argmax) among those keys only.
+        `key`, `chord`, `style`: the conditions of this press for a conditioned model (see
+        `condition_ids`); absent = none. A model without that condition refuses them (ValueError).
         """
+        if self._cond_cols or key is not None or chord is not None or style is not None:
+            self._set_condition_ids(self.condition_ids(key, chord, style))
         b = self._button_value.get(button) if not isinstance(button, bool) else None
         if b is None:
             raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")

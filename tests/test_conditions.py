@@ -230,3 +230,90 @@ def test_harmony_metrics_count_chord_tones_and_key_tones():
     plain_cfg = tiny_cfg()
     plain = harmony_metrics(Autoencoder(plain_cfg), [perf], [lab], plain_cfg)
     assert "true_conditions" not in plain and "no_conditions" in plain
+
+
+def conditioned_checkpoint(tmp_path: Path, conditions: str = "keysig,chord", seed: int = 0) -> tuple[Path, Autoencoder]:
+    import dataclasses
+
+    torch.manual_seed(seed)
+    cfg = Config(conditions=conditions)
+    model = Autoencoder(cfg).eval()
+    with torch.no_grad():
+        model.dec.input.weight[:, 91:].normal_(0, 1.0)  # conditions that matter
+    path = tmp_path / f"cond-{seed}.pt"
+    torch.save({"model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, path)
+    return path, model
+
+
+def torch_keys(model, dts, buttons, c) -> list[int]:
+    from pianogenie.constants import SOS
+
+    state, prev, out = None, torch.tensor([SOS]), []
+    for dt, b, ci in zip(dts, buttons, c):
+        logits, state = model.dec.step(prev, torch.tensor([dt], dtype=torch.float32),
+                                       torch.tensor([b * 2 / 7 - 1], dtype=torch.float32), state,
+                                       c=torch.tensor([ci]))
+        prev = logits.argmax(-1)
+        out.append(int(prev))
+    return out
+
+
+def test_python_press_follows_conditions_like_the_torch_decoder(tmp_path):
+    from pianogenie.genie import PianoGenie
+
+    path, model = conditioned_checkpoint(tmp_path)
+    genie = PianoGenie.load(path, seed=0)
+    rng = np.random.default_rng(0)
+    n = 60
+    buttons, dts = rng.integers(0, 8, n), rng.uniform(0, 0.5, n).round(3)
+    chords = ["G7", "C:maj", None, "Am", "F#m7b5", "N"]
+    seq = [chords[i // 10] for i in range(n)]
+    ids = [(0, 0, 0, 0) if ch is None else (4, *parse_chord(ch), 0) for ch in seq]
+    times = np.cumsum(dts)
+    got = []
+    for t, b, ch in zip(times, buttons, seq):
+        got.append(genie.press(float(t), int(b), 0.0, key=None if ch is None else "Eb", chord=ch))
+    # the first press's delta time is the max; the torch reference gets the same
+    want = torch_keys(model, np.r_[1.0, np.diff(times)], buttons, ids)
+    assert got == want
+    genie.reset()
+    plain = [genie.press(float(t), int(b), 0.0) for t, b in zip(times, buttons)]
+    assert plain != got  # absent = none: another performance
+    assert plain == torch_keys(model, np.r_[1.0, np.diff(times)], buttons, [(0, 0, 0, 0)] * n)
+    with pytest.raises(ValueError, match="cannot follow style"):
+        genie.press(10.0, 0, style="pop")
+    unconditioned = PianoGenie.load(None)
+    with pytest.raises(ValueError, match="takes no conditions"):
+        unconditioned.press(0.0, 0, key="D")
+
+
+def test_decode_with_key_and_chords(tmp_path, capsys):
+    path, _ = conditioned_checkpoint(tmp_path)
+    presses = tmp_path / "p.csv"
+    presses.write_text("".join(f"{i * 0.25},{i % 8}\n" for i in range(32)))
+    chords = tmp_path / "chords.txt"
+    chords.write_text("0.0\t4.0\tG:7\n4.0\t8.0\tC:maj\n")
+
+    def decode(*extra, model=path, out="o.mid"):
+        code = main(["decode", str(presses), "-o", str(tmp_path / out), "--model", str(model), "--seed", "1",
+                     "--temperature", "0", *extra])
+        return code, capsys.readouterr()
+
+    assert decode("--key", "G", "--chords", str(chords))[0] == 0
+    assert decode(out="plain.mid")[0] == 0
+    import pretty_midi
+
+    a = [n.pitch for n in pretty_midi.PrettyMIDI(str(tmp_path / "o.mid")).instruments[0].notes]
+    b = [n.pitch for n in pretty_midi.PrettyMIDI(str(tmp_path / "plain.mid")).instruments[0].notes]
+    assert a != b
+    code, cap = decode("--key", "G", model=SHARED.parent / "nonexistent", out="x.mid")
+    assert code == 2
+    from pianogenie.genie import DEFAULT_MODEL
+
+    code, cap = decode("--key", "G", model=DEFAULT_MODEL, out="x.mid")
+    assert code == 2 and "takes no conditions" in cap.err and len(cap.err.strip().splitlines()) == 1
+    code, cap = decode("--chords", str(chords), model=DEFAULT_MODEL, out="x.mid")
+    assert code == 2 and "takes no conditions" in cap.err
+    chords.write_text("0.0\t4.0\tG:weird\n")
+    code, cap = decode("--chords", str(chords), out="x.mid")
+    assert code == 2 and "chord" in cap.err and len(cap.err.strip().splitlines()) == 1
