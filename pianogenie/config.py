@@ -74,6 +74,8 @@ class Config:
         if unknown and strict:
             raise UserError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
         hints = typing.get_type_hints(cls)
+        if isinstance(d.get("conditions"), list):  # an export's cfg.json lists them
+            d = {**d, "conditions": ",".join(map(str, d["conditions"]))}
         kwargs = {}
         for name in valid:
             if name in d:
