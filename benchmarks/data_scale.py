@@ -37,21 +37,27 @@ GOAL_RSS_GB, GOAL_PER_FILE_RATIO, GOAL_TRAIN_START_S = 1.5, 1.2, 10.0
 
 
 TRAIN_START = """
-import sys, time
-t0 = time.perf_counter()
+import json, sys, time
+t = [time.perf_counter()]
 import torch
 from pianogenie.config import Config
 from pianogenie.data import load_notes
 from pianogenie.prefetch import BatchSource
 from pianogenie.train import Trainer
 torch.set_num_threads(1)
+t.append(time.perf_counter())
 cfg = Config()
-trainer = Trainer(cfg, load_notes(sys.argv[1]), sys.argv[2], workers=1, progress=False)
+data = load_notes(sys.argv[1])
+t.append(time.perf_counter())
+trainer = Trainer(cfg, data, sys.argv[2], workers=1, progress=False)
+t.append(time.perf_counter())
 batches = BatchSource(trainer.windows, trainer.rng, cfg)
 trainer.train_step(batches.next())
-t1 = time.perf_counter()
+t.append(time.perf_counter())
 trainer.validate()
-open(sys.argv[3], "w").write(str(time.perf_counter() - t1))
+t.append(time.perf_counter())
+phases = dict(zip(["imports", "open", "trainer", "first_step", "validation"], [b - a for a, b in zip(t, t[1:])]))
+open(sys.argv[3], "w").write(json.dumps(phases))
 """
 
 
@@ -119,12 +125,15 @@ def main() -> int:
             size = folder_bytes(store)
             run = work / f"run{k}"
             t_wall, t_rss = timed([sys.executable, "-c", TRAIN_START, str(store), str(run), str(work / f"val{k}")], env)
-            t_val = float((work / f"val{k}").read_text())
+            phases = orjson.loads((work / f"val{k}").read_text())
+            t_val = phases["validation"]
             t_wall -= t_val  # the command's start to its first step done; the validation is printed apart
             rows.append((k, files, notes, p_wall, p_rss, size, t_wall, t_rss))
             print(f"{k:3d}x: {files:6d} files, {notes / 1e6:6.1f} M notes | prepare {p_wall:7.1f} s, "
                   f"{1e3 * p_wall / files:5.2f} ms/file, peak RSS {p_rss:5.2f} GB | store {size / 2**30:5.2f} GB | "
-                  f"train start {t_wall:5.1f} s, peak RSS {t_rss:5.2f} GB (then a validation: {t_val:4.1f} s) | load average {os.getloadavg()[0]:.2f}",
+                  f"train start {t_wall:5.1f} s (imports {phases['imports']:.1f}, open {phases['open']:.2f}, Trainer "
+                  f"{phases['trainer']:.1f}, first step {phases['first_step']:.2f}), peak RSS {t_rss:5.2f} GB "
+                  f"(then a validation: {t_val:4.1f} s) | load average {os.getloadavg()[0]:.2f}",
                   flush=True)
             shutil.rmtree(copies)
             shutil.rmtree(run, ignore_errors=True)

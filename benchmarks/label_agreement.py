@@ -16,7 +16,7 @@ spans) and per note (the label at each onset), over the annotated chords (label 
 
     nice .venv/bin/python benchmarks/label_agreement.py [--asap DIR] [--pop909 DIR] [--songs N] [--seed S]
 
-`--songs N` takes a seeded sample of N POP909 songs (default: all).
+`--songs N` / `--performances N` take a seeded sample of POP909 songs / ASAP performances (default: all).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def asap_performances(root: Path) -> list[Path]:
     return sorted(root.rglob("*_annotations.txt"))
 
 
-def keys(root: Path) -> None:
+def keys(root: Path, n_perfs: int | None = None, seed: int = 0) -> None:
     combos = [(m, w) for m in h.KEY_METHODS for w in h.KEY_WEIGHTINGS]
     hit = {c: 0 for c in combos}
     hit_near = {c: 0 for c in combos}
@@ -61,7 +61,10 @@ def keys(root: Path) -> None:
     win_hit = win_near = 0
     notes_total = perfs = 0
     t0 = time.perf_counter()
-    for ann_path in asap_performances(root):
+    files = asap_performances(root)
+    if n_perfs is not None and n_perfs < len(files):
+        files = sorted(random.Random(seed).sample(files, n_perfs))
+    for ann_path in files:
         midi = ann_path.with_name(ann_path.name.replace("_annotations.txt", ".midi"))
         if not midi.is_file():
             continue
@@ -133,6 +136,7 @@ def main() -> None:
     ap.add_argument("--asap", type=Path, default=SHARED / "maestro-asap")
     ap.add_argument("--pop909", type=Path, default=SHARED / "pop909" / "POP909")
     ap.add_argument("--songs", type=int, default=None, help="seeded sample of POP909 songs (default all)")
+    ap.add_argument("--performances", type=int, default=None, help="seeded sample of ASAP performances (default all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-keys", action="store_true")
     ap.add_argument("--skip-chords", action="store_true")
@@ -141,7 +145,7 @@ def main() -> None:
         if not p.is_dir():
             sys.exit(f"label_agreement: error: {p} is not a folder")
     if not args.skip_keys:
-        keys(args.asap)
+        keys(args.asap, args.performances, args.seed)
     if not args.skip_chords:
         chords(args.pop909, args.songs, args.seed)
 
