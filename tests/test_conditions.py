@@ -89,7 +89,7 @@ def test_dropout_drops_whole_windows_per_condition():
 def test_prepare_stores_labels_from_annotations_or_estimates(tmp_path, capsys):
     src = pop_layout(tmp_path / "src")
     out = tmp_path / "n.json.gz"
-    prepare([src, "-o", out], capsys)
+    prepare([src, "-o", out, "--labels", "estimated"], capsys)
     notes, labels = load_notes(out), load_labels(out)
     report = json.loads((tmp_path / "n.report.json").read_text())
     by_name = {f["midi_filename"]: f for f in report["files"]}
@@ -110,7 +110,7 @@ def test_prepare_stores_labels_from_annotations_or_estimates(tmp_path, capsys):
     assert (plain[:, 1] > 0).all()
     # the notes file is still the tutorial's layout plus one key; the store holds the same labels
     store = tmp_path / "store"
-    prepare([src, "-o", store, "--style", "classical"], capsys)
+    prepare([src, "-o", store, "--style", "classical", "--labels", "estimated"], capsys)
     s_labels = load_labels(store)
     assert [a[:, :3].tolist() for a in s_labels["train"]] == [a[:, :3].tolist() for a in labels["train"]]
     assert all((a[:, 3] == 1).all() for a in s_labels["train"])
@@ -122,7 +122,7 @@ def test_label_modes(tmp_path, capsys):
     prepare([src, "-o", tmp_path / "none.json.gz", "--labels", "none"], capsys)
     assert load_labels(tmp_path / "none.json.gz") is None
     assert "labels" not in json.loads((tmp_path / "none.report.json").read_text())
-    prepare([src, "-o", tmp_path / "a.json.gz", "--labels", "annotated"], capsys)
+    prepare([src, "-o", tmp_path / "a.json.gz"], capsys)  # the default: annotated
     report = json.loads((tmp_path / "a.report.json").read_text())
     names = [f["midi_filename"] for f in report["files"]]
     plain = load_labels(tmp_path / "a.json.gz")["train"][names.index("plain/x.mid")]

@@ -59,12 +59,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="leave out MIDI files whose path in SOURCE matches (repeatable), e.g. '*/versions/*'")
     g = p.add_argument_group("condition labels (for models conditioned on key signature, chord, style)")
-    g.add_argument("--labels", choices=("annotated", "estimated", "none"), default="estimated",
-                   help="store each note's key signature, chord (root, family) and style: estimated (default) = "
+    g.add_argument("--labels", choices=("annotated", "estimated", "none"), default="annotated",
+                   help="store each note's key signature, chord (root, family) and style: annotated (default) = "
                    "from the source's annotations where it has them (ASAP *_annotations.txt beside MAESTRO-layout "
-                   "files: key signatures; POP909 <id>/chord_midi.txt and key_audio.txt: chords and keys), else "
-                   "estimated (music21's Krumhansl-Schmuckler key finding over 30 s windows, chord templates per "
-                   "beat or 0.5 s); annotated = annotations only (none where there are none); none = no labels. "
+                   "files: key signatures; POP909 <id>/chord_midi.txt and key_audio.txt: chords and keys), none "
+                   "elsewhere; estimated = the same, and what no annotation covers estimated (music21's "
+                   "Krumhansl-Schmuckler key finding over 30 s windows: ~1 s of CPU per 2 minutes of music, "
+                   "hence not the default; chord templates per beat or 0.5 s); none = no labels. "
                    "The report says per file where its labels came from")
     g.add_argument("--style", choices=("classical", "pop"), default=None,
                    help="the style label of every note (default: classical for a MAESTRO-layout source, pop for "
