@@ -4,13 +4,16 @@
     key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
     key = genie.press(time, button, 0.25, keys=allowed)  # only among `allowed` keys (pianogenie.scales)
     ahead = genie.look_ahead(time)       # the key each button would play now (session unchanged)
+    key = genie.press(time, button, key="D", chord="G7")  # a conditioned model (cfg.conditions)
 
 Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
 press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
 press gets the max), and the button's real value 2b/(n-1) - 1.
 
 The decoder step itself, its weights packed for batch-1 numpy, is packed.PackedDecoder; this
-module is the session around it: validation, the clock, the key mask, sampling and look-ahead.
+module is the session around it: validation, the clock, the key mask, the conditions, sampling and
+look-ahead. A conditioned decoder (cfg.conditions: keysig, chord, style; pianogenie.labels) takes
+them per press (see `condition_ids`); the packed step folds them into its previous-key table.
 With a velocity head each press also sets `genie.velocity`, the mean of the head's distribution for
 the key just chosen; without one it is the fixed DEFAULT_VELOCITY.
 Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
@@ -62,6 +65,7 @@ class PianoGenie:
         self.cfg = cfg
         self.net = PackedDecoder(weights, cfg, velocity_weights)
         self.has_velocity = self.net.has_velocity
+        self.conditions, self._cond_cols = self.net.conditions, self.net.cond_cols
         self.num_buttons = cfg.num_buttons
         # button -> its real value 2b/(n-1) - 1; the lookup also validates (1.0 and np.int64(1) hash as 1)
         self._button_value = dict(enumerate(button_values(cfg.num_buttons)))
@@ -105,8 +109,29 @@ class PianoGenie:
             self._gumbel = np.empty((0, NUM_KEYS), np.float32)  # a block of Gumbel(0, 1) rows
             self._noise_i, self._noise_t = 0, None  # next row; temperature that _noise is scaled by
 
+    def condition_ids(self, key=None, chord=None, style=None) -> tuple:
+        """This model's condition column ids (pianogenie.labels.condition_columns) for a key signature
+        (`D`, `Eb`, `Bm`, id), a chord (`G7`, `Am`, `C:maj`, (root, family) ids) and a style (`pop`,
+        id); None = none. A condition the model does not take is a ValueError."""
+        from pianogenie.labels import CHORD_FAMILY, CHORD_ROOT, KEYSIG, STYLE, parse_chord, parse_key, parse_style
+
+        given = {"keysig": key, "chord": chord, "style": style}
+        extra = [n for n, v in given.items() if v is not None and n not in self.conditions]
+        if extra:
+            takes = ", ".join(self.conditions) if self.conditions else "no conditions"
+            raise ValueError(f"this model takes {takes}; it cannot follow {', '.join(extra)} "
+                             "(train one with --conditions)")
+        ids = [0, 0, 0, 0]
+        if key is not None:
+            ids[KEYSIG] = parse_key(key)
+        if chord is not None:
+            ids[CHORD_ROOT], ids[CHORD_FAMILY] = parse_chord(chord)
+        if style is not None:
+            ids[STYLE] = parse_style(style)
+        return tuple(ids[c] for c in self._cond_cols)
+
     def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
-              velocity: int | None = None) -> int:
+              velocity: int | None = None, key=None, chord=None, style=None) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
         is then the press's velocity: the model's (or the fixed default without a velocity head), or
         `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
@@ -115,7 +140,11 @@ class PianoGenie:
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         `keys`: the allowed keys (indices 0..87, e.g. from `pianogenie.scales.allowed_keys`), or None
         for all; the key is then sampled (temperature 0: the argmax) among those keys only.
+        `key`, `chord`, `style`: the conditions of this press for a conditioned model (see
+        `condition_ids`); absent = none. A model without that condition refuses them (ValueError).
         """
+        if self._cond_cols or key is not None or chord is not None or style is not None:
+            self.net.set_condition_ids(self.condition_ids(key, chord, style))
         b = self._button_value.get(button) if not isinstance(button, bool) else None
         if b is None:
             raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")

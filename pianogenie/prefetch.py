@@ -37,7 +37,8 @@ class BatchSource:
     def _sample(self) -> tuple[Batch, dict]:
         cfg = self.cfg
         batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
-                                    cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max)
+                                    cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max,
+                                    cfg.condition_dropout)
         if self.pin:
             batch = Batch(*(x if x is None or x is batch.lengths else x.pin_memory() for x in batch._fields()))
         return batch, self.rng.bit_generator.state

@@ -108,9 +108,10 @@ class Trainer:
     def __init__(self, cfg: Config, data: dict[str, list[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
                  init: str | os.PathLike | None = None, fast_path: bool | None = None,
-                 report: Callable[[str], None] | None = None):
+                 report: Callable[[str], None] | None = None, labels: dict | None = None):
         """`report` hears what the run tells its user on the way (a resume's changed config, where a
-        stopped run's checkpoint is); default: this module's logger."""
+        stopped run's checkpoint is); default: this module's logger. `labels`: the notes' condition
+        labels ({split: [(N, 4) ids]}, `pianogenie.data.load_labels`), needed by a conditioned config."""
         self.cfg = cfg
         self.report = report or log.warning
         self.run_dir = Path(run_dir)
@@ -160,9 +161,15 @@ class Trainer:
         cfg = self.cfg
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
-        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0), cfg.seq_len)
+        if cfg.conditions and labels is None:
+            raise UserError(f"conditions={cfg.conditions} needs notes with labels: prepare them with --labels "
+                            "annotated or estimated")
+        self.labels = labels if cfg.conditions else None
+        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0,
+                                          labels=self.labels["train"] if self.labels else None), cfg.seq_len)
         val = data.get("validation")
         self.val = val if val is not None and len(val) else None
+        self.val_labels = self.labels.get("validation") if self.labels and self.val else None
         self.velocity_baselines = VelocityBaselines(data["train"]) if cfg.velocity_bins else None
 
     def _build_model(self) -> None:
@@ -198,9 +205,16 @@ class Trainer:
             raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
                             f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
                             "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
-        # A key model without a velocity head may start a run that adds one (fresh vel.* weights).
+        if pretrained_cfg.conditions and pretrained_cfg.conditions != cfg.conditions:
+            raise UserError(f"--init {init}: it is conditioned on {pretrained_cfg.conditions}, this config on "
+                            f"{cfg.conditions or 'nothing'}")
+        from pianogenie.model import extend_to_conditions
+
+        # A key model without a velocity head may start a run that adds one (fresh vel.* weights);
+        # an unconditioned one, a conditioned run (zero condition weights).
         try:
-            missing, unexpected = self.model.load_state_dict(pretrained.state_dict(), strict=False)
+            missing, unexpected = self.model.load_state_dict(
+                extend_to_conditions(pretrained.state_dict(), self.model), strict=False)
         except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
             raise UserError(f"--init {init}: its weights do not fit this config: "
                             f"{' '.join(str(e).strip().splitlines()[:2])}") from None
@@ -326,7 +340,7 @@ class Trainer:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
                         velocity_baselines=self.velocity_baselines, step=self.step,
-                        sample=self.cfg.eval_windows)
+                        sample=self.cfg.eval_windows, labels=self.val_labels)
 
     # ---------------------------------------------------------------------------------------------
     # The loop

@@ -46,6 +46,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
                    "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
     add_force(p, "MIDI files")
+    p.add_argument("--key", metavar="KEY", help="key signature for a model conditioned on keysig: a major "
+                   "key (D, Eb, F#), a minor one (Bm, A:min: its relative major's signature) or none")
+    p.add_argument("--chords", metavar="FILE", help="chords for a model conditioned on chord: lines of start "
+                   "s, end s and a label (POP909's chord_midi.txt: C:maj, A:min7, N, ...); each press plays "
+                   "under the chord in force at its time")
     p.set_defaults(func=run)
 
 
@@ -82,6 +87,18 @@ def run(args: argparse.Namespace) -> int:
                             None if args.keys is None else parse_pitches(args.keys))
     seed = secrets.randbits(32) if args.seed is None else args.seed
     genie = PianoGenie.load(args.model, seed=seed)
+    key = chords = None
+    try:
+        if args.key is not None:
+            genie.condition_ids(key=args.key)
+            key = args.key
+        if args.chords is not None:
+            genie.condition_ids(chord="N")
+            from pianogenie.harmony import read_chord_file
+
+            chords = read_chord_file(args.chords)
+    except ValueError as e:
+        raise UserError(f"{'--key' if args.key is not None and key is None else '--chords'}: {e}") from None
     presses = read_presses(args.input, genie.num_buttons, duration=args.duration, warn=_note)
     if args.velocity is not None:  # the model's history hears the forced velocity, as it was played
         presses = [dataclasses.replace(p, velocity=args.velocity) for p in presses]
@@ -89,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         _note(f"{args.model or 'the model'} has no velocity weights; presses without a velocity play at "
               f"{DEFAULT_VELOCITY}")
     played, velocities = decode_with_velocities(presses, genie, args.temperature,
-                                                input_velocity=not args.genie_velocity, keys=keys)
+                                                input_velocity=not args.genie_velocity, keys=keys,
+                                                key=key, chords=chords)
     midi = performance_midi(presses, played, velocities)
     write_midi(midi, args.output, force=args.force)
     pitches = played + LOWEST_PITCH
