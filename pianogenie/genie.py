@@ -38,6 +38,9 @@ from pianogenie.util import UserError
 from pianogenie.velocity import CHORD_DT, DEFAULT_VELOCITY
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "model.pt"
+# The genies the package ships, by the name `decode --model` and `serve --model` take: each folder
+# holds model.pt and its export tfjs/ (what the site serves). The first is the default.
+SHIPPED_GENIES = {"classical": DEFAULT_MODEL.parent, "pop": DEFAULT_MODEL.parent / "pop"}
 _NOISE_BLOCK = 1024  # Gumbel rows drawn at once: one refill per 1024 sampled presses (< 1 % of presses)
 
 MAX_TEMPERATURE = 1e4  # a temperature of 100 already samples all but uniformly
@@ -49,6 +52,25 @@ def default_model_path() -> Path:
         raise UserError(f"no shipped model found at {DEFAULT_MODEL}; pass --model with a run directory "
                         "or checkpoint (e.g. one written by `pianogenie train`)")
     return DEFAULT_MODEL
+
+
+def shipped_genie(name: str) -> Path | None:
+    """The folder of the shipped genie called `name` (`classical`, `pop`), or None for any other name."""
+    return SHIPPED_GENIES.get(name) if isinstance(name, str) else None
+
+
+def model_path(model: str | os.PathLike | None) -> Path:
+    """--model: None = the shipped default; a shipped genie's name (unless a file or folder of that
+    name exists here) = its model.pt; anything else, the path as given."""
+    if model is None:
+        return default_model_path()
+    folder = shipped_genie(str(model))
+    if folder is not None and not Path(model).exists():
+        path = DEFAULT_MODEL if folder == DEFAULT_MODEL.parent else folder / "model.pt"
+        if not path.is_file():
+            raise UserError(f"the shipped {model} genie is missing from this installation ({path})")
+        return path
+    return Path(model)
 
 
 class PianoGenie:
@@ -80,10 +102,11 @@ class PianoGenie:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> "PianoGenie":
-        """Load a run directory, our checkpoint or the tutorial's `model.pt`; None = the shipped model."""
+        """Load a run directory, our checkpoint or the tutorial's `model.pt`, or a shipped genie by
+        name (`classical`, `pop`: SHIPPED_GENIES); None = the shipped default."""
         from pianogenie.model import load_model  # torch is needed to read weights, never to play
 
-        model, cfg = load_model(default_model_path() if path is None else path)
+        model, cfg = load_model(model_path(path))
         return cls.from_model(model, cfg, seed=seed)
 
     @classmethod

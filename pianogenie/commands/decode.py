@@ -28,8 +28,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("input", metavar="INPUT", help="button performance: .mid/.midi, .json or .csv")
     p.add_argument("-o", "--output", metavar="OUT.mid", required=True, help="MIDI file to write (atomically)")
-    p.add_argument("--model", metavar="M", help="run directory or checkpoint (default: the model shipped "
-                   "with the package)")
+    p.add_argument("--model", metavar="M", help="run directory or checkpoint, or a shipped genie by name: "
+                   "classical (the default) or pop")
     p.add_argument("--temperature", type=float, default=0.25,
                    help="sampling temperature; 0 = always the most likely key (default 0.25)")
     p.add_argument("--seed", type=int, help="random seed, for a reproducible decode (default: a fresh one, printed)")
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pianogenie.constants import LOWEST_PITCH
     from pianogenie.decode import decode_with_velocities, performance_midi, read_presses, write_midi
-    from pianogenie.genie import PianoGenie
+    from pianogenie.genie import PianoGenie, model_path
     from pianogenie.outputs import check_output, written_by
     from pianogenie.scales import allowed_keys, parse_pitches, parse_scale
 
@@ -79,14 +79,15 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--velocity and --genie-velocity exclude each other")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
-    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=written_by("decode"),
+    model = None if args.model is None else model_path(args.model)  # a shipped genie's name -> its model.pt
+    check_output(args.output, flag="-o", inputs=[args.input, model], ours=written_by("decode"),
                  what="MIDI file", force=args.force)
     keys = None
     if args.scale is not None or args.keys is not None:
         keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
                             None if args.keys is None else parse_pitches(args.keys))
     seed = secrets.randbits(32) if args.seed is None else args.seed
-    genie = PianoGenie.load(args.model, seed=seed)
+    genie = PianoGenie.load(model, seed=seed)
     key = chords = None
     try:
         if args.key is not None:
