@@ -14,7 +14,10 @@ import mido
 import numpy as np
 import pytest
 
-from conftest import build_midi, write_maestro
+try:  # main keeps the tiny-MIDI builders in tests/helpers.py; this branch still has them in conftest
+    from helpers import build_midi, write_maestro
+except ImportError:
+    from conftest import build_midi, write_maestro
 from pianogenie.cli import main
 from pianogenie.data import load_notes
 from pianogenie.midi import TrackSelection, parse_midi
@@ -339,3 +342,40 @@ def test_maestro_performances_list_asap_annotations(tmp_path):
     src = open_source(root)
     a, b = src.performances
     assert src.read(a.extra("annotations")) == b"0.5\t0.5\tdb,4/4,0\n" and b.extra("annotations") is None
+
+
+def test_tar_over_the_caps_is_refused(tmp_path, capsys):
+    path = tmp_path / "big.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for i in range(3):
+            data = song(i) if i < 2 else b"\0" * (2 << 20)  # compresses to almost nothing
+            info = tarfile.TarInfo(f"x/{i}.mid" if i < 2 else "x/zeros.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    code, _, err = run(["prepare", str(path), "-o", str(tmp_path / "o.json.gz"), "--max-archive-gb", "0.001"], capsys)
+    assert code == 2 and "expands past the 1.02 MB cap" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tar.gz"]
+    src = open_source(path)  # within the default caps: both songs, no unpacked files left once closed
+    temp = src._temp
+    assert len(src.performances) == 2 and temp.is_dir()
+    src.close()
+    assert not temp.exists()
+
+
+def test_interrupted_store_leaves_the_previous_one(tmp_path, capsys, monkeypatch):
+    from pianogenie import store as store_module
+
+    root = pop_folder(tmp_path / "pop", 3)
+    out = tmp_path / "store"
+    assert run(["prepare", str(root), "-o", str(out), "--workers", "1"], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module.StoreWriter, "finish", interrupted)
+    src = open_source(root)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(src, out, workers=1, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pop", "store"]
