@@ -10,6 +10,7 @@ import { ButtonsView, buttonColor, COLORS } from './buttons.js';
 import { Controls } from './controls.js';
 import { LEVELS } from './expression.js';
 import { LayeredPiano } from './dynamics.js';
+import { HarmonyControl } from './harmony.js';
 import { Help } from './help.js';
 import { bindKeys, bindPointers } from './inputs.js';
 import { KeyboardView } from './keyboard.js';
@@ -119,8 +120,11 @@ async function main() {
     keyboard.setAllowed(keys);
     if (player) showAhead();
   });
+  // A conditioned genie's harmony (key, chord, style): every press reads it, the scale mask applies on top.
+  const harmony = new HarmonyControl({ now: () => performance.now() / 1000, onChange: () => { if (player) showAhead(); } });
+  harmony.setModel(decoder.conditions);
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
-    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics });
+    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics, conditions: () => harmony.ids() });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
   // What a press plays depends on the time since the last one, so the marks are asked again each
   // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
@@ -170,6 +174,7 @@ async function main() {
     onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
     onChange: () => midiPanel.render(),
     onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
+    onNote: (pitch, down) => harmony.midiNote(pitch, down),
   });
   const midiPrefs = {
     get output() { return store.get('midiOutput', { type: 'string' }, ''); },
@@ -215,7 +220,10 @@ async function main() {
     lookAhead: $('#lookahead'), trails: $('#trails-toggle'), dynamics: $('#dynamics'),
     touchDynamics: $('#touch-dynamics'), genieDynamics: $('#genie-dynamics'),
     midiChannel: $('#midi-channel'), mutePiano: $('#mute-piano'),
+    harmonyKey: $('#harmony-key'), harmonyStyle: $('#harmony-style'), progression: $('#progression'),
+    progressionPreset: $('#progression-preset'), tempo: $('#tempo'), midiSplit: $('#midi-split'),
   });
+  harmony.show(); // the stored progression
   const baseReset = settings.reset;
   settings.reset = () => {
     baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render();
@@ -227,7 +235,7 @@ async function main() {
   bindPointers(player, buttons.els, { touchDynamics: () => controls.touchDynamics });
 
   Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
-    midiFile: () => recording.midiFile(), genies: index.genies.map((g) => ({ ...g })), genie: genie.slug });
+    midiFile: () => recording.midiFile(), harmony, genies: index.genies.map((g) => ({ ...g })), genie: genie.slug });
   const fingerprintLater = (cfg, w) => {
     // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
     (window.requestIdleCallback || setTimeout)(() => { if (w === weights) showModel(cfg, modelFingerprint(w)); }, { timeout: 2000 });
@@ -270,7 +278,7 @@ async function main() {
   const showPicker = () => {
     for (const input of document.querySelectorAll('#genie-picker input')) input.checked = input.value === genie.slug;
   };
-  const genieListeners = []; // told of each new genie's model (the harmony control follows its conditions)
+  const genieListeners = [(m) => harmony.setModel(m.decoder.conditions)]; // told of each new genie's model
   buildPicker(index.genies, genie.slug, switchGenie);
   // The hint names what this device plays with: computer keys where there is a fine pointer (a
   // mouse: there is a keyboard too), else fingers.
