@@ -68,6 +68,7 @@ try {
   await page.addScriptTag({ url: '/bench-wasm/tf-backend-wasm.es2017.min.js' });
 
   const results = await page.evaluate(async (presses) => {
+    const MODEL = '/' + (await (await fetch('/models.json')).json()).models[0].path; // the site's default genie
     const { TfjsDecoder } = await import('/src/tfjs_decoder.js');
     const { Session } = await import('/src/session.js');
     const { decoder, config } = { decoder: window.pianoGenie.session.decoder, config: window.pianoGenie.config };
@@ -99,13 +100,13 @@ try {
     // The app's plain-JS fallback (browsers without wasm simd), on the same weights.
     const { fetchModel } = await import('/src/model.js');
     const { Decoder } = await import('/src/decoder.js');
-    const jsSession = new Session(new Decoder((await fetchModel('/model/')).weights, { simd: false }), config, { seed: 1 });
+    const jsSession = new Session(new Decoder((await fetchModel(MODEL)).weights, { simd: false }), config, { seed: 1 });
     for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
     jsSession.reset();
     out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));
     // The press including the velocity of the key it chose (the model's velocity head), both kernels.
     const { VelocityHead } = await import('/src/velocity.js');
-    const loaded = await fetchModel('/model/');
+    const loaded = await fetchModel(MODEL);
     if (loaded.velocityHead) {
       for (const [name, simd] of [['app+velocity', true], ['app+velocity-js-fallback', false]]) {
         const s = new Session(new Decoder(loaded.weights, { simd }), config,
@@ -125,12 +126,12 @@ try {
       }
     }
 
-    const manifest = await (await fetch('/model/weights_manifest.json')).json();
+    const manifest = await (await fetch(MODEL + 'weights_manifest.json')).json();
     tf.wasm.setWasmPaths('/bench-wasm/');
     // (the tutorial's approach reads an unconditioned decoder's inputs only)
     for (const backend of decoder.conditions && decoder.conditions.length ? [] : ['cpu', 'wasm']) {
       if (!(await tf.setBackend(backend))) { out[`tutorial-${backend}`] = null; continue; }
-      const tensors = await tf.io.loadWeights(manifest, '/model/');
+      const tensors = await tf.io.loadWeights(manifest, MODEL);
       const dec = new TfjsDecoder(tf, tensors);
       let kM1 = config.sos, last = null;
       const press = (i) => {
