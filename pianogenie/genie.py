@@ -31,16 +31,13 @@ from typing import Iterable
 import numpy as np
 
 from pianogenie.config import Config
-from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SHIPPED_GENIES, SOS
 from pianogenie.inputs import button_values, delta_time
 from pianogenie.packed import PackedDecoder
 from pianogenie.util import UserError
 from pianogenie.velocity import CHORD_DT, DEFAULT_VELOCITY
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "pretrained" / "model.pt"
-# The genies the package ships, by the name `decode --model` and `serve --model` take: each folder
-# holds model.pt and its export tfjs/ (what the site serves). The first is the default.
-SHIPPED_GENIES = {"classical": DEFAULT_MODEL.parent, "pop": DEFAULT_MODEL.parent / "pop"}
 _NOISE_BLOCK = 1024  # Gumbel rows drawn at once: one refill per 1024 sampled presses (< 1 % of presses)
 
 MAX_TEMPERATURE = 1e4  # a temperature of 100 already samples all but uniformly

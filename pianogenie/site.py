@@ -94,7 +94,7 @@ def default_model_dir() -> Path:
 
 def shipped_model_dirs() -> dict[str, Path]:
     """The shipped genies' exports present in this installation, by name, the default first."""
-    from pianogenie.genie import SHIPPED_GENIES  # no torch: genie.py imports it only to load
+    from pianogenie.constants import SHIPPED_GENIES
 
     return {name: folder / "tfjs" for name, folder in SHIPPED_GENIES.items()
             if (folder / "tfjs" / "weights_manifest.json").is_file()}

