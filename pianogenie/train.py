@@ -121,7 +121,7 @@ class Trainer:
         # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
         # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
         self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
-        self._take_data(data)
+        self._take_data(data, labels)
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self._build_model()
@@ -156,7 +156,7 @@ class Trainer:
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
 
-    def _take_data(self, data: dict[str, list[np.ndarray]]) -> None:
+    def _take_data(self, data: dict[str, list[np.ndarray]], labels: dict | None = None) -> None:
         """Training windows, the validation split and the velocity baselines."""
         cfg = self.cfg
         if "train" not in data or not data["train"]:

@@ -16,6 +16,7 @@ from pianogenie import harmony
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.data import load_labels, load_notes
+from pianogenie.genie import PianoGenie
 from pianogenie.labels import (drop_conditions, parse_chord, parse_conditions, parse_key, parse_style,
                                transpose_labels)
 from pianogenie.model import Autoencoder, extend_to_conditions, load_model, losses
@@ -317,3 +318,19 @@ def test_decode_with_key_and_chords(tmp_path, capsys):
     chords.write_text("0.0\t4.0\tG:weird\n")
     code, cap = decode("--chords", str(chords), out="x.mid")
     assert code == 2 and "chord" in cap.err and len(cap.err.strip().splitlines()) == 1
+
+
+def test_train_reads_the_notes_labels_for_a_conditioned_model(tmp_path, capsys):
+    root = write_maestro(tmp_path / "m", {f"a/x{i}.midi": (split, song(i)) for i, split in
+                                          enumerate(["train", "train", "validation"])})
+    for i in range(3):
+        (root / "a" / f"x{i}_annotations.txt").write_text("0.0\t0.0\tdb,4/4,-2\n")
+    data = tmp_path / "m.json.gz"
+    assert main(["prepare", str(root), "-o", str(data), "--workers", "1"]) == 0
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(data), "--run-dir", str(run), "--conditions=keysig", "--model_rnn_dim=8",
+                 "--batch_size=2", "--seq_len=8", "--max_num_steps=2", "--eval_frequency=2", "--summarize_frequency=1"])
+    assert code == 0, capsys.readouterr().err
+    genie = PianoGenie.load(run)
+    assert genie.conditions == ("keysig",)
+    assert 0 <= genie.press(0.0, 3, key="Bb") < 88
