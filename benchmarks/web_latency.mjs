@@ -69,6 +69,7 @@ try {
 
   /* global tf -- the page loads TF.js as a global script */
   const results = await page.evaluate(async (presses) => {
+    const MODEL = '/' + (await (await fetch('/models.json')).json()).models[0].path; // the site's default genie
     const { TfjsDecoder } = await import('/src/tfjs_decoder.js');
     const { Session } = await import('/src/session.js');
     const { decoder, config } = { decoder: window.pianoGenie.session.decoder, config: window.pianoGenie.config };
@@ -88,16 +89,25 @@ try {
     session.reset();
     out.app = stats(buttons.map((b, i) => timeOne(() => session.press(i * 0.15, b, 0.25))));
     out.kernel = window.pianoGenie.kernel;
+    if (decoder.conditions && decoder.conditions.length) {
+      // A conditioned model: every press carries its conditions, the chord changing every 8 presses
+      // (1.2 s here; a chord loop at 120 bpm changes every 2 s), key signature fixed.
+      const chords = [[1, 1], [8, 5], [10, 2], [6, 1]];
+      const cond = (i) => ({ keysig: 1, chordRoot: chords[(i >> 3) % 4][0], chordFamily: chords[(i >> 3) % 4][1] });
+      session.reset();
+      out['app-conditioned'] = stats(buttons.map((b, i) => timeOne(() => session.press(i * 0.15, b, 0.25, null, undefined, 0, cond(i)))));
+      out.conditions = decoder.conditions;
+    }
     // The app's plain-JS fallback (browsers without wasm simd), on the same weights.
     const { fetchModel } = await import('/src/model.js');
     const { Decoder } = await import('/src/decoder.js');
-    const jsSession = new Session(new Decoder((await fetchModel('/model/')).weights, { simd: false }), config, { seed: 1 });
+    const jsSession = new Session(new Decoder((await fetchModel(MODEL)).weights, { simd: false }), config, { seed: 1 });
     for (let i = 0; i < 100; i++) jsSession.press(i * 0.15, buttons[i], 0.25);
     jsSession.reset();
     out['app-js-fallback'] = stats(buttons.map((b, i) => timeOne(() => jsSession.press(i * 0.15, b, 0.25))));
     // The press including the velocity of the key it chose (the model's velocity head), both kernels.
     const { VelocityHead } = await import('/src/velocity.js');
-    const loaded = await fetchModel('/model/');
+    const loaded = await fetchModel(MODEL);
     if (loaded.velocityHead) {
       for (const [name, simd] of [['app+velocity', true], ['app+velocity-js-fallback', false]]) {
         const s = new Session(new Decoder(loaded.weights, { simd }), config,
@@ -117,11 +127,12 @@ try {
       }
     }
 
-    const manifest = await (await fetch('/model/weights_manifest.json')).json();
+    const manifest = await (await fetch(MODEL + 'weights_manifest.json')).json();
     tf.wasm.setWasmPaths('/bench-wasm/');
-    for (const backend of ['cpu', 'wasm']) {
+    // (the tutorial's approach reads an unconditioned decoder's inputs only)
+    for (const backend of decoder.conditions && decoder.conditions.length ? [] : ['cpu', 'wasm']) {
       if (!(await tf.setBackend(backend))) { out[`tutorial-${backend}`] = null; continue; }
-      const tensors = await tf.io.loadWeights(manifest, '/model/');
+      const tensors = await tf.io.loadWeights(manifest, MODEL);
       const dec = new TfjsDecoder(tf, tensors);
       let kM1 = config.sos, last = null;
       const press = (i) => {
@@ -174,8 +185,14 @@ try {
   console.log(`(performance.now() resolution: ${results.crossOriginIsolated ? '5 us, cross-origin isolated' : 'coarse'})`);
   console.log(`load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores (p99 on a busy machine mostly measures preemption)`);
   console.log(`app kernel: ${results.kernel}`);
+  if (results.conditions) {
+    const c = results['app-conditioned'];
+    console.log(`conditioned on ${results.conditions.join(', ')}: press with conditions (chord change every 8 presses) ` +
+      `median ${c.median.toFixed(3)} ms, ${(c.median / results.app.median).toFixed(2)}x the press without (goal <= 0.1 ms): ` +
+      `${c.median <= 0.1 ? 'met' : 'NOT met'}`);
+  }
   console.log('approach                      median ms   p95 ms   p99 ms   mean ms');
-  for (const name of ['app', 'app-js-fallback', 'app+velocity', 'app+velocity-js-fallback', 'tutorial-cpu', 'tutorial-wasm',
+  for (const name of ['app', ...(results.conditions ? ['app-conditioned'] : []), 'app-js-fallback', 'app+velocity', 'app+velocity-js-fallback', 'tutorial-cpu', 'tutorial-wasm',
     'lookahead', 'lookahead+velocity', 'press-path-trails-on', 'press-path-trails-off', 'press-path-trails-on-2']) {
     const r = results[name];
     console.log(`${name.padEnd(28)} ${fmt(r && r.median)}    ${fmt(r && r.p95)}   ${fmt(r && r.p99)}   ${fmt(r && r.mean)}`);

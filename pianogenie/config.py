@@ -43,6 +43,11 @@ class Config:
     velocity_hidden: int = 128
     loss_velocity_multiplier: float = 1.0
     train_keys: bool = True
+    # Decoder conditioning (pianogenie.labels): a comma-separated subset of keysig, chord, style
+    # ("" = none, the unconditioned model); each condition is dropped to "none" for a whole training
+    # window with probability condition_dropout, so that the model plays with any subset given
+    conditions: str = ""
+    condition_dropout: float = 0.5
     # Bookkeeping
     summarize_frequency: int = 128
     eval_frequency: int = 1024
@@ -50,6 +55,11 @@ class Config:
     # `evaluate` always scores all); MAESTRO's and POP909's validation splits hold fewer
     eval_windows: int = 4096
     max_num_steps: int = 50000
+
+    @property
+    def condition_names(self) -> tuple[str, ...]:
+        """The decoder's conditions, canonical order (pianogenie.labels.CONDITIONS); () = none."""
+        return tuple(n for n in self.conditions.split(",") if n)
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -63,10 +73,16 @@ class Config:
         if unknown and strict:
             raise UserError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
         hints = typing.get_type_hints(cls)
+        if isinstance(d.get("conditions"), list):  # an export's cfg.json lists them
+            d = {**d, "conditions": ",".join(map(str, d["conditions"]))}
         kwargs = {}
         for name in valid:
             if name in d:
                 kwargs[name] = _coerce(name, d[name], hints[name])
+        if "conditions" in kwargs:  # one spelling per set: canonical order, "none" = ""
+            from pianogenie.labels import parse_conditions
+
+            kwargs["conditions"] = ",".join(parse_conditions(kwargs["conditions"]))
         return cls(**kwargs).validated()
 
     @classmethod
@@ -113,6 +129,7 @@ class Config:
              and self.velocity_hidden >= 1, "velocity_bins must be 0 (no velocity head) or divide 128, "
              "velocity_hidden >= 1"),
             (self.train_keys or self.velocity_bins > 0, "train_keys=false needs a velocity head (velocity_bins)"),
+            (0 <= self.condition_dropout <= 1, "condition_dropout must be in [0, 1]"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -124,6 +141,15 @@ class Config:
 
 def _coerce(name: str, value, typ):
     """Accept JSON values and command-line strings, but never silently change a value's meaning."""
+    if isinstance(value, str) and typ is str:
+        if value.startswith('"'):
+            try:
+                value = json.loads(value)
+            except (ValueError, RecursionError):
+                raise UserError(f"config {name}={value!r}: expected a string") from None
+        if not isinstance(value, str) or len(value) > 200:
+            raise UserError(f"config {name}={value!r}: expected a string of at most 200 characters")
+        return value
     if isinstance(value, str):
         try:
             value = json.loads(value)  # accepts Infinity and NaN: value_problem refuses them

@@ -73,10 +73,8 @@ def load_notes(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]]:
         raise UserError(f"{path}: not a gzip file; expected gzip-compressed JSON notes (from `pianogenie prepare`)")
     if (cached := _cache_read(raw)) is not None:
         return cached
-    try:
-        text = _gzip.decompress(raw)
-    except (OSError, EOFError, ValueError, _InflateError) as e:  # type: ignore[misc]  # isal's stub makes IsalError an instance
-        raise UserError(f"{path}: corrupt gzip data ({e})") from None
+    text = _decompress(path, raw)
+    text, _ = _split_labels(text)
     out = _parse_fast(text)
     if out is None or any(_first_bad(a) for perfs in out.values() for a in perfs):
         # not laid out as we write it, or wrong somewhere: the general (slower) reader says where
@@ -87,6 +85,76 @@ def load_notes(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]]:
                     note, problem = bad
                     raise UserError(f"{path}: {split} performance {i}, note {note}: {problem}")
     _cache_write(raw, out)
+    return out
+
+
+def _decompress(path: Path, raw: bytes) -> bytes:
+    try:
+        return _gzip.decompress(raw)
+    except (OSError, EOFError, ValueError, _InflateError) as e:
+        raise UserError(f"{path}: corrupt gzip data ({e})") from None
+
+
+_LABELS_KEY = b'"labels"'
+
+
+def _split_labels(text: bytes) -> tuple[bytes, bytes | None]:
+    """The notes file's text without its "labels" key (prepare writes it last, after the splits),
+    and that key's object as JSON text (None if there is none). The notes hold no strings but the
+    split names, so the first "labels" string is the key."""
+    i = text.find(_LABELS_KEY)
+    if i < 0:
+        return text, None
+    head = text[:i].rstrip(b" \n\t\r")
+    if not head.endswith(b","):  # not where prepare puts it: the general reader drops the key
+        return text, None
+    return head[:-1] + b"}", b"{" + text[i:]
+
+
+def load_labels(path: str | os.PathLike) -> dict[str, list[np.ndarray]] | None:
+    """The per-note condition labels `prepare --labels` stored beside the notes: {split: [(N, 4) int8
+    array per performance, in load_notes' order]} with columns pianogenie.labels.LABEL_COLUMNS
+    (key signature, chord root, chord family, style; 0 = none), or None if the file has none."""
+    from pianogenie.labels import COLUMN_SIZES, LABEL_COLUMNS
+
+    path = Path(path)
+    if path.is_dir():
+        from pianogenie.store import open_store
+
+        store = open_store(path)
+        if any(s.label_columns is None for s in store.values()):
+            return None
+        return {split: [s.labels(i) for i in range(len(s))] for split, s in store.items()}
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"{path}: cannot read notes file ({e.strerror or e})") from None
+    _, labels = _split_labels(_decompress(path, raw))
+    if labels is None:
+        return None
+    try:
+        obj = orjson.loads(labels)["labels"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path}: its \"labels\" key is not valid JSON") from None
+    if not isinstance(obj, dict) or obj.get("columns") != list(LABEL_COLUMNS):
+        raise UserError(f"{path}: \"labels\" must hold \"columns\": {list(LABEL_COLUMNS)} and a list per split")
+    notes = load_notes(path)
+    out = {}
+    top = np.array(COLUMN_SIZES) - 1
+    for split, perfs in notes.items():
+        rows = obj.get(split)
+        if not isinstance(rows, list) or len(rows) != len(perfs):
+            raise UserError(f"{path}: \"labels\" has no row list for each of the {len(perfs)} {split} performances")
+        out[split] = []
+        for i, (perf, r) in enumerate(zip(perfs, rows)):
+            try:
+                a = np.array(r, dtype=np.int64).reshape(-1, 4) if r else np.zeros((0, 4), np.int64)
+            except (ValueError, TypeError):
+                raise UserError(f"{path}: labels of {split} performance {i} are not rows of 4 integers") from None
+            if len(a) != len(perf) or (a < 0).any() or (a > top).any():
+                raise UserError(f"{path}: labels of {split} performance {i}: expected {len(perf)} rows of "
+                                f"ids within {tuple(COLUMN_SIZES)}")
+            out[split].append(a.astype(np.int8))
     return out
 
 
@@ -205,6 +273,8 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as e:
         raise UserError(f"{path}: not valid JSON ({e})") from None
+    if isinstance(obj, dict):
+        obj.pop("labels", None)  # condition labels: load_labels reads them
     if not isinstance(obj, dict) or not obj or not set(obj) <= set(SPLITS):
         got = f"an object with keys {', '.join(map(str, obj))}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
         raise UserError(f"{path}: wrong structure: expected an object with keys among {', '.join(SPLITS)}, got {got}")

@@ -244,16 +244,23 @@ def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature:
 
 
 def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
-                           input_velocity: bool = True,
-                           keys: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                           input_velocity: bool = True, keys: Sequence[int] | None = None,
+                           key=None, chords=None) -> tuple[np.ndarray, np.ndarray]:
     """Keys (N,) and velocities (N,) played for each press from a fresh session: a press's own
     velocity where it has one and `input_velocity`, else the model's (fixed without a head). The
-    model's velocity history follows what is played. `keys`: the allowed key indices (None = all)."""
+    model's velocity history follows what is played. `keys`: the allowed key indices (None = all).
+    A conditioned model's conditions: `key` (a key signature for every press, see
+    `PianoGenie.condition_ids`), `chords` ((root, family) harmony.Segments, e.g. from
+    `harmony.read_chord_file`: the chord in force at each press's time; none between chords)."""
     genie.reset()
     played, velocities = np.empty(len(presses), np.int64), np.empty(len(presses), np.int64)
+    if chords is not None:
+        times = np.array([p.time for p in presses], np.float64)
+        roots, families = chords[0].at(times), chords[1].at(times)
     for i, p in enumerate(presses):
+        chord = None if chords is None else (int(roots[i]), int(families[i]))
         played[i] = genie.press(p.time, p.button, temperature, keys,
-                                velocity=p.velocity if input_velocity else None)
+                                velocity=p.velocity if input_velocity else None, key=key, chord=chord)
         velocities[i] = genie.velocity
     return played, velocities
 

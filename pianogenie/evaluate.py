@@ -2,10 +2,18 @@
 
 The default protocol scores every non-overlapping 128-note window of every performance,
 deterministically and without augmentation; `first128` is the 2021 tutorial's protocol.
+
+With per-note condition labels (`pianogenie.data.load_labels`), a conditioned model is scored with
+its true conditions and with none, and `harmony_metrics` measures whether decoding follows the
+harmony: the decoder, driven by the encoder's buttons of the real windows (and their real delta
+times), plays its own keys; the chord-tone rate is the share of played keys whose pitch class is
+in the chord in force (over notes with a chord), the in-key rate the share in the key signature's
+major scale (over notes with one); the same for the real notes is the human rate.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -22,7 +30,7 @@ from pianogenie.windows import Batch, Notes, eval_windows
 def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config, protocol: str = "all",
              batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
              progress: bool = False, velocity_baselines: VelocityBaselines | None = None,
-             step: int | None = None, sample: int = 0) -> dict:
+             step: int | None = None, sample: int = 0, labels: list[np.ndarray] | None = None) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
     also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
     built from the train split), on the notes after each performance's 8th.
@@ -30,16 +38,19 @@ def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config
     `loss` is the training objective (model.total_loss) over the split, with the weights in force at
     training step `step` (None: the config's base weights), so that it and the training loss of that
     step are one quantity. `sample` > 0: a fixed seeded subset of that many windows (validation
-    during training), not the full protocol."""
+    during training), not the full protocol. `labels`: the split's per-note condition ids; with
+    them a conditioned model is scored with the true conditions (`cross_entropy`, `perplexity`) and
+    with none (`perplexity_no_conditions`)."""
     from tqdm import tqdm
 
     with_velocity = hasattr(model, "vel")
-    notes = Notes(performances, name, velocity=with_velocity)
+    notes = Notes(performances, name, velocity=with_velocity, labels=labels)
     vel_sums: dict[str, float] = {}
     starts, lengths = eval_windows(notes, cfg.seq_len, protocol, sample=sample, seed=cfg.seed)
     was_training = model.training
     model.eval()
-    sums = dict(ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0,
+    conditioned = bool(cfg.conditions) and notes.labels is not None
+    sums = dict(ce_none=0.0, ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0,
                 velocity=0.0)
     hist = torch.zeros(cfg.num_buttons, dtype=torch.float64)
     # disable=None: no bar where stderr is not a terminal (a log file gets the result, not the bar)
@@ -49,6 +60,9 @@ def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
         outputs: dict = {}
         terms, hat_k, e = losses(model, batch, cfg, outputs=outputs)
+        if conditioned:
+            none_terms, _, _ = losses(model, dataclasses.replace(batch, c=None), cfg)
+            sums["ce_none"] += none_terms["loss_recons"].item() * batch.mask.sum().item()
         if with_velocity:
             _velocity_sums(vel_sums, outputs["hat_v"], batch, velocity_baselines or VelocityBaselines(None))
         m = batch.mask.double()
@@ -91,7 +105,78 @@ def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config
         "button_histogram": [int(x) for x in hist.tolist()],
         "button_entropy_bits": float(-(nz * np.log2(nz)).sum()) + 0.0,  # + 0.0: no "-0.0"
         **_velocity_metrics(vel_sums),
+        **({"conditions": list(cfg.condition_names), "cross_entropy_no_conditions": sums["ce_none"] / sums["notes"],
+            "perplexity_no_conditions": math.exp(sums["ce_none"] / sums["notes"])} if conditioned else {}),
     }
+
+
+DEFAULT_TEMPERATURE = 0.25  # the app's slider, PianoGenie.press's and decode's default
+
+
+@torch.no_grad()
+def harmony_metrics(model: Autoencoder, performances: list[np.ndarray], labels: list[np.ndarray], cfg: Config,
+                    temperatures: tuple[float, ...] = (0.0, DEFAULT_TEMPERATURE), batch_size: int = 256,
+                    seed: int = 0, device: str | torch.device = "cpu") -> dict:
+    """Chord-tone and in-key rates of the real notes (human) and of the decoder's own keys, driven
+    by the encoder's buttons of every evaluation window, at each temperature (0 = argmax), with the
+    true conditions (a conditioned model) and with none. Sampling is seeded: the same figures each run."""
+    from pianogenie import harmony
+    from pianogenie.constants import LOWEST_PITCH, SOS
+    from pianogenie.labels import CHORD_FAMILY, CHORD_ROOT, KEYSIG
+
+    notes = Notes(performances, "split", labels=labels)
+    starts, lengths = eval_windows(notes, cfg.seq_len)
+    # (13, 9, 12) chord membership and (13, 12) key membership by ids and pitch class
+    chord_pc = np.zeros((harmony.NUM_CHORD_ROOTS, harmony.NUM_CHORD_FAMILIES, 12), bool)
+    for r in range(1, harmony.NUM_CHORD_ROOTS):
+        for f in range(1, harmony.NUM_CHORD_FAMILIES):
+            chord_pc[r, f, list(harmony.chord_pitch_classes(r, f))] = True
+    key_pc = np.zeros((harmony.NUM_KEYSIGS, 12), bool)
+    for k in range(1, harmony.NUM_KEYSIGS):
+        key_pc[k, list(harmony.keysig_pitch_classes(k))] = True
+    settings = [("true_conditions", True)] * bool(cfg.conditions) + [("no_conditions", False)]
+    counts: dict = {}
+
+    def tally(name: str, keys: np.ndarray, c: np.ndarray, mask: np.ndarray) -> None:
+        pc = (keys + LOWEST_PITCH) % 12
+        has_chord = mask & (c[..., CHORD_ROOT] > 0) & (c[..., CHORD_FAMILY] > 0)
+        has_key = mask & (c[..., KEYSIG] > 0)
+        in_chord = chord_pc[c[..., CHORD_ROOT], c[..., CHORD_FAMILY], pc]
+        in_key = key_pc[c[..., KEYSIG], pc]
+        n = counts.setdefault(name, np.zeros(4))
+        n += [(in_chord & has_chord).sum(), has_chord.sum(), (in_key & has_key).sum(), has_key.sum()]
+
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(0, len(starts), batch_size):
+        idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
+        batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
+        c_np = batch.c.cpu().numpy()
+        tally("human", batch.k.cpu().numpy(), c_np, mask)
+        b = model.quant.discrete_to_real(model.buttons(batch.k, batch.t, batch.lengths))  # (B, T)
+        for name, given in settings:
+            for temp in temperatures:
+                state, prev = None, torch.full_like(batch.k[:, 0], SOS)
+                played = torch.empty_like(batch.k)
+                for j in range(batch.k.shape[1]):
+                    logits, state = model.dec.step(prev, batch.t[:, j], b[:, j], state,
+                                                   c=batch.c[:, j] if given else None)
+                    if temp > 0:
+                        u = torch.rand(logits.shape, generator=gen).clamp_(1e-12, 1.0).to(logits.device)
+                        logits = logits - temp * torch.log(-torch.log(u))  # Gumbel-max: softmax(logits / T)
+                    prev = played[:, j] = logits.argmax(-1)
+                tally(f"{name}/{'argmax' if temp == 0 else f'temperature_{temp:g}'}", played.cpu().numpy(), c_np, mask)
+    model.train(was_training)
+    out: dict = {"conditions": list(cfg.condition_names)}
+    for name, (chord_hits, chord_n, key_hits, key_n) in counts.items():
+        d = out
+        for part in name.split("/")[:-1]:
+            d = d.setdefault(part, {})
+        d[name.split("/")[-1]] = {"chord_tone_rate": chord_hits / chord_n if chord_n else None,
+                                  "in_key_rate": key_hits / key_n if key_n else None}
+    out["chord_notes"], out["key_notes"] = int(counts["human"][1]), int(counts["human"][3])
+    return out
 
 
 def _velocity_sums(sums: dict[str, float], hat_v: torch.Tensor, batch: Batch, baselines: VelocityBaselines) -> None:

@@ -66,6 +66,8 @@ def browser_config(cfg) -> dict:
     """The training config (tutorial field names) plus what the browser needs to play."""
     return {
         **dataclasses.asdict(cfg),
+        # what the decoder reads after the button ([] = none); the browser's Decoder.conditions
+        "conditions": list(cfg.condition_names),
         "format": FORMAT,
         "num_keys": NUM_KEYS,
         "sos": SOS,
@@ -125,8 +127,9 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
         k_m1 = torch.from_numpy(np.concatenate([[SOS], k[:-1]]))[None]
         b_real = torch.from_numpy(button_value(b.astype(np.float64), cfg.num_buttons))[None]
         h_0 = torch.zeros(cfg.model_rnn_num_layers, 1, cfg.model_rnn_dim, dtype=torch.float64)
+        c = golden_conditions(len(k), cfg.condition_names) if cfg.conditions else None  # (N, 4) ids
         logits, _, h = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)),
-                           return_hidden=True)  # (1, N, 88), (1, N, H)
+                           return_hidden=True, c=None if c is None else torch.from_numpy(c)[None])  # (1, N, 88), (1, N, H)
         velocity = {}
         if hasattr(model, "vel") and v is not None:
             s = history_states(np.array([len(k)]), state_inputs(v, k))  # (N, S)
@@ -142,8 +145,26 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
         "input_buttons": b.astype(int).tolist(),
         "output_keys": k.tolist(),
         "output_logits": logits[0].tolist(),
+        # a conditioned model's [keysig, chord root, chord family, style] ids per step (pianogenie.labels)
+        **({"input_conditions": c.tolist()} if c is not None else {}),
         **velocity,
     }
+
+
+def golden_conditions(n: int, conditions: tuple[str, ...]) -> np.ndarray:
+    """(n, 4) condition ids for a golden case: a chord progression changing every 16 steps with
+    stretches of none, a key signature change halfway, style changing every 40 steps; none for
+    the conditions the model does not take."""
+    from pianogenie.labels import condition_columns
+
+    prog = [(1, 1), (8, 5), (10, 2), (6, 1), (0, 0), (3, 7), (12, 8), (5, 6)]
+    i = np.arange(n)
+    out = np.zeros((n, 4), np.int64)
+    out[:, 0] = np.where(i < n // 2, 4, 0)
+    out[:, 1:3] = np.array(prog)[(i // 16) % len(prog)]
+    out[:, 3] = (i // 40) % 3
+    out[:, [j for j in range(4) if j not in condition_columns(conditions)[0]]] = 0
+    return out
 
 
 _SHARD_NAME = re.compile(r"^group\d+-shard\d+of\d+\.bin$")
@@ -203,8 +224,9 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, 
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None, *,
-           force: bool = False) -> dict:
-    """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written."""
+           force: bool = False, name: str | None = None, description: str | None = None) -> dict:
+    """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written.
+    `name` and `description` (what it was trained on) go into cfg.json for the app's genie picker."""
     from pianogenie.model import load_model
 
     check_output(out, flag="--out", inputs=(checkpoint, data), folder=True)  # before any work
@@ -220,10 +242,11 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
         v = synthetic_velocities()
         source = "synthetic: deterministic random-walk performance (no --data given)"
     golden = golden_case(model, cfg, k, onsets, source, v)
+    shown = {key: " ".join(v.split()) for key, v in (("name", name), ("description", description)) if v is not None}
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),
         **{path: shard for path, shard in zip(manifest[0]["paths"], shards)},
-        "cfg.json": (json.dumps(stamp(browser_config(cfg), "export"), indent=2) + "\n").encode(),
+        "cfg.json": (json.dumps(stamp({**browser_config(cfg), **shown}, "export"), indent=2) + "\n").encode(),
         "test.json": json.dumps(golden).encode(),
     }
     from pianogenie.export_check import check_files

@@ -17,7 +17,10 @@ sizes. An export plays when:
   model_rnn_num_layers, velocity_hidden, velocity_bins, num_keys);
 - cfg.json's num_buttons is an integer from 2 to the number of keys, sos is the decoder's start
   token (num_keys), data_delta_time_max is finite and > 0, lowest_pitch keeps every key in MIDI's
-  0..127, and the head's feature_std is > 0 (it divides).
+  0..127, and the head's feature_std is > 0 (it divides);
+- a conditioned decoder's input is as wide as cfg.json's `conditions` say (or, without the list,
+  as some set of conditions makes it); cfg.json's `name` and `description`, where given, are
+  printable text of at most MAX_NAME_CHARS and MAX_DESCRIPTION_CHARS characters.
 """
 
 from __future__ import annotations
@@ -43,10 +46,17 @@ LOWEST_PITCH = 21
 NUM_KEYS = 88
 
 
-def decoder_specs(rnn_dim: int, num_layers: int, num_keys: int) -> dict[str, list[int]]:
+# condition name -> its one-hot widths (none slot included), in decoder input order (pianogenie.labels
+# CONDITIONS; web/src/decoder.js CONDITIONS); kept here so the check needs nothing but the standard library
+CONDITION_WIDTHS = {"keysig": 13, "chord": 13 + 9, "style": 3}
+MAX_NAME_CHARS = 80  # cfg.json `name` (the genie picker's label)
+MAX_DESCRIPTION_CHARS = 300  # cfg.json `description` (what it was trained on)
+
+
+def decoder_specs(rnn_dim: int, num_layers: int, num_keys: int, condition_width: int = 0) -> dict[str, list[int]]:
     """web/src/decoder.js decoderWeightSpecs."""
     g = 4 * rnn_dim
-    specs = {"dec.input.weight": [rnn_dim, num_keys + 3], "dec.input.bias": [rnn_dim],
+    specs = {"dec.input.weight": [rnn_dim, num_keys + 3 + condition_width], "dec.input.bias": [rnn_dim],
              "dec.output.weight": [num_keys, rnn_dim], "dec.output.bias": [num_keys]}
     for layer in range(num_layers):
         specs.update({f"dec.lstm.weight_ih_l{layer}": [g, rnn_dim], f"dec.lstm.weight_hh_l{layer}": [g, rnn_dim],
@@ -161,7 +171,8 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
     num_keys = bias.shape[0] if bias is not None and len(bias.shape) == 1 else NUM_KEYS
     if rnn_dim < 1 or num_layers < 1 or num_keys < 1:
         raise UserError(f"{where}: the decoder has rnn_dim {rnn_dim}, {num_layers} LSTM layers, {num_keys} keys")
-    specs = decoder_specs(rnn_dim, num_layers, num_keys)
+    conditions = _conditions(cfg, where, first.shape[1] - num_keys - 3)
+    specs = decoder_specs(rnn_dim, num_layers, num_keys, sum(CONDITION_WIDTHS[c] for c in conditions))
     velocity = "vel.hidden.weight" in weights
     if velocity:
         try:
@@ -192,7 +203,26 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
     _check_config(cfg, where, rnn_dim, num_layers, num_keys,
                   (weights["vel.hidden.weight"].shape[0], weights["vel.output.bias"].shape[0]) if velocity else None)
     return {"cfg": cfg, "manifest": manifest, "shards": shards, "rnn_dim": rnn_dim, "num_layers": num_layers,
-            "num_keys": num_keys, "velocity": velocity}
+            "num_keys": num_keys, "velocity": velocity, "conditions": conditions}
+
+
+def _conditions(cfg: dict, where: str, width: int) -> tuple[str, ...]:
+    """The conditions the decoder reads: cfg.json's `conditions` list where it gives one (names
+    of CONDITION_WIDTHS, once each, in that order), else the set whose one-hots make `width`
+    extra input columns (every subset has its own width)."""
+    names = tuple(CONDITION_WIDTHS)
+    if "conditions" in cfg:
+        given = cfg["conditions"]
+        if (not isinstance(given, list) or not all(isinstance(c, str) and c in CONDITION_WIDTHS for c in given)
+                or list(given) != [c for c in names if c in given]):
+            raise UserError(f"{where}: cfg.json conditions={given!r}: a list of {', '.join(names)} "
+                            "(each at most once, in that order)"[:300])
+        return tuple(given)
+    for m in range(1 << len(names)):
+        subset = tuple(n for i, n in enumerate(names) if m & (1 << i))
+        if sum(CONDITION_WIDTHS[n] for n in subset) == width:
+            return subset
+    return ()  # the shape check names the mismatch
 
 
 def _check_config(cfg: dict, where: str, rnn_dim: int, num_layers: int, num_keys: int,
@@ -215,6 +245,11 @@ def _check_config(cfg: dict, where: str, rnn_dim: int, num_layers: int, num_keys
     low = given("lowest_pitch", LOWEST_PITCH)
     if not _is_int(low) or not 0 <= low <= 128 - num_keys:
         raise UserError(f"{where}: cfg.json lowest_pitch={low!r}: its {num_keys} keys must lie in MIDI 0..127"[:300])
+    for key, most in (("name", MAX_NAME_CHARS), ("description", MAX_DESCRIPTION_CHARS)):
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, str) and len(v) <= most and v.isprintable()):
+            raise UserError(f"{where}: cfg.json {key} must be text of at most {most} printable characters"
+                            f"{f', got {len(v)}' if isinstance(v, str) and len(v) > most else ''}")
     sizes = {"model_rnn_dim": rnn_dim, "model_rnn_num_layers": num_layers}
     if head is not None:
         sizes.update({"velocity_hidden": head[0], "velocity_bins": head[1]})

@@ -4,13 +4,16 @@
     key = genie.press(time, button)      # 0..87 (pitch = key + 21); time in seconds, button 0..7
     key = genie.press(time, button, 0.25, keys=allowed)  # only among `allowed` keys (pianogenie.scales)
     ahead = genie.look_ahead(time)       # the key each button would play now (session unchanged)
+    key = genie.press(time, button, key="D", chord="G7")  # a conditioned model (cfg.conditions)
 
 Each press feeds the decoder exactly what it saw in training: the previous key (SOS before the first
 press), the delta time since the previous press clipped to [0, cfg.data_delta_time_max] (the first
 press gets the max), and the button's real value 2b/(n-1) - 1.
 
 The decoder step itself, its weights packed for batch-1 numpy, is packed.PackedDecoder; this
-module is the session around it: validation, the clock, the key mask, sampling and look-ahead.
+module is the session around it: validation, the clock, the key mask, the conditions, sampling and
+look-ahead. A conditioned decoder (cfg.conditions: keysig, chord, style; pianogenie.labels) takes
+them per press (see `condition_ids`); the packed step folds them into its previous-key table.
 With a velocity head each press also sets `genie.velocity`, the mean of the head's distribution for
 the key just chosen; without one it is the fixed DEFAULT_VELOCITY.
 Sampling at temperature T uses the Gumbel-max trick, argmax(logits + T * g) with g ~ Gumbel(0, 1)
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from pianogenie.config import Config
-from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
+from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SHIPPED_GENIES, SOS
 from pianogenie.inputs import button_values, delta_time
 from pianogenie.packed import PackedDecoder
 from pianogenie.util import UserError
@@ -48,6 +51,25 @@ def default_model_path() -> Path:
     return DEFAULT_MODEL
 
 
+def shipped_genie(name: str) -> Path | None:
+    """The folder of the shipped genie called `name` (`classical`, `pop`), or None for any other name."""
+    return SHIPPED_GENIES.get(name) if isinstance(name, str) else None
+
+
+def model_path(model: str | os.PathLike | None) -> Path:
+    """--model: None = the shipped default; a shipped genie's name (unless a file or folder of that
+    name exists here) = its model.pt; anything else, the path as given."""
+    if model is None:
+        return default_model_path()
+    folder = shipped_genie(str(model))
+    if folder is not None and not Path(model).exists():
+        path = DEFAULT_MODEL if folder == DEFAULT_MODEL.parent else folder / "model.pt"
+        if not path.is_file():
+            raise UserError(f"the shipped {model} genie is missing from this installation ({path})")
+        return path
+    return Path(model)
+
+
 class PianoGenie:
     """One player's session: decoder state, previous key and press time, and a seeded RNG.
 
@@ -62,6 +84,7 @@ class PianoGenie:
         self.cfg = cfg
         self.net = PackedDecoder(weights, cfg, velocity_weights)
         self.has_velocity = self.net.has_velocity
+        self.conditions, self._cond_cols = self.net.conditions, self.net.cond_cols
         self.num_buttons = cfg.num_buttons
         # button -> its real value 2b/(n-1) - 1; the lookup also validates (1.0 and np.int64(1) hash as 1)
         self._button_value = dict(enumerate(button_values(cfg.num_buttons)))
@@ -78,10 +101,11 @@ class PianoGenie:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, *, seed: int | None = None) -> PianoGenie:
-        """Load a run directory, our checkpoint or the tutorial's `model.pt`; None = the shipped model."""
+        """Load a run directory, our checkpoint or the tutorial's `model.pt`, or a shipped genie by
+        name (`classical`, `pop`: SHIPPED_GENIES); None = the shipped default."""
         from pianogenie.model import load_model  # torch is needed to read weights, never to play
 
-        model, cfg = load_model(default_model_path() if path is None else path)
+        model, cfg = load_model(model_path(path))
         return cls.from_model(model, cfg, seed=seed)
 
     @classmethod
@@ -108,8 +132,29 @@ class PianoGenie:
             self._noise_i = 0  # next row
             self._noise_t: float | None = None  # the temperature that _noise is scaled by
 
+    def condition_ids(self, key=None, chord=None, style=None) -> tuple:
+        """This model's condition column ids (pianogenie.labels.condition_columns) for a key signature
+        (`D`, `Eb`, `Bm`, id), a chord (`G7`, `Am`, `C:maj`, (root, family) ids) and a style (`pop`,
+        id); None = none. A condition the model does not take is a ValueError."""
+        from pianogenie.labels import CHORD_FAMILY, CHORD_ROOT, KEYSIG, STYLE, parse_chord, parse_key, parse_style
+
+        given = {"keysig": key, "chord": chord, "style": style}
+        extra = [n for n, v in given.items() if v is not None and n not in self.conditions]
+        if extra:
+            takes = ", ".join(self.conditions) if self.conditions else "no conditions"
+            raise ValueError(f"this model takes {takes}; it cannot follow {', '.join(extra)} "
+                             "(train one with --conditions)")
+        ids = [0, 0, 0, 0]
+        if key is not None:
+            ids[KEYSIG] = parse_key(key)
+        if chord is not None:
+            ids[CHORD_ROOT], ids[CHORD_FAMILY] = parse_chord(chord)
+        if style is not None:
+            ids[STYLE] = parse_style(style)
+        return tuple(ids[c] for c in self._cond_cols)
+
     def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
-              velocity: int | None = None) -> int:
+              velocity: int | None = None, key=None, chord=None, style=None) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
         is then the press's velocity: the model's (or the fixed default without a velocity head), or
         `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
@@ -118,7 +163,11 @@ class PianoGenie:
         Times may start anywhere; a time earlier than the previous press counts as simultaneous.
         `keys`: the allowed keys (indices 0..87, e.g. from `pianogenie.scales.allowed_keys`), or None
         for all; the key is then sampled (temperature 0: the argmax) among those keys only.
+        `key`, `chord`, `style`: the conditions of this press for a conditioned model (see
+        `condition_ids`); absent = none. A model without that condition refuses them (ValueError).
         """
+        if self._cond_cols or key is not None or chord is not None or style is not None:
+            self.net.set_condition_ids(self.condition_ids(key, chord, style))
         b = self._button_value.get(button) if not isinstance(button, bool) else None
         if b is None:
             raise ValueError(f"button must be an integer 0..{self.num_buttons - 1}, got {button!r}")

@@ -28,7 +28,7 @@ summed and 1 taken off the forget gate's, which the class adds back.
 Refused, in one line: other than 8 buttons, 128 units or 2 layers (the class cannot run them).
 Reduced, with a notice: the velocity head is dropped (the class plays keys only).
 
-Conditioned models (the seam; no model of ours takes conditions yet). `MAGENTA_CLASSES` lists
+Conditioned models (cfg.conditions, pianogenie.labels). `MAGENTA_CLASSES` lists
 the conditioned classes and the extra features each appends, in order, after the 123 above:
 `PianoGenieKeysig` key signature (12), `PianoGenieChord` chord root (12) + chord family (8),
 `PianoGenieKeysigChord` key signature (12) + root (12) + family (8), `PianoGenieKeysigChordFamily`
@@ -144,23 +144,57 @@ def lstm_kernel_bias(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh:
     return np.concatenate([i, g, f, o]).T, np.concatenate([bi, bg, bf - FORGET_BIAS, bo])
 
 
+# our label columns -> the class's condition names (pianogenie.labels.LABEL_COLUMNS order)
+_MAGENTA_NAME = {"keysig": "key", "chord_root": "chord_root", "chord_family": "chord_family", "style": "style"}
+
+
+def _column_names(cfg) -> list[str]:
+    from pianogenie.labels import LABEL_COLUMNS, condition_columns
+
+    return [LABEL_COLUMNS[c] for c in condition_columns(cfg.condition_names)[0]]
+
+
+def _column_sizes(cfg) -> tuple[int, ...]:
+    from pianogenie.labels import condition_columns
+
+    return condition_columns(cfg.condition_names)[1]
+
+
+def magenta_conditions(cfg) -> tuple[str, ...]:
+    """The class's conditions (MAGENTA_CLASSES keys) a model with cfg.conditions maps to: style dropped."""
+    return tuple(_MAGENTA_NAME[n] for n in _column_names(cfg) if n != "style")
+
+
 def magenta_weights(model: torch.nn.Module, cfg) -> tuple[dict[str, np.ndarray], list[str]]:
     """The decoder in the class's variables (float32, manifest order) and the notices of what was
     left out. Computed in float64, rounded once."""
     check_mappable(cfg)
+    magenta_class(magenta_conditions(cfg))  # a class exists for them (every subset of ours has one)
     sd = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()
           if k.startswith("dec.")}
     if "dec.input.weight" not in sd:
         raise UserError("the checkpoint holds no decoder weights (dec.*)")
-    weights = {INPUT_KERNEL: input_rows(sd["dec.input.weight"], cfg.data_delta_time_max),
-               INPUT_BIAS: sd["dec.input.bias"]}
+    w_in = sd["dec.input.weight"]
+    rows, bias, notices = [input_rows(w_in[:, :NUM_KEYS + 3], cfg.data_delta_time_max)], sd["dec.input.bias"].copy(), []
+    offset = NUM_KEYS + 3
+    for name, size in zip(_column_names(cfg), _column_sizes(cfg)):
+        block = w_in[:, offset:offset + size]  # ours: id 0 = none first
+        offset += size
+        if name == "style":  # no magenta input: played as "none", its none column folded into the bias
+            bias += block[:, 0]
+            notices.append("the style condition is dropped (@magenta/music has no style input): it plays as "
+                           "style none")
+            continue
+        r, shift = condition_rows(np.concatenate([block[:, 1:], block[:, :1]], axis=1))
+        rows.append(r)
+        bias += shift
+    weights = {INPUT_KERNEL: np.concatenate(rows), INPUT_BIAS: bias}
     for layer in range(RNN_NUM_LAYERS):
         kernel, bias = lstm_kernel_bias(*(sd[f"dec.lstm.{p}_l{layer}"]
                                           for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
         weights.update(zip(lstm_names(layer), (kernel, bias)))
     weights[OUTPUT_KERNEL] = sd["dec.output.weight"].T
     weights[OUTPUT_BIAS] = sd["dec.output.bias"]
-    notices = []
     if any(k.startswith("vel.") for k in model.state_dict()):
         notices.append("the velocity head is dropped: @magenta/music's PianoGenie plays keys only")
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}, notices
@@ -180,13 +214,13 @@ def export_magenta(checkpoint: str | os.PathLike, out: str | os.PathLike, *, for
     manifest, shards = tfjs_weights(weights)
     info = {
         "format": FORMAT,
-        "class": magenta_class(),
+        "class": magenta_class(magenta_conditions(cfg)),
         "package": "@magenta/music 1.23.1",
         "delta_time": f"bins of {1000 / DT_STEPS_PER_SECOND:g} ms, bin j plays as min(j * 0.032, "
                       f"{cfg.data_delta_time_max:g}) s in this model",
         "notices": notices,
         "source_config": {k: getattr(cfg, k) for k in ("num_buttons", "model_rnn_dim", "model_rnn_num_layers",
-                                                        "data_delta_time_max", "velocity_bins")},
+                                                        "data_delta_time_max", "velocity_bins", "conditions")},
     }
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),

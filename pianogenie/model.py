@@ -72,13 +72,23 @@ class IntegerQuantizer(nn.Module):
 
 
 class Decoder(nn.Module):
-    """P(k_i | k_<i, t_<=i, b_<=i): previous key one-hot (89 with SOS) + delta time + button -> key logits."""
+    """P(k_i | k_<i, t_<=i, b_<=i[, c_i]): previous key one-hot (89 with SOS) + delta time + button
+    [+ one one-hot per condition column, "none" = id 0 included] -> key logits.
 
-    def __init__(self, rnn_dim: int = 128, rnn_num_layers: int = 2):
+    `conditions` (pianogenie.labels.CONDITIONS names) appends the one-hots of their label columns
+    after the button, in `condition_columns` order: the input layer's first NUM_KEYS + 3 columns
+    are the unconditioned decoder's, so an unconditioned model's weights extend to a conditioned one
+    by zero columns (it then plays exactly as before, whatever the conditions)."""
+
+    def __init__(self, rnn_dim: int = 128, rnn_num_layers: int = 2, conditions: tuple[str, ...] = ()):
+        from pianogenie.labels import condition_columns
+
         super().__init__()
         self.rnn_dim = rnn_dim
         self.rnn_num_layers = rnn_num_layers
-        self.input = nn.Linear(NUM_KEYS + 3, rnn_dim)
+        self.conditions = tuple(conditions)
+        self.cond_columns, self.cond_sizes = condition_columns(self.conditions)
+        self.input = nn.Linear(NUM_KEYS + 3 + sum(self.cond_sizes), rnn_dim)
         self.lstm = nn.LSTM(rnn_dim, rnn_dim, rnn_num_layers, batch_first=True)
         self.output = nn.Linear(rnn_dim, NUM_KEYS)
 
@@ -86,10 +96,21 @@ class Decoder(nn.Module):
         h_0 = torch.zeros(self.rnn_num_layers, batch_size, self.rnn_dim, device=device)
         return h_0, torch.zeros_like(h_0)  # (L, B, H) each
 
-    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None, return_hidden: bool = False):
+    def condition_features(self, c: torch.Tensor | None, like: torch.Tensor) -> list[torch.Tensor]:
+        """c: (B, T, 4) label ids (LABEL_COLUMNS) or None (= all none) -> this decoder's one-hots."""
+        if not self.cond_sizes:
+            return []
+        if c is None:
+            c = torch.zeros(*like.shape, 4, dtype=torch.long, device=like.device)
+        return [F.one_hot(c[..., col].long(), size).to(like.dtype) for col, size in zip(self.cond_columns, self.cond_sizes)]
+
+    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None, return_hidden: bool = False,
+                c: torch.Tensor | None = None):
         # k_m1: (B, T) long previous keys (SOS first), t: (B, T) delta times, b: (B, T) real button values;
-        # return_hidden: also the top layer's states (B, T, H), which the velocity head reads
-        x = torch.cat([F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype), t.unsqueeze(-1), b.unsqueeze(-1)], dim=-1)
+        # return_hidden: also the top layer's states (B, T, H), which the velocity head reads;
+        # c: (B, T, 4) condition ids (pianogenie.labels.LABEL_COLUMNS), None = none (ignored if unconditioned)
+        x = torch.cat([F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype), t.unsqueeze(-1), b.unsqueeze(-1),
+                       *self.condition_features(c, t)], dim=-1)
         x = self.input(x)  # (B, T, H)
         if h_0 is None:
             h_0 = self.init_hidden(k_m1.shape[0], device=k_m1.device)
@@ -99,9 +120,11 @@ class Decoder(nn.Module):
         return self.output(x), h_n  # (B, T, 88), state
 
     @torch.no_grad()
-    def step(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, state=None):
-        """One note for real-time play: (B,) previous key, delta time, real button -> (B, 88) logits, state."""
-        hat_k, state = self.forward(k_m1[:, None], t[:, None], b[:, None], state)
+    def step(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, state=None, c: torch.Tensor | None = None):
+        """One note for real-time play: (B,) previous key, delta time, real button [, (B, 4) condition
+        ids] -> (B, 88) logits, state."""
+        hat_k, state = self.forward(k_m1[:, None], t[:, None], b[:, None], state,
+                                    c=None if c is None else c[:, None])
         return hat_k[:, 0], state
 
 
@@ -112,14 +135,15 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.enc = Encoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
         self.quant = IntegerQuantizer(cfg.num_buttons)
-        self.dec = Decoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers)
+        self.dec = Decoder(cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.condition_names)
         if cfg.velocity_bins:
             self.vel = VelocityHead(cfg.model_rnn_dim, cfg.velocity_hidden, cfg.velocity_bins)
 
     def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None,
-                s: torch.Tensor | None = None):
+                s: torch.Tensor | None = None, c: torch.Tensor | None = None):
         # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T);
-        # with velocity history states s (B, T, S) and a velocity head, also velocity logits (B, T, bins)
+        # with velocity history states s (B, T, S) and a velocity head, also velocity logits (B, T, bins);
+        # c (B, T, 4): condition ids for a conditioned decoder (None = none)
         if self.quant.num_bins == 1:
             # Language-model baseline (num_buttons=1): the decoder gets no button information, so
             # the encoder is skipped (e = 0, its parameters stay untrained) rather than run for nothing.
@@ -129,9 +153,9 @@ class Autoencoder(nn.Module):
         b = self.quant(e)
         k_m1 = torch.cat([torch.full_like(k[:, :1], SOS), k[:, :-1]], dim=1)
         if s is None or not hasattr(self, "vel"):
-            hat_k, _ = self.dec(k_m1, t, b)
+            hat_k, _ = self.dec(k_m1, t, b, c=c)
             return hat_k, e
-        hat_k, _, h = self.dec(k_m1, t, b, return_hidden=True)
+        hat_k, _, h = self.dec(k_m1, t, b, return_hidden=True, c=c)
         return hat_k, e, self.vel(h, k, s, t, b)
 
     @torch.no_grad()
@@ -181,7 +205,7 @@ def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None,
     `step`. Returns the loss terms, the logits (B, T, 88) and e (B, T).
     """
     k, mask = batch.k, batch.mask
-    out = model(k, batch.t, batch.lengths, batch.s)  # (B, T, 88), (B, T)[, (B, T, bins)]
+    out = model(k, batch.t, batch.lengths, batch.s, batch.c)  # (B, T, 88), (B, T)[, (B, T, bins)]
     hat_k, e = out[0], out[1]
     m = mask.to(e.dtype)
     pair = m[:, 1:] * m[:, :-1]  # (B, T-1) both notes real
@@ -295,6 +319,7 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
         raise UserError(f"{file} is not a Piano Genie checkpoint (no model weights found)")
     check_finite(state_dict, file)
     cfg = _velocity_config(state_dict, cfg, file)
+    cfg = _condition_config(state_dict, cfg, file)
     model = Autoencoder(cfg)
     try:
         model.load_state_dict(state_dict)
@@ -321,6 +346,32 @@ def _velocity_config(state_dict: dict, cfg: Config, file: Path) -> Config:
                             f"{None if got is None else tuple(got.shape)}, expected {tuple(w.shape)} for "
                             f"velocity_bins={cfg.velocity_bins}, velocity_hidden={cfg.velocity_hidden}")
     return cfg
+
+
+def _condition_config(state_dict: dict, cfg: Config, file: Path) -> Config:
+    """The decoder's input width must be its conditions': a one-line refusal otherwise."""
+    from pianogenie.labels import condition_columns
+
+    w = state_dict.get("dec.input.weight")
+    if w is None:
+        return cfg
+    expected = NUM_KEYS + 3 + sum(condition_columns(cfg.condition_names)[1])
+    if w.shape[-1] != expected:
+        raise UserError(f"{file}: its decoder reads {w.shape[-1]} inputs, but its config's conditions "
+                        f"({cfg.conditions or 'none'}) make {expected}")
+    return cfg
+
+
+def extend_to_conditions(state_dict: dict, model: Autoencoder) -> dict:
+    """An unconditioned model's weights for a conditioned `model`: the decoder input layer's new
+    condition columns are zero, so it starts by playing exactly as the unconditioned one."""
+    w = state_dict.get("dec.input.weight")
+    target = model.dec.input.weight
+    if w is None or w.shape == target.shape or w.shape[1] != NUM_KEYS + 3:
+        return state_dict
+    out = dict(state_dict)
+    out["dec.input.weight"] = torch.cat([w, torch.zeros(w.shape[0], target.shape[1] - w.shape[1], dtype=w.dtype)], 1)
+    return out
 
 
 def _infer_config(state_dict: dict, file: Path) -> Config:

@@ -60,10 +60,15 @@ class PackedDecoder:
         self.reset()
 
     def _pack(self, w: dict[str, np.ndarray]) -> None:
+        from pianogenie.labels import condition_columns
+
         L, H = self.cfg.model_rnn_num_layers, self.cfg.model_rnn_dim
-        if w["input.weight"].shape != (H, NUM_KEYS + 3):
+        self.conditions = self.cfg.condition_names
+        self.cond_cols, sizes = condition_columns(self.conditions)
+        width = NUM_KEYS + 3 + sum(sizes)
+        if w["input.weight"].shape != (H, width):
             raise UserError(f"decoder input weight has shape {w['input.weight'].shape}, "
-                            f"expected {(H, NUM_KEYS + 3)}")
+                            f"expected {(H, width)} (conditions: {self.cfg.conditions or 'none'})")
         # (i, f, g, o) -> (o, f, i, g), sigmoid gates halved so tanh(z) yields all four activations
         order = np.r_[3 * H:4 * H, H:2 * H, 0:H, 2 * H:3 * H]
         scale = np.r_[np.full(3 * H, 0.5), np.ones(H)][:, None]
@@ -84,8 +89,14 @@ class PackedDecoder:
         W_ih = gates(w["lstm.weight_ih_l0"])  # (4H, H)
         folded = W_ih @ W_in  # (4H, 91): columns = one-hot prev key (89), dt, b
         bias0 = W_ih @ b_in + gates(w["lstm.bias_ih_l0"]) + gates(w["lstm.bias_hh_l0"])
-        self._table = _aligned(folded[:, :NUM_KEYS + 1].T + bias0)  # (89, 4H)
-        K0 = np.concatenate([folded[:, NUM_KEYS + 1:].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
+        self._base_table = folded[:, :NUM_KEYS + 1].T + bias0  # (89, 4H), float64
+        # condition column j's one-hot rows, each condition's block from its own offset
+        self._cond_rows = folded[:, NUM_KEYS + 3:].T  # (sum of sizes, 4H)
+        self._cond_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if sizes else np.zeros(0, int)
+        self._table = _aligned(self._base_table)  # (89, 4H), with the conditions in force added
+        self._cond_ids = None
+        self.set_condition_ids((0,) * len(sizes))
+        K0 = np.concatenate([folded[:, NUM_KEYS + 1:NUM_KEYS + 3].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
         layers.append((self._buf[0:2 + H], _aligned(K0), None))
 
         for l in range(1, L):
@@ -134,6 +145,18 @@ class PackedDecoder:
         self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
                          zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
                         for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
+
+    def set_condition_ids(self, ids: tuple) -> None:
+        """Fold the one-hot rows of condition ids `ids` (one per column) into the table in use:
+        conditions are constant between chord changes, so this costs one (89, 4H) add per change
+        and a press costs what it did without conditions."""
+        if ids == self._cond_ids:
+            return
+        table = self._base_table.copy()
+        for off, i in zip(self._cond_offsets, ids):
+            table += self._cond_rows[off + i]
+        self._table[...] = table
+        self._cond_ids = ids
 
     def _pack_velocity(self, W_out: np.ndarray) -> np.ndarray:
         """The velocity head, packed into the output product, whose input is

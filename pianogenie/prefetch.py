@@ -40,7 +40,8 @@ class BatchSource:
     def _sample(self) -> tuple[Batch, Mapping[str, Any]]:
         cfg = self.cfg
         batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
-                                    cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max)
+                                    cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max,
+                                    cfg.condition_dropout)
         if self.pin:
             batch = batch.map(torch.Tensor.pin_memory)
         return batch, self.rng.bit_generator.state

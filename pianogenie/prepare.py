@@ -49,6 +49,8 @@ class _Result:
     digest: bytes = b""  # of the file's bytes: byte-identical files are counted once
     tracks: list = field(default_factory=list)
     ignored: list = field(default_factory=list)
+    labels: np.ndarray | None = None  # (N, 4) int8 per-note condition ids (pianogenie.labels)
+    label_sources: dict | None = None  # where each label came from, for the report
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class _Task:
     source: Source
     tracks: TrackSelection = ALL_TRACKS
     json: bool = True
+    labels: str = "none"  # pianogenie.labels.LABEL_MODES
+    style: int = 0  # style id every note of this source gets
 
 
 _WORKER_TASK: _Task | None = None
@@ -68,8 +72,8 @@ def _init_worker(task: _Task) -> None:
     _WORKER_TASK = task
 
 
-def _prepare_one(job: tuple[int, str]) -> _Result:
-    index, midi_filename = job
+def _prepare_one(job: tuple) -> _Result:
+    index, midi_filename, extras = job
     task = _WORKER_TASK
     assert task is not None, "_init_worker runs first"
     try:
@@ -104,6 +108,15 @@ def _prepare_one(job: tuple[int, str]) -> _Result:
         r.array = parsed.notes
         if task.json:
             r.json = notes_to_json(parsed.notes)
+        if task.labels != "none":
+            from pianogenie.labels import performance_labels
+
+            try:
+                r.labels, r.label_sources = performance_labels(parsed.notes, extras, task.source.read,
+                                                               task.labels, task.style)
+            except Exception as e:  # an estimator failing on odd notes: the file stays, unlabelled
+                r.labels = np.zeros((len(parsed.notes), 4), np.int8)
+                r.label_sources = {"keysig": f"error: {e}", "chord": f"error: {e}", "style": "none"}
     return r
 
 
@@ -249,9 +262,11 @@ class PrepareReport:
     parsed_with_pretty_midi: list = field(default_factory=list)
     workers: int = 1
     seconds: float = 0.0
+    labels: dict | None = None  # {"mode": --labels, "style": style id} when labels are stored
 
     def to_json(self) -> bytes:
-        return orjson.dumps(stamp(self.__dict__, "prepare"), option=orjson.OPT_INDENT_2)  # prepare's mark
+        return orjson.dumps(stamp({k: v for k, v in self.__dict__.items() if not (k == "labels" and v is None)},
+                                  "prepare"), option=orjson.OPT_INDENT_2)  # prepare's mark
 
 
 def _report_bytes(report: PrepareReport, files: Path) -> bytes:
@@ -269,21 +284,26 @@ class _JsonWriter:
 
     FLUSH = 8 << 20  # bytes of JSON compressed at a time
 
-    def __init__(self, folder: Path, keep_notes: int | None):
-        self.folder, self.keep = folder, keep_notes  # arrays kept for the cache while within keep notes
+    def __init__(self, folder: Path, keep_arrays: bool, labels: bool = False):
+        self.folder, self.keep, self.labels = folder, keep_arrays, labels
         self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
+        self.label_parts: dict = {}  # the same for the labels' rows
         self.arrays: dict = {}
 
-    def add(self, split: str, name: str, r: _Result) -> None:
-        assert r.json is not None and r.array is not None, "a prepared performance"
-        part = self.parts.get(split)
+    def _append(self, parts: dict, split: str, prefix: str, data: bytes) -> None:
+        part = parts.get(split)
         if part is None:
-            part = self.parts[split] = [open(self.folder / f"{split}.json.gz", "wb"), [], 0, 0]  # noqa: SIM115 (closed by finish)
-        part[1].append((b"," if part[3] else b"") + r.json)
-        part[2] += len(r.json) + 1
+            part = parts[split] = [open(self.folder / f"{prefix}{split}.json.gz", "wb"), [], 0, 0]  # noqa: SIM115 (closed by finish)
+        part[1].append((b"," if part[3] else b"") + data)
+        part[2] += len(data) + 1
         part[3] += 1
         if part[2] >= self.FLUSH:
             self._flush(part)
+
+    def add(self, split: str, name: str, r: _Result) -> None:
+        self._append(self.parts, split, "", r.json)
+        if self.labels:
+            self._append(self.label_parts, split, "labels-", orjson.dumps(r.labels.tolist()))
         if self.keep is not None:
             self.arrays.setdefault(split, []).append(r.array)
             self.keep -= len(r.array)
@@ -310,10 +330,28 @@ class _JsonWriter:
                 with open(self.folder / f"{split}.json.gz", "rb") as src:
                     shutil.copyfileobj(src, f)
                 sep = b"],"
-            f.write(_gzip_member(b"]}"))
+            if not self.labels:
+                f.write(_gzip_member(b"]}"))
+                return
+            # the labels last, one more top-level key (readers of the tutorial's format ignore it):
+            # "labels": {"columns": [...], split: [[[keysig, root, family, style], ...], ...], ...}
+            from pianogenie.labels import LABEL_COLUMNS
+
+            f.write(_gzip_member(b'],"labels":{"columns":' + orjson.dumps(list(LABEL_COLUMNS))))
+            for split in SPLITS:
+                if split not in self.label_parts:
+                    continue
+                part = self.label_parts[split]
+                self._flush(part)
+                part[0].close()
+                f.write(_gzip_member(b',"' + split.encode() + b'":['))
+                with open(self.folder / f"labels-{split}.json.gz", "rb") as src:
+                    shutil.copyfileobj(src, f)
+                f.write(_gzip_member(b"]"))
+            f.write(_gzip_member(b"}}"))
 
     def close(self) -> None:
-        for part in self.parts.values():
+        for part in [*self.parts.values(), *self.label_parts.values()]:
             part[0].close()
 
 
@@ -339,6 +377,8 @@ def prepare(
     warn: Callable[[str], None] | None = None,
     tracks: TrackSelection = ALL_TRACKS,
     force: bool = False,
+    labels: str = "none",
+    style: int | None = None,
 ) -> PrepareReport:
     """Parse every performance of `source` (any `pianogenie.sources` kind) and write OUT and its
     report atomically: OUT ending in .gz is the gzip JSON notes file (report beside it), any other
@@ -348,7 +388,17 @@ def prepare(
     Unreadable files are skipped (one warning each, listed in the report) unless `strict`,
     which turns any skip into a UserError and writes nothing. Byte-identical files of a source
     that dedupes (a collection) are counted once: the first in name order is kept.
+
+    `labels` (pianogenie.labels.LABEL_MODES) other than "none" also stores each note's condition
+    labels (key signature, chord root and family, style `style`, default from the source's
+    kind), and each file's row in the report says where they came from.
     """
+    from pianogenie.labels import LABEL_MODES, default_style
+
+    if labels not in LABEL_MODES:
+        raise UserError(f"--labels must be one of {', '.join(LABEL_MODES)}, got {labels!r}")
+    if style is None:
+        style = default_style(source)
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -373,8 +423,10 @@ def prepare(
             warn(f"{len(source.unknown_split)} MIDI file(s) are not listed in --splits: skipped")
     workers = max(1, workers or os.cpu_count() or 1)
     perfs = source.performances[:limit] if limit else source.performances
-    jobs = ((i, p.midi_filename) for i, p in enumerate(perfs))
+    jobs = ((i, p.midi_filename, p.extras) for i, p in enumerate(perfs))
     report = PrepareReport(source=source.describe(), output=str(out), tracks=tracks.describe(), workers=workers)
+    if labels != "none":
+        report.labels = {"mode": labels, "style": style}
     for p in source.unknown_split:
         reason = f"unknown split '{p.split}'" if what else "not listed in --splits"
         report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": reason})
@@ -387,10 +439,10 @@ def prepare(
     try:
         writer: _JsonWriter | StoreWriter
         if kind == "json":
-            writer = _JsonWriter(parts, CACHE_PRIME_NOTES)
+            writer = _JsonWriter(parts, CACHE_PRIME_NOTES, labels=labels != "none")
         else:
             (parts / "store").mkdir()
-            writer = StoreWriter(parts / "store")
+            writer = StoreWriter(parts / "store", labels=labels != "none")
         files = open(parts / "files.jsonl", "wb")  # noqa: SIM115 (closed once the pool is done)
         seen: dict[bytes, str] = {}
         pending: dict[int, _Result] = {}
@@ -419,14 +471,17 @@ def prepare(
             row = {"midi_filename": p.midi_filename, "split": p.split, "notes": r.notes, "tracks": r.tracks}
             if r.ignored:
                 row["ignored_tracks"] = r.ignored
+            if r.label_sources is not None:
+                row["labels"] = r.label_sources
             files.write((b",\n    " if files.tell() else b"    ") + orjson.dumps(row))
             if isinstance(writer, _JsonWriter):
                 writer.add(p.split, p.midi_filename, r)
             else:
-                writer.add(p.split, p.midi_filename, r.array)
+                writer.add(p.split, p.midi_filename, r.array, r.labels)
 
         # the pool first: forking after tqdm started its monitor thread would copy a running thread
-        with _job_runner(_Task(source, tracks, json=kind == "json"), min(workers, len(perfs) or 1)) as run, tqdm(
+        with _job_runner(_Task(source, tracks, json=kind == "json", labels=labels, style=style),
+                         min(workers, len(perfs) or 1)) as run, tqdm(
             total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
         ) as bar:
             for r in run(jobs, lambda: frontier):  # noqa: B023 (the frontier as it is when asked)

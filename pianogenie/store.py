@@ -12,6 +12,8 @@ neither side ever holds the dataset in memory. Layout (all little-endian .npy, r
     <split>.velocity.npy        (N,) uint8 velocity 1..127
     <split>.lengths.npy         (P,) int64 notes per performance
     <split>.names.jsonl         P lines: the source's name of each performance (JSON strings)
+    <split>.<label>.npy         (N,) int8 per-note condition ids, for each label of the manifest's
+                                "labels" list (pianogenie.labels.LABEL_COLUMNS), if prepare stored labels
     report.json                 prepare's report
 
 Every value is validated by prepare before it is written (the same checks as load_notes'); the
@@ -34,6 +36,7 @@ MANIFEST = "manifest.json"
 COLUMNS: dict[str, np.dtype] = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
 _HEADER = 128  # bytes reserved for each column's .npy header, written once the length is known
 MAX_MANIFEST_BYTES = 1 << 20
+LABEL_DTYPE = np.dtype("i1")
 
 
 def _npy_header(dtype: np.dtype, n: int) -> bytes:
@@ -46,24 +49,29 @@ def _npy_header(dtype: np.dtype, n: int) -> bytes:
 class StoreWriter:
     """Append performances split by split into a (temporary) folder; `finish()` writes the manifest."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, labels: bool = False):
+        from pianogenie.labels import LABEL_COLUMNS
+
         self.folder = folder
+        self.label_columns = LABEL_COLUMNS if labels else ()
         self.files: dict = {}
         self.counts: dict = {}  # split -> [performances, notes]
         self.lengths: dict = {}
 
     def _open(self, split: str):
-        files = {c: open(self.folder / f"{split}.{c}.npy", "wb") for c in COLUMNS}  # noqa: SIM115 (kept open until finish)
+        files = {c: open(self.folder / f"{split}.{c}.npy", "wb") for c in (*COLUMNS, *self.label_columns)}  # noqa: SIM115 (kept open until finish)
         for f in files.values():
             f.write(b"\0" * _HEADER)
         files["names"] = open(self.folder / f"{split}.names.jsonl", "wb")  # noqa: SIM115
         self.files[split], self.counts[split], self.lengths[split] = files, [0, 0], []
         return files
 
-    def add(self, split: str, name: str, notes: np.ndarray) -> None:
+    def add(self, split: str, name: str, notes: np.ndarray, labels: np.ndarray | None = None) -> None:
         files = self.files.get(split) or self._open(split)
         for j, (c, dtype) in enumerate(COLUMNS.items()):
             files[c].write(np.ascontiguousarray(notes[:, j], dtype=dtype).tobytes())
+        for j, c in enumerate(self.label_columns):
+            files[c].write(np.ascontiguousarray(labels[:, j], dtype=LABEL_DTYPE).tobytes())
         files["names"].write(orjson.dumps(name) + b"\n")
         self.counts[split][0] += 1
         self.counts[split][1] += len(notes)
@@ -73,7 +81,7 @@ class StoreWriter:
         splits = {}
         for split, files in self.files.items():
             n = self.counts[split][1]
-            for c, dtype in COLUMNS.items():
+            for c, dtype in [*COLUMNS.items(), *((c, LABEL_DTYPE) for c in self.label_columns)]:
                 files[c].seek(0)
                 files[c].write(_npy_header(dtype, n))
             for f in files.values():
@@ -81,6 +89,8 @@ class StoreWriter:
             np.save(self.folder / f"{split}.lengths.npy", np.array(self.lengths[split], dtype=np.int64))
             splits[split] = {"performances": self.counts[split][0], "notes": n}
         manifest = {"format": FORMAT, "version": VERSION, "splits": splits}
+        if self.label_columns:
+            manifest["labels"] = list(self.label_columns)
         (self.folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         return manifest
 
@@ -95,7 +105,15 @@ def store_files(manifest: dict) -> set[str]:
     names = {MANIFEST, "report.json"}
     for split in manifest.get("splits", {}):
         names |= {f"{split}.{c}.npy" for c in COLUMNS} | {f"{split}.lengths.npy", f"{split}.names.jsonl"}
+        names |= {f"{split}.{c}.npy" for c in _label_names(manifest)}
     return names
+
+
+def _label_names(manifest: dict) -> list[str]:
+    from pianogenie.labels import LABEL_COLUMNS
+
+    labels = manifest.get("labels", [])
+    return list(LABEL_COLUMNS) if isinstance(labels, list) and labels == list(LABEL_COLUMNS) else []
 
 
 def read_manifest(folder: Path) -> dict | None:
@@ -115,7 +133,7 @@ def read_manifest(folder: Path) -> dict | None:
 class StoreSplit(Sequence):
     """One split of a store: columns memory-mapped, performances as views on demand."""
 
-    def __init__(self, folder: Path, split: str, performances: int, notes: int):
+    def __init__(self, folder: Path, split: str, performances: int, notes: int, labels: tuple = ()):
         def load(name: str, dtype: np.dtype, n: int) -> np.ndarray:
             path = folder / name
             try:
@@ -136,6 +154,8 @@ class StoreSplit(Sequence):
         if (self.lengths <= 0).any() or int(self.lengths.sum()) != notes:
             raise UserError(f"{folder}: {split}.lengths.npy does not add up to the manifest's {notes} notes")
         self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        # per-note condition ids, one memmap per pianogenie.labels.LABEL_COLUMNS entry (None: not stored)
+        self.label_columns = [load(f"{split}.{c}.npy", LABEL_DTYPE, notes) for c in labels] if labels else None
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -151,6 +171,11 @@ class StoreSplit(Sequence):
         for j, col in enumerate((self.onsets, self.durations, self.keys, self.velocities)):
             out[:, j] = col[a:b]
         return out
+
+    def labels(self, i: int) -> np.ndarray:
+        """Performance i's (N, 4) int8 condition labels (the store must hold labels)."""
+        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+        return np.stack([np.asarray(c[a:b]) for c in self.label_columns], axis=1)
 
     @property
     def num_notes(self) -> int:
@@ -173,7 +198,7 @@ def open_store(folder: str | os.PathLike) -> dict[str, StoreSplit]:
             p, n = int(counts["performances"]), int(counts["notes"])
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{folder}: {MANIFEST}: bad counts for split {split!r}") from None
-        out[split] = StoreSplit(folder, split, p, n)
+        out[split] = StoreSplit(folder, split, p, n, tuple(_label_names(manifest)))
     if not out:
         raise UserError(f"{folder}: the notes store holds no split")
     return out

@@ -107,9 +107,10 @@ class Trainer:
     def __init__(self, cfg: Config, data: Mapping[str, Sequence[np.ndarray]], run_dir: str | os.PathLike,
                  resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
                  init: str | os.PathLike | None = None, fast_path: bool | None = None,
-                 report: Callable[[str], None] | None = None):
+                 report: Callable[[str], None] | None = None, labels: dict | None = None):
         """`report` hears what the run tells its user on the way (a resume's changed config, where a
-        stopped run's checkpoint is); default: this module's logger."""
+        stopped run's checkpoint is); default: this module's logger. `labels`: the notes' condition
+        labels ({split: [(N, 4) ids]}, `pianogenie.data.load_labels`), needed by a conditioned config."""
         self.cfg = cfg
         self.report = report or log.warning
         self.run_dir = Path(run_dir)
@@ -119,7 +120,7 @@ class Trainer:
         # ahead on a thread, loss terms are summed on the device, and a non-finite loss is caught
         # at the next summary or checkpoint instead of at once. On the CPU waiting costs nothing.
         self.fast_path = self.device.type != "cpu" if fast_path is None else fast_path
-        self._take_data(data)
+        self._take_data(data, labels)
         torch.manual_seed(cfg.seed + self.rank)
         self.rng = np.random.default_rng([cfg.seed, self.rank])
         self._build_model()
@@ -154,14 +155,20 @@ class Trainer:
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
 
-    def _take_data(self, data: Mapping[str, Sequence[np.ndarray]]) -> None:
+    def _take_data(self, data: Mapping[str, Sequence[np.ndarray]], labels: dict | None = None) -> None:
         """Training windows, the validation split and the velocity baselines."""
         cfg = self.cfg
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
-        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0), cfg.seq_len)
+        if cfg.conditions and labels is None:
+            raise UserError(f"conditions={cfg.conditions} needs notes with labels: prepare them with --labels "
+                            "annotated or estimated")
+        self.labels = labels if cfg.conditions else None
+        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0,
+                                          labels=self.labels["train"] if self.labels else None), cfg.seq_len)
         val = data.get("validation")
         self.val = val if val is not None and len(val) else None
+        self.val_labels = self.labels.get("validation") if self.labels and self.val else None
         self.velocity_baselines = VelocityBaselines(data["train"]) if cfg.velocity_bins else None
 
     def _build_model(self) -> None:
@@ -197,9 +204,16 @@ class Trainer:
             raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
                             f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
                             "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
-        # A key model without a velocity head may start a run that adds one (fresh vel.* weights).
+        if pretrained_cfg.conditions and pretrained_cfg.conditions != cfg.conditions:
+            raise UserError(f"--init {init}: it is conditioned on {pretrained_cfg.conditions}, this config on "
+                            f"{cfg.conditions or 'nothing'}")
+        from pianogenie.model import extend_to_conditions
+
+        # A key model without a velocity head may start a run that adds one (fresh vel.* weights);
+        # an unconditioned one, a conditioned run (zero condition weights).
         try:
-            missing, unexpected = self.model.load_state_dict(pretrained.state_dict(), strict=False)
+            missing, unexpected = self.model.load_state_dict(
+                extend_to_conditions(pretrained.state_dict(), self.model), strict=False)
         except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
             raise UserError(f"--init {init}: its weights do not fit this config: "
                             f"{' '.join(str(e).strip().splitlines()[:2])}") from None
@@ -325,7 +339,7 @@ class Trainer:
             return None
         return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
                         velocity_baselines=self.velocity_baselines, step=self.step,
-                        sample=self.cfg.eval_windows)
+                        sample=self.cfg.eval_windows, labels=self.val_labels)
 
     # ---------------------------------------------------------------------------------------------
     # The loop

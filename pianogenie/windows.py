@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import NUM_KEYS
+from pianogenie.labels import drop_conditions, transpose_labels
 from pianogenie.util import UserError
 from pianogenie.velocity import history_states, key_offset_response, state_inputs
 
@@ -32,9 +33,11 @@ class Batch:
     v: torch.Tensor | None = None  # (B, T) long velocities 1..127
     s: torch.Tensor | None = None  # (B, T, S) float velocity history states before each note
     pos: torch.Tensor | None = None  # (B, T) long index of each note in its performance
+    # Only from Notes(..., labels=...): per-note condition ids (B, T, 4), pianogenie.labels.LABEL_COLUMNS
+    c: torch.Tensor | None = None
 
     def _fields(self) -> tuple:
-        return (self.k, self.t, self.lengths, self.mask, self.v, self.s, self.pos)
+        return (self.k, self.t, self.lengths, self.mask, self.v, self.s, self.pos, self.c)
 
     def to(self, device, non_blocking: bool = False) -> Batch:
         """Every tensor on `device` except lengths, which stay on the CPU, where pack_padded_sequence
@@ -55,9 +58,17 @@ class Batch:
 class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
-    def __init__(self, performances: Sequence[np.ndarray], name: str = "split", velocity: bool = False):
+    def __init__(self, performances: Sequence[np.ndarray], name: str = "split", velocity: bool = False,
+                 labels: list[np.ndarray] | None = None):
+        """`labels`: per performance its (N, 4) condition ids (`pianogenie.data.load_labels`), or None."""
         from pianogenie.store import StoreSplit
 
+        self.labels = None
+        if labels is not None:
+            if len(labels) != len(performances) or any(len(a) != len(p) for a, p in zip(labels, performances)):
+                raise UserError(f"the {name} split's labels do not match its notes")
+            kept = [a for a, p in zip(labels, performances) if len(p) > 0]
+            self.labels = np.concatenate(kept).astype(np.int8) if kept else None
         if isinstance(performances, StoreSplit):
             self._from_store(performances, name, velocity)
             return
@@ -99,7 +110,10 @@ class Notes:
         return start[:, None] + np.minimum(pos[None, :], length[:, None] - 1), mask
 
     def gather(self, idx: np.ndarray, mask: np.ndarray, delta_time_max: float,
-               stretch: np.ndarray | None = None, transpose: np.ndarray | None = None) -> Batch:
+               stretch: np.ndarray | None = None, transpose: np.ndarray | None = None,
+               condition_dropout: tuple | None = None) -> Batch:
+        """The windows `idx` as a Batch; `condition_dropout` = (rng, p): labels dropped to none per
+        window and condition (pianogenie.labels.drop_conditions)."""
         k = self.keys[idx].astype(np.int64)  # (B, T) (a store's keys are uint8)
         onsets = np.asarray(self.onsets[idx], dtype=np.float64)
         if stretch is not None:
@@ -111,6 +125,13 @@ class Notes:
         t[:, 1:] = np.clip(np.diff(onsets, axis=1), 0.0, delta_time_max)
         batch = Batch(torch.from_numpy(k), torch.from_numpy(t.astype(np.float32)),
                       torch.from_numpy(mask.sum(axis=1)), torch.from_numpy(mask))
+        if self.labels is not None:
+            c = self.labels[idx].astype(np.int64)  # (B, T, 4)
+            if transpose is not None:  # key signature and chord root move with the keys
+                c = transpose_labels(c, transpose)
+            if condition_dropout is not None:
+                c = drop_conditions(c, *condition_dropout)
+            batch.c = torch.from_numpy(c)
         if self.velocity:
             pos = self.pos[idx]
             s = self.states[idx]  # (B, T, S)
@@ -131,7 +152,7 @@ class TrainWindows:
         self.cum_starts = np.cumsum(self.num_starts)
 
     def sample(self, rng: np.random.Generator, batch_size: int, delta_time_max: float,
-               stretch_max: float = 0.0, transpose_max: int = 0) -> Batch:
+               stretch_max: float = 0.0, transpose_max: int = 0, condition_dropout: float = 0.0) -> Batch:
         w = rng.integers(0, self.cum_starts[-1], size=batch_size)
         perf = np.searchsorted(self.cum_starts, w, side="right")
         offset = w - (self.cum_starts[perf] - self.num_starts[perf])
@@ -147,7 +168,9 @@ class TrainWindows:
             low = np.maximum(-transpose_max, -keys.min(axis=1))  # (B,)
             high = np.minimum(transpose_max, NUM_KEYS - 1 - keys.max(axis=1))
             transpose = rng.integers(low, high + 1)
-        return self.notes.gather(idx, mask, delta_time_max, stretch, transpose)
+        # the dropout's draws come last and only with labels: unlabelled runs draw as before
+        drop = (rng, condition_dropout) if self.notes.labels is not None else None
+        return self.notes.gather(idx, mask, delta_time_max, stretch, transpose, drop)
 
 
 def eval_windows(notes: Notes, seq_len: int, protocol: str = "all", sample: int = 0,

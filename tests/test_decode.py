@@ -259,3 +259,31 @@ def test_negative_seed_is_one_line(tmp_path, ckpt, capsys):
     src = write_json(tmp_path / "p.json", [[0, 1]])
     assert decode(src, "-o", tmp_path / "o.mid", "--model", ckpt, "--seed", "-1") == 2
     assert "--seed must be an integer in 0.." in capsys.readouterr().err
+
+
+def test_model_by_shipped_name_plays_that_genie(tmp_path, capsys, monkeypatch):
+    rows = [{"time": 0.3 * i, "button": (3 * i) % 8} for i in range(32)]
+    src = write_json(tmp_path / "perf.json", rows)
+    pitches = {}
+    for name in ("classical", "pop"):
+        out = tmp_path / f"{name}.mid"
+        assert decode(src, "-o", out, "--model", name, "--temperature", 0) == 0
+        pitches[name] = [n.pitch for n in notes_of(out)]
+    # each name is that genie's own model.pt: the same keys as loading the file, and the two differ
+    for name, path in [("classical", genie_mod.DEFAULT_MODEL), ("pop", genie_mod.SHIPPED_GENIES["pop"] / "model.pt")]:
+        keys = decode_performance(read_presses(src), PianoGenie.load(path, seed=0), 0.0)
+        assert pitches[name] == (keys + LOWEST_PITCH).tolist(), name
+    assert pitches["pop"] != pitches["classical"]
+    capsys.readouterr()
+    # a file or folder of that name here wins over the shipped genie; an unknown name is one line
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pop").mkdir()
+    assert decode(src, "-o", tmp_path / "x.mid", "--model", "pop") == 2
+    assert "pop" in capsys.readouterr().err
+    assert decode(src, "-o", tmp_path / "x.mid", "--model", "jazz") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pianogenie decode: error:") and len(err.splitlines()) == 1
+    monkeypatch.setattr(genie_mod, "SHIPPED_GENIES", {**genie_mod.SHIPPED_GENIES, "pop": tmp_path / "gone"})
+    (tmp_path / "pop").rmdir()
+    assert decode(src, "-o", tmp_path / "x.mid", "--model", "pop") == 2
+    assert "the shipped pop genie is missing" in capsys.readouterr().err

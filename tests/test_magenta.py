@@ -67,23 +67,23 @@ def magenta_bin(dt: float) -> int | None:
     return j if j >= 0 else None
 
 
-def magenta_forward(w: dict[str, np.ndarray], buttons, dts, prev_keys) -> np.ndarray:
+def magenta_forward(w: dict[str, np.ndarray], buttons, dts, prev_keys, extra=None) -> np.ndarray:
     """@magenta/music's PianoGenie on a sequence, float64: (T, 88) logits. prev_keys use its
-    encoding: -1 = start, else 0..87."""
+    encoding: -1 = start, else 0..87. `extra` (T, F): a conditioned class's features, appended."""
     kernel_in, bias_in = w[mg.INPUT_KERNEL], w[mg.INPUT_BIAS]
     cells = [(w[k], w[b]) for k, b in (mg.lstm_names(0), mg.lstm_names(1))]
     c = [np.zeros(128) for _ in cells]
     h = [np.zeros(128) for _ in cells]
     sig = lambda x: 1 / (1 + np.exp(-x))
     out = []
-    for b, dt, k in zip(buttons, dts, prev_keys):
+    for step, (b, dt, k) in enumerate(zip(buttons, dts, prev_keys)):
         key = np.zeros(89)
         key[k + 1] = 1
         t = np.zeros(33)
         j = magenta_bin(dt)
         if j is not None:
             t[j] = 1
-        x = np.concatenate([[2 * (b / 7) - 1], key, t]) @ kernel_in + bias_in
+        x = np.concatenate([[2 * (b / 7) - 1], key, t, [] if extra is None else extra[step]]) @ kernel_in + bias_in
         for n, (kernel, bias) in enumerate(cells):
             z = np.concatenate([x, h[n]]) @ kernel + bias
             i, jj, f, o = np.split(z, 4)
@@ -216,3 +216,48 @@ def test_the_app_refuses_a_magenta_export_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "an export for @magenta/music (--format magenta)" in err and err.count("\n") == 1
     assert not (tmp_path / "site").exists()
+
+
+@pytest.mark.parametrize("conditions,cls", [("keysig,chord", "PianoGenieKeysigChord"), ("chord", "PianoGenieChord"),
+                                            ("keysig,chord,style", "PianoGenieKeysigChord")])
+def test_conditioned_model_maps_to_its_class(tmp_path, capsys, conditions, cls):
+    """The class's features for our ids (magenta_one_hot: none = zeros) through the converted
+    weights give our decoder's logits with the same ids (style, which the class lacks, as none)."""
+    from pianogenie import harmony
+    from pianogenie.labels import condition_columns
+
+    torch.manual_seed(0)
+    cfg = Config(conditions=conditions)
+    model = Autoencoder(cfg)
+    with torch.no_grad():
+        model.dec.input.weight[:, 91:].normal_(0, 1.0)
+    ckpt = tmp_path / "c.pt"
+    torch.save({"model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, ckpt)
+    out = tmp_path / "mg"
+    assert main(["export", str(ckpt), "--format", "magenta", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert ("style condition is dropped" in said) == ("style" in conditions)
+    assert json.loads((out / mg.DESCRIPTION_FILE).read_text())["class"] == cls
+    w = read_manifest_weights(out)
+    rng = np.random.default_rng(1)
+    steps = 200
+    buttons, dts, prev = random_inputs(rng, steps)
+    ids = np.zeros((steps, 4), np.int64)
+    ids[:, 0] = rng.integers(0, 13, steps)
+    ids[:, 1] = rng.integers(0, 13, steps)
+    ids[:, 2] = rng.integers(0, 9, steps)
+    cols = condition_columns(cfg.condition_names)[0]
+    ids[:, [j for j in range(4) if j not in cols]] = 0  # what the model does not take
+    sizes = {0: 12, 1: 12, 2: 8}
+    extra = np.concatenate([harmony.magenta_one_hot(ids[:, j], sizes[j]) for j in cols if j != 3], axis=1)
+    theirs = magenta_forward(w, buttons, dts, prev, extra)
+    t = mg.magenta_delta_time(dts, cfg.data_delta_time_max)
+    k_m1 = torch.from_numpy(np.where(prev < 0, SOS, prev))[None]
+    h0 = torch.zeros(2, 1, 128, dtype=torch.float64)
+    with torch.no_grad():
+        dec = model.dec.double()
+        ours, _ = dec(k_m1, torch.from_numpy(t)[None], torch.from_numpy(2 * buttons / 7 - 1.0)[None],
+                      (h0, torch.zeros_like(h0)), c=torch.from_numpy(ids)[None])
+    ours = ours[0].numpy()
+    assert np.abs(theirs - ours).max() < 1e-4
+    assert (theirs.argmax(1) == ours.argmax(1)).all()

@@ -83,7 +83,7 @@ def test_build_site_replace_is_atomic_with_respect_to_signals(tmp_path, monkeypa
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(os, "replace", replace_then_signal)
-    site_ = site.build(site.PRETRAINED_TFJS)
+    site_ = site.build(site.default_model_dirs())
     with pytest.raises(Interrupted):
         site.write(site_, out)
     assert (out / "index.html").is_file() and (out / site.MARKER).read_bytes() == before  # the same build again
@@ -102,7 +102,7 @@ def test_rebuild_refuses_files_edited_since_the_build(tmp_path, capsys):
     assert "index.html" in err and "style.css" in err and "--force" in err and len(err.splitlines()) == 1, err
     assert (out / "index.html").read_text() == "<h1>my page</h1>"
     assert main(["build-site", str(out), "--force"]) == 0
-    assert (out / "index.html").read_bytes() == site.build(site.PRETRAINED_TFJS).files["index.html"]
+    assert (out / "index.html").read_bytes() == site.build(site.default_model_dirs()).files["index.html"]
     assert main(["build-site", str(out)]) == 0  # unchanged since: replaced without --force
 
 

@@ -76,8 +76,8 @@ def test_serves_the_app_the_model_and_vendor_files(server):
         "/style.css": (web / "style.css", "text/css"),
         "/src/app.js": (web / "src" / "app.js", "text/javascript"),
         "/src/decoder.js": (web / "src" / "decoder.js", "text/javascript"),
-        "/model/cfg.json": (model / "cfg.json", "application/json"),
-        "/model/group1-shard1of1.bin": (model / "group1-shard1of1.bin", "application/octet-stream"),
+        "/models/model/cfg.json": (model / "cfg.json", "application/json"),
+        "/models/model/group1-shard1of1.bin": (model / "group1-shard1of1.bin", "application/octet-stream"),
         "/src/pwa.js": (web / "src" / "pwa.js", "text/javascript"),
         "/vendor/piano/D%234v10.mp3": (site.SAMPLES_PACKAGE / "audio/D#4v10.mp3", "audio/mpeg"),
         "/vendor/piano-v4/C4v4.mp3": (site.layer_package(4) / "audio/C4v4.mp3", "audio/mpeg"),
@@ -89,7 +89,7 @@ def test_serves_the_app_the_model_and_vendor_files(server):
         assert status == 200, url
         assert headers["Content-Type"].startswith(ctype), url
         assert body == (index if file.name == "index.html" else file.read_bytes()), url
-    status, headers, body = get(srv, "/model/cfg.json", "HEAD")
+    status, headers, body = get(srv, "/models/model/cfg.json", "HEAD")
     assert status == 200 and body == b"" and headers["Content-Length"] == str(len((model / "cfg.json").read_bytes()))
     for url, ctype in {"/sw.js": "text/javascript", "/manifest.webmanifest": "application/manifest+json",
                        "/icons/icon-192.png": "image/png", "/LICENSES.txt": "text/plain"}.items():
@@ -103,20 +103,20 @@ def test_serves_the_app_the_model_and_vendor_files(server):
 
 TRAVERSALS = [
     "/../secret.json",
-    "/model/../secret.json",
-    "/model/%2e%2e/secret.json",
-    "/model/%2E%2E%2Fsecret.json",
-    "/model/..%2fsecret.json",
-    "/model/..%5csecret.json",
-    "/model/%2fetc%2fpasswd",
-    "/model//etc/passwd",
+    "/models/model/../secret.json",
+    "/models/model/%2e%2e/secret.json",
+    "/models/model/%2E%2E%2Fsecret.json",
+    "/models/model/..%2fsecret.json",
+    "/models/model/..%5csecret.json",
+    "/models/model/%2fetc%2fpasswd",
+    "/models/model//etc/passwd",
     "//etc/passwd",
-    "/model/link.json",  # symlink to a file outside the model folder
-    "/model/./cfg.json",
-    "/model/%2e/cfg.json",
-    "/model/.hidden.json",
-    "/model/cfg.json%00.bin",
-    "/model/%ff.json",
+    "/models/model/link.json",  # symlink to a file outside the model folder
+    "/models/model/./cfg.json",
+    "/models/model/%2e/cfg.json",
+    "/models/model/.hidden.json",
+    "/models/model/cfg.json%00.bin",
+    "/models/model/%ff.json",
     "/src/../package.json",
     "/src/%2e%2e/package.json",
     "/src/%2e%2e%2f%2e%2e%2fserve.py",
@@ -128,7 +128,7 @@ TRAVERSALS = [
     "/node_modules/@tensorflow/tfjs/package.json",
     "/test/browser.test.js",
     "/src/",
-    "/model/",
+    "/models/model/",
     "/model",
     "/etc/passwd",
     "http://127.0.0.1/../secret.json",
@@ -147,7 +147,7 @@ def test_nothing_outside_its_own_files(server, path):
 @needs_node_modules
 def test_other_methods_refused(server):
     srv, _ = server
-    status, _, _ = get(srv, "/model/cfg.json", "POST")
+    status, _, _ = get(srv, "/models/model/cfg.json", "POST")
     assert status == 501
 
 
@@ -170,8 +170,10 @@ def test_model_dir_checks(tmp_path):
 
 
 def test_no_shipped_model_says_to_pass_model(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(site, "PRETRAINED_TFJS", tmp_path / "pretrained" / "tfjs")
+    from pianogenie import constants
     from pianogenie.cli import main
+
+    monkeypatch.setattr(constants, "SHIPPED_GENIES", {"classical": tmp_path / "pretrained"})
 
     assert main(["serve"]) == 2
     err = capsys.readouterr().err
@@ -188,7 +190,7 @@ def test_cli_prints_the_address_and_serves(tmp_path):
         assert line.startswith("Piano Genie: http://127.0.0.1:"), line
         host_port = line.split("http://")[1].split("/")[0]
         conn = http.client.HTTPConnection(host_port, timeout=10)
-        conn.request("GET", "/model/cfg.json")
+        conn.request("GET", "/models/model/cfg.json")
         assert conn.getresponse().read() == b'{"num_buttons": 8}'
     finally:
         proc.terminate()
@@ -240,7 +242,7 @@ def test_bad_weight_entries_refused(tmp_path, entry):
 def test_foreign_host_names_refused(server, host):
     srv, _ = server
     port = srv.server_address[1]
-    status, _, body = get(srv, "/model/cfg.json", host=host.format(port=port))
+    status, _, body = get(srv, "/models/model/cfg.json", host=host.format(port=port))
     assert status == 421 and b"num_buttons" not in body, host
 
 
@@ -249,7 +251,7 @@ def test_loopback_host_names_answered(server):
     srv, _ = server
     port = srv.server_address[1]
     for host in [f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", "127.0.0.1", "localhost"]:
-        assert get(srv, "/model/cfg.json", host=host)[0] == 200, host
+        assert get(srv, "/models/model/cfg.json", host=host)[0] == 200, host
 
 
 def _worker_threads() -> int:
@@ -264,7 +266,7 @@ def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
     idle = [socket.create_connection(addr, timeout=10) for _ in range(20)]  # connect, send nothing
     slow = [socket.create_connection(addr, timeout=10) for _ in range(20)]
     for s in slow:
-        s.sendall(b"GET /model/cfg.json HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
+        s.sendall(b"GET /models/model/cfg.json HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
     t0 = time.monotonic()
     time.sleep(0.3)
     assert _worker_threads() >= 40, "each connection holds a worker thread (so the count below means something)"
@@ -278,7 +280,7 @@ def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
     while _worker_threads() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _worker_threads() == 0, "no thread is left holding a connection"
-    assert get(srv, "/model/cfg.json")[0] == 200  # and it still serves
+    assert get(srv, "/models/model/cfg.json")[0] == 200  # and it still serves
 
 
 @needs_node_modules
@@ -298,7 +300,7 @@ def test_client_disconnecting_mid_download_prints_no_traceback(tmp_path):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.close()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", "/model/cfg.json")
+        conn.request("GET", "/models/model/cfg.json")
         assert conn.getresponse().status == 200
         time.sleep(0.5)
     finally:
@@ -326,7 +328,7 @@ def test_serve_a_checkpoint_exports_it_first(tmp_path):
         line = proc.stdout.readline()
         assert line.startswith("Piano Genie: http://127.0.0.1:"), line
         conn = http.client.HTTPConnection(line.split("http://")[1].split("/")[0], timeout=10)
-        conn.request("GET", "/model/weights_manifest.json")
+        conn.request("GET", "/models/model/weights_manifest.json")
         shapes = {w["name"]: w["shape"] for w in json.loads(conn.getresponse().read())[0]["weights"]}
         assert shapes["dec.input.weight"] == [16, 91]
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from pianogenie import site
 from pianogenie.cli import main
+from pianogenie.util import UserError
 
 pytestmark = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
                                 reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")
@@ -43,11 +44,13 @@ def test_writes_the_whole_site(tmp_path, capsys):
     assert build(out) == 0
     assert f"to {out}" in capsys.readouterr().out
     files = tree(out)
-    assert files == site.build(site.PRETRAINED_TFJS).files
+    assert files == site.build(site.default_model_dirs()).files
     web = site.WEB_DIR
-    # index.html as written, with a preload hint per model file (the first press waits on the model)
+    # index.html as written, with a preload hint per file of the default model (the first press
+    # waits on it) and the models' index
     preloads = re.findall(rb'  <link rel="preload" href="([^"]+)" as="fetch" crossorigin>\n', files["index.html"])
-    assert sorted(preloads) == [b"model/cfg.json", b"model/group1-shard1of1.bin", b"model/weights_manifest.json"]
+    assert sorted(preloads) == [b"models.json", b"models/classical/cfg.json", b"models/classical/group1-shard1of1.bin",
+                                b"models/classical/weights_manifest.json"]
     assert re.sub(rb'  <link rel="preload"[^\n]*\n', b"", files["index.html"]) == (web / "index.html").read_bytes()
     assert files["index.html"].index(b"rel=\"preload\"") < files["index.html"].index(b"<script")
     assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
@@ -55,14 +58,21 @@ def test_writes_the_whole_site(tmp_path, capsys):
     assert "src/app.js" in files and "src/pwa.js" in files
     samples = sorted(f for f in files if f.startswith("vendor/piano/"))
     assert len(samples) == 30 and "vendor/piano/D#4v10.mp3" in samples
-    assert {f for f in files if f.startswith("model/")} == {
-        "model/cfg.json", "model/weights_manifest.json", "model/group1-shard1of1.bin"}
+    # both shipped genies by default, the classical one first, each with its name and training data
+    assert {f for f in files if f.startswith("models/")} == {
+        f"models/{g}/{name}" for g in ("classical", "pop")
+        for name in ("cfg.json", "weights_manifest.json", "group1-shard1of1.bin")}
+    index = json.loads(files["models.json"])
+    assert index["default"] == "classical" and [m["slug"] for m in index["models"]] == ["classical", "pop"]
+    assert [m["name"] for m in index["models"]] == ["Classical genie", "Pop genie"]
+    assert index["models"][1]["description"].startswith("POP909") and index["models"][1]["path"] == "models/pop/"
+    assert files["models/pop/group1-shard1of1.bin"] == (site.PACKAGE_DIR / "pretrained/pop/tfjs/group1-shard1of1.bin").read_bytes()
     assert not any(f.endswith((".wat", ".map")) or "node_modules" in f or "tf.es2017" in f for f in files)
     assert leftovers(out.parent) == []
 
 
 def test_only_relative_urls(tmp_path):
-    files = site.build(site.PRETRAINED_TFJS).files
+    files = site.build(site.default_model_dirs()).files
     html = files["index.html"].decode()
     refs = re.findall(r'(?:src|href)="([^"]*)"', html)
     assert refs and all(not r.startswith("/") and "://" not in r and r in files for r in refs), refs
@@ -80,7 +90,7 @@ def test_only_relative_urls(tmp_path):
 
 
 def test_service_worker_precaches_the_first_press_app_per_build_samples_by_content(model):
-    a = site.build(site.PRETRAINED_TFJS)
+    a = site.build(site.default_model_dirs())
     sw = a.files["sw.js"].decode()
     assert f"const VERSION = '{a.version}';" in sw and "const CACHE = 'pianogenie-' + VERSION;" in sw
     listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
@@ -91,8 +101,12 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     first = [f for f in a.files if f.startswith("vendor/")]
     first = sorted(f for f in first if f.startswith("vendor/piano/") and re.search(r"/(C|F#)\dv10", f))
     assert len(first) == 15 and "vendor/piano/F#7v10.mp3" in first and "vendor/piano/C8v10.mp3" in first
-    app = [f for f in a.files if not f.startswith("vendor/") and f not in ("sw.js", site.MARKER)]
-    assert "model/group1-shard1of1.bin" in app and "index.html" in app and "src/audio.js" in app
+    # the default genie precached; the other one cached when the picker first fetches it
+    lazy = sorted(f for f in a.files if f.startswith("models/pop/"))
+    assert json.loads(re.search(r"const LAZY = (\[.*?\]);", sw, re.S).group(1)) == lazy and len(lazy) == 3
+    app = [f for f in a.files if not f.startswith("vendor/") and f not in ("sw.js", site.MARKER, *lazy)]
+    assert "models/classical/group1-shard1of1.bin" in app and "index.html" in app and "src/audio.js" in app
+    assert "models.json" in app
     assert listed == quoted(app) and first_listed == quoted(first) and sorted(a.precache) == sorted(app + first)
     # Every sample (90: v10, v4, v15) by its content hash: the samples' cache key, the same across builds.
     vendor = [f for f in a.files if f.startswith("vendor/")]
@@ -105,7 +119,7 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     assert precached_bytes < 5e6, precached_bytes  # the first visit's share of issue 11's 6 MB
     # Any change of content is a new version (a new cache); the same content, the same version; a
     # new model leaves the samples' keys as they were.
-    assert site.build(site.PRETRAINED_TFJS).version == a.version
+    assert site.build(site.default_model_dirs()).version == a.version
     (model / "cfg.json").write_text(json.dumps({**json.loads((model / "cfg.json").read_text()), "x": 1}))
     b = site.build(model)
     assert b.version != a.version
@@ -114,27 +128,28 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
 
 
 def test_licenses_cover_every_bundled_asset():
-    files = site.build(site.PRETRAINED_TFJS).files
+    files = site.build(site.default_model_dirs()).files
     text = files["LICENSES.txt"].decode()
-    for folder in ("src/", "model/", "vendor/piano/", "icons/", "index.html"):
+    assert "POP909 (MIT licence)" in text and "derived from a CC BY-NC-SA 4.0 model" in text
+    for folder in ("src/", "models.json", "models/classical/", "models/pop/", "vendor/piano/", "icons/", "index.html"):
         assert folder in text
     assert "Salamander Grand Piano" in text and "Alexander Holm" in text and "CC BY 3.0" in text
     assert "MIT License" in text and "Jan Forst" in text  # the npm package's own licence, verbatim
     assert "CC BY-NC-SA 4.0" in text
     top = {f.split("/")[0] + ("/" if "/" in f else "") for f in files}
-    assert top <= {"src/", "model/", "vendor/", "icons/", "index.html", "style.css", "sw.js", "LICENSES.txt",
+    assert top <= {"src/", "models/", "models.json", "vendor/", "icons/", "index.html", "style.css", "sw.js", "LICENSES.txt",
                    "manifest.webmanifest", site.MARKER}, top  # a new kind of asset needs its licence line
 
 
 def test_replaces_a_previous_build_and_accepts_an_empty_folder(tmp_path, model):
     out = tmp_path / "site"
     out.mkdir()
-    assert build(out) == 0
+    assert build(out, "--model", str(model)) == 0
     first = tree(out)
-    (model / "cfg.json").write_text('{"num_buttons": 8, "note": "second"}')
+    (model / "cfg.json").write_text('{"num_buttons": 8, "name": "Classical genie", "note": "second"}')
     assert build(out, "--model", str(model)) == 0
     second = tree(out)
-    assert second["model/cfg.json"] != first["model/cfg.json"] and second["sw.js"] != first["sw.js"]
+    assert second["models/classical-genie/cfg.json"] != first["models/classical-genie/cfg.json"] and second["sw.js"] != first["sw.js"]
     assert set(second) == set(first) and leftovers(tmp_path) == []
 
 
@@ -237,12 +252,45 @@ def test_model_may_be_a_checkpoint(tmp_path):
     ckpt.parent.mkdir()
     torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, ckpt)
     out = tmp_path / "site"
-    assert build(out, "--model", str(ckpt.parent)) == 0
-    manifest = json.loads((out / "model" / "weights_manifest.json").read_text())
+    # a checkpoint (exported on the way) as the default, then a shipped genie by its name
+    assert build(out, "--model", str(ckpt.parent), "--model", "pop") == 0
+    index = json.loads((out / "models.json").read_text())
+    assert [(m["slug"], m["name"], m["path"]) for m in index["models"]] == [
+        ("model", "model", "models/model/"), ("pop", "Pop genie", "models/pop/")]
+    assert index["default"] == "model" and index["models"][0]["description"] is None
+    manifest = json.loads((out / "models" / "model" / "weights_manifest.json").read_text())
     shapes = {w["name"]: w["shape"] for w in manifest[0]["weights"]}
     assert shapes["dec.input.weight"] == [16, 91]
-    assert "test.json" not in {p.name for p in (out / "model").iterdir()}  # only what the page loads
+    assert "test.json" not in {p.name for p in (out / "models" / "model").iterdir()}  # only what the page loads
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "site"]  # the export went to a temp folder
+    sw = (out / "sw.js").read_text()  # the default precached, the pop genie cached on first use
+    assert "models/model/cfg.json" in re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1)
+    assert json.loads(re.search(r"const LAZY = (\[.*?\]);", sw, re.S).group(1)) == [
+        "models/pop/cfg.json", "models/pop/group1-shard1of1.bin", "models/pop/weights_manifest.json"]
+
+
+def test_several_models_keep_their_order_and_unique_slugs(tmp_path, model):
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    cfg = json.loads((other / "cfg.json").read_text())
+    (other / "cfg.json").write_text(json.dumps({**cfg, "name": "Pop genie", "description": "my own pop"}))
+    built = site.build([model, other, site.PRETRAINED_TFJS / ".." / "pop" / "tfjs"])
+    index = json.loads(built.files["models.json"])
+    assert [(m["slug"], m["name"], m["description"]) for m in index["models"]] == [
+        ("classical-genie", "Classical genie", cfg["description"]), ("pop-genie", "Pop genie", "my own pop"),
+        ("pop", "Pop genie", index["models"][2]["description"])]
+    assert built.files["models/pop-genie/cfg.json"] == (other / "cfg.json").read_bytes()
+    # the one-line refusals: a missing model, too many, a bad name in an export
+    with pytest.raises(UserError, match="no such file or folder, nor a shipped genie"):
+        site.resolve_models(["jazz"], tmp_path)
+    with pytest.raises(UserError, match="at most 16 models"):
+        site.resolve_models([str(model)] * 17, tmp_path)
+    (other / "cfg.json").write_text(json.dumps({**cfg, "name": "x" * 81}))
+    with pytest.raises(UserError, match=r"cfg\.json name must be text of at most 80 printable characters, got 81"):
+        site.build([model, other])
+    (other / "cfg.json").write_text(json.dumps({**cfg, "description": "line\nbreak"}))
+    with pytest.raises(UserError, match=r"cfg\.json description must be text"):
+        site.build([other])
 
 
 def test_a_new_module_is_in_the_site_by_being_there(tmp_path, monkeypatch):
@@ -253,6 +301,6 @@ def test_a_new_module_is_in_the_site_by_being_there(tmp_path, monkeypatch):
     (web / "src" / ".hidden.js").write_text("secret")
     (web / "extra.css").write_text("body {}\n")
     monkeypatch.setattr(site, "WEB_DIR", web)
-    files = site.build(site.PRETRAINED_TFJS).files
+    files = site.build(site.default_model_dirs()).files
     assert "src/ui/layout.js" in files and "extra.css" in files and "src/.hidden.js" not in files
     assert '"src/ui/layout.js"' in files["sw.js"].decode()

@@ -17,21 +17,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT is written atomically; an existing OUT is replaced only if it is a previous build.",
     )
     p.add_argument("out", metavar="OUT", help="folder to write (new, empty, or a previous build-site output)")
-    p.add_argument("--model", metavar="RUN_OR_EXPORT",
-                   help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
-                   "default: the shipped model")
+    p.add_argument("--model", metavar="RUN_OR_EXPORT", action="append",
+                   help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
+                   "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
+                   "among, the first the default (default: both shipped genies, classical first)")
     p.add_argument("--force", action="store_true", help="replace the files of a previous build even where "
                    "they were edited since it wrote them (their edits are lost)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pianogenie.site import build, check_out, resolve_model, write
+    from pianogenie.site import build, check_out, resolve_models, write
 
     out = Path(args.out)
     check_out(out.absolute(), args.force)  # before any work: a refused OUT costs nothing
     with tempfile.TemporaryDirectory(prefix="pianogenie-site-") as work:
-        site = build(resolve_model(args.model, Path(work)))
+        site = build(resolve_models(args.model, Path(work)))
     write(site, out, args.force)
     total = sum(len(b) for b in site.files.values())
     print(f"wrote {len(site.files)} files ({total / 1e6:.1f} MB, version {site.version}) to {out}")

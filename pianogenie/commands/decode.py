@@ -27,8 +27,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("input", metavar="INPUT", help="button performance: .mid/.midi, .json or .csv")
     p.add_argument("-o", "--output", metavar="OUT.mid", required=True, help="MIDI file to write (atomically)")
-    p.add_argument("--model", metavar="M", help="run directory or checkpoint (default: the model shipped "
-                   "with the package)")
+    p.add_argument("--model", metavar="M", help="run directory or checkpoint, or a shipped genie by name: "
+                   "classical (the default) or pop")
     p.add_argument("--temperature", type=float, default=0.25,
                    help="sampling temperature; 0 = always the most likely key (default 0.25)")
     p.add_argument("--seed", type=int, help="random seed, for a reproducible decode (default: a fresh one, printed)")
@@ -45,6 +45,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keys", metavar="PITCHES", help="play only these MIDI pitches: numbers or note names, "
                    "ranges inclusive, e.g. 48-72 or C3-C6,E6 (with --scale: the scale's keys in these pitches)")
     add_force(p, "MIDI files")
+    p.add_argument("--key", metavar="KEY", help="key signature for a model conditioned on keysig: a major "
+                   "key (D, Eb, F#), a minor one (Bm, A:min: its relative major's signature) or none")
+    p.add_argument("--chords", metavar="FILE", help="chords for a model conditioned on chord: lines of start "
+                   "s, end s and a label (POP909's chord_midi.txt: C:maj, A:min7, N, ...); each press plays "
+                   "under the chord in force at its time")
     p.set_defaults(func=run)
 
 
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from pianogenie.constants import LOWEST_PITCH
     from pianogenie.decode import decode_with_velocities, performance_midi, read_presses, write_midi
-    from pianogenie.genie import MAX_TEMPERATURE, PianoGenie
+    from pianogenie.genie import MAX_TEMPERATURE, PianoGenie, model_path
     from pianogenie.outputs import check_output, written_by
     from pianogenie.scales import allowed_keys, parse_pitches, parse_scale
 
@@ -71,14 +76,27 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--velocity and --genie-velocity exclude each other")
     if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
         raise UserError(f"--seed must be an integer in 0..{MAX_SEED}, got {args.seed}")
-    check_output(args.output, flag="-o", inputs=[args.input, args.model], ours=written_by("decode"),
+    model = None if args.model is None else model_path(args.model)  # a shipped genie's name -> its model.pt
+    check_output(args.output, flag="-o", inputs=[args.input, model], ours=written_by("decode"),
                  what="MIDI file", force=args.force)
     keys = None
     if args.scale is not None or args.keys is not None:
         keys = allowed_keys(None if args.scale is None else parse_scale(args.scale),
                             None if args.keys is None else parse_pitches(args.keys))
     seed = secrets.randbits(32) if args.seed is None else args.seed
-    genie = PianoGenie.load(args.model, seed=seed)
+    genie = PianoGenie.load(model, seed=seed)
+    key = chords = None
+    try:
+        if args.key is not None:
+            genie.condition_ids(key=args.key)
+            key = args.key
+        if args.chords is not None:
+            genie.condition_ids(chord="N")
+            from pianogenie.harmony import read_chord_file
+
+            chords = read_chord_file(args.chords)
+    except ValueError as e:
+        raise UserError(f"{'--key' if args.key is not None and key is None else '--chords'}: {e}") from None
     presses = read_presses(args.input, genie.num_buttons, duration=args.duration, warn=_note)
     if args.velocity is not None:  # the model's history hears the forced velocity, as it was played
         presses = [dataclasses.replace(p, velocity=args.velocity) for p in presses]
@@ -86,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         _note(f"{args.model or 'the model'} has no velocity weights; presses without a velocity play at "
               f"{DEFAULT_VELOCITY}")
     played, velocities = decode_with_velocities(presses, genie, args.temperature,
-                                                input_velocity=not args.genie_velocity, keys=keys)
+                                                input_velocity=not args.genie_velocity, keys=keys,
+                                                key=key, chords=chords)
     midi = performance_midi(presses, played, velocities)
     write_midi(midi, args.output, force=args.force)
     pitches = played + LOWEST_PITCH

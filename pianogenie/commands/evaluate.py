@@ -34,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "gold_playback (people's buttons through the decoder: interval-equal and direction-agree rates)")
     p.add_argument("--gold-delta-time", type=float, default=None, metavar="SECONDS",
                    help="fixed delta time between the melodies' notes (default: 0.256, the paper's code's)")
+    p.add_argument("--no-harmony", action="store_true",
+                   help="skip the harmony measures, which a notes file with labels (prepare --labels) otherwise "
+                   "adds: the decoder driven by the encoder's buttons of the split, chord-tone and in-key rates of "
+                   "its keys at argmax and temperature 0.25, with the true conditions and with none (a conditioned "
+                   "model), and of the real notes (human)")
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
     add_force(p, "result files")
     p.set_defaults(func=run)
@@ -62,9 +67,19 @@ def run(args: argparse.Namespace) -> int:
         if not data[args.split]:
             raise UserError(f"the {args.split!r} split of {args.data} is empty")
         baselines = VelocityBaselines(data.get("train")) if hasattr(model, "vel") else None
+        from pianogenie.data import load_labels
+        from pianogenie.evaluate import harmony_metrics
+
+        labels = load_labels(args.data)
+        split_labels = labels.get(args.split) if labels else None
+        if cfg.conditions and split_labels is None:
+            raise UserError(f"the model is conditioned on {cfg.conditions}, but {args.data} holds no labels "
+                            "(prepare it with --labels annotated or estimated)")
         metrics.update({"data": str(args.data), "split": args.split,
                         **evaluate(model, data[args.split], cfg, args.protocol, name=args.split, progress=True,
-                                   velocity_baselines=baselines)})
+                                   velocity_baselines=baselines, labels=split_labels)})
+        if split_labels is not None and not args.no_harmony:
+            metrics["harmony"] = harmony_metrics(model, data[args.split], split_labels, cfg)
     if args.gold is not None:
         from pianogenie import gold
 

@@ -23,6 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="NOTES",
                    help="notes file from `pianogenie prepare`: the golden case uses a real validation "
                    "performance (default: a deterministic synthetic one)")
+    p.add_argument("--name", metavar="TEXT", help="the model's name in the app's genie picker (cfg.json name, "
+                   "at most 80 characters), e.g. \"Pop genie\"")
+    p.add_argument("--description", metavar="TEXT", help="what it was trained on, shown under its name "
+                   "(cfg.json description, at most 300 characters)")
     add_force(p, "files of an export folder")
     p.add_argument("--format", choices=("tfjs", "magenta"), default="tfjs",
                    help="tfjs (default): for this app; magenta: a checkpoint folder for @magenta/music's "
@@ -34,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "magenta":
         if args.data is not None:
             raise UserError("--data is for the tfjs format's golden case; --format magenta writes none")
+        if args.name is not None or args.description is not None:
+            raise UserError("--name and --description go into the tfjs format's cfg.json; --format magenta writes none")
         from pianogenie.magenta import export_magenta
 
         written = export_magenta(args.checkpoint, args.out, force=args.force)
@@ -43,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from pianogenie.export import export
 
-    golden = export(args.checkpoint, args.out, args.data, force=args.force)
+    golden = export(args.checkpoint, args.out, args.data, force=args.force, name=args.name,
+                    description=args.description)
     print(f"exported decoder to {args.out} (golden case: {golden['source']})")
     print(f"play it: pianogenie serve --model {args.out}")
     return 0

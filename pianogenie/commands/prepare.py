@@ -59,6 +59,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    "listed are skipped")
     g.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="leave out MIDI files whose path in SOURCE matches (repeatable), e.g. '*/versions/*'")
+    g = p.add_argument_group("condition labels (for models conditioned on key signature, chord, style)")
+    g.add_argument("--labels", choices=("annotated", "estimated", "none"), default="annotated",
+                   help="store each note's key signature, chord (root, family) and style: annotated (default) = "
+                   "from the source's annotations where it has them (ASAP *_annotations.txt beside MAESTRO-layout "
+                   "files: key signatures; POP909 <id>/chord_midi.txt and key_audio.txt: chords and keys), none "
+                   "elsewhere; estimated = the same, and what no annotation covers estimated (music21's "
+                   "Krumhansl-Schmuckler key finding over 30 s windows: ~1 s of CPU per 2 minutes of music, "
+                   "hence not the default; chord templates per beat or 0.5 s); none = no labels. "
+                   "The report says per file where its labels came from")
+    g.add_argument("--style", choices=("classical", "pop"), default=None,
+                   help="the style label of every note (default: classical for a MAESTRO-layout source, pop for "
+                   "any other collection)")
     g = p.add_argument_group("bounds")
     g.add_argument("--max-file-mb", type=float, default=Limits.max_file_bytes / 2**20,
                    help="skip MIDI files larger than this (default: %(default)g)")
@@ -126,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(source_path, options)
     try:
         report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
-                         tracks=tracks, warn=_warn, force=args.force)
+                         tracks=tracks, warn=_warn, force=args.force, labels=args.labels,
+                         style=None if args.style is None else harmony_style(args.style))
     finally:
         source.close()
     for split, s in report.splits.items():
@@ -137,6 +150,12 @@ def run(args: argparse.Namespace) -> int:
     where = report_path(args.output) if output_kind(Path(args.output)) == "json" else Path(args.output) / "report.json"
     print(f"wrote {args.output} and {where} in {report.seconds:.1f} s")
     return 0
+
+
+def harmony_style(name: str) -> int:
+    from pianogenie.harmony import style_id
+
+    return style_id(name)
 
 
 def _warn(message: str) -> None:

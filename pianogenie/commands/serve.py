@@ -18,9 +18,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(or A S D F J K L ;), the mouse, touch, or a MIDI controller. Everything is served locally "
         "(works offline).",
     )
-    p.add_argument("--model", metavar="RUN_OR_EXPORT",
-                   help="an exported model folder (`pianogenie export`), or a run folder / checkpoint to export; "
-                   f"default: the shipped model {site.PRETRAINED_TFJS}")
+    p.add_argument("--model", metavar="RUN_OR_EXPORT", action="append",
+                   help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
+                   "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
+                   "among, the first the default (default: both shipped genies, classical first)")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free port; default 8000)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
@@ -32,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} must be in 0..65535")
     with tempfile.TemporaryDirectory(prefix="pianogenie-serve-") as work:  # the site is read into memory
-        server = make_server(site.resolve_model(args.model, Path(work)), args.port, args.verbose)
+        models = site.resolve_models(args.model, Path(work))
+        server = make_server(models, args.port, args.verbose)
     host, port = server.server_address[:2]
-    print(f"Piano Genie: http://{host}:{port}/  (model: {args.model or site.default_model_dir()}; Ctrl-C to stop)",
+    print(f"Piano Genie: http://{host}:{port}/  (models: {', '.join(args.model or site.shipped_model_dirs())}; Ctrl-C to stop)",
           flush=True)
     try:
         server.serve_forever()

@@ -64,8 +64,13 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)  # parallelism comes from shard threads or processes, see forward_backward
     data = load_notes(args.data)
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
+    labels = None
+    if cfg.conditions:
+        from pianogenie.data import load_labels
+
+        labels = load_labels(args.data)
     trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
-                      init=args.init, report=_report)
+                      init=args.init, report=_report, labels=labels)
     try:
         result = trainer.train()
     except OSError as e:  # e.g. the disk filled up writing metrics.jsonl or the TensorBoard events

@@ -3,17 +3,20 @@
 // inputs.js (computer keys, pointers), pedal.js, trails.js, controls.js, scale_picker.js,
 // recording.js, midi_panel.js (+ midi_io.js), help.js, audio.js + dynamics.js (velocity layers);
 // player.js routes notes (no DOM), session.js decodes presses and their velocities (no DOM),
-// decoder.js and velocity.js are the maths. model.js reads the weights.
+// decoder.js and velocity.js are the maths. model.js reads the weights; genies.js the site's
+// models.json (the genie picker: several models, one plays at a time, the choice kept).
 
 import { ButtonsView, buttonColor, COLORS } from './buttons.js';
 import { Controls } from './controls.js';
 import { LEVELS } from './expression.js';
 import { LayeredPiano } from './dynamics.js';
+import { HarmonyControl } from './harmony.js';
 import { Help } from './help.js';
 import { bindKeys, bindPointers } from './inputs.js';
 import { KeyboardView } from './keyboard.js';
 import { MidiIO } from './midi_io.js';
 import { MidiPanel } from './midi_panel.js';
+import { chooseGenie, genieSpec, INDEX_URL, parseIndex } from './genies.js';
 import { fetchModel, modelFingerprint } from './model.js';
 import { PedalView } from './pedal.js';
 import { controlled } from './pwa.js';
@@ -24,7 +27,6 @@ import { Session } from './session.js';
 import { bindControls, SettingsStore } from './settings.js';
 import { Trails } from './trails.js';
 
-const MODEL_URL = 'model/'; // relative: the site works under any sub-path
 const SAMPLES_URL = 'vendor/piano/';
 const WARMUP_PRESSES = 200;
 const READOUT_MS = 500; // the latency readout changes at most twice a second
@@ -47,14 +49,31 @@ window.pianoGenie = handle;
 
 const help = new Help($('#help'), $('#help-open'));
 
-async function main() {
-  const { config, decoder, velocityHead, weights } = await fetchModel(MODEL_URL);
+async function fetchIndex() {
+  const response = await fetch(INDEX_URL);
+  if (!response.ok) throw new Error(`${INDEX_URL}: HTTP ${response.status}`);
+  return parseIndex(await response.json());
+}
+
+/** A genie's model, ready to play: its session warmed up (the decoder loops JIT-compiled), so
+ * the first real press is as fast as the rest. */
+async function loadGenie(genie) {
+  const model = await fetchModel(genie.path);
   // Keyboard and pointer presses play the model's velocity (velocity.js); a MIDI controller's its own.
-  const session = new Session(decoder, config, { velocityHead });
-  // Warm up (JIT-compile the decoder loops) so the first real press is as fast as the rest.
-  for (let i = 0; i < WARMUP_PRESSES; i++) session.press(i * 0.1, i % config.numButtons, 0.25);
+  const session = new Session(model.decoder, model.config, { velocityHead: model.velocityHead });
+  for (let i = 0; i < WARMUP_PRESSES; i++) session.press(i * 0.1, i % model.config.numButtons, 0.25);
   for (let i = 0; i < 20; i++) session.lookAhead(i * 0.1);
   session.reset();
+  return { ...model, session, genie };
+}
+
+async function main() {
+  const store = new SettingsStore(storage());
+  const index = await fetchIndex();
+  let genie = chooseGenie(index, store.get('genie', genieSpec(index), index.default));
+  const loaded = await loadGenie(genie);
+  const { config, decoder } = loaded;
+  let { session, weights } = loaded;
 
   const keyboard = new KeyboardView($('#keyboard'), config);
   const buttons = new ButtonsView($('#buttons'), config.numButtons);
@@ -90,7 +109,6 @@ async function main() {
     });
 
   let lookAheadOn = false, player = null, settings = null;
-  const store = new SettingsStore(storage());
   const controls = new Controls({
     reset: () => player.reset(),
     lookAhead: (on) => { lookAheadOn = on; showAhead(); },
@@ -102,15 +120,18 @@ async function main() {
     keyboard.setAllowed(keys);
     if (player) showAhead();
   });
+  // A conditioned genie's harmony (key, chord, style): every press reads it, the scale mask applies on top.
+  const harmony = new HarmonyControl({ now: () => performance.now() / 1000, onChange: () => { if (player) showAhead(); } });
+  harmony.setModel(decoder.conditions);
   player = new Player(session, config, { temperature: () => controls.temperature, keys: () => scale.keys,
-    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics });
+    genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics, conditions: () => harmony.ids() });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
   // What a press plays depends on the time since the last one, so the marks are asked again each
   // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
   let aheadFrame = 0;
   const showAhead = () => {
     if (!lookAheadOn) { keyboard.showAhead([], COLORS); return; }
-    keyboard.showAhead(player.lookAhead(), COLORS, session.aheadVelocities);
+    keyboard.showAhead(player.lookAhead(), COLORS, player.session.aheadVelocities);
     if (!aheadFrame && player.now() < player.aheadSettlesAt) aheadFrame = requestAnimationFrame(aheadTick);
   };
   const aheadTick = () => {
@@ -153,6 +174,7 @@ async function main() {
     onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
     onChange: () => midiPanel.render(),
     onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
+    onNote: (pitch, down) => harmony.midiNote(pitch, down),
   });
   const midiPrefs = {
     get output() { return store.get('midiOutput', { type: 'string' }, ''); },
@@ -198,25 +220,88 @@ async function main() {
     lookAhead: $('#lookahead'), trails: $('#trails-toggle'), dynamics: $('#dynamics'),
     touchDynamics: $('#touch-dynamics'), genieDynamics: $('#genie-dynamics'),
     midiChannel: $('#midi-channel'), mutePiano: $('#mute-piano'),
+    harmonyKey: $('#harmony-key'), harmonyStyle: $('#harmony-style'), progression: $('#progression'),
+    progressionPreset: $('#progression-preset'), tempo: $('#tempo'), midiSplit: $('#midi-split'),
   });
+  harmony.show(); // the stored progression
   const baseReset = settings.reset;
-  settings.reset = () => { baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render(); };
+  settings.reset = () => {
+    baseReset(); midi.allNotesOff(); midi.outputId = ''; midiPanel.render();
+    switchGenie(index.default); // the stored choice went with the rest
+  };
 
   bindKeys(player, { numButtons: config.numButtons, paused: () => help.isOpen,
     stepDynamics: (by) => controls.stepDynamics(by) });
   bindPointers(player, buttons.els, { touchDynamics: () => controls.touchDynamics });
 
   Object.assign(handle, { settings: store, session, config, kernel: decoder.kernel, player, keyboard, trails, piano, midi, recording,
-    midiFile: () => recording.midiFile() });
+    midiFile: () => recording.midiFile(), harmony, genies: index.genies.map((g) => ({ ...g })), genie: genie.slug });
+  const fingerprintLater = (cfg, w) => {
+    // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
+    (window.requestIdleCallback || setTimeout)(() => { if (w === weights) showModel(cfg, modelFingerprint(w)); }, { timeout: 2000 });
+  };
   showModel(config, null);
-  // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
-  (window.requestIdleCallback || setTimeout)(() => showModel(config, modelFingerprint(weights)), { timeout: 2000 });
+  fingerprintLater(config, weights);
+
+  // The genie picker (only where the site offers several): switching loads that model (decoder and
+  // velocity head), then resets the performance; presses play the old genie until the new one is in.
+  let switching = null;
+  const switchGenie = async (slug) => {
+    const next = index.genies.find((g) => g.slug === slug);
+    if (!next || next.slug === genie.slug) return;
+    store.set('genie', next.slug);
+    const ticket = switching = {};
+    $('#status').textContent = `Loading the ${next.name}…`;
+    handle.switching = true;
+    try {
+      const m = await loadGenie(next);
+      if (ticket !== switching) return; // a later choice won
+      if (m.config.numButtons !== config.numButtons || m.config.numKeys !== config.numKeys) {
+        window.location.reload(); // another instrument shape: the page is built for the stored choice
+        return;
+      }
+      ({ session, weights } = m);
+      genie = next;
+      player.session = session;
+      player.reset();
+      Object.assign(handle, { session, config: m.config, kernel: m.decoder.kernel, genie: genie.slug });
+      showModel(m.config, null);
+      fingerprintLater(m.config, weights);
+      $('#status').textContent = `Playing the ${genie.name}`;
+      for (const listen of genieListeners) listen(m);
+    } catch (e) {
+      $('#status').textContent = `Could not load the ${next.name}: ${e.message}`;
+    } finally {
+      if (ticket === switching) { handle.switching = false; showPicker(); }
+    }
+  };
+  const showPicker = () => {
+    for (const input of document.querySelectorAll('#genie-picker input')) input.checked = input.value === genie.slug;
+  };
+  const genieListeners = [(m) => harmony.setModel(m.decoder.conditions)]; // told of each new genie's model
+  buildPicker(index.genies, genie.slug, switchGenie);
   // The hint names what this device plays with: computer keys where there is a fine pointer (a
   // mouse: there is a keyboard too), else fingers.
   $('#status').textContent = matchMedia('(any-pointer: fine)').matches
     ? 'Ready: play with keys 1–8 or A S D F J K L ;' : 'Ready: tap the buttons'; // the pedal says Space
   document.body.classList.add('ready');
   handle.ready = true;
+}
+
+/** The genie picker: one radio per genie, its name and what it was trained on; hidden with one genie. */
+function buildPicker(genies, current, onChoose) {
+  const box = $('#genie-picker');
+  box.closest('fieldset').hidden = genies.length < 2;
+  box.replaceChildren(...genies.map((g) => {
+    const label = Object.assign(document.createElement('label'), { className: 'genie-option' });
+    const input = Object.assign(document.createElement('input'), { type: 'radio', name: 'genie', value: g.slug,
+      checked: g.slug === current });
+    input.addEventListener('change', () => { if (input.checked) onChoose(g.slug); });
+    const name = Object.assign(document.createElement('b'), { textContent: g.name });
+    const about = Object.assign(document.createElement('span'), { className: 'info', textContent: g.description || '' });
+    label.append(input, name, about);
+    return label;
+  }));
 }
 
 /** Which model plays: its name and what it was trained on (cfg.json), its size, its fingerprint. */

@@ -11,14 +11,35 @@
 //
 // Maths (PyTorch tutorial): x = [one_hot(k_m1, 89), dt, b_real]; x = W_in x + b_in; a 2-layer LSTM
 // (gates i, f, g, o; bias b_ih + b_hh); logits = W_out h_top + b_out.
+//
+// A conditioned decoder (cfg.json `conditions`, pianogenie.labels) reads one one-hot per condition
+// column after the button, id 0 = none included: key signature (13), chord root (13) and family (9),
+// style (3). Conditions hold between chord changes, so setConditions() folds their columns into
+// the 89 previous-key rows of layer 0 (one 89 x 4H add when they change) and a press costs what
+// it did without them.
 
 import { MATVEC_WASM } from './matvec_wasm.js';
 
+// condition name -> its label columns' one-hot widths (none slot included), in decoder input order
+export const CONDITIONS = { keysig: [13], chord: [13, 9], style: [3] };
+const CONDITION_IDS = { keysig: ['keysig'], chord: ['chordRoot', 'chordFamily'], style: ['style'] };
+
+/** The conditions (in input order) whose one-hots make `width` extra input columns: every subset
+ * of keysig (13), chord (22), style (3) has its own width, so the weights alone tell. */
+export function conditionsOfWidth(width) {
+  const names = Object.keys(CONDITIONS);
+  for (let m = 0; m < 1 << names.length; m++) {
+    const subset = names.filter((_, i) => m & (1 << i));
+    if (subset.reduce((a, n) => a + CONDITIONS[n].reduce((x, y) => x + y, 0), 0) === width) return subset;
+  }
+  throw new Error(`decoder input has ${width} condition columns: no set of conditions (keysig 13, chord 22, style 3) makes that`);
+}
+
 /** Names and shapes the decoder needs, given the sizes (checked at load, with clear errors). */
-export function decoderWeightSpecs(rnnDim, numLayers, numKeys = 88) {
+export function decoderWeightSpecs(rnnDim, numLayers, numKeys = 88, conditionWidth = 0) {
   const H = rnnDim, G = 4 * H;
   const specs = {
-    'dec.input.weight': [H, numKeys + 3],
+    'dec.input.weight': [H, numKeys + 3 + conditionWidth],
     'dec.input.bias': [H],
     'dec.output.weight': [numKeys, H],
     'dec.output.bias': [numKeys],
@@ -39,7 +60,7 @@ export function inferSizes(weights) {
   let numLayers = 0;
   while (weights[`dec.lstm.weight_ih_l${numLayers}`]) numLayers++;
   const numKeys = weights['dec.output.bias'] ? weights['dec.output.bias'].shape[0] : 88;
-  return { rnnDim: w.shape[0], numLayers, numKeys };
+  return { rnnDim: w.shape[0], numLayers, numKeys, conditionWidth: w.shape[1] - numKeys - 3 };
 }
 
 function checkWeights(weights, specs) {
@@ -103,9 +124,11 @@ export class Decoder {
    * @param {{simd?: boolean}} options  simd: use the WebAssembly SIMD kernel (default: if available)
    */
   constructor(weights, { simd = wasmSimdAvailable() } = {}) {
-    const { rnnDim, numLayers, numKeys } = inferSizes(weights);
-    checkWeights(weights, decoderWeightSpecs(rnnDim, numLayers, numKeys));
-    const H = rnnDim, G = 4 * H, I = numKeys + 3;
+    const { rnnDim, numLayers, numKeys, conditionWidth } = inferSizes(weights);
+    checkWeights(weights, decoderWeightSpecs(rnnDim, numLayers, numKeys, conditionWidth));
+    const H = rnnDim, G = 4 * H, I = numKeys + 3, C = conditionWidth, IC = I + C;
+    /** The conditions this decoder takes, in input order ([] = none): see setConditions. */
+    this.conditions = conditionWidth ? conditionsOfWidth(conditionWidth) : [];
     this.rnnDim = H;
     this.numLayers = numLayers;
     this.numKeys = numKeys;
@@ -120,16 +143,22 @@ export class Decoder {
     // so float64 is free here).
     const Win = W('dec.input.weight'), bin = W('dec.input.bias'), Wih0 = W('dec.lstm.weight_ih_l0');
     const bih0 = W('dec.lstm.bias_ih_l0'), bhh0 = W('dec.lstm.bias_hh_l0');
-    this.inputGates = new Float64Array(I * G); // [I, G]
+    const folded = new Float64Array(IC * G); // [I + C, G]
     for (let g = 0; g < G; g++) {
       let bias = bih0[g] + bhh0[g];
       for (let h = 0; h < H; h++) bias += Wih0[g * H + h] * bin[h];
-      for (let c = 0; c < I; c++) {
+      for (let c = 0; c < IC; c++) {
         let a = c <= numKeys ? bias : 0;
-        for (let h = 0; h < H; h++) a += Wih0[g * H + h] * Win[h * I + c];
-        this.inputGates[c * G + g] = a;
+        for (let h = 0; h < H; h++) a += Wih0[g * H + h] * Win[h * IC + c];
+        folded[c * G + g] = a;
       }
     }
+    this.inputGates = folded.slice(0, I * G); // [I, G]: key rows with the conditions in force added
+    this._baseKeyGates = folded.slice(0, (numKeys + 1) * G);
+    this._conditionGates = folded.subarray(I * G); // [C, G]
+    this._columns = this.conditions.flatMap((n) => CONDITION_IDS[n].map((id, j) => ({ id, size: CONDITIONS[n][j] })));
+    this._conditionIds = null;
+    this.setConditions(null);
     // Per layer: the kernel over [input; h] as [G, n] rows (layer 0: over h only) and its bias.
     const kernels = [], biases = [];
     for (let l = 0; l < numLayers; l++) {
@@ -195,6 +224,42 @@ export class Decoder {
     this.outBias = Float32Array.from({ length: R }, (_, k) => (k < this.numKeys ? outBias[k] : 0));
     this._logitsPadded = f32.subarray(logitsAt, logitsAt + R);
     this.logits = f32.subarray(logitsAt, logitsAt + this.numKeys);
+  }
+
+  /**
+   * The conditions of the presses from now on: {keysig, chordRoot, chordFamily, style} ids as in
+   * pianogenie.harmony (0 = none; key signature and chord root 1..12 = C..B, chord family 1..8 =
+   * major, minor, augmented, diminished, seventh, major seventh, minor seventh, half-diminished;
+   * style 1 classical, 2 pop); an absent id (or null for all) is none. A nonzero id of a condition
+   * this decoder does not take is a RangeError. Cheap when nothing changed.
+   */
+  setConditions(ids) {
+    const cols = this._columns;
+    if (ids) {
+      for (const name of ['keysig', 'chordRoot', 'chordFamily', 'style']) {
+        const v = ids[name];
+        if (v && !cols.some((c) => c.id === name)) {
+          throw new RangeError(`this model takes ${this.conditions.length ? this.conditions.join(', ') : 'no conditions'}; it cannot follow ${name}`);
+        }
+      }
+    }
+    const want = cols.map(({ id, size }) => {
+      const v = ids && ids[id] !== undefined && ids[id] !== null ? ids[id] : 0;
+      if (!(Number.isInteger(v) && v >= 0 && v < size)) throw new RangeError(`${id} ${v} outside 0..${size - 1}`);
+      return v;
+    });
+    const have = this._conditionIds;
+    if (have && want.every((v, j) => v === have[j])) return;
+    const G = 4 * this.rnnDim, rows = this.inputGates, base = this._baseKeyGates, cg = this._conditionGates;
+    const bias = new Float64Array(G);
+    let offset = 0;
+    cols.forEach(({ size }, j) => {
+      const at = (offset + want[j]) * G;
+      for (let g = 0; g < G; g++) bias[g] += cg[at + g];
+      offset += size;
+    });
+    for (let k = 0; k < base.length; k += G) for (let g = 0; g < G; g++) rows[k + g] = base[k + g] + bias[g];
+    this._conditionIds = want;
   }
 
   /** Room for a copy of the LSTM state (h, c of every layer): see saveState / restoreState. */

@@ -22,9 +22,10 @@ export class MidiIO {
    *          numButtons: number}} handlers  onInputGone: an input was unplugged (removed, or kept as
    *   'disconnected'): whatever it held must be let go; its sources are `midi:<id>:...`
    */
-  constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, onInputGone = () => {},
+  constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, onInputGone = () => {}, onNote = () => false,
     numButtons = 8 }) {
     this.onButtonDown = onButtonDown;
+    this.onNote = onNote; // (pitch, down) -> true where a note is not a button
     this.onInputGone = onInputGone;
     this.live = new Set(); // ids of the inputs connected at the latest state change
     this.onButtonUp = onButtonUp;
@@ -87,6 +88,8 @@ export class MidiIO {
   _onMessage(input, data) {
     const status = data[0] & 0xf0;
     const source = MidiIO.sourcePrefix(input.id) + data[1];
+    const on = status === 0x90 && data[2] > 0, off = status === 0x80 || (status === 0x90 && data[2] === 0);
+    if ((on || off) && this.onNote(data[1], on)) return; // taken (the harmony control's chord keys)
     if (status === 0x90 && data[2] > 0) this.onButtonDown(pitchToButton(data[1], this.numButtons), data[2], source);
     else if (status === 0x80 || (status === 0x90 && data[2] === 0)) this.onButtonUp(source);
     else if (status === 0xb0 && data[1] === 64) this.onPedal(data[2] >= 64, MidiIO.sourcePrefix(input.id) + 'cc64');

@@ -5,7 +5,7 @@
 // weights loader the app needs: the page does without TF.js's 1.1 MB bundle, which only parsed the
 // manifest (a test checks `decodeWeights` gives exactly what `tf.io.loadWeights` gives).
 
-import { Decoder, decoderWeightSpecs, inferSizes } from './decoder.js';
+import { CONDITIONS, conditionsOfWidth, Decoder, decoderWeightSpecs, inferSizes } from './decoder.js';
 import { hasVelocityHead, VelocityHead, velocityWeightSpecs } from './velocity.js';
 
 // Defaults for a cfg.json that lacks them (the 2021 tutorial's holds only training settings).
@@ -13,19 +13,22 @@ const LOWEST_PITCH = 21;
 // The largest weight magnitude that plays without overflowing float32 maths (trained ones stay
 // far below); pianogenie/export_check.py refuses the same exports, where they are written and served.
 export const MAX_ABS_WEIGHT = 1e4;
+// cfg.json's `name` (the genie picker's label) and `description` (what it was trained on), as export_check.py
+export const MAX_NAME_CHARS = 80, MAX_DESCRIPTION_CHARS = 300;
 
 const isInt = (v) => Number.isInteger(v);
 
 /**
  * Refuse an export that cannot play (throws, naming the problem): every weight float32, finite and
  * at most MAX_ABS_WEIGHT in magnitude; exactly the decoder's weights (and the velocity head's);
- * cfg.json's values, where it gives them, valid and agreeing with the weights.
+ * cfg.json's values, where it gives them, valid and agreeing with the weights (a conditioned
+ * decoder's input as wide as its `conditions`; `name` and `description` bounded text).
  */
 export function checkExport(cfg, weights) {
   if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('cfg.json is not a JSON object');
   const { rnnDim, numLayers, numKeys } = inferSizes(weights);
   if (!(rnnDim >= 1 && numLayers >= 1 && numKeys >= 1)) throw new Error(`the decoder has rnn_dim ${rnnDim}, ${numLayers} LSTM layers, ${numKeys} keys`);
-  const specs = decoderWeightSpecs(rnnDim, numLayers, numKeys);
+  const specs = decoderWeightSpecs(rnnDim, numLayers, numKeys, conditionWidth(cfg, inferSizes(weights).conditionWidth));
   let head = null;
   if (hasVelocityHead(weights)) {
     const w1 = weights['vel.hidden.weight'], b2 = weights['vel.output.bias'], A = weights['vel.state_transition'];
@@ -55,10 +58,32 @@ export function checkExport(cfg, weights) {
   if (has('num_keys') && cfg.num_keys !== numKeys) throw new Error(`cfg.json num_keys=${JSON.stringify(cfg.num_keys)}, but the decoder has ${numKeys} keys`);
   if (has('data_delta_time_max') && !(typeof cfg.data_delta_time_max === 'number' && Number.isFinite(cfg.data_delta_time_max) && cfg.data_delta_time_max > 0)) throw new Error(`cfg.json data_delta_time_max=${JSON.stringify(cfg.data_delta_time_max)} must be a finite number > 0`);
   if (has('lowest_pitch') && !(isInt(cfg.lowest_pitch) && cfg.lowest_pitch >= 0 && cfg.lowest_pitch <= 128 - numKeys)) throw new Error(`cfg.json lowest_pitch=${JSON.stringify(cfg.lowest_pitch)}: its keys must lie in MIDI 0..127`);
+  for (const [k, most] of [['name', MAX_NAME_CHARS], ['description', MAX_DESCRIPTION_CHARS]]) {
+    // eslint-disable-next-line no-control-regex
+    if (has(k) && cfg[k] !== null && !(typeof cfg[k] === 'string' && cfg[k].length <= most && !/[\u0000-\u001f\u007f-\u009f]/.test(cfg[k]))) {
+      throw new Error(`cfg.json ${k} must be text of at most ${most} printable characters`);
+    }
+  }
   const sizes = { model_rnn_dim: rnnDim, model_rnn_num_layers: numLayers, ...(head ? { velocity_hidden: head.hidden, velocity_bins: head.bins } : {}) };
   for (const [k, v] of Object.entries(sizes)) {
     if (has(k) && cfg[k] !== v) throw new Error(`cfg.json ${k}=${JSON.stringify(cfg[k])}, but the weights have ${v}`);
   }
+}
+
+// The condition columns the decoder reads: cfg.json's `conditions` list where it gives one (each of
+// CONDITIONS at most once, in that order; export_check.py refuses the same), else whatever set
+// makes the input's extra width (the shape check then names a mismatch).
+function conditionWidth(cfg, width) {
+  const names = Object.keys(CONDITIONS);
+  let list;
+  if (Object.prototype.hasOwnProperty.call(cfg, 'conditions')) {
+    list = cfg.conditions;
+    const ok = Array.isArray(list) && list.every((c) => names.includes(c)) && list.join() === names.filter((n) => list.includes(n)).join();
+    if (!ok) throw new Error(`cfg.json conditions=${JSON.stringify(list).slice(0, 100)}: a list of ${names.join(', ')} (each at most once, in that order)`);
+  } else {
+    try { list = conditionsOfWidth(width); } catch { list = []; }
+  }
+  return list.reduce((a, n) => a + CONDITIONS[n].reduce((x, y) => x + y, 0), 0);
 }
 
 const text = (v, max) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, max) : null);

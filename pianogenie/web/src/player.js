@@ -28,17 +28,19 @@ export class Player {
    * @param {import('./session.js').Session} session
    * @param {{lowestPitch: number, numKeys: number, numButtons: number, deltaTimeMax: number}} config
    * @param {{temperature?: () => number, keys?: () => (number[]|null), genieDynamics?: () => boolean,
-   *   dynamics?: () => number, now?: () => number}} options  temperature, keys, genieDynamics, dynamics
-   *   (the level, -3 pp .. 3 ff, 0 the genie's own): read at each press; now: the clock in seconds
+   *   dynamics?: () => number, conditions?: () => object|null, now?: () => number}} options  temperature,
+   *   keys, genieDynamics, dynamics (the level, -3 pp .. 3 ff, 0 the genie's own), conditions (a
+   *   conditioned genie's ids, Session.press's): read at each press; now: the clock in seconds
    */
   constructor(session, config, { temperature = () => 0.25, keys = () => null, genieDynamics = () => false,
-    dynamics = () => 0, now = () => performance.now() / 1000 } = {}) {
+    dynamics = () => 0, conditions = () => null, now = () => performance.now() / 1000 } = {}) {
     this.session = session;
     this.config = config;
     this.temperature = temperature;
     this.keys = keys;
     this.genieDynamics = genieDynamics;
     this.dynamics = dynamics;
+    this.conditions = conditions;
     this.now = now;
     this.listeners = [];
     this.sourceButton = new Map(); // input source (key code, pointer, MIDI note) -> button it holds
@@ -81,7 +83,7 @@ export class Player {
     const t0 = performance.now();
     const given = this.genieDynamics() ? undefined : sourceVelocity;
     const key = this.session.press(time, button, this.temperature(), this.keys(), given,
-      levelShift(this.dynamics()) + shift);
+      levelShift(this.dynamics()) + shift, this.conditions());
     this.decodeMs = performance.now() - t0;
     const sv = this.session.velocity;
     const velocity = Number.isInteger(sv) ? sv : (given ?? DEFAULT_VELOCITY);
@@ -166,7 +168,7 @@ export class Player {
    * `aheadSettlesAt`, after which the answer no longer changes.
    */
   lookAhead(time = this.now()) {
-    return this.session.lookAhead(time, this.keys(), levelShift(this.dynamics()));
+    return this.session.lookAhead(time, this.keys(), levelShift(this.dynamics()), this.conditions());
   }
 
   /** When look-ahead stops changing: the delta time the decoder hears is capped at deltaTimeMax. */

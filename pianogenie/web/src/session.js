@@ -85,13 +85,17 @@ export class Session {
    * @param {number} temperature  0 = always the most likely key; higher = more adventurous
    * @param {Iterable<number>|null} keys  the allowed keys (0..87), as PianoGenie.press(..., keys=)
    *   in Python; null = all
+   * @param {{keysig?: number, chordRoot?: number, chordFamily?: number, style?: number}|null} conditions
+   *   a conditioned model's conditions for this press, as ids (Decoder.setConditions; absent = none),
+   *   as PianoGenie.press(..., key=, chord=, style=) in Python; `decoder.conditions` lists those it takes
    */
-  press(time, button, temperature = 0.25, keys = null, velocity = undefined, shift = 0) {
+  press(time, button, temperature = 0.25, keys = null, velocity = undefined, shift = 0, conditions = null) {
     const { numButtons } = this.config;
     if (!(Number.isInteger(button) && button >= 0 && button < numButtons)) {
       throw new RangeError(`button ${button} outside 0..${numButtons - 1}`);
     }
     const mask = this._mask(keys);
+    if (conditions || this.decoder.conditions?.length) this.decoder.setConditions(conditions);
     const dt = this._dt(time), bReal = this._bReal(button);
     const logits = this.decoder.step(this.kM1, dt, bReal);
     const key = sampleKey(logits, temperature, this.rng, mask);
@@ -121,9 +125,10 @@ export class Session {
    * leaving the session exactly as it was (decoder state, previous key and time, random source,
    * velocity history). With a velocity head, `this.aheadVelocities[b]` is then the velocity the
    * model would play button b's key at: what press(time, b, 0, keys, undefined, shift) would set
-   * `velocity` to.
+   * `velocity` to. `conditions`: as press's (absent = none).
    */
-  lookAhead(time, keys = null, shift = 0) {
+  lookAhead(time, keys = null, shift = 0, conditions = null) {
+    if (conditions || this.decoder.conditions?.length) this.decoder.setConditions(conditions);
     const mask = this._mask(keys), dt = this._dt(time), n = this.config.numButtons, out = new Array(n);
     const velocities = this.velocityHead ? new Array(n) : null;
     this.decoder.saveState(this.saved);

@@ -14,9 +14,10 @@ export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = path.join(WEB_DIR, 'test-artifacts');
 export const skipBrowser = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set $CHROMIUM)`;
 
-/** `pianogenie serve --model DIR --port 0` -> {server, url}. */
+/** `pianogenie serve --model DIR [--model DIR2 ...] --port 0` -> {server, url}; `model`: one or a list. */
 export async function startServer(model) {
-  const server = spawn(pythonExe(), ['-m', 'pianogenie', 'serve', '--model', model, '--port', '0'],
+  const models = (Array.isArray(model) ? model : [model]).flatMap((m) => ['--model', m]);
+  const server = spawn(pythonExe(), ['-m', 'pianogenie', 'serve', ...models, '--port', '0'],
     { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     let out = '';

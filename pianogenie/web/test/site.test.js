@@ -28,8 +28,8 @@ let offline = false; // while the context is offline
 const requests = []; // every request of the page and its service worker
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 
-// force: replace files this test edited by hand (an older build's worker), which a rebuild refuses otherwise
-function buildSite(seed, { force = false } = {}) {
+// `force`: replace files the test itself edited (build-site refuses edited files without it)
+function buildSite(seed, force = false) {
   execFileSync(pythonExe(), ['-m', 'pianogenie', 'build-site', out, '--model', exportRandomModel(seed), ...(force ? ['--force'] : [])],
     { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
 }
@@ -293,7 +293,7 @@ test('a page an older worker served from its cache says "a new version: reload" 
   await page.reload();
   await ready();
   await settle();
-  buildSite(1, { force: true }); // the new build's worker again, over the legacy sw.js
+  buildSite(1, true); // the new build's worker again, over the legacy sw.js written above
   await page.reload(); // served by the legacy worker, from its cache; the browser finds the new sw.js
   await ready();
   await page.locator('#update').waitFor({ state: 'visible', timeout: 30000 });
@@ -308,10 +308,12 @@ test('a page an older worker served from its cache says "a new version: reload" 
 // above its own folder without a header a static host does not send): online it redirects.
 test('without its trailing slash (/apps/genie) the site redirects to itself and plays', { skip }, async () => {
   const bare = siteUrl.replace(/\/$/, '');
+  await settle(); // no sample load of the previous page still in flight when it navigates away
   await page.goto(bare);
   assert.equal(page.url(), siteUrl);
   await ready();
   await playsEveryButton();
+  await settle();
 });
 
 test('no failed request, no request off the site, no console errors', { skip }, () => {
