@@ -1,6 +1,7 @@
-// The real @magenta/music 1.23.1 `PianoGenieKeysigChord` plays a conditioned model of ours
-// (`conditions=keysig,chord`) exported with `pianogenie export --format magenta`, loaded over HTTP
-// from 127.0.0.1: the same keys at temperature 0 as our decoder (PyTorch, float64) fed the same
+// The real @magenta/music 1.23.1 conditioned classes play conditioned models of ours exported with
+// `pianogenie export --format magenta`, loaded over HTTP from 127.0.0.1 (`keysig,chord` ->
+// PianoGenieKeysigChord over thousands of presses; `chord` -> PianoGenieChord and `keysig,style`
+// -> PianoGenieKeysig, style played as none, over fewer): the same keys at temperature 0 as our decoder (PyTorch, float64) fed the same
 // 32 ms-rounded delta times and the same condition ids, over thousands of presses with `next` and
 // `nextFromKeyList`, conditions changing every few presses through the class's setters
 // (setKeySignature, setChordRoot, setChordFamily; 0 = None unsets one, resetState unsets all),
@@ -21,13 +22,11 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const { PianoGenieKeysigChord } = require('@magenta/music/node/piano_genie');
+const magenta = require('@magenta/music/node/piano_genie');
 const magentaTf = createRequire(require.resolve('@magenta/music/node/piano_genie'))('@tensorflow/tfjs');
 magentaTf.disableDeprecationWarnings();
 
 const REPO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const SESSIONS = 5;
-const PRESSES_PER_SESSION = 450;
 
 function pythonExe() {
   if (process.env.PIANOGENIE_PYTHON) return process.env.PIANOGENIE_PYTHON;
@@ -43,7 +42,7 @@ import dataclasses, sys, torch
 from pianogenie.config import Config
 from pianogenie.model import Autoencoder
 torch.manual_seed(3)
-cfg = Config(conditions="keysig,chord")
+cfg = Config(conditions=sys.argv[2])
 model = Autoencoder(cfg)
 with torch.no_grad():
     for name, p in model.dec.named_parameters():
@@ -57,7 +56,7 @@ torch.save({"model": model.state_dict(), "cfg": dataclasses.asdict(cfg)}, sys.ar
 
 // Our decoder on the schedule: greedy (argmax, first of equals, over the press's key list in its
 // order when it has one), each press's delta time rounded as the class rounds it, its condition
-// ids (LABEL_COLUMNS: keysig, chord root, chord family, style; 0 = none) as given. "plain" is the
+// ids (LABEL_COLUMNS: keysig, chord root, chord family, style; 0 = none) as given, style none. "plain" is the
 // same presses with every condition none, on our own keys: to show the conditions reach the keys.
 const REFERENCE = `
 import copy, json, sys
@@ -95,7 +94,7 @@ json.dump(out, open(sys.argv[3], "w"))
  * changing every few presses: a key signature held for a while, chords changing more often,
  * each sometimes none on its own (a root without a family and the reverse included). Odd
  * sessions begin with no conditions, to check that resetState unsets what the last one set. */
-function schedule(seed) {
+function schedule(seed, SESSIONS, PRESSES_PER_SESSION) {
   let s = seed >>> 0;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const pick = (n) => Math.floor(rand() * n);
@@ -140,29 +139,37 @@ function schedule(seed) {
 
 let tmp;
 let server;
-let url;
-let exportLog;
-let ckpt;
+
+// Each case: our conditions, the class that plays them, its setters (schedule field -> setter), and
+// how many sessions x presses it plays, with at least `unsets` setter calls to None among them. Fields a class has no setter for stay none in the schedule.
+const CASES = [
+  { conditions: 'keysig,chord', cls: 'PianoGenieKeysigChord', sessions: 5, presses: 450, unsets: 100,
+    setters: { keysig: 'setKeySignature', root: 'setChordRoot', family: 'setChordFamily' } },
+  { conditions: 'chord', cls: 'PianoGenieChord', sessions: 2, presses: 300, unsets: 20,
+    setters: { root: 'setChordRoot', family: 'setChordFamily' } },
+  { conditions: 'keysig,style', cls: 'PianoGenieKeysig', sessions: 2, presses: 300, unsets: 4,
+    setters: { keysig: 'setKeySignature' } },
+];
 
 before(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'pianogenie-magenta-cond-'));
-  ckpt = path.join(tmp, 'cond.pt');
-  const out = path.join(tmp, 'model');
-  execFileSync(pythonExe(), ['-c', BUILD, ckpt], { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
-  exportLog = execFileSync(pythonExe(), ['-m', 'pianogenie', 'export', ckpt, '--format', 'magenta', '--out', out],
-    { cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  // /<case index>/<file>: each case's export folder
   server = http.createServer(async (req, res) => {
-    const name = path.basename(new URL(req.url, 'http://x').pathname);
+    const parts = new URL(req.url, 'http://x').pathname.split('/');
+    const dir = /^[0-9]$/.test(parts[1]) ? path.join(tmp, `model${parts[1]}`) : null;
     try {
-      const body = await readFile(path.join(out, name));
-      res.writeHead(200, { 'content-type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
+      if (!dir) throw new Error('not found');
+      const name = path.basename(parts.at(-1));
+      const body = await readFile(path.join(dir, name));
+      // no keep-alive: a socket idle through the previous case's presses may be closed under the next fetch
+      res.writeHead(200, { 'content-type': name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+        connection: 'close' });
       res.end(body);
     } catch {
       res.writeHead(404).end();
     }
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${server.address().port}/model`;
 });
 
 after(() => {
@@ -170,94 +177,106 @@ after(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-test('export --format magenta names the conditioned class that plays a keysig,chord model', () => {
-  assert.match(exportLog, /mm\.PianoGenieKeysigChord\(/);
-});
+for (const [index, cs] of CASES.entries()) {
+  test(`@magenta/music ${cs.cls} plays a ${cs.conditions} export with our keys and logits under changing conditions`,
+    async () => {
+      const ckpt = path.join(tmp, `cond${index}.pt`);
+      const out = path.join(tmp, `model${index}`);
+      execFileSync(pythonExe(), ['-c', BUILD, ckpt, cs.conditions],
+        { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+      const exportLog = execFileSync(pythonExe(), ['-m', 'pianogenie', 'export', ckpt, '--format', 'magenta',
+        '--out', out], { cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      assert.match(exportLog, new RegExp(`mm\\.${cs.cls}\\(`));
+      assert.equal(/style condition is dropped/.test(exportLog), cs.conditions.includes('style'));
+      const url = `http://127.0.0.1:${server.address().port}/${index}`;
 
-test('@magenta/music PianoGenieKeysigChord plays the export with our keys and logits under changing conditions',
-  async () => {
-    const sessions = schedule(11);
-    const scheduleFile = path.join(tmp, 'schedule.json');
-    const referenceFile = path.join(tmp, 'reference.json');
-    writeFileSync(scheduleFile, JSON.stringify(sessions));
-    execFileSync(pythonExe(), ['-c', REFERENCE, ckpt, scheduleFile, referenceFile],
-      { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
-    const { rows: reference, plain } = JSON.parse(readFileSync(referenceFile, 'utf8'));
+      const sessions = schedule(11 + index, cs.sessions, cs.presses);
+      for (const p of sessions.flat()) for (const f of ['keysig', 'root', 'family']) if (!(f in cs.setters)) p[f] = 0;
+      const scheduleFile = path.join(tmp, `schedule${index}.json`);
+      const referenceFile = path.join(tmp, `reference${index}.json`);
+      writeFileSync(scheduleFile, JSON.stringify(sessions));
+      execFileSync(pythonExe(), ['-c', REFERENCE, ckpt, scheduleFile, referenceFile],
+        { cwd: REPO_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+      const { rows: reference, plain } = JSON.parse(readFileSync(referenceFile, 'utf8'));
 
-    const genie = new PianoGenieKeysigChord(url);
-    await genie.initialize();
-    let setterCalls = 0;
-    let unsets = 0;
-    let current;
-    let counting = true; // the setter calls of one pass (the second repeats them)
-    const reset = () => {
-      genie.resetState(); // also sets every condition to None
-      current = { keysig: 0, root: 0, family: 0 };
-    };
-    const setters = { keysig: 'setKeySignature', root: 'setChordRoot', family: 'setChordFamily' };
-    const press = (p, sample) => {
-      for (const [name, setter] of Object.entries(setters)) {
-        if (p[name] !== current[name]) {
-          genie[setter](p[name]);
-          current[name] = p[name];
-          if (counting) {
-            setterCalls++;
-            if (p[name] === 0) unsets++;
+      const genie = new magenta[cs.cls](url);
+      await genie.initialize();
+      let setterCalls = 0;
+      let unsets = 0;
+      let counting = true; // the setter calls of one pass (the second repeats them)
+      let current;
+      const reset = () => {
+        genie.resetState(); // also sets every condition to None
+        current = { keysig: 0, root: 0, family: 0 };
+      };
+      const press = (p, sample) => {
+        for (const [name, setter] of Object.entries(cs.setters)) {
+          if (p[name] !== current[name]) {
+            genie[setter](p[name]);
+            current[name] = p[name];
+            if (counting) {
+              setterCalls++;
+              if (p[name] === 0) unsets++;
+            }
           }
         }
+        if (p.dt !== null) genie.overrideDeltaTime(p.dt);
+        return sample();
+      };
+      // The public API at temperature 0: what an app calls.
+      const keys = [];
+      for (const presses of sessions) {
+        reset();
+        keys.push(presses.map((p) => press(p, () => (p.keys === null
+          ? genie.next(p.button, 0)
+          : genie.nextFromKeyList(p.button, p.keys, 0)))));
       }
-      if (p.dt !== null) genie.overrideDeltaTime(p.dt);
-      return sample();
-    };
-    const keys = [];
-    for (const presses of sessions) {
-      reset();
-      keys.push(presses.map((p) => press(p, () => (p.keys === null
-        ? genie.next(p.button, 0)
-        : genie.nextFromKeyList(p.button, p.keys, 0)))));
-    }
-    const logits = [];
-    counting = false;
-    for (const [n, presses] of sessions.entries()) {
-      reset();
-      logits.push(presses.map((p, i) => {
-        let row;
-        press(p, () => genie.nextWithCustomSamplingFunction(p.button, (l) => {
-          row = l.dataSync().slice();
-          return { dataSync: () => [keys[n][i]] };
+      // Again through the class's own sampling hook, to read its logits on the same path.
+      const logits = [];
+      counting = false;
+      for (const [n, presses] of sessions.entries()) {
+        reset();
+        logits.push(presses.map((p, i) => {
+          let row;
+          press(p, () => genie.nextWithCustomSamplingFunction(p.button, (l) => {
+            row = l.dataSync().slice();
+            return { dataSync: () => [keys[n][i]] };
+          }));
+          return row;
         }));
-        return row;
-      }));
-    }
-    genie.dispose();
-    assert.match(magentaTf.version_core, /^2\./);
-
-    let compared = 0;
-    let fromList = 0;
-    let maxDiff = 0;
-    let minMargin = Infinity;
-    let differsFromPlain = 0;
-    for (const [n, rows] of reference.entries()) {
-      for (const [i, ref] of rows.entries()) {
-        const p = sessions[n][i];
-        assert.equal(keys[n][i], ref.key, `session ${n} press ${i} (keysig ${p.keysig}, root ${p.root}, family `
-          + `${p.family}): magenta key ${keys[n][i]}, ours ${ref.key} (our top-2 margin ${ref.margin})`);
-        for (let k = 0; k < 88; k++) maxDiff = Math.max(maxDiff, Math.abs(logits[n][i][k] - ref.logits[k]));
-        minMargin = Math.min(minMargin, ref.margin);
-        compared++;
-        if (p.keys !== null) fromList++;
-        if (plain[n][i] !== ref.key) differsFromPlain++;
       }
-    }
-    const conditioned = sessions.flat().filter((p) => p.keysig || p.root || p.family).length;
-    console.log(`# magenta conditions: ${compared} presses (${fromList} with nextFromKeyList, ${conditioned} with a `
-      + `condition set; ${setterCalls} setter calls, ${unsets} of them to None) identical keys; max |logit diff| `
-      + `${maxDiff.toExponential(2)}; smallest top-2 margin ${minMargin.toExponential(2)}; `
-      + `${differsFromPlain} keys differ from the same presses without conditions`);
-    assert.ok(compared >= 2000);
-    assert.ok(maxDiff < 1e-4, `max logit difference ${maxDiff}`);
-    assert.ok(new Set(keys.flat()).size > 20);
-    // The conditions reach the keys, so a wrong condition row or a setter that did nothing would show.
-    assert.ok(differsFromPlain > compared / 10, `${differsFromPlain} keys differ without conditions`);
-    assert.ok(unsets > 100);
-  });
+      genie.dispose();
+      assert.match(magentaTf.version_core, /^2\./); // its own TF.js, not the app's 4.x
+
+      let compared = 0;
+      let fromList = 0;
+      let maxDiff = 0;
+      let minMargin = Infinity;
+      let differsFromPlain = 0;
+      for (const [n, rows] of reference.entries()) {
+        for (const [i, ref] of rows.entries()) {
+          const p = sessions[n][i];
+          assert.equal(keys[n][i], ref.key, `session ${n} press ${i} (keysig ${p.keysig}, root ${p.root}, family `
+            + `${p.family}): magenta key ${keys[n][i]}, ours ${ref.key} (our top-2 margin ${ref.margin})`);
+          for (let k = 0; k < 88; k++) maxDiff = Math.max(maxDiff, Math.abs(logits[n][i][k] - ref.logits[k]));
+          minMargin = Math.min(minMargin, ref.margin);
+          compared++;
+          if (p.keys !== null) fromList++;
+          if (plain[n][i] !== ref.key) differsFromPlain++;
+        }
+      }
+      const distinct = new Set(keys.flat()).size;
+      const conditioned = sessions.flat().filter((p) => p.keysig || p.root || p.family).length;
+      console.log(`# magenta ${cs.cls} (${cs.conditions}): ${compared} presses (${fromList} with nextFromKeyList, `
+        + `${conditioned} with a condition set; ${setterCalls} setter calls, ${unsets} of them to None) identical `
+        + `keys (${distinct} distinct); max |logit diff| ${maxDiff.toExponential(2)}; smallest top-2 margin ${minMargin.toExponential(2)}; `
+        + `${differsFromPlain} keys differ from the same presses without conditions`);
+      assert.ok(compared >= cs.sessions * cs.presses);
+      if (index === 0) assert.ok(compared >= 2000);
+      assert.ok(maxDiff < 1e-4, `max logit difference ${maxDiff}`);
+      assert.ok(distinct > 10, `${distinct} distinct keys`); // the schedule exercises the model
+      // The conditions reach the keys, so a wrong condition row or a setter that did nothing would show.
+      assert.ok(differsFromPlain > compared / 10, `${differsFromPlain} keys differ without conditions`);
+      assert.ok(unsets >= cs.unsets, `${unsets} setter calls to None`);
+    });
+}
