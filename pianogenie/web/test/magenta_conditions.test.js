@@ -1,11 +1,12 @@
 // The real @magenta/music 1.23.1 conditioned classes play conditioned models of ours exported with
-// `pianogenie export --format magenta`, loaded over HTTP from 127.0.0.1 (`keysig,chord` ->
-// PianoGenieKeysigChord over thousands of presses; `chord` -> PianoGenieChord and `keysig,style`
-// -> PianoGenieKeysig, style played as none, over fewer): the same keys at temperature 0 as our decoder (PyTorch, float64) fed the same
-// 32 ms-rounded delta times and the same condition ids, over thousands of presses with `next` and
-// `nextFromKeyList`, conditions changing every few presses through the class's setters
-// (setKeySignature, setChordRoot, setChordFamily; 0 = None unsets one, resetState unsets all),
-// and the same logits.
+// `pianogenie export --format magenta`, loaded over HTTP from 127.0.0.1: `keysig,chord` ->
+// PianoGenieKeysigChord over thousands of presses, `chord` -> PianoGenieChord and `keysig,style`
+// -> PianoGenieKeysig (style played as none) over fewer. The same keys at temperature 0 as our
+// decoder (PyTorch, float64) fed the same 32 ms-rounded delta times and the same condition ids,
+// with `next` and `nextFromKeyList`, conditions changing every few presses through the class's
+// setters (setKeySignature, setChordRoot, setChordFamily; 0 = None unsets one, resetState unsets
+// all), and the same logits. PianoGenieKeysigChordFamily (key + family, no root) is not tested:
+// no set of our conditions maps to it (chord always brings root and family together).
 //
 // Like magenta.test.js, this file loads no @tensorflow/tfjs 4: @magenta/music runs on its own
 // nested TF.js 2.x, and TF.js versions in one process share one global kernel registry.
