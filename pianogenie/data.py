@@ -91,7 +91,7 @@ def load_notes(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]]:
 def _decompress(path: Path, raw: bytes) -> bytes:
     try:
         return _gzip.decompress(raw)
-    except (OSError, EOFError, ValueError, _InflateError) as e:
+    except (OSError, EOFError, ValueError, _InflateError) as e:  # type: ignore[misc]  # isal's stub makes IsalError an instance
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
 
 
@@ -139,7 +139,7 @@ def load_labels(path: str | os.PathLike) -> dict[str, list[np.ndarray]] | None:
     if not isinstance(obj, dict) or obj.get("columns") != list(LABEL_COLUMNS):
         raise UserError(f"{path}: \"labels\" must hold \"columns\": {list(LABEL_COLUMNS)} and a list per split")
     notes = load_notes(path)
-    out = {}
+    out: dict[str, list[np.ndarray]] = {}
     top = np.array(COLUMN_SIZES) - 1
     for split, perfs in notes.items():
         rows = obj.get(split)

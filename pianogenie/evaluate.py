@@ -114,7 +114,7 @@ DEFAULT_TEMPERATURE = 0.25  # the app's slider, PianoGenie.press's and decode's 
 
 
 @torch.no_grad()
-def harmony_metrics(model: Autoencoder, performances: list[np.ndarray], labels: list[np.ndarray], cfg: Config,
+def harmony_metrics(model: Autoencoder, performances: Sequence[np.ndarray], labels: Sequence[np.ndarray], cfg: Config,
                     temperatures: tuple[float, ...] = (0.0, DEFAULT_TEMPERATURE), batch_size: int = 256,
                     seed: int = 0, device: str | torch.device = "cpu") -> dict:
     """Chord-tone and in-key rates of the real notes (human) and of the decoder's own keys, driven
@@ -152,7 +152,9 @@ def harmony_metrics(model: Autoencoder, performances: list[np.ndarray], labels: 
     for i in range(0, len(starts), batch_size):
         idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
-        c_np = batch.c.cpu().numpy()
+        c_all = batch.c
+        assert c_all is not None, "a labelled split"
+        c_np = c_all.cpu().numpy()
         tally("human", batch.k.cpu().numpy(), c_np, mask)
         b = model.quant.discrete_to_real(model.buttons(batch.k, batch.t, batch.lengths))  # (B, T)
         for name, given in settings:
@@ -161,7 +163,7 @@ def harmony_metrics(model: Autoencoder, performances: list[np.ndarray], labels: 
                 played = torch.empty_like(batch.k)
                 for j in range(batch.k.shape[1]):
                     logits, state = model.dec.step(prev, batch.t[:, j], b[:, j], state,
-                                                   c=batch.c[:, j] if given else None)
+                                                   c=c_all[:, j] if given else None)
                     if temp > 0:
                         u = torch.rand(logits.shape, generator=gen).clamp_(1e-12, 1.0).to(logits.device)
                         logits = logits - temp * torch.log(-torch.log(u))  # Gumbel-max: softmax(logits / T)

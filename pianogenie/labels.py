@@ -56,7 +56,8 @@ def parse_conditions(text: str) -> tuple[str, ...]:
 
 def condition_columns(conditions: tuple[str, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The label columns a model with `conditions` reads, and their one-hot widths, in input order."""
-    cols, sizes = [], []
+    cols: list[int] = []
+    sizes: list[int] = []
     for name in conditions:
         c, s = CONDITIONS[name]
         cols += c

@@ -94,7 +94,7 @@ class PackedDecoder:
         self._cond_rows = folded[:, NUM_KEYS + 3:].T  # (sum of sizes, 4H)
         self._cond_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if sizes else np.zeros(0, int)
         self._table = _aligned(self._base_table)  # (89, 4H), with the conditions in force added
-        self._cond_ids = None
+        self._cond_ids: tuple | None = None
         self.set_condition_ids((0,) * len(sizes))
         K0 = np.concatenate([folded[:, NUM_KEYS + 1:NUM_KEYS + 3].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
         layers.append((self._buf[0:2 + H], _aligned(K0), None))

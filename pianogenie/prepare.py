@@ -284,8 +284,8 @@ class _JsonWriter:
 
     FLUSH = 8 << 20  # bytes of JSON compressed at a time
 
-    def __init__(self, folder: Path, keep_arrays: bool, labels: bool = False):
-        self.folder, self.keep, self.labels = folder, keep_arrays, labels
+    def __init__(self, folder: Path, keep_notes: int | None, labels: bool = False):
+        self.folder, self.keep, self.labels = folder, keep_notes, labels  # arrays kept for the cache while within keep notes
         self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
         self.label_parts: dict = {}  # the same for the labels' rows
         self.arrays: dict = {}
@@ -301,8 +301,10 @@ class _JsonWriter:
             self._flush(part)
 
     def add(self, split: str, name: str, r: _Result) -> None:
+        assert r.json is not None and r.array is not None, "a prepared performance"
         self._append(self.parts, split, "", r.json)
         if self.labels:
+            assert r.labels is not None, "a labelled performance"
             self._append(self.label_parts, split, "labels-", orjson.dumps(r.labels.tolist()))
         if self.keep is not None:
             self.arrays.setdefault(split, []).append(r.array)

@@ -38,6 +38,7 @@ import re
 import shutil
 import tempfile
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,7 +254,7 @@ def is_precached(rel: str, default_model: str = "models/") -> bool:
 
 
 def service_worker(version: str, urls: list[str], samples: dict[str, str], first: list[str],
-                   lazy: list[str] = ()) -> bytes:
+                   lazy: Sequence[str] = ()) -> bytes:
     """The service worker: the app and default model (`urls`, precached) and the other models
     (`lazy`, cached when first fetched) under a cache named by the build `version`, served
     network-first; the samples (`samples`: URL -> content hash; `first`

@@ -70,8 +70,10 @@ class StoreWriter:
         files = self.files.get(split) or self._open(split)
         for j, (c, dtype) in enumerate(COLUMNS.items()):
             files[c].write(np.ascontiguousarray(notes[:, j], dtype=dtype).tobytes())
-        for j, c in enumerate(self.label_columns):
-            files[c].write(np.ascontiguousarray(labels[:, j], dtype=LABEL_DTYPE).tobytes())
+        if self.label_columns:
+            assert labels is not None, "this store holds labels"
+            for j, c in enumerate(self.label_columns):
+                files[c].write(np.ascontiguousarray(labels[:, j], dtype=LABEL_DTYPE).tobytes())
         files["names"].write(orjson.dumps(name) + b"\n")
         self.counts[split][0] += 1
         self.counts[split][1] += len(notes)
@@ -175,6 +177,7 @@ class StoreSplit(Sequence):
     def labels(self, i: int) -> np.ndarray:
         """Performance i's (N, 4) int8 condition labels (the store must hold labels)."""
         a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+        assert self.label_columns is not None, "a store with labels"
         return np.stack([np.asarray(c[a:b]) for c in self.label_columns], axis=1)
 
     @property

@@ -59,7 +59,7 @@ class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
     def __init__(self, performances: Sequence[np.ndarray], name: str = "split", velocity: bool = False,
-                 labels: list[np.ndarray] | None = None):
+                 labels: Sequence[np.ndarray] | None = None):
         """`labels`: per performance its (N, 4) condition ids (`pianogenie.data.load_labels`), or None."""
         from pianogenie.store import StoreSplit
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install everything the tests need, then run the whole suite: Python (pytest), JS units and the
-# headless-Chromium browser test (node --test). Tests needing ../shared skip when it is absent.
+# Install everything the tests need, then run the style checks (scripts/lint.sh) and the whole suite:
+# Python (pytest), JS units and the headless-Chromium browser tests (node --test). Tests needing
+# ../shared skip when it is absent.
+
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -13,6 +15,7 @@ if ! command -v "${CHROMIUM:-/usr/bin/chromium}" >/dev/null; then
   fi
 fi
 status=0
+bash scripts/lint.sh || status=$?
 .venv/bin/python -m pytest -q "$@" || status=$?
 PIANOGENIE_PYTHON="$PWD/.venv/bin/python" npm test --prefix pianogenie/web || status=$?
 exit $status

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
                      what="evaluate result (JSON)", ours=written_by("evaluate"), force=args.force)
     model, cfg = load_model(args.model)
-    metrics = {"model": str(args.model)}
+    metrics: dict = {"model": str(args.model)}
     if args.data is not None:
         data = load_notes(args.data)
         if args.split not in data:

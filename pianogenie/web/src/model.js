@@ -58,7 +58,9 @@ export function checkExport(cfg, weights) {
   if (has('num_keys') && cfg.num_keys !== numKeys) throw new Error(`cfg.json num_keys=${JSON.stringify(cfg.num_keys)}, but the decoder has ${numKeys} keys`);
   if (has('data_delta_time_max') && !(typeof cfg.data_delta_time_max === 'number' && Number.isFinite(cfg.data_delta_time_max) && cfg.data_delta_time_max > 0)) throw new Error(`cfg.json data_delta_time_max=${JSON.stringify(cfg.data_delta_time_max)} must be a finite number > 0`);
   if (has('lowest_pitch') && !(isInt(cfg.lowest_pitch) && cfg.lowest_pitch >= 0 && cfg.lowest_pitch <= 128 - numKeys)) throw new Error(`cfg.json lowest_pitch=${JSON.stringify(cfg.lowest_pitch)}: its keys must lie in MIDI 0..127`);
-  for (const [k, most] of [['name', MAX_NAME_CHARS], ['description', MAX_DESCRIPTION_CHARS]]) {
+  /** @type {Array<[string, number]>} */
+  const texts = [['name', MAX_NAME_CHARS], ['description', MAX_DESCRIPTION_CHARS]];
+  for (const [k, most] of texts) {
     // eslint-disable-next-line no-control-regex
     if (has(k) && cfg[k] !== null && !(typeof cfg[k] === 'string' && cfg[k].length <= most && !/[\u0000-\u001f\u007f-\u009f]/.test(cfg[k]))) {
       throw new Error(`cfg.json ${k} must be text of at most ${most} printable characters`);
