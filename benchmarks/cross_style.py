@@ -26,8 +26,11 @@ def unigram(train: list[np.ndarray], test: list[np.ndarray]) -> dict:
         counts += np.bincount(p[:, 2].astype(np.int64), minlength=88)
     logp = np.log(counts / counts.sum())
     keys = np.concatenate([p[:, 2].astype(np.int64) for p in test])
-    return {"perplexity": math.exp(-float(logp[keys].mean())),
-            "key_accuracy": float((keys == int(np.argmax(counts))).mean()), "contour_violation_ratio": None}
+    return {
+        "perplexity": math.exp(-float(logp[keys].mean())),
+        "key_accuracy": float((keys == int(np.argmax(counts))).mean()),
+        "contour_violation_ratio": None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             model, cfg = load_model(ckpt)
             model.eval()
             m = evaluate(model, notes[split], cfg, name=split)
-            table.setdefault(model_name, {})[name] = {k: m[k] for k in
-                                                      ("perplexity", "key_accuracy", "contour_violation_ratio")}
+            table.setdefault(model_name, {})[name] = {
+                k: m[k] for k in ("perplexity", "key_accuracy", "contour_violation_ratio")
+            }
         table.setdefault("unigram", {})[name] = unigram(notes["train"], notes[split])
 
     cols = [s.split("=", 1)[0] + " (" + s.rsplit(":", 1)[1] + ")" for s in args.data]

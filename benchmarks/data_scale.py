@@ -82,8 +82,13 @@ def build_copies(source: Path, copies: int, root: Path) -> int:
 def timed(cmd: list[str], env: dict) -> tuple[float, float]:
     """(wall s, peak RSS GB) of a command, by /usr/bin/time."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
-        proc = subprocess.run(["/usr/bin/time", "-o", t.name, "-f", "%e %M", *cmd], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(
+            ["/usr/bin/time", "-o", t.name, "-f", "%e %M", *cmd],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if proc.returncode:
             sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
         wall, kb = t.read().split()[-2:]
@@ -106,7 +111,11 @@ def main() -> int:
         return 0
     sizes = [int(x) for x in args.copies.split(",")]
     work = args.keep or Path(tempfile.mkdtemp(prefix="data-scale-"))
-    env = {**os.environ, "PIANOGENIE_CACHE": str(work / "cache"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {
+        **os.environ,
+        "PIANOGENIE_CACHE": str(work / "cache"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
     py = [sys.executable, "-m", "pianogenie"]
     print(f"source: {args.source}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, work folder {work}")
     rows = []
@@ -115,7 +124,9 @@ def main() -> int:
             copies = work / f"x{k}"
             files = build_copies(args.source, k, copies)
             store = work / f"x{k}.store"
-            cmd = [*py, "prepare", str(copies), "-o", str(store)] + (["--workers", str(args.workers)] if args.workers else [])
+            cmd = [*py, "prepare", str(copies), "-o", str(store)] + (
+                ["--workers", str(args.workers)] if args.workers else []
+            )
             p_wall, p_rss = timed(cmd, env)
             import orjson
 
@@ -128,12 +139,14 @@ def main() -> int:
             t_val = phases["validation"]
             t_wall -= t_val  # the command's start to its first step done; the validation is printed apart
             rows.append((k, files, notes, p_wall, p_rss, size, t_wall, t_rss))
-            print(f"{k:3d}x: {files:6d} files, {notes / 1e6:6.1f} M notes | prepare {p_wall:7.1f} s, "
-                  f"{1e3 * p_wall / files:5.2f} ms/file, peak RSS {p_rss:5.2f} GB | store {size / 2**30:5.2f} GB | "
-                  f"train start {t_wall:5.1f} s (imports {phases['imports']:.1f}, open {phases['open']:.2f}, Trainer "
-                  f"{phases['trainer']:.1f}, first step {phases['first_step']:.2f}), peak RSS {t_rss:5.2f} GB "
-                  f"(then a validation: {t_val:4.1f} s) | load average {os.getloadavg()[0]:.2f}",
-                  flush=True)
+            print(
+                f"{k:3d}x: {files:6d} files, {notes / 1e6:6.1f} M notes | prepare {p_wall:7.1f} s, "
+                f"{1e3 * p_wall / files:5.2f} ms/file, peak RSS {p_rss:5.2f} GB | store {size / 2**30:5.2f} GB | "
+                f"train start {t_wall:5.1f} s (imports {phases['imports']:.1f}, open {phases['open']:.2f}, Trainer "
+                f"{phases['trainer']:.1f}, first step {phases['first_step']:.2f}), peak RSS {t_rss:5.2f} GB "
+                f"(then a validation: {t_val:4.1f} s) | load average {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
             shutil.rmtree(copies)
             shutil.rmtree(run, ignore_errors=True)
             if k != sizes[-1]:
@@ -143,22 +156,28 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     base = rows[0]
-    print("\n| copies | files | M notes | prepare s | ms/file (ratio) | prepare peak RSS GB (ratio) | store GB | "
-          "train start s (ratio) | train peak RSS GB (ratio) |")
+    print(
+        "\n| copies | files | M notes | prepare s | ms/file (ratio) | prepare peak RSS GB (ratio) | store GB | "
+        "train start s (ratio) | train peak RSS GB (ratio) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for k, files, notes, p_wall, p_rss, size, t_wall, t_rss in rows:
         per = 1e3 * p_wall / files
         per0 = 1e3 * base[3] / base[1]
-        print(f"| {k}x | {files} | {notes / 1e6:.1f} | {p_wall:.1f} | {per:.2f} ({per / per0:.2f}x) | "
-              f"{p_rss:.2f} ({p_rss / base[4]:.2f}x) | {size / 2**30:.2f} | {t_wall:.1f} ({t_wall / base[6]:.2f}x) | "
-              f"{t_rss:.2f} ({t_rss / base[7]:.2f}x) |")
+        print(
+            f"| {k}x | {files} | {notes / 1e6:.1f} | {p_wall:.1f} | {per:.2f} ({per / per0:.2f}x) | "
+            f"{p_rss:.2f} ({p_rss / base[4]:.2f}x) | {size / 2**30:.2f} | {t_wall:.1f} ({t_wall / base[6]:.2f}x) | "
+            f"{t_rss:.2f} ({t_rss / base[7]:.2f}x) |"
+        )
     last = rows[-1]
     per_ratio = (last[3] / last[1]) / (base[3] / base[1])
-    print(f"\nat {last[0]}x: prepare peak RSS {last[4]:.2f} GB (goal <= {GOAL_RSS_GB}: "
-          f"{'met' if last[4] <= GOAL_RSS_GB else 'NOT met'}), train start peak RSS {last[7]:.2f} GB (goal <= "
-          f"{GOAL_RSS_GB}: {'met' if last[7] <= GOAL_RSS_GB else 'NOT met'}), prepare time per file "
-          f"{per_ratio:.2f}x 1x's (goal <= {GOAL_PER_FILE_RATIO}: {'met' if per_ratio <= GOAL_PER_FILE_RATIO else 'NOT met'}), "
-          f"train start {last[6]:.1f} s (goal <= {GOAL_TRAIN_START_S:g}: {'met' if last[6] <= GOAL_TRAIN_START_S else 'NOT met'})")
+    print(
+        f"\nat {last[0]}x: prepare peak RSS {last[4]:.2f} GB (goal <= {GOAL_RSS_GB}: "
+        f"{'met' if last[4] <= GOAL_RSS_GB else 'NOT met'}), train start peak RSS {last[7]:.2f} GB (goal <= "
+        f"{GOAL_RSS_GB}: {'met' if last[7] <= GOAL_RSS_GB else 'NOT met'}), prepare time per file "
+        f"{per_ratio:.2f}x 1x's (goal <= {GOAL_PER_FILE_RATIO}: {'met' if per_ratio <= GOAL_PER_FILE_RATIO else 'NOT met'}), "
+        f"train start {last[6]:.1f} s (goal <= {GOAL_TRAIN_START_S:g}: {'met' if last[6] <= GOAL_TRAIN_START_S else 'NOT met'})"
+    )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

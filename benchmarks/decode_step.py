@@ -48,8 +48,9 @@ def percentiles(ns: list[int]) -> tuple[float, float]:
     return float(np.median(us)), float(np.percentile(us, 99))
 
 
-def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int,
-                gap: float) -> list[int]:
+def bench_torch(
+    model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float
+) -> list[int]:
     gen = torch.Generator().manual_seed(0)
     state, k_m1, last = None, torch.tensor([SOS]), None
     out = []
@@ -58,7 +59,9 @@ def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
             t0 = time.perf_counter_ns()
             dt = cfg.data_delta_time_max if last is None else min(max(t - last, 0.0), cfg.data_delta_time_max)
             last = t
-            logits, state = model.dec.step(k_m1, torch.tensor([dt]), model.quant.discrete_to_real(torch.tensor([b])), state)
+            logits, state = model.dec.step(
+                k_m1, torch.tensor([dt]), model.quant.discrete_to_real(torch.tensor([b])), state
+            )
             k_m1 = torch.multinomial(torch.softmax(logits / TEMPERATURE, dim=-1), 1, generator=gen)[:, 0]
             int(k_m1)
             t1 = time.perf_counter_ns()
@@ -69,10 +72,12 @@ def bench_torch(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
     return out
 
 
-def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int,
-                gap: float) -> list[int]:
+def bench_plain(
+    model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float
+) -> list[int]:
     w = {name: p.detach().numpy() for name, p in model.dec.state_dict().items()}
     step = plain_step(w, cfg.model_rnn_num_layers)
+
     def zeros() -> list[np.ndarray]:  # one (H,) state vector per layer
         return [np.zeros(cfg.model_rnn_dim, np.float32) for _ in range(cfg.model_rnn_num_layers)]
 
@@ -99,8 +104,9 @@ def bench_plain(model: Autoencoder, cfg: Config, times: np.ndarray, buttons: np.
     return out
 
 
-def bench_numpy(genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float,
-                read_velocity: bool = False) -> list[int]:
+def bench_numpy(
+    genie: PianoGenie, times: np.ndarray, buttons: np.ndarray, warmup: int, gap: float, read_velocity: bool = False
+) -> list[int]:
     """`press` (and, with read_velocity, reading the press's velocity, as a player does)."""
     out = []
     press, clock, sleep = genie.press, time.perf_counter_ns, time.sleep
@@ -133,8 +139,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is fastest at batch 1)")
-    p.add_argument("--gap-ms", type=float, default=0.0, help="sleep between presses, as a player leaves "
-                   "(BLAS worker threads go idle in the gaps; default 0: back to back)")
+    p.add_argument(
+        "--gap-ms",
+        type=float,
+        default=0.0,
+        help="sleep between presses, as a player leaves "
+        "(BLAS worker threads go idle in the gaps; default 0: back to back)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.model or REFERENCE.is_file():
@@ -166,28 +177,38 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"model: {source} ({cfg.model_rnn_num_layers} x {cfg.model_rnn_dim})")
     print(f"cpu: {os.cpu_count()} cores, 1-min load average {load:.1f} (other processes inflate the tail)")
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
-          f"({args.threads} thread), numpy {np.__version__}; {args.steps} steps, batch 1, T={TEMPERATURE}, "
-          f"{args.gap_ms:g} ms between presses")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__} "
+        f"({args.threads} thread), numpy {np.__version__}; {args.steps} steps, batch 1, T={TEMPERATURE}, "
+        f"{args.gap_ms:g} ms between presses"
+    )
     print(f"{'':24}{'median us':>12}{'p99 us':>12}")
     print(f"{'torch dec.step+sample':24}{tm:12.1f}{tp:12.1f}")
     print(f"{'plain numpy step':24}{pm:12.1f}{pp:12.1f}   (no sampling)")
     print(f"{'numpy press':24}{nm:12.1f}{np99:12.1f}")
     print(f"{'  again, no velocity':24}{km:12.1f}{kp:12.1f}   (alternating with the next row)")
     print(f"{'  with velocity head':24}{vm:12.1f}{vp:12.1f}   (press + its velocity)")
-    print(f"speed-up of press: vs torch median {tm / nm:.1f}x, p99 {tp / np99:.1f}x; "
-          f"vs plain numpy step median {pm / nm:.2f}x, p99 {pp / np99:.2f}x")
-    print(f"goal as set (median <= 30 us, p99 <= 60 us): median {'met' if nm <= 30 else 'NOT met'}, "
-          f"p99 {'met' if np99 <= 60 else 'NOT met'}")
+    print(
+        f"speed-up of press: vs torch median {tm / nm:.1f}x, p99 {tp / np99:.1f}x; "
+        f"vs plain numpy step median {pm / nm:.2f}x, p99 {pp / np99:.2f}x"
+    )
+    print(
+        f"goal as set (median <= 30 us, p99 <= 60 us): median {'met' if nm <= 30 else 'NOT met'}, "
+        f"p99 {'met' if np99 <= 60 else 'NOT met'}"
+    )
     # Where the goal was set the torch step took ~180 us and a plain numpy step ~28 us: as same-run
     # ratios, the goal asks for a press >= 6x faster than the torch step and no slower than 30/28 of
     # the plain step. (Rough: neither baseline here is byte-for-byte the one measured there.)
-    print(f"goal as same-run ratios: press >= {TORCH_WHERE_SET_US / 30:.0f}x faster than torch: "
-          f"{'met' if tm / nm >= TORCH_WHERE_SET_US / 30 else 'NOT met'} ({tm / nm:.1f}x); press <= "
-          f"{30 / PLAIN_WHERE_SET_US:.2f}x the plain numpy step: {'met' if nm / pm <= 30 / PLAIN_WHERE_SET_US else 'NOT met'} "
-          f"({nm / pm:.2f}x)")
-    print(f"velocity (issue 13): press with velocity / without = {vm / km:.3f} median, {vp / kp:.3f} p99; goal <= 1.15: "
-          f"{'met' if vm / km <= 1.15 else 'NOT met'}")
+    print(
+        f"goal as same-run ratios: press >= {TORCH_WHERE_SET_US / 30:.0f}x faster than torch: "
+        f"{'met' if tm / nm >= TORCH_WHERE_SET_US / 30 else 'NOT met'} ({tm / nm:.1f}x); press <= "
+        f"{30 / PLAIN_WHERE_SET_US:.2f}x the plain numpy step: {'met' if nm / pm <= 30 / PLAIN_WHERE_SET_US else 'NOT met'} "
+        f"({nm / pm:.2f}x)"
+    )
+    print(
+        f"velocity (issue 13): press with velocity / without = {vm / km:.3f} median, {vp / kp:.3f} p99; goal <= 1.15: "
+        f"{'met' if vm / km <= 1.15 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ from pianogenie.train import Trainer, lr_at
 KEYS = ("perplexity", "key_accuracy", "loss_contour", "contour_violation_ratio")
 
 
-def run(cfg: Config, data: dict, run_dir: str, device: str | None, fast: bool,
-        nudge: bool = False) -> tuple[Trainer, dict]:
+def run(
+    cfg: Config, data: dict, run_dir: str, device: str | None, fast: bool, nudge: bool = False
+) -> tuple[Trainer, dict]:
     trainer = Trainer(cfg, data, run_dir, device=device, progress=False, fast_path=fast)
     if nudge:
         with torch.no_grad():
@@ -53,7 +54,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=300)
     args, overrides = parser.parse_known_args()
     cfg = Config(batch_size=256, lr=2e-3, lr_warmup_steps=100).override(
-        [f"--max_num_steps={args.steps}", f"--eval_frequency={args.steps}", "--summarize_frequency=50", *overrides])
+        [f"--max_num_steps={args.steps}", f"--eval_frequency={args.steps}", "--summarize_frequency=50", *overrides]
+    )
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         data = benchmark_notes(args.data, tmp)
@@ -61,8 +63,12 @@ def main() -> int:
             return 0
         data = {"train": data["train"], "validation": data["validation"]}
         results = {}
-        for name, fast, nudge in (("plain", False, False), ("plain again", False, False),
-                                  ("plain nudged", False, True), ("fast", True, False)):
+        for name, fast, nudge in (
+            ("plain", False, False),
+            ("plain again", False, False),
+            ("plain nudged", False, True),
+            ("fast", True, False),
+        ):
             trainer, results[name] = run(cfg, data, f"{tmp}/{name.replace(' ', '_')}", args.device, fast, nudge)
         print(f"{trainer.device}, torch {torch.__version__}: {args.steps} steps at batch {cfg.batch_size}, validation:")
         for name, val in results.items():

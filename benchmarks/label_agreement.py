@@ -89,10 +89,14 @@ def keys(root: Path, n_perfs: int | None = None, seed: int = 0) -> None:
     print(f"key signature vs ASAP: {perfs} performances, {notes_total} notes, {time.perf_counter() - t0:.0f} s")
     print(f"  {'finder':<10} {'weighting':<9} {'per note':>9} {'±1 fifth':>9} {'per perf':>9}")
     for c in sorted(combos, key=lambda c: -hit[c]):
-        print(f"  {c[0]:<10} {c[1]:<9} {hit[c] / notes_total:9.3f} {hit_near[c] / notes_total:9.3f} "
-              f"{perf_hit[c] / perfs:9.3f}")
-    print(f"  windowed estimate_keys(window_s=30, krumhansl, duration): per note {win_hit / notes_total:.3f}, "
-          f"±1 fifth {win_near / notes_total:.3f}")
+        print(
+            f"  {c[0]:<10} {c[1]:<9} {hit[c] / notes_total:9.3f} {hit_near[c] / notes_total:9.3f} "
+            f"{perf_hit[c] / perfs:9.3f}"
+        )
+    print(
+        f"  windowed estimate_keys(window_s=30, krumhansl, duration): per note {win_hit / notes_total:.3f}, "
+        f"±1 fifth {win_near / notes_total:.3f}"
+    )
 
 
 def chords(root: Path, n_songs: int | None, seed: int) -> None:
@@ -117,13 +121,14 @@ def chords(root: Path, n_songs: int | None, seed: int) -> None:
                 rr, rf = refs[u]
                 er, ef = est_root.at(t), est_fam.at(t)
                 keep = rr > 0
-                hits[mode][u] += [(er == rr)[keep].sum(), (ef == rf)[keep].sum(),
-                                  ((er == rr) & (ef == rf))[keep].sum()]
+                hits[mode][u] += [(er == rr)[keep].sum(), (ef == rf)[keep].sum(), ((er == rr) & (ef == rf))[keep].sum()]
         for u in at:
             counts[u] += int((refs[u][0] > 0).sum())
     sample = f"seeded sample of {len(songs)} (seed {seed})" if n_songs is not None else f"all {len(songs)}"
-    print(f"chords vs POP909 chord_midi.txt: {sample} songs, {time.perf_counter() - t0:.0f} s; "
-          f"over annotated chords (not N): {counts['time'] / 100:.0f} s, {counts['note']} notes")
+    print(
+        f"chords vs POP909 chord_midi.txt: {sample} songs, {time.perf_counter() - t0:.0f} s; "
+        f"over annotated chords (not N): {counts['time'] / 100:.0f} s, {counts['note']} notes"
+    )
     print(f"  {'windows':<10} {'unit':<5} {'root':>6} {'family':>7} {'both':>6}")
     for mode in modes:
         for u in ("time", "note"):

@@ -58,7 +58,9 @@ def main() -> int:
 
     source = find_source(args.source)
     count = min(args.limit or len(source.performances), len(source.performances))
-    print(f"source: {args.source} ({count} performances), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"source: {args.source} ({count} performances), {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "maestro.json.gz"
@@ -101,17 +103,23 @@ def main() -> int:
 
     print(f"prepare (CLI, end to end):   {t_cli:7.2f} s")
     print(f"prepare() in a fresh process:{t_prepare:7.2f} s  -> {n_notes} notes, {size_mb:.1f} MB gzip")
-    print(f"load_notes after prepare:    {t_load:7.2f} s  (goal <= {GOAL_LOAD_S} s: {'met' if t_load <= GOAL_LOAD_S else 'NOT met'})")
+    print(
+        f"load_notes after prepare:    {t_load:7.2f} s  (goal <= {GOAL_LOAD_S} s: {'met' if t_load <= GOAL_LOAD_S else 'NOT met'})"
+    )
     print(f"load_notes, cold cache:      {t_load_json:7.2f} s  (parsing the JSON)")
     if t_json is not None:
-        print(f"stdlib gzip + json.load:     {t_json:7.2f} s  ({t_json / t_load_json:.1f}x the cold load_notes; "
-              f"the issue measured it at {ISSUE_JSON_LOAD_S} s)")
+        print(
+            f"stdlib gzip + json.load:     {t_json:7.2f} s  ({t_json / t_load_json:.1f}x the cold load_notes; "
+            f"the issue measured it at {ISSUE_JSON_LOAD_S} s)"
+        )
     if not args.skip_baseline:
         t_pm, n_pm = pretty_midi_serial(source, args.limit)
         print(f"pretty_midi serial parse:    {t_pm:7.2f} s  -> {n_pm} notes (before dropping unplayable ones)")
         for name, t in (("prepare()", t_prepare), ("CLI", t_cli)):
             ratio = t_pm / t
-            print(f"speed-up {name} vs pretty_midi: {ratio:.1f}x (goal >= {GOAL_RATIO:.0f}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})")
+            print(
+                f"speed-up {name} vs pretty_midi: {ratio:.1f}x (goal >= {GOAL_RATIO:.0f}x: {'met' if ratio >= GOAL_RATIO else 'NOT met'})"
+            )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 

@@ -53,8 +53,11 @@ class TimedTrainer(Trainer):
         if val is not None:
             wall = time.perf_counter() - self.t0
             self.history.append((self.step, wall, val["perplexity"], val["contour_violation_ratio"]))
-            print(f"  step {self.step:6d}  {wall:8.1f} s  validation perplexity {val['perplexity']:.3f}  "
-                  f"contour violation {val['contour_violation_ratio']:.4f}", flush=True)
+            print(
+                f"  step {self.step:6d}  {wall:8.1f} s  validation perplexity {val['perplexity']:.3f}  "
+                f"contour violation {val['contour_violation_ratio']:.4f}",
+                flush=True,
+            )
             for target in self.targets:
                 if target not in self.reached and val["perplexity"] < target:
                     self.reached[target] = (wall, self.step, val["perplexity"])
@@ -67,13 +70,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="gpu", help=f"named recipe ({', '.join(recipes.names())})")
     parser.add_argument("--data", help="prepared notes file (default: prepare ../shared/data/maestro-asap)")
-    parser.add_argument("--targets", type=float, nargs="+", default=[3.794, 3.50],
-                        help="validation perplexities to reach (default: 3.794 3.50)")
+    parser.add_argument(
+        "--targets",
+        type=float,
+        nargs="+",
+        default=[3.794, 3.50],
+        help="validation perplexities to reach (default: 3.794 3.50)",
+    )
     parser.add_argument("--eval-every", type=int, default=500, help="steps between evaluations (default 500)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--run-dir", help="where the run goes (default: a temporary folder)")
-    parser.add_argument("--to-end", action="store_true", help="train to the recipe's max_num_steps even "
-                        "after the last target, to report its final quality")
+    parser.add_argument(
+        "--to-end",
+        action="store_true",
+        help="train to the recipe's max_num_steps even after the last target, to report its final quality",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     args, overrides = parser.parse_known_args()
     cfg = recipes.recipe(args.recipe).override([*overrides, f"--eval_frequency={args.eval_every}"])
@@ -82,13 +93,23 @@ def main() -> int:
         if data is None:
             return 0
         torch.set_num_threads(1)  # as `train` does: parallelism from shard threads (CPU) or the GPU
-        trainer = TimedTrainer(cfg, data, args.run_dir or os.path.join(tmp, "run"), device=args.device,
-                               workers=default_workers(), targets=args.targets, to_end=args.to_end,
-                               progress=False)
+        trainer = TimedTrainer(
+            cfg,
+            data,
+            args.run_dir or os.path.join(tmp, "run"),
+            device=args.device,
+            workers=default_workers(),
+            targets=args.targets,
+            to_end=args.to_end,
+            progress=False,
+        )
         device = trainer.device
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({default_workers()} cores)"
-        print(f"recipe {args.recipe}: batch {cfg.batch_size}, lr {cfg.lr}, up to {cfg.max_num_steps} steps, "
-              f"evaluating every {cfg.eval_frequency}; {name}, torch {torch.__version__}", flush=True)
+        print(
+            f"recipe {args.recipe}: batch {cfg.batch_size}, lr {cfg.lr}, up to {cfg.max_num_steps} steps, "
+            f"evaluating every {cfg.eval_frequency}; {name}, torch {torch.__version__}",
+            flush=True,
+        )
         try:
             trainer.train()
         except _Reached:
@@ -100,9 +121,14 @@ def main() -> int:
             else:
                 print(f"below {target}: not reached in {trainer.step} steps")
         if args.json:
-            results = {"recipe": args.recipe, "config": dataclasses.asdict(cfg), "device": name,
-                       "torch": torch.__version__, "history": trainer.history,
-                       "reached": {str(t): trainer.reached.get(t) for t in args.targets}}
+            results = {
+                "recipe": args.recipe,
+                "config": dataclasses.asdict(cfg),
+                "device": name,
+                "torch": torch.__version__,
+                "history": trainer.history,
+                "reached": {str(t): trainer.reached.get(t) for t in args.targets},
+            }
             atomic_write_text(args.json, json.dumps(results, indent=1) + "\n")
     return 0
 

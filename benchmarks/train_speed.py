@@ -59,7 +59,7 @@ def tutorial_batch(performances: list[list[tuple]], cfg: Config) -> tuple[torch.
     batch_k, batch_t = [], []
     for p in random.choices(performances, k=cfg.batch_size):
         offset = random.randrange(0, len(p) - cfg.seq_len)
-        sub = p[offset:offset + cfg.seq_len]
+        sub = p[offset : offset + cfg.seq_len]
         stretch = 1 - cfg.data_augment_time_stretch_max + random.random() * 2 * cfg.data_augment_time_stretch_max
         shift = random.randint(-cfg.data_augment_transpose_max, cfg.data_augment_transpose_max)
         sub = [(n[0] * stretch, n[1] * stretch, max(0, min(n[2] + shift, NUM_KEYS - 1)), n[3]) for n in sub]
@@ -100,8 +100,13 @@ def our_loop(data, cfg: Config, steps: int, workers: int, run_dir: str) -> float
     rng = np.random.default_rng(0)
 
     def step():
-        batch = trainer.windows.sample(rng, cfg.batch_size, cfg.data_delta_time_max,
-                                       cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max)
+        batch = trainer.windows.sample(
+            rng,
+            cfg.batch_size,
+            cfg.data_delta_time_max,
+            cfg.data_augment_time_stretch_max,
+            cfg.data_augment_transpose_max,
+        )
         trainer.train_step(batch)
 
     return _steps_per_second(step, steps)
@@ -178,8 +183,11 @@ def device_main(args, data) -> int:
             for r in range(args.rounds):
                 tutorial.append(tutorial_loop(data["train"], cfg, args.steps, torch.get_num_threads(), device))
                 ours.append(trainer_loop(data, cfg, args.steps, device, f"{tmp}/b{batch_size}r{r}"))
-            print(f"batch {batch_size:4d}: tutorial loop {max(tutorial):7.1f} steps/s, ours {max(ours):7.1f} "
-                  f"steps/s -> x{max(ours) / max(tutorial):.2f}", flush=True)
+            print(
+                f"batch {batch_size:4d}: tutorial loop {max(tutorial):7.1f} steps/s, ours {max(ours):7.1f} "
+                f"steps/s -> x{max(ours) / max(tutorial):.2f}",
+                flush=True,
+            )
         if args.bound:
             for batch_size in args.batch_sizes:
                 try:
@@ -270,8 +278,11 @@ def device_bound(data, cfg: Config, device: str, run_dir: str, steps: int = 50) 
         for i in range(steps):
             trainer.train_step(batches[i % 8])
         torch.cuda.synchronize(device)
-    kernels = [(e.key, getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0), e.count)
-               for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
+    kernels = [
+        (e.key, getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0), e.count)
+        for e in prof.key_averages()
+        if e.device_type == DeviceType.CUDA
+    ]
     gpu = sum(t for _, t, _ in kernels) / steps / 1e3  # ms per step
     rec32 = recurrence_ms(cfg, device)
     try:
@@ -282,11 +293,15 @@ def device_bound(data, cfg: Config, device: str, run_dir: str, steps: int = 50) 
         graph = f"{graph_step_ms(cfg, batches[0], device):.2f} ms"
     except Exception as e:
         graph = f"failed ({type(e).__name__}: {str(e)[:80]})"
-    print(f"batch {cfg.batch_size:4d}: the whole step (forward, backward, clip, fused Adam) replayed as one CUDA "
-          f"graph: {graph} per step (no launch overhead: what the GPU alone needs)")
-    print(f"batch {cfg.batch_size:4d}: a train step (batch on the GPU) takes {wall:.2f} ms wall "
-          f"({1e3 / wall:.0f} steps/s); the GPU's kernels {gpu:.2f} ms of it ({gpu / wall:.0%}), "
-          f"{sum(c for _, _, c in kernels) / steps:.0f} launches; the LSTMs alone (fwd+bwd) {rec32:.2f} ms fp32, {rec16}")
+    print(
+        f"batch {cfg.batch_size:4d}: the whole step (forward, backward, clip, fused Adam) replayed as one CUDA "
+        f"graph: {graph} per step (no launch overhead: what the GPU alone needs)"
+    )
+    print(
+        f"batch {cfg.batch_size:4d}: a train step (batch on the GPU) takes {wall:.2f} ms wall "
+        f"({1e3 / wall:.0f} steps/s); the GPU's kernels {gpu:.2f} ms of it ({gpu / wall:.0%}), "
+        f"{sum(c for _, _, c in kernels) / steps:.0f} launches; the LSTMs alone (fwd+bwd) {rec32:.2f} ms fp32, {rec16}"
+    )
     for name, t, count in sorted(kernels, key=lambda k: -k[1])[:6]:
         print(f"    {t / steps / 1e3:6.3f} ms/step  x{count // steps:<3d} {name[:90]}")
 
@@ -297,10 +312,19 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2, help="alternate the loops this many times")
     parser.add_argument("--device", default="cpu", help="cpu (default) or an accelerator such as cuda")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256],
-                        help="batch sizes to compare on an accelerator (default: 32 256)")
-    parser.add_argument("--bound", action="store_true", help="on a GPU, also measure what bounds a step: "
-                        "wall vs kernel time (profiler), the LSTM recurrence's time, the top kernels")
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[32, 256],
+        help="batch sizes to compare on an accelerator (default: 32 256)",
+    )
+    parser.add_argument(
+        "--bound",
+        action="store_true",
+        help="on a GPU, also measure what bounds a step: "
+        "wall vs kernel time (profiler), the LSTM recurrence's time, the top kernels",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = benchmark_notes(args.data, tmp)
@@ -311,14 +335,17 @@ def main() -> int:
         cfg = Config()
         default_threads = torch.get_num_threads()  # what the tutorial ran with
         workers = default_workers()
-        print(f"batch {cfg.batch_size} x {cfg.seq_len}, LSTM {cfg.model_rnn_num_layers} x {cfg.model_rnn_dim}, "
-              f"{args.steps} steps per measurement, {workers} cores, torch {torch.__version__}, "
-              f"load average {os.getloadavg()[0]:.2f}")
+        print(
+            f"batch {cfg.batch_size} x {cfg.seq_len}, LSTM {cfg.model_rnn_num_layers} x {cfg.model_rnn_dim}, "
+            f"{args.steps} steps per measurement, {workers} cores, torch {torch.__version__}, "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
         results: dict[str, list[float]] = {}
         for r in range(args.rounds):
             runs = {
-                f"tutorial loop (torch default: {default_threads} threads)":
-                    lambda: tutorial_loop(data["train"], cfg, args.steps, threads=default_threads),
+                f"tutorial loop (torch default: {default_threads} threads)": lambda: tutorial_loop(
+                    data["train"], cfg, args.steps, threads=default_threads
+                ),
                 "tutorial loop (1 thread)": lambda: tutorial_loop(data["train"], cfg, args.steps, threads=1),
                 f"ours ({workers} shard threads)": lambda r=r: our_loop(data, cfg, args.steps, workers, f"{tmp}/r{r}"),
             }
@@ -328,8 +355,10 @@ def main() -> int:
         gflop = step_gflop(cfg)
         for name, values in results.items():
             best = max(values)
-            print(f"{name:45s} {best:6.2f} steps/s (best of {len(values)})  x{best / base:.2f} vs tutorial default"
-                  f"  {best * gflop:5.1f} GFLOP/s")
+            print(
+                f"{name:45s} {best:6.2f} steps/s (best of {len(values)})  x{best / base:.2f} vs tutorial default"
+                f"  {best * gflop:5.1f} GFLOP/s"
+            )
         # What limits it: a step is a fixed amount of matrix work. The recurrence can only run as
         # one small product per time step, (rows per shard, H) @ (H, 4H) forward and again backward;
         # everything else (input projections, weight gradients) can run as large products. Charging
@@ -341,11 +370,15 @@ def main() -> int:
         recurrent = 2 * layer_directions * 2 * cfg.batch_size * cfg.seq_len * 4 * H * H / 1e9  # forward + backward
         bound = workers / ((gflop - recurrent) / big_rate + recurrent / small_rate)
         ours = max(results[list(results)[-1]])
-        print(f"a step is {gflop:.1f} GFLOP, {recurrent:.1f} of it in the recurrence. One core: "
-              f"({shard_rows * cfg.seq_len}, {2 * H}) @ ({2 * H}, {4 * H}) runs at {big_rate:.1f} GFLOP/s, a time "
-              f"step's ({shard_rows}, {H}) @ ({H}, {4 * H}) at {small_rate:.1f}; ours averages {ours * gflop / workers:.1f}.")
-        print(f"bound (each product at those rates on all {workers} cores, gate arithmetic free): {bound:.2f} steps/s "
-              f"= x{bound / base:.2f} vs tutorial default; ours reaches {ours / bound:.0%} of it")
+        print(
+            f"a step is {gflop:.1f} GFLOP, {recurrent:.1f} of it in the recurrence. One core: "
+            f"({shard_rows * cfg.seq_len}, {2 * H}) @ ({2 * H}, {4 * H}) runs at {big_rate:.1f} GFLOP/s, a time "
+            f"step's ({shard_rows}, {H}) @ ({H}, {4 * H}) at {small_rate:.1f}; ours averages {ours * gflop / workers:.1f}."
+        )
+        print(
+            f"bound (each product at those rates on all {workers} cores, gate arithmetic free): {bound:.2f} steps/s "
+            f"= x{bound / base:.2f} vs tutorial default; ours reaches {ours / bound:.0%} of it"
+        )
     return 0
 
 

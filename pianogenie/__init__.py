@@ -29,8 +29,11 @@ def _early_exit(signum, frame):
     # nothing is written yet: leave at once, in one line (an exception raised inside a C
     # extension's import can crash the interpreter)
     command = next((a for a in _sys.argv[1:] if not a.startswith("-")), None)
-    _os.write(2, f"pianogenie {command}: interrupted ({_NAMES.get(signum, signum)}) while starting; "
-              "nothing was written\n".encode())
+    _os.write(
+        2,
+        f"pianogenie {command}: interrupted ({_NAMES.get(signum, signum)}) while starting; "
+        "nothing was written\n".encode(),
+    )
     _os._exit(128 + signum)
 
 

@@ -54,6 +54,7 @@ def _number(kind):
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{text[:20]} is out of range")
         return value
+
     return parse
 
 

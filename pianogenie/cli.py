@@ -23,11 +23,20 @@ SUBCOMMANDS = {
     "prepare": ("pianogenie.commands.prepare", "MAESTRO MIDI -> validated note sequences (gzip JSON)"),
     "train": ("pianogenie.commands.train", "train the autoencoder on a prepared notes file"),
     "evaluate": ("pianogenie.commands.evaluate", "score a trained model (or the 2021 tutorial's model.pt) on a split"),
-    "export": ("pianogenie.commands.export", "export a trained decoder to TensorFlow.js weights for the browser app (or for @magenta/music)"),
+    "export": (
+        "pianogenie.commands.export",
+        "export a trained decoder to TensorFlow.js weights for the browser app (or for @magenta/music)",
+    ),
     "serve": ("pianogenie.commands.serve", "play Piano Genie in the browser (serves the app and a model on 127.0.0.1)"),
-    "build-site": ("pianogenie.commands.build_site", "write the app and a model as a static website (any host, installable, offline)"),
+    "build-site": (
+        "pianogenie.commands.build_site",
+        "write the app and a model as a static website (any host, installable, offline)",
+    ),
     "decode": ("pianogenie.commands.decode", "turn a button performance (MIDI/JSON/CSV) into a piano MIDI file"),
-    "plot": ("pianogenie.commands.plot", "plot a run's training curves (loss, contour violation ratio) to PNG, PDF or SVG"),
+    "plot": (
+        "pianogenie.commands.plot",
+        "plot a run's training curves (loss, contour violation ratio) to PNG, PDF or SVG",
+    ),
 }
 
 
@@ -49,8 +58,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         "`pianogenie COMMAND --help` explains each command.",
     )
     parser.add_argument("--version", action="version", version=f"pianogenie {__version__}")
-    parser.add_argument("--debug", action="store_true", help=f"show the traceback of an unexpected error "
-                        f"(as {DEBUG_ENV}=1 does)")
+    parser.add_argument(
+        "--debug", action="store_true", help=f"show the traceback of an unexpected error (as {DEBUG_ENV}=1 does)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (module, help_line) in SUBCOMMANDS.items():
         if name == command:
@@ -75,8 +85,7 @@ def _interrupted_line(command: str | None, signum: int) -> str:
     """What an interrupt did: the outputs completed before it (util.WRITTEN), and that nothing
     partial was written (every output is all or nothing)."""
     done = list(dict.fromkeys(str(p) for p in util.WRITTEN))
-    what = (f"{', '.join(done[:4])}{' …' if len(done) > 4 else ''} had been written in full before it; "
-            if done else "")
+    what = f"{', '.join(done[:4])}{' …' if len(done) > 4 else ''} had been written in full before it; " if done else ""
     return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); {what}nothing partial was written"
 
 
@@ -130,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:  # the last-resort net: a bug, or an input no check caught yet
         if debug:
             traceback.print_exc()
-        print(f"pianogenie {command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
-              f"(a bug: please report it; --debug or {DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        print(
+            f"pianogenie {command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
+            f"(a bug: please report it; --debug or {DEBUG_ENV}=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         for s, old in handlers.items():

@@ -122,12 +122,17 @@ class Config:
         checks = [
             (self.seq_len >= 2, "seq_len must be >= 2"),
             (0 <= self.lr_min_ratio <= 1, "lr_min_ratio must be in [0, 1]"),
-            (0 <= self.loss_contour_final_from <= 1, "loss_contour_final_from must be in [0, 1] (a fraction of "
-             "max_num_steps; 1 = never)"),
+            (
+                0 <= self.loss_contour_final_from <= 1,
+                "loss_contour_final_from must be in [0, 1] (a fraction of max_num_steps; 1 = never)",
+            ),
             (self.data_augment_time_stretch_max < 1, "data_augment_time_stretch_max must be in [0, 1)"),
-            (self.velocity_bins >= 0 and (self.velocity_bins == 0 or 128 % self.velocity_bins == 0)
-             and self.velocity_hidden >= 1, "velocity_bins must be 0 (no velocity head) or divide 128, "
-             "velocity_hidden >= 1"),
+            (
+                self.velocity_bins >= 0
+                and (self.velocity_bins == 0 or 128 % self.velocity_bins == 0)
+                and self.velocity_hidden >= 1,
+                "velocity_bins must be 0 (no velocity head) or divide 128, velocity_hidden >= 1",
+            ),
             (self.train_keys or self.velocity_bins > 0, "train_keys=false needs a velocity head (velocity_bins)"),
             (0 <= self.condition_dropout <= 1, "condition_dropout must be in [0, 1]"),
         ]
@@ -176,14 +181,31 @@ def value_problem(cfg: Config) -> str | None:
             return f"{f.name}={value} must be a finite number"
     if not 0 <= cfg.seed <= MAX_SEED:
         return f"seed={cfg.seed} must be an integer in 0..{MAX_SEED}"
-    non_negative = ["loss_margin_multiplier", "loss_contour_multiplier", "loss_contour_multiplier_final",
-                    "loss_velocity_multiplier", "lr_warmup_steps", "data_augment_transpose_max",
-                    "data_augment_time_stretch_max", "eval_windows"]
+    non_negative = [
+        "loss_margin_multiplier",
+        "loss_contour_multiplier",
+        "loss_contour_multiplier_final",
+        "loss_velocity_multiplier",
+        "lr_warmup_steps",
+        "data_augment_transpose_max",
+        "data_augment_time_stretch_max",
+        "eval_windows",
+    ]
     for name in non_negative:
         if getattr(cfg, name) < 0:
             return f"{name}={getattr(cfg, name)} must be >= 0"
-    positive = ["lr", "grad_clip_norm", "data_delta_time_max", "batch_size", "seq_len", "model_rnn_dim",
-                "model_rnn_num_layers", "max_num_steps", "eval_frequency", "summarize_frequency"]
+    positive = [
+        "lr",
+        "grad_clip_norm",
+        "data_delta_time_max",
+        "batch_size",
+        "seq_len",
+        "model_rnn_dim",
+        "model_rnn_num_layers",
+        "max_num_steps",
+        "eval_frequency",
+        "summarize_frequency",
+    ]
     for name in positive:
         if getattr(cfg, name) <= 0:
             return f"{name}={getattr(cfg, name)} must be > 0"
@@ -196,10 +218,20 @@ def value_problem(cfg: Config) -> str | None:
 
 
 # What one value may be at most: far above any run of this project, far below what cannot be allocated.
-LIMITS = {"num_buttons": 128, "model_rnn_dim": 8192, "model_rnn_num_layers": 16, "seq_len": 1 << 16,
-          "batch_size": 1 << 16, "velocity_hidden": 8192, "data_augment_transpose_max": 87,
-          "data_delta_time_max": 1e6, "max_num_steps": 1 << 40, "lr_warmup_steps": 1 << 40,
-          "eval_frequency": 1 << 40, "summarize_frequency": 1 << 40}
+LIMITS = {
+    "num_buttons": 128,
+    "model_rnn_dim": 8192,
+    "model_rnn_num_layers": 16,
+    "seq_len": 1 << 16,
+    "batch_size": 1 << 16,
+    "velocity_hidden": 8192,
+    "data_augment_transpose_max": 87,
+    "data_delta_time_max": 1e6,
+    "max_num_steps": 1 << 40,
+    "lr_warmup_steps": 1 << 40,
+    "eval_frequency": 1 << 40,
+    "summarize_frequency": 1 << 40,
+}
 # What sizes may be together: parameters (encoder + decoder LSTMs, ~16 L H^2), the activations a
 # batch keeps for the backward pass (~B T H L per LSTM), the velocity head's (B T hidden). The
 # shipped GPU recipe uses ~1 % of each.
@@ -212,11 +244,17 @@ def allocation_problem(cfg: Config) -> str | None:
     h, layers, bt = cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.batch_size * cfg.seq_len
     params = 16 * layers * h * h + cfg.velocity_hidden * (h + 200) * (cfg.velocity_bins > 0)
     if params > MAX_PARAMETERS:
-        return (f"model_rnn_dim={h} x model_rnn_num_layers={layers} (with velocity_hidden={cfg.velocity_hidden}) "
-                f"is ~{params:.2g} parameters; at most {MAX_PARAMETERS:.2g}")
-    for what, n in [("model_rnn_dim x model_rnn_num_layers", bt * h * layers),
-                    ("velocity_hidden", bt * cfg.velocity_hidden * (cfg.velocity_bins > 0))]:
+        return (
+            f"model_rnn_dim={h} x model_rnn_num_layers={layers} (with velocity_hidden={cfg.velocity_hidden}) "
+            f"is ~{params:.2g} parameters; at most {MAX_PARAMETERS:.2g}"
+        )
+    for what, n in [
+        ("model_rnn_dim x model_rnn_num_layers", bt * h * layers),
+        ("velocity_hidden", bt * cfg.velocity_hidden * (cfg.velocity_bins > 0)),
+    ]:
         if n > MAX_ACTIVATIONS:
-            return (f"batch_size={cfg.batch_size} x seq_len={cfg.seq_len} x {what} is ~{n:.2g} activations "
-                    f"a step; at most {MAX_ACTIVATIONS:.2g} (make the batch, the windows or the model smaller)")
+            return (
+                f"batch_size={cfg.batch_size} x seq_len={cfg.seq_len} x {what} is ~{n:.2g} activations "
+                f"a step; at most {MAX_ACTIVATIONS:.2g} (make the batch, the windows or the model smaller)"
+            )
     return None

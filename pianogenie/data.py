@@ -135,16 +135,16 @@ def load_labels(path: str | os.PathLike) -> dict[str, list[np.ndarray]] | None:
     try:
         obj = orjson.loads(labels)["labels"]
     except (orjson.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"{path}: its \"labels\" key is not valid JSON") from None
+        raise UserError(f'{path}: its "labels" key is not valid JSON') from None
     if not isinstance(obj, dict) or obj.get("columns") != list(LABEL_COLUMNS):
-        raise UserError(f"{path}: \"labels\" must hold \"columns\": {list(LABEL_COLUMNS)} and a list per split")
+        raise UserError(f'{path}: "labels" must hold "columns": {list(LABEL_COLUMNS)} and a list per split')
     notes = load_notes(path)
     out: dict[str, list[np.ndarray]] = {}
     top = np.array(COLUMN_SIZES) - 1
     for split, perfs in notes.items():
         rows = obj.get(split)
         if not isinstance(rows, list) or len(rows) != len(perfs):
-            raise UserError(f"{path}: \"labels\" has no row list for each of the {len(perfs)} {split} performances")
+            raise UserError(f'{path}: "labels" has no row list for each of the {len(perfs)} {split} performances')
         out[split] = []
         for i, (perf, r) in enumerate(zip(perfs, rows)):
             try:
@@ -152,8 +152,10 @@ def load_labels(path: str | os.PathLike) -> dict[str, list[np.ndarray]] | None:
             except (ValueError, TypeError):
                 raise UserError(f"{path}: labels of {split} performance {i} are not rows of 4 integers") from None
             if len(a) != len(perf) or (a < 0).any() or (a > top).any():
-                raise UserError(f"{path}: labels of {split} performance {i}: expected {len(perf)} rows of "
-                                f"ids within {tuple(COLUMN_SIZES)}")
+                raise UserError(
+                    f"{path}: labels of {split} performance {i}: expected {len(perf)} rows of "
+                    f"ids within {tuple(COLUMN_SIZES)}"
+                )
             out[split].append(a.astype(np.int8))
     return out
 
@@ -276,7 +278,11 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
     if isinstance(obj, dict):
         obj.pop("labels", None)  # condition labels: load_labels reads them
     if not isinstance(obj, dict) or not obj or not set(obj) <= set(SPLITS):
-        got = f"an object with keys {', '.join(map(str, obj))}" if isinstance(obj, dict) else f"a JSON {type(obj).__name__}"
+        got = (
+            f"an object with keys {', '.join(map(str, obj))}"
+            if isinstance(obj, dict)
+            else f"a JSON {type(obj).__name__}"
+        )
         raise UserError(f"{path}: wrong structure: expected an object with keys among {', '.join(SPLITS)}, got {got}")
     out: dict[str, list[np.ndarray]] = {}
     for split, perfs in obj.items():
@@ -288,10 +294,11 @@ def _parse_general(path: Path, text: bytes) -> dict[str, list[np.ndarray]]:
             if not isinstance(perf, list):
                 raise UserError(f"{where} is not a list of [t, d, k, v] number rows")
             for j, row in enumerate(perf):  # exact types: numpy would read "1" or true as numbers
-                if not (isinstance(row, list) and len(row) == 4
-                        and all(type(x) in (int, float) for x in row)):
-                    raise UserError(f"{where}, note {j}: expected [t, d, k, v] (four numbers), got "
-                                    f"{orjson.dumps(row)[:80].decode(errors='replace')}")
+                if not (isinstance(row, list) and len(row) == 4 and all(type(x) in (int, float) for x in row)):
+                    raise UserError(
+                        f"{where}, note {j}: expected [t, d, k, v] (four numbers), got "
+                        f"{orjson.dumps(row)[:80].decode(errors='replace')}"
+                    )
             try:
                 a = np.array(perf, dtype=np.float64)
             except (ValueError, TypeError):

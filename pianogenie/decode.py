@@ -71,8 +71,14 @@ class Press:
 # Reading button performances
 
 
-def read_presses(path: str | Path, num_buttons: int = NUM_BUTTONS, *, duration: float = DEFAULT_DURATION,
-                 velocity: int | None = None, warn: Callable[[str], None] | None = None) -> list[Press]:
+def read_presses(
+    path: str | Path,
+    num_buttons: int = NUM_BUTTONS,
+    *,
+    duration: float = DEFAULT_DURATION,
+    velocity: int | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> list[Press]:
     """Read and validate a button performance; any problem is a UserError naming the file (and row).
     What is read but changed on the way (a MIDI file's pitches folded onto the buttons) is told to
     `warn` (default: this module's logger)."""
@@ -137,8 +143,10 @@ def _read_midi(path: Path, data: bytes, num_buttons: int, warn: Callable[[str], 
         warn(f"{path.name} uses {len(pitches)} distinct pitches; folded onto {num_buttons} buttons by pitch order")
     button = {p: r * num_buttons // len(pitches) if len(pitches) > num_buttons else r for r, p in enumerate(pitches)}
     # a note never released lasts to the end of the file
-    return [Press(start, button[pitch], max((now if end is None else end) - start, MIN_DURATION), velocity)
-            for start, end, pitch, velocity in notes]
+    return [
+        Press(start, button[pitch], max((now if end is None else end) - start, MIN_DURATION), velocity)
+        for start, end, pitch, velocity in notes
+    ]
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
@@ -151,13 +159,17 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, dict | list]]:
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        (n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.lstrip().startswith("#")
+    ]
     if not lines:
         return []
     dialect = csv.excel_tab if "\t" in lines[0][1] and "," not in lines[0][1] else csv.excel
     try:
-        cells = [(n, [c.strip() for c in row]) for (n, _), row in zip(lines, csv.reader([line for _, line in lines], dialect))]
+        cells = [
+            (n, [c.strip() for c in row])
+            for (n, _), row in zip(lines, csv.reader([line for _, line in lines], dialect))
+        ]
     except csv.Error as e:  # a field past csv's size limit, a NUL byte, ...
         raise UserError(f"{path} is not a CSV of presses ({e})") from None
     names = ["time", "button", "duration"]
@@ -166,8 +178,10 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict]]:
         missing = {"time", "button"} - set(names)
         unknown = set(names) - {"time", "button", "duration", "velocity"}
         if missing or unknown:
-            raise UserError(f"{path} line {cells[0][0]}: header must name columns time, button[, duration, velocity] "
-                            f"(got {', '.join(cells[0][1])})")
+            raise UserError(
+                f"{path} line {cells[0][0]}: header must name columns time, button[, duration, velocity] "
+                f"(got {', '.join(cells[0][1])})"
+            )
         cells = cells[1:]
     rows = []
     for n, row in cells:
@@ -197,8 +211,10 @@ def _press(path: Path, where: str, row, num_buttons: int, duration: float, veloc
         raise UserError(f"{path} {where}: a press needs a time and a button, got {row!r}"[:300])
     unknown = sorted(set(row) - PRESS_KEYS)
     if unknown:  # a misspelt key (velocty) would vanish silently; CSV refuses unknown columns too
-        raise UserError(f"{path} {where}: unknown key(s) {', '.join(map(repr, unknown))}"[:240]
-                        + f" (a press has {', '.join(sorted(PRESS_KEYS))})")
+        raise UserError(
+            f"{path} {where}: unknown key(s) {', '.join(map(repr, unknown))}"[:240]
+            + f" (a press has {', '.join(sorted(PRESS_KEYS))})"
+        )
 
     def number(key: str, default=None) -> float:
         v = row.get(key, default)
@@ -224,11 +240,14 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
         if p.time < 0:
             raise UserError(f"{path}: press {i} has a negative time ({p.time:g} s)")
         if p.time + p.duration > MAX_SECONDS:
-            raise UserError(f"{path}: press {i} ends at {p.time + p.duration:g} s; a performance must end within "
-                            f"{MAX_SECONDS:g} s")
+            raise UserError(
+                f"{path}: press {i} ends at {p.time + p.duration:g} s; a performance must end within {MAX_SECONDS:g} s"
+            )
         if i and p.time < presses[i - 1].time:
-            raise UserError(f"{path}: press {i} at {p.time:g} s comes before the previous one at "
-                            f"{presses[i - 1].time:g} s (times must be non-decreasing)")
+            raise UserError(
+                f"{path}: press {i} at {p.time:g} s comes before the previous one at "
+                f"{presses[i - 1].time:g} s (times must be non-decreasing)"
+            )
     return presses
 
 
@@ -236,16 +255,23 @@ def _validated(path: Path, presses: list[Press]) -> list[Press]:
 # Decoding
 
 
-def decode_performance(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
-                       keys: Sequence[int] | None = None) -> np.ndarray:
+def decode_performance(
+    presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25, keys: Sequence[int] | None = None
+) -> np.ndarray:
     """The key (0..87) the decoder plays for each press, in order, from a fresh session: (N,) int.
     `keys`: the allowed key indices (None = all)."""
     return decode_with_velocities(presses, genie, temperature, keys=keys)[0]
 
 
-def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperature: float = 0.25,
-                           input_velocity: bool = True, keys: Sequence[int] | None = None,
-                           key=None, chords=None) -> tuple[np.ndarray, np.ndarray]:
+def decode_with_velocities(
+    presses: Sequence[Press],
+    genie: PianoGenie,
+    temperature: float = 0.25,
+    input_velocity: bool = True,
+    keys: Sequence[int] | None = None,
+    key=None,
+    chords=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Keys (N,) and velocities (N,) played for each press from a fresh session: a press's own
     velocity where it has one and `input_velocity`, else the model's (fixed without a head). The
     model's velocity history follows what is played. `keys`: the allowed key indices (None = all).
@@ -259,14 +285,16 @@ def decode_with_velocities(presses: Sequence[Press], genie: PianoGenie, temperat
         roots, families = chords[0].at(times), chords[1].at(times)
     for i, p in enumerate(presses):
         chord = None if chords is None else (int(roots[i]), int(families[i]))
-        played[i] = genie.press(p.time, p.button, temperature, keys,
-                                velocity=p.velocity if input_velocity else None, key=key, chord=chord)
+        played[i] = genie.press(
+            p.time, p.button, temperature, keys, velocity=p.velocity if input_velocity else None, key=key, chord=chord
+        )
         velocities[i] = genie.velocity
     return played, velocities
 
 
-def performance_midi(presses: Sequence[Press], keys: Sequence[int] | np.ndarray,
-                     velocities: Sequence[int] | np.ndarray | None = None) -> pretty_midi.PrettyMIDI:
+def performance_midi(
+    presses: Sequence[Press], keys: Sequence[int] | np.ndarray, velocities: Sequence[int] | np.ndarray | None = None
+) -> pretty_midi.PrettyMIDI:
     """A one-track piano MIDI with a note per press (see the module docstring for re-struck keys);
     velocities default to the presses' own (DEFAULT_VELOCITY where they have none)."""
     if velocities is None:

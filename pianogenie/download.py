@@ -105,15 +105,18 @@ def download(
                     raise UserError(f"could not resume {url}: the server sent another range; run again to restart")
                 length = resp.headers.get("Content-Length")
                 total = offset + int(length) if length is not None else size
-                with open(part, "ab" if offset else "wb") as f, tqdm(
-                    total=total,
-                    initial=offset,
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    desc=f"download {dest.name}",
-                    disable=None if progress is None else not progress,
-                ) as bar:
+                with (
+                    open(part, "ab" if offset else "wb") as f,
+                    tqdm(
+                        total=total,
+                        initial=offset,
+                        unit="B",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        desc=f"download {dest.name}",
+                        disable=None if progress is None else not progress,
+                    ) as bar,
+                ):
                     received = 0
                     while block := resp.read(_CHUNK):
                         f.write(block)
@@ -130,8 +133,10 @@ def download(
             reason = getattr(e, "reason", None) or e
             kept = part.stat().st_size if part.exists() else 0
             if kept:
-                raise UserError(f"could not download {url}: {reason}; run again to resume "
-                                f"({part} keeps the {kept} bytes that arrived)") from None
+                raise UserError(
+                    f"could not download {url}: {reason}; run again to resume "
+                    f"({part} keeps the {kept} bytes that arrived)"
+                ) from None
             part.unlink(missing_ok=True)
             raise UserError(f"could not download {url}: {reason}; nothing arrived, run again when online") from None
 

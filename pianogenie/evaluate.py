@@ -27,10 +27,20 @@ from pianogenie.windows import Batch, Notes, eval_windows
 
 
 @torch.no_grad()
-def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config, protocol: str = "all",
-             batch_size: int = 256, device: str | torch.device = "cpu", name: str = "split",
-             progress: bool = False, velocity_baselines: VelocityBaselines | None = None,
-             step: int | None = None, sample: int = 0, labels: list[np.ndarray] | None = None) -> dict:
+def evaluate(
+    model: Autoencoder,
+    performances: Sequence[np.ndarray],
+    cfg: Config,
+    protocol: str = "all",
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    name: str = "split",
+    progress: bool = False,
+    velocity_baselines: VelocityBaselines | None = None,
+    step: int | None = None,
+    sample: int = 0,
+    labels: list[np.ndarray] | None = None,
+) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
     also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
     built from the train split), on the notes after each performance's 8th.
@@ -50,13 +60,28 @@ def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config
     was_training = model.training
     model.eval()
     conditioned = bool(cfg.conditions) and notes.labels is not None
-    sums = dict(ce_none=0.0, ce=0.0, correct=0.0, notes=0.0, margin=0.0, contour=0.0, pairs=0.0, viol_tut=0.0, viol_paper=0.0,
-                velocity=0.0)
+    sums = dict(
+        ce_none=0.0,
+        ce=0.0,
+        correct=0.0,
+        notes=0.0,
+        margin=0.0,
+        contour=0.0,
+        pairs=0.0,
+        viol_tut=0.0,
+        viol_paper=0.0,
+        velocity=0.0,
+    )
     hist = torch.zeros(cfg.num_buttons, dtype=torch.float64)
     # disable=None: no bar where stderr is not a terminal (a log file gets the result, not the bar)
-    for i in tqdm(range(0, len(starts), batch_size), desc=f"evaluate {name}", unit="batch",
-                  disable=None if progress else True, leave=False):
-        idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
+    for i in tqdm(
+        range(0, len(starts), batch_size),
+        desc=f"evaluate {name}",
+        unit="batch",
+        disable=None if progress else True,
+        leave=False,
+    ):
+        idx, mask = notes.index(starts[i : i + batch_size], lengths[i : i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
         outputs: dict = {}
         terms, hat_k, e = losses(model, batch, cfg, outputs=outputs)
@@ -105,8 +130,15 @@ def evaluate(model: Autoencoder, performances: Sequence[np.ndarray], cfg: Config
         "button_histogram": [int(x) for x in hist.tolist()],
         "button_entropy_bits": float(-(nz * np.log2(nz)).sum()) + 0.0,  # + 0.0: no "-0.0"
         **_velocity_metrics(vel_sums),
-        **({"conditions": list(cfg.condition_names), "cross_entropy_no_conditions": sums["ce_none"] / sums["notes"],
-            "perplexity_no_conditions": math.exp(sums["ce_none"] / sums["notes"])} if conditioned else {}),
+        **(
+            {
+                "conditions": list(cfg.condition_names),
+                "cross_entropy_no_conditions": sums["ce_none"] / sums["notes"],
+                "perplexity_no_conditions": math.exp(sums["ce_none"] / sums["notes"]),
+            }
+            if conditioned
+            else {}
+        ),
     }
 
 
@@ -114,9 +146,16 @@ DEFAULT_TEMPERATURE = 0.25  # the app's slider, PianoGenie.press's and decode's 
 
 
 @torch.no_grad()
-def harmony_metrics(model: Autoencoder, performances: Sequence[np.ndarray], labels: Sequence[np.ndarray], cfg: Config,
-                    temperatures: tuple[float, ...] = (0.0, DEFAULT_TEMPERATURE), batch_size: int = 256,
-                    seed: int = 0, device: str | torch.device = "cpu") -> dict:
+def harmony_metrics(
+    model: Autoencoder,
+    performances: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    cfg: Config,
+    temperatures: tuple[float, ...] = (0.0, DEFAULT_TEMPERATURE),
+    batch_size: int = 256,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Chord-tone and in-key rates of the real notes (human) and of the decoder's own keys, driven
     by the encoder's buttons of every evaluation window, at each temperature (0 = argmax), with the
     true conditions (a conditioned model) and with none. Sampling is seeded: the same figures each run."""
@@ -150,7 +189,7 @@ def harmony_metrics(model: Autoencoder, performances: Sequence[np.ndarray], labe
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     for i in range(0, len(starts), batch_size):
-        idx, mask = notes.index(starts[i:i + batch_size], lengths[i:i + batch_size], cfg.seq_len)
+        idx, mask = notes.index(starts[i : i + batch_size], lengths[i : i + batch_size], cfg.seq_len)
         batch = notes.gather(idx, mask, cfg.data_delta_time_max).to(device)
         c_all = batch.c
         assert c_all is not None, "a labelled split"
@@ -162,8 +201,9 @@ def harmony_metrics(model: Autoencoder, performances: Sequence[np.ndarray], labe
                 state, prev = None, torch.full_like(batch.k[:, 0], SOS)
                 played = torch.empty_like(batch.k)
                 for j in range(batch.k.shape[1]):
-                    logits, state = model.dec.step(prev, batch.t[:, j], b[:, j], state,
-                                                   c=c_all[:, j] if given else None)
+                    logits, state = model.dec.step(
+                        prev, batch.t[:, j], b[:, j], state, c=c_all[:, j] if given else None
+                    )
                     if temp > 0:
                         u = torch.rand(logits.shape, generator=gen).clamp_(1e-12, 1.0).to(logits.device)
                         logits = logits - temp * torch.log(-torch.log(u))  # Gumbel-max: softmax(logits / T)
@@ -175,8 +215,10 @@ def harmony_metrics(model: Autoencoder, performances: Sequence[np.ndarray], labe
         d = out
         for part in name.split("/")[:-1]:
             d = d.setdefault(part, {})
-        d[name.split("/")[-1]] = {"chord_tone_rate": chord_hits / chord_n if chord_n else None,
-                                  "in_key_rate": key_hits / key_n if key_n else None}
+        d[name.split("/")[-1]] = {
+            "chord_tone_rate": chord_hits / chord_n if chord_n else None,
+            "in_key_rate": key_hits / key_n if key_n else None,
+        }
     out["chord_notes"], out["key_notes"] = int(counts["human"][1]), int(counts["human"][3])
     return out
 

@@ -45,8 +45,11 @@ GOLDEN_SPLIT = "validation"
 
 def decoder_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
     """The `dec.*` (then `vel.*`) entries of the state dict, in order, as float32 arrays."""
-    weights = {k: v.detach().cpu().to(torch.float32).numpy() for k, v in model.state_dict().items()
-               if k.startswith(("dec.", "vel."))}
+    weights = {
+        k: v.detach().cpu().to(torch.float32).numpy()
+        for k, v in model.state_dict().items()
+        if k.startswith(("dec.", "vel."))
+    }
     if "dec.input.weight" not in weights:
         raise UserError("the checkpoint holds no decoder weights (dec.*)")
     return weights
@@ -57,7 +60,7 @@ def tfjs_weights(weights: dict[str, np.ndarray], shard_bytes: int = SHARD_BYTES)
     and the byte stream is cut into shards, which the TF.js loader concatenates back."""
     specs = [{"name": name, "shape": list(w.shape), "dtype": "float32"} for name, w in weights.items()]
     blob = b"".join(np.ascontiguousarray(w, dtype="<f4").tobytes() for w in weights.values())
-    shards = [blob[i:i + shard_bytes] for i in range(0, len(blob), shard_bytes)] or [b""]
+    shards = [blob[i : i + shard_bytes] for i in range(0, len(blob), shard_bytes)] or [b""]
     paths = [f"group1-shard{i + 1}of{len(shards)}.bin" for i in range(len(shards))]
     return [{"paths": paths, "weights": specs}], shards
 
@@ -93,8 +96,9 @@ def synthetic_velocities(num_notes: int = GOLDEN_STEPS, seed: int = 0) -> np.nda
     return np.clip(np.rint(swell + rng.normal(0, 8, num_notes)), 1, 127).astype(np.int64)
 
 
-def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN_STEPS
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def validation_performance(
+    data_path: str | os.PathLike, num_notes: int = GOLDEN_STEPS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """The first `num_notes` notes of the first validation performance long enough.
     -> keys (N,), onsets (N,), velocities (N,), a description of where they came from."""
     from pianogenie.data import load_notes  # the data module is only needed with --data
@@ -109,7 +113,12 @@ def validation_performance(data_path: str | os.PathLike, num_notes: int = GOLDEN
             if k.min() < 0 or k.max() >= NUM_KEYS:
                 raise UserError(f"{data_path}: {GOLDEN_SPLIT} performance {i} has keys outside 0..{NUM_KEYS - 1}")
             v = np.clip(np.rint(notes[:, 3]), 1, 127).astype(np.int64)
-            return k, notes[:, 0].astype(np.float64), v, f"{GOLDEN_SPLIT} performance {i} of {Path(data_path).name}, notes 0..{num_notes - 1}"
+            return (
+                k,
+                notes[:, 0].astype(np.float64),
+                v,
+                f"{GOLDEN_SPLIT} performance {i} of {Path(data_path).name}, notes 0..{num_notes - 1}",
+            )
     raise UserError(f"{data_path}: no {GOLDEN_SPLIT} performance has {num_notes} notes")
 
 
@@ -128,15 +137,25 @@ def golden_case(model, cfg, k: np.ndarray, onsets: np.ndarray, source: str, v: n
         b_real = torch.from_numpy(button_value(b.astype(np.float64), cfg.num_buttons))[None]
         h_0 = torch.zeros(cfg.model_rnn_num_layers, 1, cfg.model_rnn_dim, dtype=torch.float64)
         c = golden_conditions(len(k), cfg.condition_names) if cfg.conditions else None  # (N, 4) ids
-        logits, _, h = dec(k_m1, torch.from_numpy(dt)[None], b_real, (h_0, torch.zeros_like(h_0)),
-                           return_hidden=True, c=None if c is None else torch.from_numpy(c)[None])  # (1, N, 88), (1, N, H)
+        logits, _, h = dec(
+            k_m1,
+            torch.from_numpy(dt)[None],
+            b_real,
+            (h_0, torch.zeros_like(h_0)),
+            return_hidden=True,
+            c=None if c is None else torch.from_numpy(c)[None],
+        )  # (1, N, 88), (1, N, H)
         velocity = {}
         if hasattr(model, "vel") and v is not None:
             s = history_states(np.array([len(k)]), state_inputs(v, k))  # (N, S)
-            hat_v = copy.deepcopy(model.vel).double()(h, torch.from_numpy(k)[None], torch.from_numpy(s).double()[None],
-                                                     torch.from_numpy(dt)[None], b_real)[0]  # (N, bins)
-            velocity = {"input_velocities": v.tolist(), "output_velocity_logits": hat_v.tolist(),
-                        "output_velocities": mean_velocity(hat_v).tolist()}
+            hat_v = copy.deepcopy(model.vel).double()(
+                h, torch.from_numpy(k)[None], torch.from_numpy(s).double()[None], torch.from_numpy(dt)[None], b_real
+            )[0]  # (N, bins)
+            velocity = {
+                "input_velocities": v.tolist(),
+                "output_velocity_logits": hat_v.tolist(),
+                "output_velocities": mean_velocity(hat_v).tolist(),
+            }
     return {
         "source": source,
         "precision": "float64",
@@ -178,8 +197,12 @@ def _previous_export_files(out: Path) -> set[str]:
     names = {name for name in _FIXED_FILES if (out / name).is_file()}
     try:
         manifest = json.loads((out / "weights_manifest.json").read_text())
-        names |= {p for group in manifest for p in group.get("paths", [])
-                  if isinstance(p, str) and _SHARD_NAME.match(p) and (out / p).is_file()}
+        names |= {
+            p
+            for group in manifest
+            for p in group.get("paths", [])
+            if isinstance(p, str) and _SHARD_NAME.match(p) and (out / p).is_file()
+        }
     except (OSError, ValueError, TypeError, AttributeError, RecursionError):
         pass
     return names
@@ -199,11 +222,14 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, 
     if not created and any(out.iterdir()):
         ours = folder_marked(out, "cfg.json", "export") or folder_marked(out, "magenta.json", "export")
         if not ours and not force:
-            raise UserError(f"--out {out} is a non-empty folder that holds no export of this command (no cfg.json "
-                            "or magenta.json with its mark); refusing to write into it (choose another folder, "
-                            "or pass --force)")
+            raise UserError(
+                f"--out {out} is a non-empty folder that holds no export of this command (no cfg.json "
+                "or magenta.json with its mark); refusing to write into it (choose another folder, "
+                "or pass --force)"
+            )
         # a proven previous export: its stale files go; with --force alone, only same-named files are replaced
         old = _previous_export_files(out) if ours else set()
+
     def in_old(name: str) -> Callable[[Path], bool]:
         return lambda p: name in old
 
@@ -223,8 +249,15 @@ def write_export_dir(out: Path, files: dict[str, bytes], inputs: tuple = (), *, 
             (out / stale).unlink(missing_ok=True)
 
 
-def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os.PathLike | None = None, *,
-           force: bool = False, name: str | None = None, description: str | None = None) -> dict:
+def export(
+    checkpoint: str | os.PathLike,
+    out: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    *,
+    force: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+) -> dict:
     """Export a run / checkpoint / tutorial model.pt to `out`. Returns the golden case written.
     `name` and `description` (what it was trained on) go into cfg.json for the app's genie picker."""
     from pianogenie.model import load_model
@@ -232,8 +265,10 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, data: str | os
     check_output(out, flag="--out", inputs=(checkpoint, data), folder=True)  # before any work
     model, cfg = load_model(checkpoint)
     if cfg.num_buttons < 2:  # the browser (model.js) refuses it too: nothing to play with
-        raise UserError(f"{checkpoint} is a language-model baseline (num_buttons={cfg.num_buttons}): it has no "
-                        "buttons to play; export a model trained with 2 or more buttons")
+        raise UserError(
+            f"{checkpoint} is a language-model baseline (num_buttons={cfg.num_buttons}): it has no "
+            "buttons to play; export a model trained with 2 or more buttons"
+        )
     manifest, shards = tfjs_weights(decoder_weights(model))
     if data is not None:
         k, onsets, v, source = validation_performance(data)

@@ -56,21 +56,37 @@ MAX_DESCRIPTION_CHARS = 300  # cfg.json `description` (what it was trained on)
 def decoder_specs(rnn_dim: int, num_layers: int, num_keys: int, condition_width: int = 0) -> dict[str, list[int]]:
     """web/src/decoder.js decoderWeightSpecs."""
     g = 4 * rnn_dim
-    specs = {"dec.input.weight": [rnn_dim, num_keys + 3 + condition_width], "dec.input.bias": [rnn_dim],
-             "dec.output.weight": [num_keys, rnn_dim], "dec.output.bias": [num_keys]}
+    specs = {
+        "dec.input.weight": [rnn_dim, num_keys + 3 + condition_width],
+        "dec.input.bias": [rnn_dim],
+        "dec.output.weight": [num_keys, rnn_dim],
+        "dec.output.bias": [num_keys],
+    }
     for layer in range(num_layers):
-        specs.update({f"dec.lstm.weight_ih_l{layer}": [g, rnn_dim], f"dec.lstm.weight_hh_l{layer}": [g, rnn_dim],
-                      f"dec.lstm.bias_ih_l{layer}": [g], f"dec.lstm.bias_hh_l{layer}": [g]})
+        specs.update(
+            {
+                f"dec.lstm.weight_ih_l{layer}": [g, rnn_dim],
+                f"dec.lstm.weight_hh_l{layer}": [g, rnn_dim],
+                f"dec.lstm.bias_ih_l{layer}": [g],
+                f"dec.lstm.bias_hh_l{layer}": [g],
+            }
+        )
     return specs
 
 
 def velocity_specs(rnn_dim: int, hidden: int, bins: int, num_state: int, num_keys: int) -> dict[str, list[int]]:
     """web/src/velocity.js velocityWeightSpecs."""
     d = num_state + NUM_DENSE_EXTRA
-    return {"vel.hidden.weight": [hidden, rnn_dim + num_keys + d], "vel.hidden.bias": [hidden],
-            "vel.output.weight": [bins, hidden], "vel.output.bias": [bins],
-            "vel.state_transition": [num_state, num_state], "vel.state_input": [num_state, 4],
-            "vel.feature_mean": [d], "vel.feature_std": [d]}
+    return {
+        "vel.hidden.weight": [hidden, rnn_dim + num_keys + d],
+        "vel.hidden.bias": [hidden],
+        "vel.output.weight": [bins, hidden],
+        "vel.output.bias": [bins],
+        "vel.state_transition": [num_state, num_state],
+        "vel.state_input": [num_state, 4],
+        "vel.feature_mean": [d],
+        "vel.feature_std": [d],
+    }
 
 
 def _depth(obj, limit: int) -> bool:
@@ -116,9 +132,14 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
     manifest = _json(read("weights_manifest.json"), "weights_manifest.json", where)
     if not isinstance(cfg, dict):
         raise UserError(f"{where}: cfg.json is not a JSON object")
-    if not isinstance(manifest, list) or not manifest or not all(
+    if (
+        not isinstance(manifest, list)
+        or not manifest
+        or not all(
             isinstance(g, dict) and isinstance(g.get("paths"), list) and isinstance(g.get("weights"), list)
-            for g in manifest):
+            for g in manifest
+        )
+    ):
         raise UserError(f"{where}: weights_manifest.json is not a list of weight groups {{paths, weights}}")
     weights: dict[str, _Weight] = {}
     shards: list[str] = []
@@ -133,8 +154,11 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
             if not isinstance(w, dict) or not isinstance(w.get("name"), str):
                 raise UserError(f"{bad} (it has no name)")
             name, shape, dtype = w["name"], w.get("shape"), w.get("dtype")
-            if not isinstance(shape, list) or len(shape) > 4 or not all(
-                    isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 24 for d in shape):
+            if (
+                not isinstance(shape, list)
+                or len(shape) > 4
+                or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < 1 << 24 for d in shape)
+            ):
                 raise UserError(f"{bad} ({name}: shape {shape!r} is not a list of sizes)"[:300])
             if "quantization" in w:
                 raise UserError(f"{bad} ({name} is quantized; the app reads float32 weights only)")
@@ -149,8 +173,10 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
         blob = b"".join(read(p) for p in paths)
         expected = sum(4 * math.prod(shape) for _, shape in entries)
         if len(blob) != expected:
-            raise UserError(f"{where}: shard(s) {', '.join(paths)} hold {len(blob)} bytes, the manifest "
-                            f"describes {expected} (truncated or not this model's weights)")
+            raise UserError(
+                f"{where}: shard(s) {', '.join(paths)} hold {len(blob)} bytes, the manifest "
+                f"describes {expected} (truncated or not this model's weights)"
+            )
         values = array.array("f")
         values.frombytes(blob)
         if sys.byteorder == "big":  # the format is little-endian
@@ -158,7 +184,7 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
         offset = 0
         for name, shape in entries:
             n = math.prod(shape)
-            weights[name] = _Weight(shape, values[offset // 4: offset // 4 + n])
+            weights[name] = _Weight(shape, values[offset // 4 : offset // 4 + n])
             offset += 4 * n
     first = weights.get("dec.input.weight")
     if first is None or len(first.shape) != 2:
@@ -180,8 +206,9 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
             bins = weights["vel.output.bias"].shape[0]
             num_state = weights["vel.state_transition"].shape[0]
         except (KeyError, IndexError):
-            raise UserError(f"{where}: the velocity head is incomplete (vel.hidden.weight, vel.output.bias, "
-                            "vel.state_transition)") from None
+            raise UserError(
+                f"{where}: the velocity head is incomplete (vel.hidden.weight, vel.output.bias, vel.state_transition)"
+            ) from None
         specs.update(velocity_specs(rnn_dim, hidden, bins, num_state, num_keys))
     for name, shape in specs.items():
         if name not in weights:
@@ -190,20 +217,38 @@ def check_files(read: Callable[[str], bytes], where: str) -> dict:
             raise UserError(f"{where}: weight {name} has shape {list(weights[name].shape)}, expected {shape}")
     extra = sorted(set(weights) - set(specs))
     if extra:
-        raise UserError(f"{where}: the manifest holds weights the app does not use ({', '.join(extra[:3])}"
-                        f"{' …' if len(extra) > 3 else ''}), e.g. a velocity head without vel.hidden.weight")
+        raise UserError(
+            f"{where}: the manifest holds weights the app does not use ({', '.join(extra[:3])}"
+            f"{' …' if len(extra) > 3 else ''}), e.g. a velocity head without vel.hidden.weight"
+        )
     for name, w in weights.items():
         if not all(map(math.isfinite, w.values)):
             raise UserError(f"{where}: weight {name} holds NaN or Inf values")
         if w.values and (top := max(map(abs, w.values))) > MAX_ABS_WEIGHT:
-            raise UserError(f"{where}: weight {name} holds values up to {top:.3g} in magnitude "
-                            f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing the app's float32 maths)")
+            raise UserError(
+                f"{where}: weight {name} holds values up to {top:.3g} in magnitude "
+                f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing the app's float32 maths)"
+            )
     if velocity and not all(v > 0 for v in weights["vel.feature_std"].values):
         raise UserError(f"{where}: weight vel.feature_std must be > 0 everywhere (the head divides by it)")
-    _check_config(cfg, where, rnn_dim, num_layers, num_keys,
-                  (weights["vel.hidden.weight"].shape[0], weights["vel.output.bias"].shape[0]) if velocity else None)
-    return {"cfg": cfg, "manifest": manifest, "shards": shards, "rnn_dim": rnn_dim, "num_layers": num_layers,
-            "num_keys": num_keys, "velocity": velocity, "conditions": conditions}
+    _check_config(
+        cfg,
+        where,
+        rnn_dim,
+        num_layers,
+        num_keys,
+        (weights["vel.hidden.weight"].shape[0], weights["vel.output.bias"].shape[0]) if velocity else None,
+    )
+    return {
+        "cfg": cfg,
+        "manifest": manifest,
+        "shards": shards,
+        "rnn_dim": rnn_dim,
+        "num_layers": num_layers,
+        "num_keys": num_keys,
+        "velocity": velocity,
+        "conditions": conditions,
+    }
 
 
 def _conditions(cfg: dict, where: str, width: int) -> tuple[str, ...]:
@@ -213,10 +258,15 @@ def _conditions(cfg: dict, where: str, width: int) -> tuple[str, ...]:
     names = tuple(CONDITION_WIDTHS)
     if "conditions" in cfg:
         given = cfg["conditions"]
-        if (not isinstance(given, list) or not all(isinstance(c, str) and c in CONDITION_WIDTHS for c in given)
-                or list(given) != [c for c in names if c in given]):
-            raise UserError(f"{where}: cfg.json conditions={given!r}: a list of {', '.join(names)} "
-                            "(each at most once, in that order)"[:300])
+        if (
+            not isinstance(given, list)
+            or not all(isinstance(c, str) and c in CONDITION_WIDTHS for c in given)
+            or list(given) != [c for c in names if c in given]
+        ):
+            raise UserError(
+                f"{where}: cfg.json conditions={given!r}: a list of {', '.join(names)} "
+                "(each at most once, in that order)"[:300]
+            )
         return tuple(given)
     for m in range(1 << len(names)):
         subset = tuple(n for i, n in enumerate(names) if m & (1 << i))
@@ -225,14 +275,17 @@ def _conditions(cfg: dict, where: str, width: int) -> tuple[str, ...]:
     return ()  # the shape check names the mismatch
 
 
-def _check_config(cfg: dict, where: str, rnn_dim: int, num_layers: int, num_keys: int,
-                  head: tuple[int, int] | None) -> None:
+def _check_config(
+    cfg: dict, where: str, rnn_dim: int, num_layers: int, num_keys: int, head: tuple[int, int] | None
+) -> None:
     def given(key, default):
         return cfg.get(key, default)
 
     buttons = given("num_buttons", 8)
     if not _is_int(buttons) or not 2 <= buttons <= num_keys:
-        raise UserError(f"{where}: cfg.json num_buttons={buttons!r}: the app needs an integer from 2 to {num_keys}"[:300])
+        raise UserError(
+            f"{where}: cfg.json num_buttons={buttons!r}: the app needs an integer from 2 to {num_keys}"[:300]
+        )
     sos = given("sos", num_keys)
     if not _is_int(sos) or sos != num_keys:
         raise UserError(f"{where}: cfg.json sos={sos!r}, but this decoder's start token is {num_keys}"[:300])
@@ -248,8 +301,10 @@ def _check_config(cfg: dict, where: str, rnn_dim: int, num_layers: int, num_keys
     for key, most in (("name", MAX_NAME_CHARS), ("description", MAX_DESCRIPTION_CHARS)):
         v = cfg.get(key)
         if v is not None and not (isinstance(v, str) and len(v) <= most and v.isprintable()):
-            raise UserError(f"{where}: cfg.json {key} must be text of at most {most} printable characters"
-                            f"{f', got {len(v)}' if isinstance(v, str) and len(v) > most else ''}")
+            raise UserError(
+                f"{where}: cfg.json {key} must be text of at most {most} printable characters"
+                f"{f', got {len(v)}' if isinstance(v, str) and len(v) > most else ''}"
+            )
     sizes = {"model_rnn_dim": rnn_dim, "model_rnn_num_layers": num_layers}
     if head is not None:
         sizes.update({"velocity_hidden": head[0], "velocity_bins": head[1]})
@@ -293,8 +348,7 @@ def reader(model_dir: Path, where: str) -> Callable[[str], bytes]:
                 if not stat.S_ISREG(st.st_mode):
                     raise UserError(f"{where}: {name} is not a regular file")
                 if st.st_size > cap:
-                    raise UserError(f"{where}: {name} is {st.st_size} bytes, more than an export holds "
-                                    f"(at most {cap})")
+                    raise UserError(f"{where}: {name} is {st.st_size} bytes, more than an export holds (at most {cap})")
                 data = f.read(cap + 1)
         except OSError as e:
             raise UserError(f"{where}: cannot read {name} ({e.strerror or e})") from None
@@ -318,6 +372,8 @@ def check_export(model_dir: str | os.PathLike, flag: str = "--model") -> dict:
     if not model_dir.is_dir():
         raise UserError(f"{where}: not a folder (make one with `pianogenie export RUN --out DIR`)")
     if (model_dir / "magenta.json").is_file() and not (model_dir / "cfg.json").is_file():
-        raise UserError(f"{where}: an export for @magenta/music (--format magenta), which this app "
-                        "does not read; export the model without --format for the app")
+        raise UserError(
+            f"{where}: an export for @magenta/music (--format magenta), which this app "
+            "does not read; export the model without --format for the app"
+        )
     return check_files(reader(model_dir, where), where)

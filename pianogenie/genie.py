@@ -46,8 +46,10 @@ MAX_TEMPERATURE = 1e4  # a temperature of 100 already samples all but uniformly
 def default_model_path() -> Path:
     """The checkpoint shipped inside the package; a clear error while none is shipped."""
     if not DEFAULT_MODEL.is_file():
-        raise UserError(f"no shipped model found at {DEFAULT_MODEL}; pass --model with a run directory "
-                        "or checkpoint (e.g. one written by `pianogenie train`)")
+        raise UserError(
+            f"no shipped model found at {DEFAULT_MODEL}; pass --model with a run directory "
+            "or checkpoint (e.g. one written by `pianogenie train`)"
+        )
     return DEFAULT_MODEL
 
 
@@ -76,8 +78,13 @@ class PianoGenie:
     There is no `release`: the decoder only sees onsets, so how long a note sounds is the caller's
     business (`decode` takes it from the input; the browser from the button being held)."""
 
-    def __init__(self, weights: dict[str, np.ndarray], cfg: Config, seed: int | None = None,
-                 velocity_weights: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self,
+        weights: dict[str, np.ndarray],
+        cfg: Config,
+        seed: int | None = None,
+        velocity_weights: dict[str, np.ndarray] | None = None,
+    ):
         """`weights`: the decoder's parameters as float arrays under their PyTorch names without the
         `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts;
         `velocity_weights`: the velocity head's (`vel.*` without the prefix), or None."""
@@ -113,7 +120,9 @@ class PianoGenie:
         """From an in-memory `Autoencoder` (or anything with a `.dec` Decoder, and maybe a `.vel` head)."""
         weights = {name: p.detach().cpu().double().numpy() for name, p in model.dec.state_dict().items()}
         vel = getattr(model, "vel", None)
-        vel_weights = None if vel is None else {n: p.detach().cpu().double().numpy() for n, p in vel.state_dict().items()}
+        vel_weights = (
+            None if vel is None else {n: p.detach().cpu().double().numpy() for n, p in vel.state_dict().items()}
+        )
         return cls(weights, cfg, seed=seed, velocity_weights=vel_weights)
 
     # ----------------------------------------------------------------------------------------------
@@ -142,8 +151,9 @@ class PianoGenie:
         extra = [n for n, v in given.items() if v is not None and n not in self.conditions]
         if extra:
             takes = ", ".join(self.conditions) if self.conditions else "no conditions"
-            raise ValueError(f"this model takes {takes}; it cannot follow {', '.join(extra)} "
-                             "(train one with --conditions)")
+            raise ValueError(
+                f"this model takes {takes}; it cannot follow {', '.join(extra)} (train one with --conditions)"
+            )
         ids = [0, 0, 0, 0]
         if key is not None:
             ids[KEYSIG] = parse_key(key)
@@ -153,8 +163,17 @@ class PianoGenie:
             ids[STYLE] = parse_style(style)
         return tuple(ids[c] for c in self._cond_cols)
 
-    def press(self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None,
-              velocity: int | None = None, key=None, chord=None, style=None) -> int:
+    def press(
+        self,
+        time: float,
+        button: int,
+        temperature: float = 0.25,
+        keys: Iterable[int] | None = None,
+        velocity: int | None = None,
+        key=None,
+        chord=None,
+        style=None,
+    ) -> int:
         """Press `button` (0..num_buttons-1) at `time` seconds: the key played, 0..87. `self.velocity`
         is then the press's velocity: the model's (or the fixed default without a velocity head), or
         `velocity` (1..127) when given, e.g. a MIDI controller's; the model's velocity history
@@ -215,8 +234,9 @@ class PianoGenie:
         """The velocity head's (bins,) logits for key k after the last press (a copy)."""
         return self.net.velocity_logits(k)
 
-    def press_pitch(self, time: float, button: int, temperature: float = 0.25,
-                    keys: Iterable[int] | None = None) -> int:
+    def press_pitch(
+        self, time: float, button: int, temperature: float = 0.25, keys: Iterable[int] | None = None
+    ) -> int:
         """`press`, returning the MIDI pitch (21..108) instead of the key."""
         return self.press(time, button, temperature, keys) + LOWEST_PITCH
 
@@ -242,8 +262,9 @@ class PianoGenie:
             return None
         keys = tuple(keys)
         if keys != self._mask_keys:
-            if not keys or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
-                                   and 0 <= k < NUM_KEYS for k in keys):
+            if not keys or not all(
+                isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k < NUM_KEYS for k in keys
+            ):
                 raise ValueError(f"keys must be a non-empty set of key indices 0..{NUM_KEYS - 1}, got {keys!r}")
             mask = np.full(NUM_KEYS, -np.inf, np.float32)
             mask[list(keys)] = 0.0

@@ -49,7 +49,7 @@ def load_gold(path: str | os.PathLike) -> list[Melody]:
     d = load_json(read_file(path, "gold melodies file", MAX_GOLD_BYTES), f"gold melodies file {path}", max_depth=4)
     entries = d.get("melodies") if isinstance(d, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise UserError(f"{path}: expected {{\"melodies\": [...]}} with at least one melody")
+        raise UserError(f'{path}: expected {{"melodies": [...]}} with at least one melody')
     if len(entries) > MAX_MELODIES:
         raise UserError(f"{path}: {len(entries)} melodies; at most {MAX_MELODIES} are checked")
     melodies = []
@@ -62,8 +62,10 @@ def load_gold(path: str | os.PathLike) -> list[Melody]:
         for key in ("midi_pitches", "buttons_1_to_8"):
             v = m.get(key)
             if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
-                raise UserError(f"{path}: {name[:80]}: needs integer midi_pitches and buttons_1_to_8 ({key} must be "
-                                "a list of integers: not booleans, fractions, strings or lists)")
+                raise UserError(
+                    f"{path}: {name[:80]}: needs integer midi_pitches and buttons_1_to_8 ({key} must be "
+                    "a list of integers: not booleans, fractions, strings or lists)"
+                )
             if len(v) > MAX_GOLD_NOTES:
                 raise UserError(f"{path}: {name[:80]}: {len(v)} notes; at most {MAX_GOLD_NOTES} in all")
             if v and not all(-1000 <= x <= 1000 for x in v):
@@ -92,8 +94,8 @@ def delta_times(n: int, delta_time: float, cfg: Config) -> np.ndarray:
 def _padded(rows: list[np.ndarray], dtype) -> torch.Tensor:
     out = np.zeros((len(rows), max(len(r) for r in rows)), dtype=dtype)
     for i, r in enumerate(rows):
-        out[i, :len(r)] = r
-        out[i, len(r):] = r[-1]  # padding repeats the last value, as evaluation windows do
+        out[i, : len(r)] = r
+        out[i, len(r) :] = r[-1]  # padding repeats the last value, as evaluation windows do
     return torch.from_numpy(out)
 
 
@@ -103,19 +105,25 @@ def _check_buttons(cfg: Config) -> None:
 
 
 @torch.no_grad()
-def encoder_buttons(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: float,
-                    transpose: int = 0) -> list[np.ndarray]:
+def encoder_buttons(
+    model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: float, transpose: int = 0
+) -> list[np.ndarray]:
     """The encoder's buttons (0..7) for each melody transposed by `transpose` semitones."""
     keys = [np.clip(m.keys + transpose, 0, NUM_KEYS - 1) for m in melodies]  # (the shared melodies never clip)
     k = _padded(keys, np.int64)  # (M, N)
     t = _padded([delta_times(len(m.keys), delta_time, cfg) for m in melodies], np.float32)
     lengths = torch.tensor([len(m.keys) for m in melodies])
     b = model.buttons(k, t, lengths).numpy()  # (M, N)
-    return [b[i, :len(m.keys)] for i, m in enumerate(melodies)]
+    return [b[i, : len(m.keys)] for i, m in enumerate(melodies)]
 
 
-def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: float = DELTA_TIME,
-         transpositions: tuple[int, ...] = TRANSPOSITIONS) -> dict:
+def gold(
+    model: Autoencoder,
+    cfg: Config,
+    melodies: list[Melody],
+    delta_time: float = DELTA_TIME,
+    transpositions: tuple[int, ...] = TRANSPOSITIONS,
+) -> dict:
     """Mean squared difference between the encoder's buttons and the people's (minus 1), one value
     per melody and transposition, averaged; also per melody, the mean absolute difference and
     the share of notes where they agree exactly."""
@@ -126,7 +134,7 @@ def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: fl
     for shift in transpositions:
         for m, b in zip(melodies, encoder_buttons(model, cfg, melodies, delta_time, shift)):
             diff = (b - m.buttons).astype(np.float64)
-            mse[m.name].append(float(np.mean(diff ** 2)))
+            mse[m.name].append(float(np.mean(diff**2)))
             mae[m.name].append(float(np.mean(np.abs(diff))))
             exact[m.name].append(float(np.mean(diff == 0)))
             mse_1_to_8[m.name].append(float(np.mean((diff - 1) ** 2)))
@@ -144,8 +152,9 @@ def gold(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: fl
     }
 
 
-def gold_sweep(model: Autoencoder, cfg: Config, melodies: list[Melody],
-               delta_times_s: tuple[float, ...] = GOLD_SWEEP) -> dict[str, float]:
+def gold_sweep(
+    model: Autoencoder, cfg: Config, melodies: list[Melody], delta_times_s: tuple[float, ...] = GOLD_SWEEP
+) -> dict[str, float]:
     """Gold mse at a few fixed delta times (keys: seconds as text)."""
     return {f"{dt:g}": gold(model, cfg, melodies, dt)["mse"] for dt in delta_times_s}
 
@@ -164,7 +173,7 @@ def decode_buttons(model: Autoencoder, cfg: Config, melodies: list[Melody], delt
         k_m1 = logits.argmax(-1)
         keys.append(k_m1)
     k = torch.stack(keys, dim=1).numpy()  # (M, N)
-    return [k[i, :len(m.keys)] for i, m in enumerate(melodies)]
+    return [k[i, : len(m.keys)] for i, m in enumerate(melodies)]
 
 
 def gold_playback(model: Autoencoder, cfg: Config, melodies: list[Melody], delta_time: float = DELTA_TIME) -> dict:
@@ -178,13 +187,20 @@ def gold_playback(model: Autoencoder, cfg: Config, melodies: list[Melody], delta
         per_melody[m.name] = {"interval_equal": e / len(dp), "direction_agree": a / len(dp)}
         equal, agree = equal + e, agree + a
     n = sum(len(m.keys) - 1 for m in melodies)
-    return {"delta_time": delta_time, "num_intervals": n, "interval_equal": equal / n,
-            "direction_agree": agree / n, "per_melody": per_melody}
+    return {
+        "delta_time": delta_time,
+        "num_intervals": n,
+        "interval_equal": equal / n,
+        "direction_agree": agree / n,
+        "per_melody": per_melody,
+    }
 
 
 def report(model: Autoencoder, cfg: Config, path: str | os.PathLike, delta_time: float = DELTA_TIME) -> dict:
     """Every gold figure for `evaluate --gold`."""
     melodies = load_gold(path)
-    return {"gold": gold(model, cfg, melodies, delta_time),
-            "gold_sweep": gold_sweep(model, cfg, melodies),
-            "gold_playback": gold_playback(model, cfg, melodies, delta_time)}
+    return {
+        "gold": gold(model, cfg, melodies, delta_time),
+        "gold_sweep": gold_sweep(model, cfg, melodies),
+        "gold_playback": gold_playback(model, cfg, melodies, delta_time),
+    }

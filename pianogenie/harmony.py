@@ -51,12 +51,27 @@ NONE = 0
 PITCH_CLASS_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # id = index + 1
 NUM_KEYSIGS = 13  # none + 12 pitch classes
 NUM_CHORD_ROOTS = 13  # none + 12 pitch classes
-CHORD_FAMILIES = ("none", "major", "minor", "augmented", "diminished", "seventh", "major seventh",
-                  "minor seventh", "half-diminished")  # id = index
+CHORD_FAMILIES = (
+    "none",
+    "major",
+    "minor",
+    "augmented",
+    "diminished",
+    "seventh",
+    "major seventh",
+    "minor seventh",
+    "half-diminished",
+)  # id = index
 NUM_CHORD_FAMILIES = len(CHORD_FAMILIES)  # 9
 FAMILY_INTERVALS: dict[int, tuple[int, ...]] = {  # family id -> semitones above the root
-    1: (0, 4, 7), 2: (0, 3, 7), 3: (0, 4, 8), 4: (0, 3, 6),
-    5: (0, 4, 7, 10), 6: (0, 4, 7, 11), 7: (0, 3, 7, 10), 8: (0, 3, 6, 10),
+    1: (0, 4, 7),
+    2: (0, 3, 7),
+    3: (0, 4, 8),
+    4: (0, 3, 6),
+    5: (0, 4, 7, 10),
+    6: (0, 4, 7, 11),
+    7: (0, 3, 7, 10),
+    8: (0, 3, 6, 10),
 }
 STYLES = ("none", "classical", "pop")  # id = index; classical = MAESTRO/ASAP, pop = POP909
 NUM_STYLES = len(STYLES)
@@ -101,7 +116,7 @@ def keysig_pitch_classes(keysig: int) -> frozenset[int]:
 
 
 def style_id(name: str) -> int:
-    """"classical" / "pop" / "none" -> style id."""
+    """ "classical" / "pop" / "none" -> style id."""
     try:
         return STYLES.index(name.strip().lower())
     except ValueError:
@@ -161,21 +176,41 @@ _DEGREE = re.compile(r"(\*?)([#b]*)(\d{1,2})")
 _DEGREE_SEMITONES = {1: 0, 2: 2, 3: 4, 4: 5, 5: 7, 6: 9, 7: 11, 9: 14, 11: 17, 13: 21}
 # Harte et al. (ISMIR 2005) shorthands, as semitones above the root
 _SHORTHANDS: dict[str, tuple[int, ...]] = {
-    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8),
-    "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10), "7": (0, 4, 7, 10), "dim7": (0, 3, 6, 9),
-    "hdim7": (0, 3, 6, 10), "minmaj7": (0, 3, 7, 11), "maj6": (0, 4, 7, 9), "min6": (0, 3, 7, 9),
-    "9": (0, 4, 7, 10, 2), "maj9": (0, 4, 7, 11, 2), "min9": (0, 3, 7, 10, 2),
-    "11": (0, 4, 7, 10, 2, 5), "min11": (0, 3, 7, 10, 2, 5), "13": (0, 4, 7, 10, 2, 9),
-    "maj13": (0, 4, 7, 11, 2, 9), "min13": (0, 3, 7, 10, 2, 9),
-    "sus2": (0, 2, 7), "sus4": (0, 5, 7), "1": (0,), "5": (0, 7),
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "dim": (0, 3, 6),
+    "aug": (0, 4, 8),
+    "maj7": (0, 4, 7, 11),
+    "min7": (0, 3, 7, 10),
+    "7": (0, 4, 7, 10),
+    "dim7": (0, 3, 6, 9),
+    "hdim7": (0, 3, 6, 10),
+    "minmaj7": (0, 3, 7, 11),
+    "maj6": (0, 4, 7, 9),
+    "min6": (0, 3, 7, 9),
+    "9": (0, 4, 7, 10, 2),
+    "maj9": (0, 4, 7, 11, 2),
+    "min9": (0, 3, 7, 10, 2),
+    "11": (0, 4, 7, 10, 2, 5),
+    "min11": (0, 3, 7, 10, 2, 5),
+    "13": (0, 4, 7, 10, 2, 9),
+    "maj13": (0, 4, 7, 11, 2, 9),
+    "min13": (0, 3, 7, 10, 2, 9),
+    "sus2": (0, 2, 7),
+    "sus4": (0, 5, 7),
+    "1": (0,),
+    "5": (0, 7),
 }
 # Largest family first: a chord's family is the largest family whose tones it contains.
 _FAMILY_ORDER = sorted(FAMILY_INTERVALS, key=lambda f: (-len(FAMILY_INTERVALS[f]), f))
 
 
 def _pitch_class(letter: str, accidentals: str) -> int:
-    return ({"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
-            + accidentals.count("#") - accidentals.count("b")) % 12
+    return (
+        {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}[letter]
+        + accidentals.count("#")
+        - accidentals.count("b")
+    ) % 12
 
 
 def _degree(token: str) -> tuple[bool, int]:
@@ -306,8 +341,10 @@ def read_asap_annotations(path: str | Path) -> AsapAnnotations:
         t = _time(cols[0], path, n)
         m = _ASAP_LABEL.fullmatch(cols[2].strip())
         if not m:
-            raise UserError(f"{path}:{n}: bad beat label {cols[2].strip()!r}: expected b, db or bR, "
-                            "then optionally ,<time signature>,<sharps>")
+            raise UserError(
+                f"{path}:{n}: bad beat label {cols[2].strip()!r}: expected b, db or bR, "
+                "then optionally ,<time signature>,<sharps>"
+            )
         if beats and t < beats[-1]:
             raise UserError(f"{path}:{n}: beat at {t} s comes before the previous one ({beats[-1]} s)")
         beats.append(t)
@@ -323,8 +360,9 @@ def read_asap_annotations(path: str | Path) -> AsapAnnotations:
         raise UserError(f"{path}: no key signature in the annotations (expected one on the first beat)")
     start = [0.0] + key_t[1:]
     end = key_t[1:] + [math.inf]
-    return AsapAnnotations(np.asarray(beats, np.float64), np.asarray(downbeats, np.float64),
-                           _segments(start, end, key_v))
+    return AsapAnnotations(
+        np.asarray(beats, np.float64), np.asarray(downbeats, np.float64), _segments(start, end, key_v)
+    )
 
 
 def _read_spans(path: Path, what: str) -> list[tuple[int, float, float, str]]:
@@ -448,7 +486,9 @@ _TEMPLATES, _TEMPLATE_ROOTS, _TEMPLATE_FAMILIES = _chord_templates()
 
 
 def estimate_chords(
-    notes: np.ndarray, beats: np.ndarray | None = None, window_s: float = 0.5,
+    notes: np.ndarray,
+    beats: np.ndarray | None = None,
+    window_s: float = 0.5,
 ) -> tuple[Segments, Segments]:
     """Chord (root, family) segments of a performance: one chord per beat when `beats` are given,
     else per fixed window of `window_s` seconds from 0 s.
@@ -486,9 +526,12 @@ def _key_analyzer(method: str):
     from music21.analysis import discrete
 
     classes = {
-        "krumhansl": discrete.KrumhanslSchmuckler, "kessler": discrete.KrumhanslKessler,
-        "aarden": discrete.AardenEssen, "temperley": discrete.TemperleyKostkaPayne,
-        "bellman": discrete.BellmanBudge, "simple": discrete.SimpleWeights,
+        "krumhansl": discrete.KrumhanslSchmuckler,
+        "kessler": discrete.KrumhanslKessler,
+        "aarden": discrete.AardenEssen,
+        "temperley": discrete.TemperleyKostkaPayne,
+        "bellman": discrete.BellmanBudge,
+        "simple": discrete.SimpleWeights,
     }
     if method not in classes:
         raise ValueError(f"unknown key method {method!r}: expected one of {', '.join(KEY_METHODS)}")
@@ -545,7 +588,10 @@ def estimate_key(notes: np.ndarray, method: str = "krumhansl", weighting: str = 
 
 
 def estimate_keys(
-    notes: np.ndarray, window_s: float = 30.0, method: str = "krumhansl", weighting: str = "duration",
+    notes: np.ndarray,
+    window_s: float = 30.0,
+    method: str = "krumhansl",
+    weighting: str = "duration",
 ) -> Segments:
     """Key signature segments: one key per step of `window_s / 3` seconds, found from the `window_s`
     seconds centred on it (the step and one step each side), so that a modulation moves the key

@@ -41,14 +41,15 @@ COLUMN_SIZES = (harmony.NUM_KEYSIGS, harmony.NUM_CHORD_ROOTS, harmony.NUM_CHORD_
 
 
 def parse_conditions(text: str) -> tuple[str, ...]:
-    """"chord,keysig" -> ("keysig", "chord") (canonical order); "" / "none" -> ()."""
+    """ "chord,keysig" -> ("keysig", "chord") (canonical order); "" / "none" -> ()."""
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
     if names == ["none"]:
         return ()
     for n in names:
         if n not in CONDITIONS:
-            raise UserError(f"unknown condition {n!r}: expected a comma-separated subset of "
-                            f"{', '.join(CONDITIONS)} (or none)")
+            raise UserError(
+                f"unknown condition {n!r}: expected a comma-separated subset of {', '.join(CONDITIONS)} (or none)"
+            )
     if len(set(names)) != len(names):
         raise UserError(f"conditions {text!r} name one twice")
     return tuple(n for n in CONDITIONS if n in names)
@@ -90,6 +91,7 @@ def drop_conditions(labels: np.ndarray, rng: np.random.Generator, p: float) -> n
 # ---------------------------------------------------------------------------------------------
 # Labelling a performance at prepare time
 
+
 def default_style(source) -> int:
     """classical for a MAESTRO-layout source, pop for anything else (POP909 and other collections)."""
     return harmony.style_id("classical" if getattr(source, "metadata", None) else "pop")
@@ -111,8 +113,9 @@ def _read_extra(read: Callable[[str], bytes], name: str, parse):
         os.unlink(tmp)
 
 
-def performance_labels(notes: np.ndarray, extras: tuple, read: Callable[[str], bytes], mode: str,
-                       style: int) -> tuple[np.ndarray, dict]:
+def performance_labels(
+    notes: np.ndarray, extras: tuple, read: Callable[[str], bytes], mode: str, style: int
+) -> tuple[np.ndarray, dict]:
     """(N, 4) int8 labels of one performance and {"keysig": ..., "chord": ..., "style": ...} saying
     where each came from ("annotated: NAME", "estimated: METHOD", "none", or "error: ..." when an
     annotation file is unreadable, which then counts as absent).
@@ -171,11 +174,41 @@ def performance_labels(notes: np.ndarray, extras: tuple, read: Callable[[str], b
 _SYMBOL = re.compile(r"([A-G][#b]?)(.*)")
 # chord-symbol suffixes -> Harte shorthands (parse_chord_label reads those)
 _SUFFIXES = {
-    "": "maj", "M": "maj", "maj": "maj", "m": "min", "min": "min", "-": "min", "dim": "dim", "o": "dim",
-    "aug": "aug", "+": "aug", "7": "7", "dom7": "7", "maj7": "maj7", "M7": "maj7", "Δ": "maj7",
-    "m7": "min7", "min7": "min7", "-7": "min7", "m7b5": "hdim7", "ø": "hdim7", "hdim7": "hdim7",
-    "dim7": "dim7", "o7": "dim7", "6": "maj6", "m6": "min6", "9": "9", "maj9": "maj9", "m9": "min9",
-    "11": "11", "13": "13", "sus2": "sus2", "sus4": "sus4", "sus": "sus4", "5": "5", "mmaj7": "minmaj7",
+    "": "maj",
+    "M": "maj",
+    "maj": "maj",
+    "m": "min",
+    "min": "min",
+    "-": "min",
+    "dim": "dim",
+    "o": "dim",
+    "aug": "aug",
+    "+": "aug",
+    "7": "7",
+    "dom7": "7",
+    "maj7": "maj7",
+    "M7": "maj7",
+    "Δ": "maj7",
+    "m7": "min7",
+    "min7": "min7",
+    "-7": "min7",
+    "m7b5": "hdim7",
+    "ø": "hdim7",
+    "hdim7": "hdim7",
+    "dim7": "dim7",
+    "o7": "dim7",
+    "6": "maj6",
+    "m6": "min6",
+    "9": "9",
+    "maj9": "maj9",
+    "m9": "min9",
+    "11": "11",
+    "13": "13",
+    "sus2": "sus2",
+    "sus4": "sus4",
+    "sus": "sus4",
+    "5": "5",
+    "mmaj7": "minmaj7",
 }
 
 
@@ -197,8 +230,7 @@ def parse_chord(text) -> tuple[int, int]:
     head = s.split("/", 1)[0]
     m = _SYMBOL.fullmatch(head)
     if not m or m.group(2) not in _SUFFIXES:
-        raise ValueError(f"chord {text!r}: expected a symbol like C, Am, G7, Bbmaj7, F#m7b5 or a "
-                         "label like C:maj")
+        raise ValueError(f"chord {text!r}: expected a symbol like C, Am, G7, Bbmaj7, F#m7b5 or a label like C:maj")
     return harmony.parse_chord_label(f"{m.group(1)}:{_SUFFIXES[m.group(2)]}")
 
 
@@ -233,4 +265,3 @@ def parse_style(text) -> int:
     if not isinstance(text, str) or text.strip().lower() not in harmony.STYLES:
         raise ValueError(f"style must be one of {', '.join(harmony.STYLES)}, got {text!r}")
     return harmony.STYLES.index(text.strip().lower())
-

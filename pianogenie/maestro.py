@@ -53,8 +53,13 @@ class MaestroSource:
     dedupe = False  # MAESTRO's metadata is the list: every row it names is a performance
 
     def describe(self) -> dict:
-        return {"path": str(self.path), "kind": self.kind, "format": "maestro", "metadata": self.metadata,
-                "version": self.version}
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "format": "maestro",
+            "metadata": self.metadata,
+            "version": self.version,
+        }
 
     def inputs(self) -> list:
         return [self.path, Path(self.path) / self.metadata if self.kind == "folder" else None]
@@ -118,7 +123,9 @@ def _parse_metadata(raw: bytes, name: str) -> list[dict]:
         else:
             rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     except (ValueError, UnicodeDecodeError, csv.Error, RecursionError) as e:
-        raise UserError(f"{name}: cannot read MAESTRO metadata ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise UserError(
+            f"{name}: cannot read MAESTRO metadata ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        ) from None
     for col in ("split", "midi_filename"):
         if rows and col not in rows[0]:
             raise UserError(f"{name}: MAESTRO metadata has no '{col}' column")
@@ -132,14 +139,17 @@ def _annotations(name: str, exists) -> tuple:
     return (("annotations", f"{stem}_annotations.txt"),) if name and exists(f"{stem}_annotations.txt") else ()
 
 
-def _make_source(path: Path, kind: str, root: str, metadata: str, raw: bytes, exists=lambda name: False,
-                 limits: Limits = Limits()) -> MaestroSource:
+def _make_source(
+    path: Path, kind: str, root: str, metadata: str, raw: bytes, exists=lambda name: False, limits: Limits = Limits()
+) -> MaestroSource:
     rows = _parse_metadata(raw, metadata)
     # a row missing a value (a ragged CSV line, a record without the key) keeps an empty name: it is
     # skipped as missing, like a file that is not there
     names = ["" if r.get("midi_filename") is None else str(r.get("midi_filename")) for r in rows]
-    perfs = [Performance(str(r.get("split")), name, group=name, extras=_annotations(name, exists))
-             for r, name in zip(rows, names)]
+    perfs = [
+        Performance(str(r.get("split")), name, group=name, extras=_annotations(name, exists))
+        for r, name in zip(rows, names)
+    ]
     m = _METADATA_RE.match(PurePosixPath(metadata).name)
     assert m is not None, "_metadata_choice picks a name the pattern matches"
     version = ".".join(m.groups()[:3])

@@ -92,8 +92,10 @@ MAGENTA_CLASSES: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {
 def magenta_class(conditions: tuple[str, ...] = ()) -> str:
     """The @magenta/music class that plays a decoder conditioned on `conditions` (in its order)."""
     if conditions not in MAGENTA_CLASSES:
-        raise UserError(f"@magenta/music has no PianoGenie class for the conditions {', '.join(conditions)} "
-                        f"(it has: {'; '.join(', '.join(c) or 'none' for c in MAGENTA_CLASSES)})")
+        raise UserError(
+            f"@magenta/music has no PianoGenie class for the conditions {', '.join(conditions)} "
+            f"(it has: {'; '.join(', '.join(c) or 'none' for c in MAGENTA_CLASSES)})"
+        )
     return MAGENTA_CLASSES[conditions][0]
 
 
@@ -109,11 +111,15 @@ def magenta_delta_time(dt, delta_time_max: float) -> np.ndarray:
 def check_mappable(cfg) -> None:
     """Refuse, in one line, a model the class cannot run."""
     if cfg.num_buttons != NUM_BUTTONS:
-        raise UserError(f"@magenta/music's PianoGenie plays {NUM_BUTTONS} buttons (it scales the button as "
-                        f"2*b/{NUM_BUTTONS - 1} - 1); this model has num_buttons={cfg.num_buttons}")
+        raise UserError(
+            f"@magenta/music's PianoGenie plays {NUM_BUTTONS} buttons (it scales the button as "
+            f"2*b/{NUM_BUTTONS - 1} - 1); this model has num_buttons={cfg.num_buttons}"
+        )
     if cfg.model_rnn_dim != RNN_DIM or cfg.model_rnn_num_layers != RNN_NUM_LAYERS:
-        raise UserError(f"@magenta/music's PianoGenie runs {RNN_NUM_LAYERS} LSTM layers of {RNN_DIM} units; this "
-                        f"model has {cfg.model_rnn_num_layers} x {cfg.model_rnn_dim}")
+        raise UserError(
+            f"@magenta/music's PianoGenie runs {RNN_NUM_LAYERS} LSTM layers of {RNN_DIM} units; this "
+            f"model has {cfg.model_rnn_num_layers} x {cfg.model_rnn_dim}"
+        )
 
 
 def input_rows(weight: np.ndarray, delta_time_max: float) -> np.ndarray:
@@ -135,8 +141,9 @@ def condition_rows(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (block[:, :-1] - none[:, None]).T, none
 
 
-def lstm_kernel_bias(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def lstm_kernel_bias(
+    w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """One PyTorch LSTM layer (gates i, f, g, o stacked on rows) -> TF's basic LSTM cell kernel
     ([input; hidden] rows, gates i, j, f, o on columns) and bias, less the forget bias it adds."""
     i, f, g, o = np.split(np.concatenate([w_ih, w_hh], axis=1), 4)  # each (H, in + H)
@@ -170,28 +177,31 @@ def magenta_weights(model: torch.nn.Module, cfg) -> tuple[dict[str, np.ndarray],
     left out. Computed in float64, rounded once."""
     check_mappable(cfg)
     magenta_class(magenta_conditions(cfg))  # a class exists for them (every subset of ours has one)
-    sd = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items()
-          if k.startswith("dec.")}
+    sd = {k: v.detach().cpu().to(torch.float64).numpy() for k, v in model.state_dict().items() if k.startswith("dec.")}
     if "dec.input.weight" not in sd:
         raise UserError("the checkpoint holds no decoder weights (dec.*)")
     w_in = sd["dec.input.weight"]
-    rows, bias, notices = [input_rows(w_in[:, :NUM_KEYS + 3], cfg.data_delta_time_max)], sd["dec.input.bias"].copy(), []
+    rows, bias, notices = (
+        [input_rows(w_in[:, : NUM_KEYS + 3], cfg.data_delta_time_max)],
+        sd["dec.input.bias"].copy(),
+        [],
+    )
     offset = NUM_KEYS + 3
     for name, size in zip(_column_names(cfg), _column_sizes(cfg)):
-        block = w_in[:, offset:offset + size]  # ours: id 0 = none first
+        block = w_in[:, offset : offset + size]  # ours: id 0 = none first
         offset += size
         if name == "style":  # no magenta input: played as "none", its none column folded into the bias
             bias += block[:, 0]
-            notices.append("the style condition is dropped (@magenta/music has no style input): it plays as "
-                           "style none")
+            notices.append("the style condition is dropped (@magenta/music has no style input): it plays as style none")
             continue
         r, shift = condition_rows(np.concatenate([block[:, 1:], block[:, :1]], axis=1))
         rows.append(r)
         bias += shift
     weights = {INPUT_KERNEL: np.concatenate(rows), INPUT_BIAS: bias}
     for layer in range(RNN_NUM_LAYERS):
-        kernel, bias = lstm_kernel_bias(*(sd[f"dec.lstm.{p}_l{layer}"]
-                                          for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+        kernel, bias = lstm_kernel_bias(
+            *(sd[f"dec.lstm.{p}_l{layer}"] for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        )
         weights.update(zip(lstm_names(layer), (kernel, bias)))
     weights[OUTPUT_KERNEL] = sd["dec.output.weight"].T
     weights[OUTPUT_BIAS] = sd["dec.output.bias"]
@@ -217,10 +227,19 @@ def export_magenta(checkpoint: str | os.PathLike, out: str | os.PathLike, *, for
         "class": magenta_class(magenta_conditions(cfg)),
         "package": "@magenta/music 1.23.1",
         "delta_time": f"bins of {1000 / DT_STEPS_PER_SECOND:g} ms, bin j plays as min(j * 0.032, "
-                      f"{cfg.data_delta_time_max:g}) s in this model",
+        f"{cfg.data_delta_time_max:g}) s in this model",
         "notices": notices,
-        "source_config": {k: getattr(cfg, k) for k in ("num_buttons", "model_rnn_dim", "model_rnn_num_layers",
-                                                        "data_delta_time_max", "velocity_bins", "conditions")},
+        "source_config": {
+            k: getattr(cfg, k)
+            for k in (
+                "num_buttons",
+                "model_rnn_dim",
+                "model_rnn_num_layers",
+                "data_delta_time_max",
+                "velocity_bins",
+                "conditions",
+            )
+        },
     }
     files = {
         "weights_manifest.json": json.dumps(manifest).encode(),

@@ -17,8 +17,24 @@ import symusic
 from pianogenie.constants import HIGHEST_PITCH, LOWEST_PITCH, NUM_KEYS
 
 # General MIDI program families (programs numbered 0..127, as pretty_midi and symusic number them)
-GM_FAMILIES = ("piano", "chromatic-percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
-               "reed", "pipe", "synth-lead", "synth-pad", "synth-effects", "ethnic", "percussive", "sound-effects")
+GM_FAMILIES = (
+    "piano",
+    "chromatic-percussion",
+    "organ",
+    "guitar",
+    "bass",
+    "strings",
+    "ensemble",
+    "brass",
+    "reed",
+    "pipe",
+    "synth-lead",
+    "synth-pad",
+    "synth-effects",
+    "ethnic",
+    "percussive",
+    "sound-effects",
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +65,10 @@ class TrackSelection:
             try:
                 lo_i, hi_i = int(lo), int(hi or lo)
             except ValueError:
-                raise ValueError(f"--programs: {token!r} is neither a program number 0..127, a range like 0-7, "
-                                 f"nor a family ({', '.join(GM_FAMILIES)})") from None
+                raise ValueError(
+                    f"--programs: {token!r} is neither a program number 0..127, a range like 0-7, "
+                    f"nor a family ({', '.join(GM_FAMILIES)})"
+                ) from None
             if not 0 <= lo_i <= hi_i <= 127:
                 raise ValueError(f"--programs: {token!r} is outside 0..127")
             picked.update(range(lo_i, hi_i + 1))
@@ -88,6 +106,7 @@ def _ranges(xs: list[int]) -> str:
 
 ALL_TRACKS = TrackSelection()
 
+
 @dataclass
 class ParsedMidi:
     notes: np.ndarray  # (N, 4) float64: onset s, duration s, key 0..87, velocity 1..127
@@ -117,8 +136,12 @@ def _pretty_midi_notes(data: bytes, tracks: TrackSelection) -> np.ndarray:
     import pretty_midi  # slow; only for the rare files whose same-pitch notes overlap
 
     pm = pretty_midi.PrettyMIDI(io.BytesIO(data))
-    rows = [(n.start, n.end, n.pitch, n.velocity) for inst in pm.instruments
-            if tracks.takes(inst.name, inst.program, inst.is_drum) for n in inst.notes]
+    rows = [
+        (n.start, n.end, n.pitch, n.velocity)
+        for inst in pm.instruments
+        if tracks.takes(inst.name, inst.program, inst.is_drum)
+        for n in inst.notes
+    ]
     return np.array(rows, dtype=np.float64).reshape(-1, 4)
 
 

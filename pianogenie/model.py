@@ -102,15 +102,31 @@ class Decoder(nn.Module):
             return []
         if c is None:
             c = torch.zeros(*like.shape, 4, dtype=torch.long, device=like.device)
-        return [F.one_hot(c[..., col].long(), size).to(like.dtype) for col, size in zip(self.cond_columns, self.cond_sizes)]
+        return [
+            F.one_hot(c[..., col].long(), size).to(like.dtype) for col, size in zip(self.cond_columns, self.cond_sizes)
+        ]
 
-    def forward(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, h_0=None, return_hidden: bool = False,
-                c: torch.Tensor | None = None):
+    def forward(
+        self,
+        k_m1: torch.Tensor,
+        t: torch.Tensor,
+        b: torch.Tensor,
+        h_0=None,
+        return_hidden: bool = False,
+        c: torch.Tensor | None = None,
+    ):
         # k_m1: (B, T) long previous keys (SOS first), t: (B, T) delta times, b: (B, T) real button values;
         # return_hidden: also the top layer's states (B, T, H), which the velocity head reads;
         # c: (B, T, 4) condition ids (pianogenie.labels.LABEL_COLUMNS), None = none (ignored if unconditioned)
-        x = torch.cat([F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype), t.unsqueeze(-1), b.unsqueeze(-1),
-                       *self.condition_features(c, t)], dim=-1)
+        x = torch.cat(
+            [
+                F.one_hot(k_m1, NUM_KEYS + 1).to(t.dtype),
+                t.unsqueeze(-1),
+                b.unsqueeze(-1),
+                *self.condition_features(c, t),
+            ],
+            dim=-1,
+        )
         x = self.input(x)  # (B, T, H)
         if h_0 is None:
             h_0 = self.init_hidden(k_m1.shape[0], device=k_m1.device)
@@ -123,8 +139,7 @@ class Decoder(nn.Module):
     def step(self, k_m1: torch.Tensor, t: torch.Tensor, b: torch.Tensor, state=None, c: torch.Tensor | None = None):
         """One note for real-time play: (B,) previous key, delta time, real button [, (B, 4) condition
         ids] -> (B, 88) logits, state."""
-        hat_k, state = self.forward(k_m1[:, None], t[:, None], b[:, None], state,
-                                    c=None if c is None else c[:, None])
+        hat_k, state = self.forward(k_m1[:, None], t[:, None], b[:, None], state, c=None if c is None else c[:, None])
         return hat_k[:, 0], state
 
 
@@ -139,8 +154,14 @@ class Autoencoder(nn.Module):
         if cfg.velocity_bins:
             self.vel = VelocityHead(cfg.model_rnn_dim, cfg.velocity_hidden, cfg.velocity_bins)
 
-    def forward(self, k: torch.Tensor, t: torch.Tensor, lengths: torch.Tensor | None = None,
-                s: torch.Tensor | None = None, c: torch.Tensor | None = None):
+    def forward(
+        self,
+        k: torch.Tensor,
+        t: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        s: torch.Tensor | None = None,
+        c: torch.Tensor | None = None,
+    ):
         # k: (B, T) keys, t: (B, T) delta times -> key logits (B, T, 88), encoder outputs e (B, T);
         # with velocity history states s (B, T, S) and a velocity head, also velocity logits (B, T, bins);
         # c (B, T, 4): condition ids for a conditioned decoder (None = none)
@@ -184,16 +205,25 @@ def contour_weight(cfg: Config, step: int | None = None) -> float:
 def total_loss(terms: dict, cfg: Config, step: int | None = None):
     """The objective from its terms (tensors or floats): reconstruction + margin + contour at the
     weight in force at `step`, + velocity NLL where the terms hold one."""
-    total = (terms["loss_recons"] + cfg.loss_margin_multiplier * terms["loss_margin"]
-             + contour_weight(cfg, step) * terms["loss_contour"])
+    total = (
+        terms["loss_recons"]
+        + cfg.loss_margin_multiplier * terms["loss_margin"]
+        + contour_weight(cfg, step) * terms["loss_contour"]
+    )
     if "loss_velocity" in terms:
         total = total + cfg.loss_velocity_multiplier * terms["loss_velocity"]
     return total
 
 
-def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None,
-           num_notes: torch.Tensor | float | None = None, num_pairs: torch.Tensor | float | None = None, outputs: dict | None = None
-           ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+def losses(
+    model: nn.Module,
+    batch: Batch,
+    cfg: Config,
+    step: int | None = None,
+    num_notes: torch.Tensor | float | None = None,
+    num_pairs: torch.Tensor | float | None = None,
+    outputs: dict | None = None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """The training objective on a batch: reconstruction CE + margin + contour, masked to real notes.
 
     `model` is an Autoencoder or a wrapper that calls one (DistributedDataParallel). Terms are sums
@@ -212,8 +242,10 @@ def losses(model: nn.Module, batch: Batch, cfg: Config, step: int | None = None,
     num_notes = m.sum() if num_notes is None else num_notes
     num_pairs = pair.sum().clamp(min=1) if num_pairs is None else max(num_pairs, 1)
     ce = F.cross_entropy(hat_k.transpose(1, 2), k, reduction="none")  # (B, T)
-    terms = {"loss_recons": (ce * m).sum() / num_notes,
-             "loss_margin": (torch.square(torch.clamp(e.abs() - 1, min=0)) * m).sum() / num_notes}
+    terms = {
+        "loss_recons": (ce * m).sum() / num_notes,
+        "loss_margin": (torch.square(torch.clamp(e.abs() - 1, min=0)) * m).sum() / num_notes,
+    }
     dk = torch.diff(k, dim=1).to(e.dtype)
     de = torch.diff(e, dim=1)
     terms["loss_contour"] = (torch.square(torch.clamp(1 - dk * de, min=0)) * pair).sum() / num_pairs
@@ -257,14 +289,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         text = str(e).strip()
         protocol = _pickle_protocol(path)
         if protocol is not None and protocol > 2 and ("weights_only" in text or "Weights only" in text):
-            reason = (f"it was saved with pickle protocol {protocol}, which torch's safe loader cannot read; "
-                      "save it again with torch.save's default protocol (2)")
+            reason = (
+                f"it was saved with pickle protocol {protocol}, which torch's safe loader cannot read; "
+                "save it again with torch.save's default protocol (2)"
+            )
         elif "weights_only" in text or "Weights only" in text:
             reason = "it holds objects other than tensors and plain values, which are never loaded"
         else:
             reason = (text.splitlines() or [""])[0][:200]
-        raise UserError(f"{path} is not a PyTorch checkpoint this tool can read safely "
-                        f"({type(e).__name__}{': ' + reason if reason else ''})") from None
+        raise UserError(
+            f"{path} is not a PyTorch checkpoint this tool can read safely "
+            f"({type(e).__name__}{': ' + reason if reason else ''})"
+        ) from None
 
 
 def _pickle_protocol(path: Path) -> int | None:
@@ -291,10 +327,16 @@ def check_finite(state_dict: dict, file: Path) -> None:
             raise UserError(f"{file}: weight {name} is not a tensor")
         if w.is_floating_point() and w.numel() and not bool(torch.isfinite(w).all()):
             raise UserError(f"{file}: weight {name} holds NaN or Inf values (a diverged or damaged model)")
-        if name.startswith(("dec.", "vel.")) and w.is_floating_point() and w.numel() \
-                and float(w.abs().max()) > MAX_ABS_WEIGHT:
-            raise UserError(f"{file}: weight {name} holds values up to {float(w.abs().max()):.3g} in magnitude "
-                            f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing float32 maths)")
+        if (
+            name.startswith(("dec.", "vel."))
+            and w.is_floating_point()
+            and w.numel()
+            and float(w.abs().max()) > MAX_ABS_WEIGHT
+        ):
+            raise UserError(
+                f"{file}: weight {name} holds values up to {float(w.abs().max()):.3g} in magnitude "
+                f"(at most {MAX_ABS_WEIGHT:g} plays without overflowing float32 maths)"
+            )
 
 
 def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
@@ -325,8 +367,10 @@ def load_model(path: str | os.PathLike) -> tuple[Autoencoder, Config]:
         model.load_state_dict(state_dict)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise UserError(f"{file} does not fit a Piano Genie model with {cfg.model_rnn_num_layers} layers x "
-                        f"{cfg.model_rnn_dim} units and {cfg.num_buttons} buttons: {' '.join(first[:3])}") from None
+        raise UserError(
+            f"{file} does not fit a Piano Genie model with {cfg.model_rnn_num_layers} layers x "
+            f"{cfg.model_rnn_dim} units and {cfg.num_buttons} buttons: {' '.join(first[:3])}"
+        ) from None
     return model.eval(), cfg
 
 
@@ -342,9 +386,11 @@ def _velocity_config(state_dict: dict, cfg: Config, file: Path) -> Config:
     for name, w in expected.items():
         got = vel.get("vel." + name)
         if got is None or tuple(got.shape) != tuple(w.shape):
-            raise UserError(f"{file}: velocity weight vel.{name} has shape "
-                            f"{None if got is None else tuple(got.shape)}, expected {tuple(w.shape)} for "
-                            f"velocity_bins={cfg.velocity_bins}, velocity_hidden={cfg.velocity_hidden}")
+            raise UserError(
+                f"{file}: velocity weight vel.{name} has shape "
+                f"{None if got is None else tuple(got.shape)}, expected {tuple(w.shape)} for "
+                f"velocity_bins={cfg.velocity_bins}, velocity_hidden={cfg.velocity_hidden}"
+            )
     return cfg
 
 
@@ -357,8 +403,10 @@ def _condition_config(state_dict: dict, cfg: Config, file: Path) -> Config:
         return cfg
     expected = NUM_KEYS + 3 + sum(condition_columns(cfg.condition_names)[1])
     if w.shape[-1] != expected:
-        raise UserError(f"{file}: its decoder reads {w.shape[-1]} inputs, but its config's conditions "
-                        f"({cfg.conditions or 'none'}) make {expected}")
+        raise UserError(
+            f"{file}: its decoder reads {w.shape[-1]} inputs, but its config's conditions "
+            f"({cfg.conditions or 'none'}) make {expected}"
+        )
     return cfg
 
 

@@ -60,8 +60,9 @@ def check_output(
     path = Path(path)
     where = f"{flag} {path}"
     if path.name and len(os.fsencode(path.name)) > (limit := name_max(_first_existing(path.parent))):
-        raise UserError(f"{where}: the name is {len(os.fsencode(path.name))} bytes long; the file system "
-                        f"allows at most {limit}")
+        raise UserError(
+            f"{where}: the name is {len(os.fsencode(path.name))} bytes long; the file system allows at most {limit}"
+        )
     if os.path.lexists(path):
         if path.is_dir() and not folder:
             raise UserError(f"{where} is a folder; expected a file name")
@@ -89,16 +90,21 @@ def check_output(
         if folder and source.exists() and _inside(source, path) and path.exists():
             raise UserError(f"{where} holds the input {source}; choose another output folder")
     if ours is not None and not folder and not force and path.is_file() and not ours(path):
-        raise UserError(f"{where} exists and is not a {what} this command wrote (it carries no pianogenie "
-                        "mark); refusing to overwrite it (remove it, choose another name, or pass --force)")
+        raise UserError(
+            f"{where} exists and is not a {what} this command wrote (it carries no pianogenie "
+            "mark); refusing to overwrite it (remove it, choose another name, or pass --force)"
+        )
     return path
 
 
 def add_force(parser, what: str = "outputs") -> None:
     """The `--force` option of a command that writes."""
-    parser.add_argument("--force", action="store_true",
-                        help=f"replace existing {what} even where they carry no mark of this command "
-                        "(by default a file this command did not write is never overwritten)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"replace existing {what} even where they carry no mark of this command "
+        "(by default a file this command did not write is never overwritten)",
+    )
 
 
 # --- the marks ---------------------------------------------------------------------------------
@@ -137,11 +143,11 @@ def gzip_comment(head_bytes: bytes) -> bytes | None:
     flags, at = head_bytes[3], 10
     try:
         if flags & 4:  # FEXTRA
-            at += 2 + struct.unpack("<H", head_bytes[at:at + 2])[0]
+            at += 2 + struct.unpack("<H", head_bytes[at : at + 2])[0]
         if flags & 8:  # FNAME
             at = head_bytes.index(b"\x00", at) + 1
         if flags & 16:
-            return head_bytes[at:head_bytes.index(b"\x00", at)]
+            return head_bytes[at : head_bytes.index(b"\x00", at)]
     except (ValueError, struct.error):
         return None
     return None

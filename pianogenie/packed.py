@@ -38,7 +38,7 @@ def _aligned(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, np.float32)
     raw = np.empty(a.nbytes + 64, np.uint8)
     start = -raw.ctypes.data % 64
-    out = raw[start:start + a.nbytes].view(np.float32).reshape(a.shape)
+    out = raw[start : start + a.nbytes].view(np.float32).reshape(a.shape)
     out[...] = a
     return out
 
@@ -48,8 +48,9 @@ class PackedDecoder:
     and the velocity head's history state. `step` is one note; the session (genie.PianoGenie)
     decides what it is fed and samples from what it returns."""
 
-    def __init__(self, weights: dict[str, np.ndarray], cfg: Config,
-                 velocity_weights: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self, weights: dict[str, np.ndarray], cfg: Config, velocity_weights: dict[str, np.ndarray] | None = None
+    ):
         """`weights`: the decoder's parameters as float arrays under their PyTorch names without the
         `dec.` prefix (`input.weight`, `lstm.weight_ih_l0`, ..., `output.bias`), PyTorch layouts;
         `velocity_weights`: the velocity head's (`vel.*` without the prefix), or None."""
@@ -67,10 +68,12 @@ class PackedDecoder:
         self.cond_cols, sizes = condition_columns(self.conditions)
         width = NUM_KEYS + 3 + sum(sizes)
         if w["input.weight"].shape != (H, width):
-            raise UserError(f"decoder input weight has shape {w['input.weight'].shape}, "
-                            f"expected {(H, width)} (conditions: {self.cfg.conditions or 'none'})")
+            raise UserError(
+                f"decoder input weight has shape {w['input.weight'].shape}, "
+                f"expected {(H, width)} (conditions: {self.cfg.conditions or 'none'})"
+            )
         # (i, f, g, o) -> (o, f, i, g), sigmoid gates halved so tanh(z) yields all four activations
-        order = np.r_[3 * H:4 * H, H:2 * H, 0:H, 2 * H:3 * H]
+        order = np.r_[3 * H : 4 * H, H : 2 * H, 0:H, 2 * H : 3 * H]
         scale = np.r_[np.full(3 * H, 0.5), np.ones(H)][:, None]
 
         def gates(m: np.ndarray) -> np.ndarray:  # (4H, ...) torch rows -> reordered, scaled
@@ -81,7 +84,7 @@ class PackedDecoder:
         D = 4 + NUM_INPUTS + NUM_STATE if self.has_velocity else 0
         # [dt, b, h_0, ..., h_{L-1}, 1] then, with a velocity head, [dt, chord, log dt, b, u_{i-1}, s_{i-1}]
         self._buf = np.zeros(2 + L * H + 1 + D, f32)
-        self._h = [self._buf[2 + l * H:2 + (l + 1) * H] for l in range(L)]
+        self._h = [self._buf[2 + l * H : 2 + (l + 1) * H] for l in range(L)]
         layers = []  # per layer: (input view of _buf, kernel (n_in, 4H), separate bias or None)
 
         # Layer 0: input Linear folded in; prev-key rows become a table holding all of layer 0's biases.
@@ -89,35 +92,35 @@ class PackedDecoder:
         W_ih = gates(w["lstm.weight_ih_l0"])  # (4H, H)
         folded = W_ih @ W_in  # (4H, 91): columns = one-hot prev key (89), dt, b
         bias0 = W_ih @ b_in + gates(w["lstm.bias_ih_l0"]) + gates(w["lstm.bias_hh_l0"])
-        self._base_table = folded[:, :NUM_KEYS + 1].T + bias0  # (89, 4H), float64
+        self._base_table = folded[:, : NUM_KEYS + 1].T + bias0  # (89, 4H), float64
         # condition column j's one-hot rows, each condition's block from its own offset
-        self._cond_rows = folded[:, NUM_KEYS + 3:].T  # (sum of sizes, 4H)
+        self._cond_rows = folded[:, NUM_KEYS + 3 :].T  # (sum of sizes, 4H)
         self._cond_offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int) if sizes else np.zeros(0, int)
         self._table = _aligned(self._base_table)  # (89, 4H), with the conditions in force added
         self._cond_ids: tuple | None = None
         self.set_condition_ids((0,) * len(sizes))
-        K0 = np.concatenate([folded[:, NUM_KEYS + 1:NUM_KEYS + 3].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
-        layers.append((self._buf[0:2 + H], _aligned(K0), None))
+        K0 = np.concatenate([folded[:, NUM_KEYS + 1 : NUM_KEYS + 3].T, gates(w["lstm.weight_hh_l0"]).T])  # (2 + H, 4H)
+        layers.append((self._buf[0 : 2 + H], _aligned(K0), None))
 
         for l in range(1, L):
             K = np.concatenate([gates(w[f"lstm.weight_ih_l{l}"]).T, gates(w[f"lstm.weight_hh_l{l}"]).T])
             bias = gates(w[f"lstm.bias_ih_l{l}"]) + gates(w[f"lstm.bias_hh_l{l}"])
             lo = 2 + (l - 1) * H
             if l == L - 1:  # [h_{l-1}, h_l, 1]: the bias rides on the trailing 1
-                layers.append((self._buf[lo:lo + 2 * H + 1], _aligned(np.vstack([K, bias])), None))
+                layers.append((self._buf[lo : lo + 2 * H + 1], _aligned(np.vstack([K, bias])), None))
             else:
-                layers.append((self._buf[lo:lo + 2 * H], _aligned(K), bias.astype(f32)))
+                layers.append((self._buf[lo : lo + 2 * H], _aligned(K), bias.astype(f32)))
 
         W_out = np.vstack([np.asarray(w["output.weight"], np.float64).T, np.asarray(w["output.bias"], np.float64)])
         top = 2 + L * H + 1  # end of [h_{L-1}, 1]
-        self._out_in = self._buf[2 + (L - 1) * H:top + D]  # [h_{L-1}, 1] (+ the velocity head's dense inputs)
+        self._out_in = self._buf[2 + (L - 1) * H : top + D]  # [h_{L-1}, 1] (+ the velocity head's dense inputs)
         if D:
             W_out = self._pack_velocity(W_out)  # (H + 1 + D, 88 + hidden + S)
             # [dt, chord, log dt, b] and then u_i into the buffer by struct calls, ~3x cheaper than
             # assigning a tuple to a slice (no tuple, no per-item numpy conversion)
             self._write_dense = functools.partial(struct.Struct("4f").pack_into, self._buf.data, 4 * top)
             self._write_u = functools.partial(struct.Struct(f"{NUM_INPUTS}f").pack_into, self._buf.data, 4 * (top + 4))
-            self._s = self._buf[top + 4 + NUM_INPUTS:].data  # memoryview copies are ~2x cheaper
+            self._s = self._buf[top + 4 + NUM_INPUTS :].data  # memoryview copies are ~2x cheaper
             self.write_dense, self.write_u = self._write_dense, self._write_u
         self._out_kernel = _aligned(W_out)  # (H + 1, 88) without a velocity head
 
@@ -125,7 +128,7 @@ class PackedDecoder:
         # Per layer [o, f, i, g, c]: gates z (4H) then the cell state, laid out so that one multiply
         # of the (2, H) views [f; i] * [c; g] gives both terms of c = f * c + i * g.
         self._zc = [np.zeros(5 * H, f32) for _ in range(L)]
-        self._c = [zc[4 * H:] for zc in self._zc]
+        self._c = [zc[4 * H :] for zc in self._zc]
         self._tmp = np.empty(H, f32)
         # ufuncs take ~0.5 us longer with a Python scalar operand than with an array: keep 1/2 as one
         self._half = np.full(3 * H, 0.5, f32)
@@ -135,16 +138,47 @@ class PackedDecoder:
         if D:
             self._vel_pre, s_new = (self._logits_all[sl] for sl in self._vel_slices)
             self._s_new = s_new.data
-            self._vel = (self._vel_pre, self._vel_rows, self._vel_zh, self._zero, self._vel_z, self._vel_out,
-                         self._vel_logits, self._vel_p, self._vel_moments, self._vel_mean)
+            self._vel = (
+                self._vel_pre,
+                self._vel_rows,
+                self._vel_zh,
+                self._zero,
+                self._vel_z,
+                self._vel_out,
+                self._vel_logits,
+                self._vel_p,
+                self._vel_moments,
+                self._vel_mean,
+            )
             # y @ W_o into a, bound once (the method skips np.dot's ~0.15 us of dispatch)
             dot_W = functools.partial(self._vel_y.dot, self._vel_W, self._vel_a)
-            self._vel_fast = (self._vel_pre, self._vel_neg_rows, self._vel_y, dot_W, self._vel_a,
-                              self._vel_p, self._vel_key_moments, self._vel_mean)
+            self._vel_fast = (
+                self._vel_pre,
+                self._vel_neg_rows,
+                self._vel_y,
+                dot_W,
+                self._vel_a,
+                self._vel_p,
+                self._vel_key_moments,
+                self._vel_mean,
+            )
         # step adds each bias before the layer's tanh; it carries the next layer's along the loop
-        self._layers = [(x, K, layers[l + 1][2] if l + 1 < L else None, zc[:4 * H], zc[:3 * H], self._half,
-                         zc[H:3 * H].reshape(2, H), zc[3 * H:].reshape(2, H)[::-1], zc[4 * H:], zc[:H], self._h[l])
-                        for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))]
+        self._layers = [
+            (
+                x,
+                K,
+                layers[l + 1][2] if l + 1 < L else None,
+                zc[: 4 * H],
+                zc[: 3 * H],
+                self._half,
+                zc[H : 3 * H].reshape(2, H),
+                zc[3 * H :].reshape(2, H)[::-1],
+                zc[4 * H :],
+                zc[:H],
+                self._h[l],
+            )
+            for l, ((x, K, _), zc) in enumerate(zip(layers, self._zc))
+        ]
 
     def set_condition_ids(self, ids: tuple) -> None:
         """Fold the one-hot rows of condition ids `ids` (one per column) into the table in use:
@@ -171,14 +205,18 @@ class PackedDecoder:
         W1, b1 = np.asarray(w["hidden.weight"], f64), np.asarray(w["hidden.bias"], f64)  # (hid, H + 88 + D)
         mean, std = np.asarray(w["feature_mean"], f64), np.asarray(w["feature_std"], f64)
         A, B = np.asarray(w["state_transition"], f64), np.asarray(w["state_input"], f64)  # (S, S), (S, 4)
-        W_h, W_k, W_d = W1[:, :H], W1[:, H:H + NUM_KEYS], W1[:, H + NUM_KEYS:] / std  # W_d over [s, dt, chord, log dt, b]
+        W_h, W_k, W_d = (
+            W1[:, :H],
+            W1[:, H : H + NUM_KEYS],
+            W1[:, H + NUM_KEYS :] / std,
+        )  # W_d over [s, dt, chord, log dt, b]
         W_s, W_cur = W_d[:, :S], W_d[:, S:]
         hid = W1.shape[0]
         K = np.zeros((H + 1 + 4 + NUM_INPUTS + S, NUM_KEYS + hid + S))
-        K[:H + 1, :NUM_KEYS] = W_out
+        K[: H + 1, :NUM_KEYS] = W_out
         vel, new_s = slice(NUM_KEYS, NUM_KEYS + hid), slice(NUM_KEYS + hid, None)
         u, s_prev = slice(H + 5, H + 5 + NUM_INPUTS), slice(H + 5 + NUM_INPUTS, None)
-        K[:H, vel], K[H, vel], K[H + 1:H + 5, vel] = W_h.T, b1 - W_d @ mean, W_cur.T
+        K[:H, vel], K[H, vel], K[H + 1 : H + 5, vel] = W_h.T, b1 - W_d @ mean, W_cur.T
         K[u, vel], K[s_prev, vel] = (W_s @ B).T, (W_s @ A).T
         K[u, new_s], K[s_prev, new_s] = B.T, A.T
         self._vel_table = np.ascontiguousarray(W_k.T, f32)  # (88, hid)
@@ -186,15 +224,17 @@ class PackedDecoder:
         self._vel_z = np.zeros(hid + 1, f32)  # [relu(z), 1]
         self._vel_z[hid] = 1.0
         self._vel_zh = self._vel_z[:hid]
-        self._vel_out = np.ascontiguousarray(np.vstack([np.asarray(w["output.weight"], f64).T,
-                                                        np.asarray(w["output.bias"], f64)]), f32)  # (hid + 1, bins)
+        self._vel_out = np.ascontiguousarray(
+            np.vstack([np.asarray(w["output.weight"], f64).T, np.asarray(w["output.bias"], f64)]), f32
+        )  # (hid + 1, bins)
         bins = self._vel_out.shape[1]
         width = 128 / bins
         self._vel_logits = np.empty(bins, f32)
         self._vel_p = np.empty(bins, f32)
         # [sum p * centre, sum p]: the distribution's mean velocity from one product
-        self._vel_moments = np.ascontiguousarray(np.column_stack([np.arange(bins) * width + (width - 1) / 2,
-                                                                  np.ones(bins)]), f32)
+        self._vel_moments = np.ascontiguousarray(
+            np.column_stack([np.arange(bins) * width + (width - 1) / 2, np.ones(bins)]), f32
+        )
         self._vel_mean = np.empty(2, f32)
         self._zero = np.zeros(hid, f32)
         # The press's shortcut, one call fewer (no add): relu(x + r) = max(x, -r) + r, and the chosen
@@ -309,6 +349,7 @@ def plain_step(w: dict[str, np.ndarray], num_layers: int):
     tested against (and benchmarks/decode_step.py times): one-hot input, Linear, then per layer the
     four gates from W_ih @ x + b_ih + W_hh @ h + b_hh, sigmoid as 1 / (1 + exp(-x)).
     -> step(k_m1, dt, b, h, c) -> (88,) logits, updating the per-layer lists h and c in place."""
+
     def sigmoid(x):
         return 1 / (1 + np.exp(-x))
 
@@ -317,8 +358,12 @@ def plain_step(w: dict[str, np.ndarray], num_layers: int):
         x[k_m1], x[SOS + 1], x[SOS + 2] = 1, dt, b
         x = w["input.weight"] @ x + w["input.bias"]
         for l in range(num_layers):
-            gates = (w[f"lstm.weight_ih_l{l}"] @ x + w[f"lstm.bias_ih_l{l}"] + w[f"lstm.weight_hh_l{l}"] @ h[l]
-                     + w[f"lstm.bias_hh_l{l}"])
+            gates = (
+                w[f"lstm.weight_ih_l{l}"] @ x
+                + w[f"lstm.bias_ih_l{l}"]
+                + w[f"lstm.weight_hh_l{l}"] @ h[l]
+                + w[f"lstm.bias_hh_l{l}"]
+            )
             i, f, g, o = gates.reshape(4, -1)  # PyTorch gate order
             c[l] = sigmoid(f) * c[l] + sigmoid(i) * np.tanh(g)
             h[l] = x = sigmoid(o) * np.tanh(c[l])

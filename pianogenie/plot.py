@@ -24,7 +24,9 @@ DEFAULT_PNG = "training_curves.png"
 PANELS = {
     "loss": lambda key: key.startswith("loss"),
     "contour violation ratio": lambda key: key.startswith("contour_violation"),
-    "velocity MAE (model and baselines)": lambda key: key.startswith("velocity_mae") and not key.endswith("_vs_best_baseline"),
+    "velocity MAE (model and baselines)": lambda key: (
+        key.startswith("velocity_mae") and not key.endswith("_vs_best_baseline")
+    ),
 }
 FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}  # output suffix -> matplotlib format
 SPLIT_COLORS = {"train": "tab:blue", "validation": "tab:orange"}
@@ -86,8 +88,9 @@ def plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
 def output_format(out: str | Path) -> str:
     fmt = FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
-        raise UserError(f"-o {out}: unknown image format {Path(out).suffix or '(no suffix)'!r}; "
-                        f"use one of {', '.join(FORMATS)}")
+        raise UserError(
+            f"-o {out}: unknown image format {Path(out).suffix or '(no suffix)'!r}; use one of {', '.join(FORMATS)}"
+        )
     return fmt
 
 
@@ -110,8 +113,16 @@ def _plot_curves(series: Series, out: str | Path, title: str = "") -> list[str]:
                     continue
                 steps, values = series[(split, key)]
                 marker = "o" if len(steps) < 30 and split != "train" else None
-                ax.plot(steps, values, linestyle=STYLES[j % len(STYLES)], color=color, marker=marker, markersize=3,
-                        label=f"{split} {key}", linewidth=1.2)
+                ax.plot(
+                    steps,
+                    values,
+                    linestyle=STYLES[j % len(STYLES)],
+                    color=color,
+                    marker=marker,
+                    markersize=3,
+                    label=f"{split} {key}",
+                    linewidth=1.2,
+                )
         ax.set_xlabel("step")
         ax.set_title(name)
         ax.grid(alpha=0.3)

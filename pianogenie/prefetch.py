@@ -26,8 +26,7 @@ from pianogenie.windows import Batch, TrainWindows
 
 
 class BatchSource:
-    def __init__(self, windows: TrainWindows, rng: np.random.Generator, cfg: Config, depth: int = 0,
-                 pin: bool = False):
+    def __init__(self, windows: TrainWindows, rng: np.random.Generator, cfg: Config, depth: int = 0, pin: bool = False):
         self.windows, self.rng, self.cfg, self.pin = windows, rng, cfg, pin
         self._state = rng.bit_generator.state
         self._queue: queue.Queue | None = None
@@ -39,9 +38,14 @@ class BatchSource:
 
     def _sample(self) -> tuple[Batch, Mapping[str, Any]]:
         cfg = self.cfg
-        batch = self.windows.sample(self.rng, cfg.batch_size, cfg.data_delta_time_max,
-                                    cfg.data_augment_time_stretch_max, cfg.data_augment_transpose_max,
-                                    cfg.condition_dropout)
+        batch = self.windows.sample(
+            self.rng,
+            cfg.batch_size,
+            cfg.data_delta_time_max,
+            cfg.data_augment_time_stretch_max,
+            cfg.data_augment_transpose_max,
+            cfg.condition_dropout,
+        )
         if self.pin:
             batch = batch.map(torch.Tensor.pin_memory)
         return batch, self.rng.bit_generator.state

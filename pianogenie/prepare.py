@@ -88,8 +88,11 @@ def _prepare_one(job: tuple) -> _Result:
     try:
         parsed = parse_midi(data, task.tracks)
     except Exception as e:  # symusic raises RuntimeError, pretty_midi/mido many kinds
-        return _Result(index, reason=f"not a readable MIDI file: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
-                       digest=digest)
+        return _Result(
+            index,
+            reason=f"not a readable MIDI file: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+            digest=digest,
+        )
     r = _Result(
         index,
         notes=len(parsed.notes),
@@ -112,8 +115,9 @@ def _prepare_one(job: tuple) -> _Result:
             from pianogenie.labels import performance_labels
 
             try:
-                r.labels, r.label_sources = performance_labels(parsed.notes, extras, task.source.read,
-                                                               task.labels, task.style)
+                r.labels, r.label_sources = performance_labels(
+                    parsed.notes, extras, task.source.read, task.labels, task.style
+                )
             except Exception as e:  # an estimator failing on odd notes: the file stays, unlabelled
                 r.labels = np.zeros((len(parsed.notes), 4), np.int8)
                 r.label_sources = {"keysig": f"error: {e}", "chord": f"error: {e}", "style": "none"}
@@ -159,8 +163,7 @@ class _Workers:
         try:
             parent, child = self.ctx.Pipe()
             inherited = [parent, *self.procs]
-            proc = self.ctx.Process(target=_worker_main, args=(child, inherited, os.getpid(), self.task),
-                                    daemon=True)
+            proc = self.ctx.Process(target=_worker_main, args=(child, inherited, os.getpid(), self.task), daemon=True)
             proc.start()
             self.procs[parent] = proc
             child.close()
@@ -197,8 +200,10 @@ class _Workers:
                     proc = self.procs.pop(conn)
                     proc.join(1)
                     conn.close()
-                    result = _Result(busy[conn][0], reason=f"not a readable MIDI file: the parser crashed on it "
-                                     f"(exit status {proc.exitcode})")
+                    result = _Result(
+                        busy[conn][0],
+                        reason=f"not a readable MIDI file: the parser crashed on it (exit status {proc.exitcode})",
+                    )
                     del busy[conn]
                     conn = self._spawn()
                 busy.pop(conn, None)
@@ -265,13 +270,15 @@ class PrepareReport:
     labels: dict | None = None  # {"mode": --labels, "style": style id} when labels are stored
 
     def to_json(self) -> bytes:
-        return orjson.dumps(stamp({k: v for k, v in self.__dict__.items() if not (k == "labels" and v is None)},
-                                  "prepare"), option=orjson.OPT_INDENT_2)  # prepare's mark
+        return orjson.dumps(
+            stamp({k: v for k, v in self.__dict__.items() if not (k == "labels" and v is None)}, "prepare"),
+            option=orjson.OPT_INDENT_2,
+        )  # prepare's mark
 
 
 def _report_bytes(report: PrepareReport, files: Path) -> bytes:
     """The report with `files` (rows written by prepare, one per performance) as its "files" list."""
-    return report.to_json()[:-2] + b',\n  "files": [\n' + files.read_bytes() + b'\n  ]\n}'
+    return report.to_json()[:-2] + b',\n  "files": [\n' + files.read_bytes() + b"\n  ]\n}"
 
 
 def _gzip_member(data: bytes) -> bytes:
@@ -285,7 +292,11 @@ class _JsonWriter:
     FLUSH = 8 << 20  # bytes of JSON compressed at a time
 
     def __init__(self, folder: Path, keep_notes: int | None, labels: bool = False):
-        self.folder, self.keep, self.labels = folder, keep_notes, labels  # arrays kept for the cache while within keep notes
+        self.folder, self.keep, self.labels = (
+            folder,
+            keep_notes,
+            labels,
+        )  # arrays kept for the cache while within keep notes
         self.parts: dict = {}  # split -> [file, pending chunks, pending bytes, performances]
         self.label_parts: dict = {}  # the same for the labels' rows
         self.arrays: dict = {}
@@ -413,14 +424,18 @@ def prepare(
     if not source.performances:
         found = sorted({p.split for p in source.unknown_split})
         if what:
-            raise UserError(f"{source.path}: no row of {what} has a split among {', '.join(SPLITS)} "
-                            f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written")
+            raise UserError(
+                f"{source.path}: no row of {what} has a split among {', '.join(SPLITS)} "
+                f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written"
+            )
         raise UserError(f"{source.path}: no MIDI file has a split (none is listed in --splits); nothing written")
     if source.unknown_split:
         found = sorted({p.split for p in source.unknown_split})
         if what:
-            warn(f"{len(source.unknown_split)} row(s) of {what} have an unknown split "
-                 f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped")
+            warn(
+                f"{len(source.unknown_split)} row(s) of {what} have an unknown split "
+                f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped"
+            )
         else:
             warn(f"{len(source.unknown_split)} MIDI file(s) are not listed in --splits: skipped")
     workers = max(1, workers or os.cpu_count() or 1)
@@ -451,9 +466,17 @@ def prepare(
         frontier = 0
 
         def consume(p: Performance, r: _Result) -> None:
-            stats = report.splits.setdefault(p.split, {
-                "performances": 0, "notes": 0, "dropped_out_of_range": 0, "dropped_non_positive_duration": 0,
-                "skipped": 0, **({"duplicates": 0} if source.dedupe else {})})
+            stats = report.splits.setdefault(
+                p.split,
+                {
+                    "performances": 0,
+                    "notes": 0,
+                    "dropped_out_of_range": 0,
+                    "dropped_non_positive_duration": 0,
+                    "skipped": 0,
+                    **({"duplicates": 0} if source.dedupe else {}),
+                },
+            )
             if source.dedupe and r.digest and r.digest in seen:
                 stats["duplicates"] += 1
                 report.duplicates.append({"midi_filename": p.midi_filename, "same_as": seen[r.digest]})
@@ -482,10 +505,14 @@ def prepare(
                 writer.add(p.split, p.midi_filename, r.array, r.labels)
 
         # the pool first: forking after tqdm started its monitor thread would copy a running thread
-        with _job_runner(_Task(source, tracks, json=kind == "json", labels=labels, style=style),
-                         min(workers, len(perfs) or 1)) as run, tqdm(
-            total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
-        ) as bar:
+        with (
+            _job_runner(
+                _Task(source, tracks, json=kind == "json", labels=labels, style=style), min(workers, len(perfs) or 1)
+            ) as run,
+            tqdm(
+                total=len(perfs), unit="file", desc="prepare", disable=None if progress is None else not progress
+            ) as bar,
+        ):
             for r in run(jobs, lambda: frontier):  # noqa: B023 (the frontier as it is when asked)
                 if r.array is None:
                     warn(f"skipped {perfs[r.index].midi_filename}: {r.reason}")
@@ -502,12 +529,17 @@ def prepare(
             raise UserError(f"--strict: {len(report.skipped)} file(s) skipped, nothing written: {listed}{more}")
         if not any(s["performances"] for s in report.splits.values()):
             no_match = [s for s in report.skipped if s["reason"].startswith("no track matches")]
-            why = f": no file has a track matching {tracks.describe()}" if no_match and len(no_match) == len(
-                report.skipped) else ""
+            why = (
+                f": no file has a track matching {tracks.describe()}"
+                if no_match and len(no_match) == len(report.skipped)
+                else ""
+            )
             raise UserError(f"no performance of {source.path} could be prepared{why}; nothing written")
         if source.dedupe and report.duplicates:
-            warn(f"{len(report.duplicates)} file(s) byte-identical to an earlier one: counted once "
-                 "(listed under \"duplicates\" in the report)")
+            warn(
+                f"{len(report.duplicates)} file(s) byte-identical to an earlier one: counted once "
+                '(listed under "duplicates" in the report)'
+            )
         for split in SPLITS:
             if (split not in report.splits or not report.splits[split]["performances"]) and not what:
                 warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
@@ -561,9 +593,12 @@ def _is_our_store(folder: Path, force: bool = False) -> bool:
     if not names:
         return True
     manifest = read_manifest(folder)
-    return manifest is not None and names <= store_files(manifest) and all(
-        (folder / n).is_file() and not (folder / n).is_symlink() for n in names) and (
-        force or folder_marked(folder, "report.json", "prepare"))
+    return (
+        manifest is not None
+        and names <= store_files(manifest)
+        and all((folder / n).is_file() and not (folder / n).is_symlink() for n in names)
+        and (force or folder_marked(folder, "report.json", "prepare"))
+    )
 
 
 def check_prepare_outputs(source, out: str | os.PathLike, *, force: bool = False) -> tuple[Path, Path]:
@@ -574,17 +609,19 @@ def check_prepare_outputs(source, out: str | os.PathLike, *, force: bool = False
     if output_kind(out) == "store":
         out = check_output(out, flag="-o", inputs=inputs, what="notes store", folder=True)
         if out.is_dir() and not _is_our_store(out, force):
-            raise UserError(f"-o {out} is a folder that is not a notes store prepare wrote (other files, or no "
-                            "report.json with its mark); refusing to replace it (choose a new folder name, end "
-                            "the name in .json.gz for a notes file, or pass --force for a store without the mark)")
+            raise UserError(
+                f"-o {out} is a folder that is not a notes store prepare wrote (other files, or no "
+                "report.json with its mark); refusing to replace it (choose a new folder name, end "
+                "the name in .json.gz for a notes file, or pass --force for a store without the mark)"
+            )
         for source_path in inputs:
             if source_path is not None and os.path.isdir(source_path) and _inside(out, Path(source_path)):
                 raise UserError(f"-o {out} is inside the input folder {source_path}; choose another output")
         return out, out / "report.json"
-    out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)",
-                       ours=written_by("prepare"), force=force)
-    report = check_output(report_path(out), flag="report", inputs=inputs, what="prepare report",
-                          ours=written_by("prepare"), force=force)
+    out = check_output(out, flag="-o", inputs=inputs, what="notes file (gzip)", ours=written_by("prepare"), force=force)
+    report = check_output(
+        report_path(out), flag="report", inputs=inputs, what="prepare report", ours=written_by("prepare"), force=force
+    )
     if os.path.lexists(out) and os.path.lexists(report) and os.path.samefile(out, report):
         raise UserError(f"-o {out} and its report {report} are the same file")
     return out, report

@@ -42,18 +42,20 @@ def scale_names() -> list[str]:
 
 
 def parse_scale(text: str) -> frozenset[int]:
-    """"D minor", "c# harmonic minor", "Bb blues", "chromatic" -> pitch classes 0..11."""
+    """ "D minor", "c# harmonic minor", "Bb blues", "chromatic" -> pitch classes 0..11."""
     words = text.strip().split()
     if not words:
-        raise UserError("empty scale: expected a tonic and a scale name, e.g. \"D minor\"")
+        raise UserError('empty scale: expected a tonic and a scale name, e.g. "D minor"')
     if " ".join(words).lower() == "chromatic":
         return frozenset(range(12))
     m = _TONIC.fullmatch(words[0])
     name = " ".join(words[1:]).lower()
     name = ALIASES.get(name, name)
     if not m or name not in SCALES:
-        raise UserError(f"unknown scale {text!r}: expected a tonic (C, C#, Db, ... B) and one of "
-                        f"{', '.join(scale_names())}, e.g. \"D minor\"")
+        raise UserError(
+            f"unknown scale {text!r}: expected a tonic (C, C#, Db, ... B) and one of "
+            f'{", ".join(scale_names())}, e.g. "D minor"'
+        )
     tonic = _pitch_class(*m.groups())
     return frozenset((tonic + i) % 12 for i in SCALES[name])
 
@@ -74,7 +76,7 @@ def parse_pitch(text: str) -> int:
 
 
 def parse_pitches(text: str) -> frozenset[int]:
-    """"60,62,64" / "48-72" / "C3-C6,D#6": MIDI pitches, comma-separated, ranges inclusive."""
+    """ "60,62,64" / "48-72" / "C3-C6,D#6": MIDI pitches, comma-separated, ranges inclusive."""
     out: set[int] = set()
     for part in text.split(","):
         if not part.strip():
@@ -92,14 +94,23 @@ def parse_pitches(text: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def allowed_keys(pitch_classes: Iterable[int] | None = None, pitches: Iterable[int] | None = None,
-                 lowest_pitch: int = LOWEST_PITCH, num_keys: int = NUM_KEYS) -> list[int]:
+def allowed_keys(
+    pitch_classes: Iterable[int] | None = None,
+    pitches: Iterable[int] | None = None,
+    lowest_pitch: int = LOWEST_PITCH,
+    num_keys: int = NUM_KEYS,
+) -> list[int]:
     """Key indices 0..num_keys-1 whose pitch is in `pitch_classes` and in `pitches` (None = any)."""
     pcs = None if pitch_classes is None else {int(p) % 12 for p in pitch_classes}
     ps = None if pitches is None else {int(p) for p in pitches}
-    keys = [k for k in range(num_keys)
-            if (pcs is None or (k + lowest_pitch) % 12 in pcs) and (ps is None or k + lowest_pitch in ps)]
+    keys = [
+        k
+        for k in range(num_keys)
+        if (pcs is None or (k + lowest_pitch) % 12 in pcs) and (ps is None or k + lowest_pitch in ps)
+    ]
     if not keys:
-        raise UserError("no piano key is left in the chosen scale and pitches "
-                        f"(the piano spans MIDI {lowest_pitch}..{lowest_pitch + num_keys - 1})")
+        raise UserError(
+            "no piano key is left in the chosen scale and pitches "
+            f"(the piano spans MIDI {lowest_pitch}..{lowest_pitch + num_keys - 1})"
+        )
     return keys

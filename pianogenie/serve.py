@@ -100,8 +100,9 @@ def make_handler(files: dict[str, bytes], verbose: bool = False) -> type[BaseHTT
 
         def _send(self, head_only: bool) -> None:
             if not host_allowed(self.headers.get("Host"), self.server.server_address[1]):
-                self.send_error(HTTPStatus.MISDIRECTED_REQUEST, "unknown Host: this server answers only "
-                                f"{' / '.join(HOST_NAMES)}")
+                self.send_error(
+                    HTTPStatus.MISDIRECTED_REQUEST, f"unknown Host: this server answers only {' / '.join(HOST_NAMES)}"
+                )
                 return
             found = lookup(files, self.path)
             if found is None:

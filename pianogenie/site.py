@@ -72,6 +72,7 @@ class Site:
 
 # --- the model ---------------------------------------------------------------------------------
 
+
 def check_model_dir(model_dir: Path) -> Path:
     """An exported model that can play (pianogenie.export_check: shapes against its config, float32,
     finite and bounded values, every file inside the folder). -> the resolved folder."""
@@ -84,24 +85,31 @@ def check_model_dir(model_dir: Path) -> Path:
 def default_model_dir() -> Path:
     if (PRETRAINED_TFJS / "weights_manifest.json").is_file():
         return PRETRAINED_TFJS
-    raise UserError(f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
-                    "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)")
+    raise UserError(
+        f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
+        "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)"
+    )
 
 
 def shipped_model_dirs() -> dict[str, Path]:
     """The shipped genies' exports present in this installation, by name, the default first."""
     from pianogenie.constants import SHIPPED_GENIES
 
-    return {name: folder / "tfjs" for name, folder in SHIPPED_GENIES.items()
-            if (folder / "tfjs" / "weights_manifest.json").is_file()}
+    return {
+        name: folder / "tfjs"
+        for name, folder in SHIPPED_GENIES.items()
+        if (folder / "tfjs" / "weights_manifest.json").is_file()
+    }
 
 
 def default_model_dirs() -> list[Path]:
     """--model's default: every shipped genie, the classical one first."""
     found = shipped_model_dirs()
     if "classical" not in found:
-        raise UserError(f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
-                        "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)")
+        raise UserError(
+            f"no shipped model is present ({PRETRAINED_TFJS} is missing): pass --model DIR, a folder "
+            "written by `pianogenie export RUN --out DIR` (e.g. the tutorial's tfjs/ folder also works)"
+        )
     return list(found.values())
 
 
@@ -134,12 +142,14 @@ def model_entries(model_dirs: list[Path]) -> list[dict]:
             slug, n = f"{base}-{n}", n + 1
         used.add(slug)
         desc = cfg.get("description") if isinstance(cfg.get("description"), str) else None
-        entries.append({"slug": slug, "name": name or slug, "description": desc or None,
-                        "path": f"models/{slug}/", "dir": Path(d)})
+        entries.append(
+            {"slug": slug, "name": name or slug, "description": desc or None, "path": f"models/{slug}/", "dir": Path(d)}
+        )
     return entries
 
 
 # --- the app and its assets ----------------------------------------------------------------------
+
 
 def app_files() -> dict[str, Path]:
     """index.html and the top-level styles, plus every browser file under web/src/ (walked)."""
@@ -162,12 +172,15 @@ def sample_files() -> dict[str, Path]:
     """The v10 samples under vendor/piano/ and each velocity layer's under vendor/piano-v{layer}/."""
     samples = {}
     for package, folder, name in [(SAMPLES_PACKAGE, "piano", SAMPLE_NAME)] + [
-            (layer_package(v), f"piano-v{v}", re.compile(rf"[A-G]#?[0-8]v{v}\.mp3")) for v in VELOCITY_LAYERS]:
+        (layer_package(v), f"piano-v{v}", re.compile(rf"[A-G]#?[0-8]v{v}\.mp3")) for v in VELOCITY_LAYERS
+    ]:
         audio = package / "audio"
         found = {f"vendor/{folder}/{p.name}": p for p in sorted(audio.glob("*.mp3")) if name.fullmatch(p.name)}
         if not found or not (package / "LICENSE").is_file():
-            raise UserError(f"the piano samples are not installed ({audio} is missing or incomplete): in a source "
-                            "checkout run `npm ci --prefix pianogenie/web` from the repository root")
+            raise UserError(
+                f"the piano samples are not installed ({audio} is missing or incomplete): in a source "
+                "checkout run `npm ci --prefix pianogenie/web` from the repository root"
+            )
         samples.update(found)
     return samples
 
@@ -183,38 +196,54 @@ def icon_png(size: int) -> bytes:
 
 
 def web_manifest() -> bytes:
-    return (json.dumps({
-        "name": "Piano Genie",
-        "short_name": "Piano Genie",
-        "description": "Improvise on a piano with 8 buttons",
-        "start_url": "./",
-        "scope": "./",
-        "display": "standalone",
-        "background_color": THEME_COLOR,
-        "theme_color": THEME_COLOR,
-        "icons": [{"src": f"icons/icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any maskable"}
-                  for s in ICON_SIZES],
-    }, indent=2) + "\n").encode()
+    return (
+        json.dumps(
+            {
+                "name": "Piano Genie",
+                "short_name": "Piano Genie",
+                "description": "Improvise on a piano with 8 buttons",
+                "start_url": "./",
+                "scope": "./",
+                "display": "standalone",
+                "background_color": THEME_COLOR,
+                "theme_color": THEME_COLOR,
+                "icons": [
+                    {"src": f"icons/icon-{s}.png", "sizes": f"{s}x{s}", "type": "image/png", "purpose": "any maskable"}
+                    for s in ICON_SIZES
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    ).encode()
 
 
 _SHIPPED_TERMS = {
     "classical": "The shipped classical genie, trained by this project on MAESTRO / ASAP data (CC BY-NC-SA 4.0),\n"
-                 "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "carries the same terms: https://creativecommons.org/licenses/by-nc-sa/4.0/",
     "pop": "The shipped pop genie, fine-tuned by this project on POP909 (MIT licence) from the classical genie,\n"
-           "is derived from a CC BY-NC-SA 4.0 model and carries its terms:\n"
-           "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "is derived from a CC BY-NC-SA 4.0 model and carries its terms:\n"
+    "https://creativecommons.org/licenses/by-nc-sa/4.0/",
 }
 
 
 def licenses(models: list[dict]) -> bytes:
     shipped = {d.resolve(): name for name, d in shipped_model_dirs().items()}
-    model_terms = "".join(f"""
+    model_terms = "".join(
+        f"""
 {m["path"]}
-    {_SHIPPED_TERMS[shipped[m["dir"].resolve()]].replace(chr(10), chr(10) + '    ')
-     if m["dir"].resolve() in shipped else
-     ("A model exported by `pianogenie export` from a model of the site builder's choosing;" + chr(10) +
-      "    its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0).")}
-""" for m in models)
+    {
+            _SHIPPED_TERMS[shipped[m["dir"].resolve()]].replace(chr(10), chr(10) + "    ")
+            if m["dir"].resolve() in shipped
+            else (
+                "A model exported by `pianogenie export` from a model of the site builder's choosing;"
+                + chr(10)
+                + "    its terms are those of the data it was trained on (MAESTRO: CC BY-NC-SA 4.0)."
+            )
+        }
+"""
+        for m in models
+    )
     sample_license = (SAMPLES_PACKAGE / "LICENSE").read_text(encoding="utf-8").strip()
     layers = "".join(
         f"""
@@ -223,7 +252,9 @@ vendor/piano-v{v}/
     package @audio-samples/piano-mp3-velocity{v} by Jan Forst, whose licence follows:
 
 {(layer_package(v) / "LICENSE").read_text(encoding="utf-8").strip()}
-""" for v in VELOCITY_LAYERS)
+"""
+        for v in VELOCITY_LAYERS
+    )
     text = f"""Piano Genie {__version__}: licences and attribution for every file of this site
 ==========================================================================
 
@@ -253,8 +284,9 @@ def is_precached(rel: str, default_model: str = "models/") -> bool:
     return not rel.startswith("vendor/") or bool(FIRST_SAMPLES.fullmatch(rel))
 
 
-def service_worker(version: str, urls: list[str], samples: dict[str, str], first: list[str],
-                   lazy: Sequence[str] = ()) -> bytes:
+def service_worker(
+    version: str, urls: list[str], samples: dict[str, str], first: list[str], lazy: Sequence[str] = ()
+) -> bytes:
     """The service worker: the app and default model (`urls`, precached) and the other models
     (`lazy`, cached when first fetched) under a cache named by the build `version`, served
     network-first; the samples (`samples`: URL -> content hash; `first`
@@ -363,12 +395,14 @@ def with_preloads(index: bytes, urls: list[str]) -> bytes:
     anchor = b'  <script type="module"'
     if anchor not in index:
         return index
-    links = "".join(f'  <link rel="preload" href="{html.escape(urllib.parse.quote(u))}" as="fetch" crossorigin>\n'
-                    for u in urls)
+    links = "".join(
+        f'  <link rel="preload" href="{html.escape(urllib.parse.quote(u))}" as="fetch" crossorigin>\n' for u in urls
+    )
     return index.replace(anchor, links.encode() + anchor, 1)
 
 
 # --- the site ------------------------------------------------------------------------------------
+
 
 def build(model_dirs: Path | list[Path]) -> Site:
     """Every file of the site, read into memory (~20 MB), with its service worker and marker.
@@ -387,9 +421,19 @@ def build(model_dirs: Path | list[Path]) -> Site:
         except OSError as e:
             raise UserError(f"cannot read {path} ({e.strerror})") from None
     default = models[0]["path"]
-    files["index.html"] = with_preloads(files["index.html"], [MODELS_INDEX] + [rel for rel in sources if rel.startswith(default)])
-    files[MODELS_INDEX] = (json.dumps({"default": models[0]["slug"], "models": [
-        {k: m[k] for k in ("slug", "name", "description", "path")} for m in models]}, indent=1) + "\n").encode()
+    files["index.html"] = with_preloads(
+        files["index.html"], [MODELS_INDEX] + [rel for rel in sources if rel.startswith(default)]
+    )
+    files[MODELS_INDEX] = (
+        json.dumps(
+            {
+                "default": models[0]["slug"],
+                "models": [{k: m[k] for k in ("slug", "name", "description", "path")} for m in models],
+            },
+            indent=1,
+        )
+        + "\n"
+    ).encode()
     files.update({f"icons/icon-{s}.png": icon_png(s) for s in ICON_SIZES})
     files["manifest.webmanifest"] = web_manifest()
     files["LICENSES.txt"] = licenses(models)
@@ -398,17 +442,33 @@ def build(model_dirs: Path | list[Path]) -> Site:
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     version = h.hexdigest()[:16]
     precache = tuple(rel for rel in sorted(files) if is_precached(rel, default))  # the page itself: index.html
-    samples = {urllib.parse.quote(rel): hashlib.sha256(files[rel]).hexdigest()[:16]
-               for rel in sorted(files) if rel.startswith("vendor/")}
+    samples = {
+        urllib.parse.quote(rel): hashlib.sha256(files[rel]).hexdigest()[:16]
+        for rel in sorted(files)
+        if rel.startswith("vendor/")
+    }
     lazy = [urllib.parse.quote(rel) for rel in sorted(files) if rel.startswith("models/") and rel not in precache]
-    files[SW_NAME] = service_worker(version, [urllib.parse.quote(rel) for rel in precache if not rel.startswith("vendor/")],
-                                    samples, [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")],
-                                    lazy)
+    files[SW_NAME] = service_worker(
+        version,
+        [urllib.parse.quote(rel) for rel in precache if not rel.startswith("vendor/")],
+        samples,
+        [urllib.parse.quote(rel) for rel in precache if rel.startswith("vendor/")],
+        lazy,
+    )
     hashes = {rel: hashlib.sha256(data).hexdigest() for rel, data in sorted(files.items())}
-    files[MARKER] = (json.dumps({"pianogenie_site": __version__, "version": version,
-                                 "files": sorted([*files, MARKER]), "precache": list(precache),
-                                 "sha256": hashes}, indent=1)
-                     + "\n").encode()
+    files[MARKER] = (
+        json.dumps(
+            {
+                "pianogenie_site": __version__,
+                "version": version,
+                "files": sorted([*files, MARKER]),
+                "precache": list(precache),
+                "sha256": hashes,
+            },
+            indent=1,
+        )
+        + "\n"
+    ).encode()
     return Site(files=files, version=version, precache=precache)
 
 
@@ -421,8 +481,12 @@ def _previous_build(out: Path) -> tuple[set[str], dict[str, str]] | None:
         marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
         files = set(marker["files"])
         hashes = marker.get("sha256", {})
-        if not isinstance(marker.get("pianogenie_site"), str) or not all(isinstance(f, str) for f in files) \
-                or not isinstance(hashes, dict) or not all(isinstance(h, str) for h in hashes.values()):
+        if (
+            not isinstance(marker.get("pianogenie_site"), str)
+            or not all(isinstance(f, str) for f in files)
+            or not isinstance(hashes, dict)
+            or not all(isinstance(h, str) for h in hashes.values())
+        ):
             return None
         return files, hashes
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
@@ -475,23 +539,29 @@ def check_out(out: Path, force: bool = False) -> None:
         return
     previous = _previous_build(out) if MARKER in top else None
     if previous is None:
-        raise UserError(f"{out} is a folder that is not a previous `pianogenie build-site` output; refusing to "
-                        "replace it (choose a new or empty OUT)")
+        raise UserError(
+            f"{out} is a folder that is not a previous `pianogenie build-site` output; refusing to "
+            "replace it (choose a new or empty OUT)"
+        )
     files, hashes = previous
     found, empty_dir = _listing(out)
     extra = sorted(found - files)
     if extra or empty_dir:
         shown = ", ".join(extra[:3]) + (" …" if len(extra) > 3 else "") if extra else "an empty folder"
-        raise UserError(f"{out} is a previous build, but holds files it did not write ({shown}); refusing to "
-                        "replace it (move them away, or choose another OUT)")
+        raise UserError(
+            f"{out} is a previous build, but holds files it did not write ({shown}); refusing to "
+            "replace it (move them away, or choose another OUT)"
+        )
     if force:
         return
     unproven = sorted(rel for rel in found - {MARKER} if rel not in hashes or _sha256(out / rel) != hashes[rel])
     if unproven:
         shown = ", ".join(unproven[:3]) + (f" and {len(unproven) - 3} more" if len(unproven) > 3 else "")
         why = "changed since build-site wrote them" if hashes else "without the content hashes newer builds record"
-        raise UserError(f"{out} is a previous build, but holds files {why} ({shown}); refusing to replace them "
-                        "(copy your edits away, or pass --force to replace them)")
+        raise UserError(
+            f"{out} is a previous build, but holds files {why} ({shown}); refusing to replace them "
+            "(copy your edits away, or pass --force to replace them)"
+        )
 
 
 def write(site: Site, out: Path, force: bool = False) -> None:
@@ -564,6 +634,8 @@ def resolve_model(model: str | None, work_dir: Path) -> Path:
     try:
         export(path, out)
     except UserError as e:
-        raise UserError(f"--model {model}: not an exported model folder (no weights_manifest.json), and not a "
-                        f"run or checkpoint to export: {e}") from None
+        raise UserError(
+            f"--model {model}: not an exported model folder (no weights_manifest.json), and not a "
+            f"run or checkpoint to export: {e}"
+        ) from None
     return out

@@ -33,7 +33,12 @@ from pianogenie.util import UserError
 
 FORMAT, VERSION = "pianogenie-notes", 1
 MANIFEST = "manifest.json"
-COLUMNS: dict[str, np.dtype] = {"onset": np.dtype("<f8"), "duration": np.dtype("<f8"), "key": np.dtype("u1"), "velocity": np.dtype("u1")}
+COLUMNS: dict[str, np.dtype] = {
+    "onset": np.dtype("<f8"),
+    "duration": np.dtype("<f8"),
+    "key": np.dtype("u1"),
+    "velocity": np.dtype("u1"),
+}
 _HEADER = 128  # bytes reserved for each column's .npy header, written once the length is known
 MAX_MANIFEST_BYTES = 1 << 20
 LABEL_DTYPE = np.dtype("i1")
@@ -143,8 +148,10 @@ class StoreSplit(Sequence):
             except (OSError, ValueError, EOFError) as e:
                 raise UserError(f"{path}: unreadable notes store column ({e})") from None
             if a.dtype != dtype or a.shape != (n,):
-                raise UserError(f"{path}: expected {n} values of {dtype}, found {a.shape} of {a.dtype} "
-                                "(a damaged or incomplete store: prepare it again)")
+                raise UserError(
+                    f"{path}: expected {n} values of {dtype}, found {a.shape} of {a.dtype} "
+                    "(a damaged or incomplete store: prepare it again)"
+                )
             return a
 
         self.name = split
@@ -189,8 +196,10 @@ def open_store(folder: str | os.PathLike) -> dict[str, StoreSplit]:
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest is None:
-        raise UserError(f"{folder}: a folder, but not a notes store (no {MANIFEST} of format {FORMAT}); "
-                        "expected a notes file (.json.gz) or a store from `pianogenie prepare -o FOLDER`")
+        raise UserError(
+            f"{folder}: a folder, but not a notes store (no {MANIFEST} of format {FORMAT}); "
+            "expected a notes file (.json.gz) or a store from `pianogenie prepare -o FOLDER`"
+        )
     if manifest.get("version") != VERSION:
         raise UserError(f"{folder}: notes store version {manifest.get('version')}, this pianogenie reads {VERSION}")
     out = {}

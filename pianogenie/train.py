@@ -56,6 +56,7 @@ def default_workers() -> int:
     """Shard threads for one CPU process: every core this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
+
 RUN_MARK = "pianogenie-run.json"  # written into RUN before anything else: the proof RUN is train's
 RUN_FILES = ("cfg.json", "metrics.jsonl", "best.pt", "last.pt", "tensorboard")  # what train writes in RUN
 
@@ -67,7 +68,11 @@ def _check_optimizer(optimizer: torch.optim.Optimizer) -> None:
             for key, value in optimizer.state.get(p, {}).items():
                 if isinstance(value, torch.Tensor) and value.dim() and value.shape != p.shape:
                     raise ValueError(f"optimizer {key} has shape {tuple(value.shape)}, its parameter {tuple(p.shape)}")
-                if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.is_floating_point()
+                    and not bool(torch.isfinite(value).all())
+                ):
                     raise ValueError(f"optimizer {key} holds NaN or Inf")
 
 
@@ -104,10 +109,20 @@ class Trainer:
     """One training run: built in named steps (device, data, model and optimizer, starting weights,
     resume, parallelism), each setting its own part of the state; `train()` runs the loop."""
 
-    def __init__(self, cfg: Config, data: Mapping[str, Sequence[np.ndarray]], run_dir: str | os.PathLike,
-                 resume: bool = False, device: str | None = None, progress: bool = True, workers: int = 1,
-                 init: str | os.PathLike | None = None, fast_path: bool | None = None,
-                 report: Callable[[str], None] | None = None, labels: dict | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        data: Mapping[str, Sequence[np.ndarray]],
+        run_dir: str | os.PathLike,
+        resume: bool = False,
+        device: str | None = None,
+        progress: bool = True,
+        workers: int = 1,
+        init: str | os.PathLike | None = None,
+        fast_path: bool | None = None,
+        report: Callable[[str], None] | None = None,
+        labels: dict | None = None,
+    ):
         """`report` hears what the run tells its user on the way (a resume's changed config, where a
         stopped run's checkpoint is); default: this module's logger. `labels`: the notes' condition
         labels ({split: [(N, 4) ids]}, `pianogenie.data.load_labels`), needed by a conditioned config."""
@@ -136,8 +151,10 @@ class Trainer:
             self._resume()
             self.finite_at = self.step
         elif self.is_main and (self.run_dir / "last.pt").exists():
-            raise UserError(f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
-                            "or choose another --run-dir")
+            raise UserError(
+                f"{self.run_dir} already holds a run (last.pt); pass --resume to continue it "
+                "or choose another --run-dir"
+            )
         self._parallelise(workers)
 
     def _choose_device(self, device: str | None) -> None:
@@ -161,11 +178,20 @@ class Trainer:
         if "train" not in data or not data["train"]:
             raise UserError("the notes file has no train split (or it is empty)")
         if cfg.conditions and labels is None:
-            raise UserError(f"conditions={cfg.conditions} needs notes with labels: prepare them with --labels "
-                            "annotated or estimated")
+            raise UserError(
+                f"conditions={cfg.conditions} needs notes with labels: prepare them with --labels "
+                "annotated or estimated"
+            )
         self.labels = labels if cfg.conditions else None
-        self.windows = TrainWindows(Notes(data["train"], "train", velocity=cfg.velocity_bins > 0,
-                                          labels=self.labels["train"] if self.labels else None), cfg.seq_len)
+        self.windows = TrainWindows(
+            Notes(
+                data["train"],
+                "train",
+                velocity=cfg.velocity_bins > 0,
+                labels=self.labels["train"] if self.labels else None,
+            ),
+            cfg.seq_len,
+        )
         val = data.get("validation")
         self.val = val if val is not None and len(val) else None
         self.val_labels = self.labels.get("validation") if self.labels and self.val else None
@@ -176,9 +202,11 @@ class Trainer:
         cfg = self.cfg
         self.model = Autoencoder(cfg).to(self.device)
         # On a GPU, one fused kernel updates every parameter (the same Adam maths; foreach on the CPU).
-        self.optimizer = torch.optim.Adam([p for name, p in self.model.named_parameters()
-                                           if cfg.train_keys or name.startswith("vel.")], lr=cfg.lr,
-                                          fused=True if self.device.type == "cuda" else None)
+        self.optimizer = torch.optim.Adam(
+            [p for name, p in self.model.named_parameters() if cfg.train_keys or name.startswith("vel.")],
+            lr=cfg.lr,
+            fused=True if self.device.type == "cuda" else None,
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_at(s, cfg) / cfg.lr)
 
     def _starting_weights(self, init: str | os.PathLike | None, resume: bool) -> None:
@@ -188,8 +216,9 @@ class Trainer:
         if init is not None and not resume:  # fine-tune: start from trained weights, fresh optimizer
             pretrained = self._load_init(init)
         if not cfg.train_keys and init is None and not resume:
-            raise UserError("train_keys=false trains only the velocity head on frozen key weights: "
-                            "pass --init with a trained model")
+            raise UserError(
+                "train_keys=false trains only the velocity head on frozen key weights: pass --init with a trained model"
+            )
         if cfg.velocity_bins and not resume and not (pretrained is not None and hasattr(pretrained, "vel")):
             _set_velocity_feature_stats(self.model, self.windows.notes, cfg, self.rng)
         if not cfg.train_keys:  # only the velocity head learns; the key path is exactly --init's
@@ -200,26 +229,36 @@ class Trainer:
         cfg = self.cfg
         pretrained, pretrained_cfg = load_model(init)
         if (pretrained_cfg.model_rnn_dim, pretrained_cfg.model_rnn_num_layers, pretrained_cfg.num_buttons) != (
-                cfg.model_rnn_dim, cfg.model_rnn_num_layers, cfg.num_buttons):
-            raise UserError(f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
-                            f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
-                            "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons")
+            cfg.model_rnn_dim,
+            cfg.model_rnn_num_layers,
+            cfg.num_buttons,
+        ):
+            raise UserError(
+                f"--init {init}: its model ({pretrained_cfg.model_rnn_num_layers} x "
+                f"{pretrained_cfg.model_rnn_dim}, {pretrained_cfg.num_buttons} buttons) differs "
+                "from the config's; pass matching --model_rnn_dim/--model_rnn_num_layers/--num_buttons"
+            )
         if pretrained_cfg.conditions and pretrained_cfg.conditions != cfg.conditions:
-            raise UserError(f"--init {init}: it is conditioned on {pretrained_cfg.conditions}, this config on "
-                            f"{cfg.conditions or 'nothing'}")
+            raise UserError(
+                f"--init {init}: it is conditioned on {pretrained_cfg.conditions}, this config on "
+                f"{cfg.conditions or 'nothing'}"
+            )
         from pianogenie.model import extend_to_conditions
 
         # A key model without a velocity head may start a run that adds one (fresh vel.* weights);
         # an unconditioned one, a conditioned run (zero condition weights).
         try:
             missing, unexpected = self.model.load_state_dict(
-                extend_to_conditions(pretrained.state_dict(), self.model), strict=False)
+                extend_to_conditions(pretrained.state_dict(), self.model), strict=False
+            )
         except RuntimeError as e:  # shapes differ (e.g. another velocity head size)
-            raise UserError(f"--init {init}: its weights do not fit this config: "
-                            f"{' '.join(str(e).strip().splitlines()[:2])}") from None
+            raise UserError(
+                f"--init {init}: its weights do not fit this config: {' '.join(str(e).strip().splitlines()[:2])}"
+            ) from None
         if unexpected or any(not name.startswith("vel.") for name in missing):
-            raise UserError(f"--init {init}: its weights do not fit this config (missing {missing}, "
-                            f"unexpected {unexpected})")
+            raise UserError(
+                f"--init {init}: its weights do not fit this config (missing {missing}, unexpected {unexpected})"
+            )
         return pretrained
 
     def _parallelise(self, workers: int) -> None:
@@ -227,8 +266,10 @@ class Trainer:
         self.ddp_model: torch.nn.Module = self.model
         if self.ddp:
             self.ddp_model = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=self.cfg.num_buttons == 1)  # the 1-button baseline skips the encoder
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=self.cfg.num_buttons == 1,
+            )  # the 1-button baseline skips the encoder
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # Thread shards only where they help: one CPU process (DDP ranks and GPUs parallelise already).
         self.workers = max(1, workers) if not self.ddp and self.device.type == "cpu" else 1
@@ -248,8 +289,10 @@ class Trainer:
             "best_val_loss": self.best_val_loss,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(
-                self.batches.rng_state() if self.batches else self.rng.bit_generator.state)},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": json.dumps(self.batches.rng_state() if self.batches else self.rng.bit_generator.state),
+            },
         }
 
     def save(self, name: str) -> None:
@@ -265,18 +308,27 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path} is not a training checkpoint of this tool")
-        missing = [k for k in ("model", "cfg", "step", "best_val_loss", "optimizer", "scheduler", "rng")
-                   if k not in ckpt]
+        missing = [
+            k for k in ("model", "cfg", "step", "best_val_loss", "optimizer", "scheduler", "rng") if k not in ckpt
+        ]
         if missing:
-            raise UserError(f"--resume: {path} has no {', '.join(missing)} state (not a complete training "
-                            "checkpoint); start a new run from its weights with --init instead")
+            raise UserError(
+                f"--resume: {path} has no {', '.join(missing)} state (not a complete training "
+                "checkpoint); start a new run from its weights with --init instead"
+            )
         step, best = ckpt["step"], ckpt["best_val_loss"]
         if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= 1 << 40:
             raise UserError(f"--resume: {path} is damaged: step {step!r} is not a step count (an integer >= 0)"[:300])
         if not isinstance(best, (int, float)) or isinstance(best, bool) or math.isnan(best) or best < 0:
-            raise UserError(f"--resume: {path} is damaged: best_val_loss {best!r} is not a loss (a number >= 0, "
-                            "or inf before the first validation)"[:300])
-        if not isinstance(ckpt["cfg"], dict) or not isinstance(ckpt["rng"], dict) or not isinstance(ckpt["model"], dict):
+            raise UserError(
+                f"--resume: {path} is damaged: best_val_loss {best!r} is not a loss (a number >= 0, "
+                "or inf before the first validation)"[:300]
+            )
+        if (
+            not isinstance(ckpt["cfg"], dict)
+            or not isinstance(ckpt["rng"], dict)
+            or not isinstance(ckpt["model"], dict)
+        ):
             raise UserError(f"--resume: {path} is damaged: its cfg, rng or model entry is not a mapping")
         try:
             saved = Config.from_dict(ckpt["cfg"], strict=False)
@@ -284,8 +336,10 @@ class Trainer:
             raise UserError(f"{path}: {e}") from None
         diff = {k: (v, getattr(self.cfg, k)) for k, v in dataclasses.asdict(saved).items() if getattr(self.cfg, k) != v}
         if set(diff) - RESUME_MAY_CHANGE:
-            raise UserError(f"--resume: config differs from the run's: {diff} (on resume only "
-                            f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)")
+            raise UserError(
+                f"--resume: config differs from the run's: {diff} (on resume only "
+                f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change)"
+            )
         from pianogenie.model import check_finite
 
         check_finite(ckpt["model"], path)
@@ -307,12 +361,16 @@ class Trainer:
             _check_optimizer(self.optimizer)
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise UserError(f"--resume: {path} is damaged: its {part} state does not load ({first}); start a new "
-                            "run from its weights with --init instead") from None
+            raise UserError(
+                f"--resume: {path} is damaged: its {part} state does not load ({first}); start a new "
+                "run from its weights with --init instead"
+            ) from None
         self.step, self.best_val_loss = step, float(best)
         if diff and self.is_main:  # said once the checkpoint has loaded: a damaged one is one line alone
-            self.report(f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
-                        "the learning-rate schedule follows the new max_num_steps from here")
+            self.report(
+                f"resuming with {', '.join(f'{k}={new} (was {old})' for k, (old, new) in diff.items())}; "
+                "the learning-rate schedule follows the new max_num_steps from here"
+            )
 
     # ---------------------------------------------------------------------------------------------
     # Logging
@@ -337,9 +395,17 @@ class Trainer:
     def validate(self) -> dict | None:
         if not self.val:
             return None
-        return evaluate(self.model, self.val, self.cfg, device=self.device, name="validation",
-                        velocity_baselines=self.velocity_baselines, step=self.step,
-                        sample=self.cfg.eval_windows, labels=self.val_labels)
+        return evaluate(
+            self.model,
+            self.val,
+            self.cfg,
+            device=self.device,
+            name="validation",
+            velocity_baselines=self.velocity_baselines,
+            step=self.step,
+            sample=self.cfg.eval_windows,
+            labels=self.val_labels,
+        )
 
     # ---------------------------------------------------------------------------------------------
     # The loop
@@ -359,8 +425,9 @@ class Trainer:
         shown: dict[str, str] = {}  # the progress bar's postfix
         meters, t_last = RunningMeans(self.device), time.perf_counter()
         self.meters, self.finite_at = meters, self.step
-        self.batches = BatchSource(self.windows, self.rng, cfg, depth=2 if self.fast_path else 0,
-                                   pin=self.device.type == "cuda")
+        self.batches = BatchSource(
+            self.windows, self.rng, cfg, depth=2 if self.fast_path else 0, pin=self.device.type == "cuda"
+        )
         last_val = None
         try:
             with _StopRequest() as stop:
@@ -383,14 +450,18 @@ class Trainer:
                     if bar is not None:
                         bar.update(1)
                         if self.step % 16 == 0:  # shows the last summary: reading this step's loss would sync
-                            bar.set_postfix(loss=shown.get("loss", "-"), lr=f"{lr:.2e}",
-                                            val=f"{last_val['loss']:.3f}" if last_val else "-")
+                            bar.set_postfix(
+                                loss=shown.get("loss", "-"),
+                                lr=f"{lr:.2e}",
+                                val=f"{last_val['loss']:.3f}" if last_val else "-",
+                            )
                     if self.step % cfg.summarize_frequency == 0:
                         n_sum, means = meters.count, meters.read()
                         self._check_finite()
                         now = time.perf_counter()
-                        self._log(metrics_file, tb, "train", {
-                            **means, "lr": lr, "steps_per_second": n_sum / (now - t_last)})
+                        self._log(
+                            metrics_file, tb, "train", {**means, "lr": lr, "steps_per_second": n_sum / (now - t_last)}
+                        )
                         shown, t_last = {"loss": f"{means['loss']:.3f}"}, now
                 self._check_finite()
         finally:
@@ -440,7 +511,8 @@ class Trainer:
                 f"loss became {terms['loss'].item()} at step {self.step} "
                 f"({', '.join(f'{k}={v.item():.4g}' for k, v in terms.items())}); stopped without "
                 f"updating the weights. The last good checkpoint is {self.run_dir / 'last.pt'} "
-                "(try a lower --lr or --grad_clip_norm).")
+                "(try a lower --lr or --grad_clip_norm)."
+            )
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.grad_clip_norm)
         self.optimizer.step()
         self.scheduler.step()
@@ -452,7 +524,8 @@ class Trainer:
             raise UserError(
                 f"loss became non-finite between step {self.finite_at} and step {self.step}; stopped "
                 "without saving the weights since. The last good checkpoint is "
-                f"{self.run_dir / 'last.pt'} (try a lower --lr or --grad_clip_norm).")
+                f"{self.run_dir / 'last.pt'} (try a lower --lr or --grad_clip_norm)."
+            )
         self.finite_at = self.step
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
@@ -466,8 +539,9 @@ class Trainer:
             self._check_finite()
             self.save("last.pt")
             if self.is_main:
-                self.report(f"\nstopped at step {self.step}; resume with --resume (checkpoint "
-                            f"{self.run_dir / 'last.pt'})")
+                self.report(
+                    f"\nstopped at step {self.step}; resume with --resume (checkpoint {self.run_dir / 'last.pt'})"
+                )
             return True
         return False
 
@@ -476,8 +550,15 @@ class Trainer:
         val = self.validate() if self.is_main else None
         if val is not None:
             # loss_recons too, so that train and validation curves share their names
-            self._log(metrics_file, tb, "validation", {"loss_recons": val["cross_entropy"], **{
-                k: v for k, v in val.items() if not isinstance(v, (list, str))}})
+            self._log(
+                metrics_file,
+                tb,
+                "validation",
+                {
+                    "loss_recons": val["cross_entropy"],
+                    **{k: v for k, v in val.items() if not isinstance(v, (list, str))},
+                },
+            )
             # Best = lowest reconstruction loss: the margin and contour terms pull against each
             # other (contour wants |de| >= 1/|dk|, margin wants |e| <= 1), so their sum drifts up
             # while the model gets better at what it is for, predicting keys.

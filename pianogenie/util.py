@@ -116,8 +116,9 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
         try:
             yield list(tmps)
         except OSError as e:
-            raise UserError(f"cannot write {finals[0] if len(finals) == 1 else ', '.join(map(str, finals))}: "
-                            f"{os_reason(e)}") from None
+            raise UserError(
+                f"cannot write {finals[0] if len(finals) == 1 else ', '.join(map(str, finals))}: {os_reason(e)}"
+            ) from None
         with signals_held():
             done: list[Path] = []
             for tmp, path in zip(tmps, finals):

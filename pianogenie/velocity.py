@@ -40,8 +40,16 @@ from pianogenie.constants import DEFAULT_VELOCITY, NUM_KEYS  # noqa: F401 (DEFAU
 
 MEAN_OF = 8  # the "mean of the previous 8" baseline; velocity metrics skip each performance's first 8 notes
 # The history state's columns: (input, kind, parameter). Inputs index u = [v, v^2, k, 1].
-STATE_SPEC = ([(0, "lag", j) for j in range(1, 9)] + [(0, "ema", 1 / 16), (0, "ema", 1 / 64), (1, "ema", 1 / 8),
-              (1, "ema", 1 / 32), (2, "lag", 1), (2, "ema", 1 / 4), (2, "ema", 1 / 16), (3, "ema", 1 / 8)])
+STATE_SPEC = [(0, "lag", j) for j in range(1, 9)] + [
+    (0, "ema", 1 / 16),
+    (0, "ema", 1 / 64),
+    (1, "ema", 1 / 8),
+    (1, "ema", 1 / 32),
+    (2, "lag", 1),
+    (2, "ema", 1 / 4),
+    (2, "ema", 1 / 16),
+    (3, "ema", 1 / 8),
+]
 NUM_STATE = len(STATE_SPEC)
 NUM_INPUTS = 4  # u = [v/127, (v/127)^2, k/88, 1]
 NUM_DENSE = NUM_STATE + 4  # [s, dt, chord, log dt, b]
@@ -101,8 +109,16 @@ def key_offset_response(max_len: int) -> np.ndarray:
 
 def dense_features(s: torch.Tensor, t: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """[s, dt, chord, log(dt + 1e-3), b]: (..., S) states, (...) delta times and button values -> (..., D)."""
-    return torch.cat([s, t.unsqueeze(-1), (t < CHORD_DT).to(t.dtype).unsqueeze(-1),
-                      torch.log(t + 1e-3).unsqueeze(-1), b.unsqueeze(-1)], dim=-1)
+    return torch.cat(
+        [
+            s,
+            t.unsqueeze(-1),
+            (t < CHORD_DT).to(t.dtype).unsqueeze(-1),
+            torch.log(t + 1e-3).unsqueeze(-1),
+            b.unsqueeze(-1),
+        ],
+        dim=-1,
+    )
 
 
 class VelocityHead(nn.Module):
@@ -133,8 +149,11 @@ class VelocityHead(nn.Module):
     @torch.no_grad()
     def set_feature_stats(self, s: np.ndarray, t: np.ndarray, b: np.ndarray) -> None:
         """Standardise the dense features with statistics of training notes (s (N, S), t, b (N,))."""
-        d = dense_features(torch.from_numpy(np.asarray(s, np.float32)), torch.from_numpy(np.asarray(t, np.float32)),
-                           torch.from_numpy(np.asarray(b, np.float32)))
+        d = dense_features(
+            torch.from_numpy(np.asarray(s, np.float32)),
+            torch.from_numpy(np.asarray(t, np.float32)),
+            torch.from_numpy(np.asarray(b, np.float32)),
+        )
         self.feature_mean.copy_(d.mean(0))
         self.feature_std.copy_(d.std(0).clamp(min=1e-3))
 

@@ -46,8 +46,10 @@ class Batch:
 
     def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
         """A Batch with `fn` applied to every tensor but lengths (absent ones stay None)."""
-        return replace(self, **{f.name: fn(x) for f in fields(self)
-                                if f.name != "lengths" and (x := getattr(self, f.name)) is not None})
+        return replace(
+            self,
+            **{f.name: fn(x) for f in fields(self) if f.name != "lengths" and (x := getattr(self, f.name)) is not None},
+        )
 
     def split(self, n: int) -> list[Batch]:
         """n shards along the batch dimension (fewer if the batch is smaller)."""
@@ -58,8 +60,13 @@ class Batch:
 class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
-    def __init__(self, performances: Sequence[np.ndarray], name: str = "split", velocity: bool = False,
-                 labels: Sequence[np.ndarray] | None = None):
+    def __init__(
+        self,
+        performances: Sequence[np.ndarray],
+        name: str = "split",
+        velocity: bool = False,
+        labels: Sequence[np.ndarray] | None = None,
+    ):
         """`labels`: per performance its (N, 4) condition ids (`pianogenie.data.load_labels`), or None."""
         from pianogenie.store import StoreSplit
 
@@ -98,7 +105,9 @@ class Notes:
         self.velocity = velocity
         if velocity:
             self.velocities = np.asarray(split.velocities, dtype=np.int64)
-            self.states = history_states(self.lengths, state_inputs(self.velocities, np.asarray(self.keys, dtype=np.int64)))
+            self.states = history_states(
+                self.lengths, state_inputs(self.velocities, np.asarray(self.keys, dtype=np.int64))
+            )
             self.pos = np.arange(len(self.keys)) - np.repeat(self.starts, self.lengths)
             self.key_response = key_offset_response(int(self.lengths.max()))
 
@@ -109,9 +118,15 @@ class Notes:
         mask = pos[None, :] < length[:, None]
         return start[:, None] + np.minimum(pos[None, :], length[:, None] - 1), mask
 
-    def gather(self, idx: np.ndarray, mask: np.ndarray, delta_time_max: float,
-               stretch: np.ndarray | None = None, transpose: np.ndarray | None = None,
-               condition_dropout: tuple | None = None) -> Batch:
+    def gather(
+        self,
+        idx: np.ndarray,
+        mask: np.ndarray,
+        delta_time_max: float,
+        stretch: np.ndarray | None = None,
+        transpose: np.ndarray | None = None,
+        condition_dropout: tuple | None = None,
+    ) -> Batch:
         """The windows `idx` as a Batch; `condition_dropout` = (rng, p): labels dropped to none per
         window and condition (pianogenie.labels.drop_conditions)."""
         k = self.keys[idx].astype(np.int64)  # (B, T) (a store's keys are uint8)
@@ -123,8 +138,12 @@ class Notes:
         t = np.empty_like(onsets)
         t[:, 0] = delta_time_max  # each window starts fresh, as real-time play does
         t[:, 1:] = np.clip(np.diff(onsets, axis=1), 0.0, delta_time_max)
-        batch = Batch(torch.from_numpy(k), torch.from_numpy(t.astype(np.float32)),
-                      torch.from_numpy(mask.sum(axis=1)), torch.from_numpy(mask))
+        batch = Batch(
+            torch.from_numpy(k),
+            torch.from_numpy(t.astype(np.float32)),
+            torch.from_numpy(mask.sum(axis=1)),
+            torch.from_numpy(mask),
+        )
         if self.labels is not None:
             c = self.labels[idx].astype(np.int64)  # (B, T, 4)
             if transpose is not None:  # key signature and chord root move with the keys
@@ -137,8 +156,11 @@ class Notes:
             s = self.states[idx]  # (B, T, S)
             if transpose is not None:  # the key columns of the state move with the transposition
                 s = s + transpose[:, None, None].astype(np.float32) * self.key_response[pos]
-            batch.v, batch.s, batch.pos = (torch.from_numpy(self.velocities[idx]), torch.from_numpy(s),
-                                           torch.from_numpy(pos))
+            batch.v, batch.s, batch.pos = (
+                torch.from_numpy(self.velocities[idx]),
+                torch.from_numpy(s),
+                torch.from_numpy(pos),
+            )
         return batch
 
 
@@ -151,8 +173,15 @@ class TrainWindows:
         self.num_starts = np.maximum(notes.lengths - seq_len + 1, 1)
         self.cum_starts = np.cumsum(self.num_starts)
 
-    def sample(self, rng: np.random.Generator, batch_size: int, delta_time_max: float,
-               stretch_max: float = 0.0, transpose_max: int = 0, condition_dropout: float = 0.0) -> Batch:
+    def sample(
+        self,
+        rng: np.random.Generator,
+        batch_size: int,
+        delta_time_max: float,
+        stretch_max: float = 0.0,
+        transpose_max: int = 0,
+        condition_dropout: float = 0.0,
+    ) -> Batch:
         w = rng.integers(0, self.cum_starts[-1], size=batch_size)
         perf = np.searchsorted(self.cum_starts, w, side="right")
         offset = w - (self.cum_starts[perf] - self.num_starts[perf])
@@ -173,8 +202,9 @@ class TrainWindows:
         return self.notes.gather(idx, mask, delta_time_max, stretch, transpose, drop)
 
 
-def eval_windows(notes: Notes, seq_len: int, protocol: str = "all", sample: int = 0,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def eval_windows(
+    notes: Notes, seq_len: int, protocol: str = "all", sample: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(start, length) of evaluation windows: every non-overlapping full window ("all"), or each
     performance's first window ("first128", the 2021 tutorial's protocol). A performance shorter
     than one window contributes one short window. With `sample` > 0 and more windows than that,

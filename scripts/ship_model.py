@@ -51,8 +51,12 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("--data", required=True)
     parser.add_argument("--history", type=Path, help="metrics.jsonl of the run RUN was initialised from")
-    parser.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "last.pt"],
-                        help="which of RUN's checkpoints to ship (default: lowest validation cross-entropy)")
+    parser.add_argument(
+        "--checkpoint",
+        default="best.pt",
+        choices=["best.pt", "last.pt"],
+        help="which of RUN's checkpoints to ship (default: lowest validation cross-entropy)",
+    )
     args = parser.parse_args()
 
     ckpt = load_checkpoint(args.run / args.checkpoint)
@@ -62,21 +66,38 @@ def main() -> int:
     offset = max((r["step"] for r in history), default=0)
     # counted on from the history; this run's step 0 is the history's last model, already scored there
     rows = [{**r, "step": r["step"] + offset} for r in run_rows if r["step"] > 0] if history else run_rows
-    meta = {"step": ckpt["step"] + offset, "best_val_loss": ckpt["best_val_loss"],
-            "trained_steps": max(r["step"] for r in rows),
-            "train_wall_seconds": wall_seconds(history) + wall_seconds(run_rows)}
+    meta = {
+        "step": ckpt["step"] + offset,
+        "best_val_loss": ckpt["best_val_loss"],
+        "trained_steps": max(r["step"] for r in rows),
+        "train_wall_seconds": wall_seconds(history) + wall_seconds(run_rows),
+    }
     rows = history + rows
     metrics = REPO / "docs" / "training_metrics.jsonl"
     atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in rows))
     PRETRAINED.mkdir(parents=True, exist_ok=True)
     with atomic_path(PRETRAINED / "model.pt") as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg),
-                    **meta}, tmp)
+        torch.save(
+            {"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "cfg": dataclasses.asdict(cfg), **meta}, tmp
+        )
     cfg.save(PRETRAINED / "cfg.json")
-    steps = [("export", [str(args.run / args.checkpoint), "--out", str(PRETRAINED / "tfjs"), "--data", args.data,
-                         "--force"]),  # the project's own files: those shipped before the marks carry none
-             ("plot", [str(metrics), "-o", str(REPO / "docs" / "training_curves.png"),
-                       "--title", f"shipped model ({meta['trained_steps']:,} steps)", "--force"])]
+    steps = [
+        (
+            "export",
+            [str(args.run / args.checkpoint), "--out", str(PRETRAINED / "tfjs"), "--data", args.data, "--force"],
+        ),  # the project's own files: those shipped before the marks carry none
+        (
+            "plot",
+            [
+                str(metrics),
+                "-o",
+                str(REPO / "docs" / "training_curves.png"),
+                "--title",
+                f"shipped model ({meta['trained_steps']:,} steps)",
+                "--force",
+            ],
+        ),
+    ]
     for command, argv in steps:
         if cli([command, *argv]) != 0:
             return 1
@@ -89,8 +110,14 @@ def main() -> int:
         ref_model, ref_cfg = load_model(REFERENCE)
         results["tutorial_2021"] = evaluate(ref_model, validation, ref_cfg, name="validation")
     atomic_write_text(REPO / "docs" / "validation_metrics.json", json.dumps(results, indent=2) + "\n")
-    keys = ["perplexity", "cross_entropy", "key_accuracy", "contour_violation_ratio",
-            "contour_violation_ratio_paper", "button_entropy_bits"]
+    keys = [
+        "perplexity",
+        "cross_entropy",
+        "key_accuracy",
+        "contour_violation_ratio",
+        "contour_violation_ratio_paper",
+        "button_entropy_bits",
+    ]
     print(f"{'':28s}" + "".join(f"{name:>16s}" for name in results))
     for key in keys:
         print(f"{key:28s}" + "".join(f"{results[name][key]:16.4f}" for name in results))

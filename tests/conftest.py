@@ -52,15 +52,28 @@ def ckpt(tmp_path_factory) -> Path:
 def notes_file(tmp_path) -> Path:
     """A tiny notes file: train (including a short and two edge-of-range performances) and validation."""
     rng = np.random.default_rng(0)
-    return write_notes(tmp_path / "notes.json.gz", {
-        "train": [performance(rng, 60), performance(rng, 9), performance(rng, 40, 0, 8), performance(rng, 40, 80, 87)],
-        "validation": [performance(rng, 40), performance(rng, 10)]})
+    return write_notes(
+        tmp_path / "notes.json.gz",
+        {
+            "train": [
+                performance(rng, 60),
+                performance(rng, 9),
+                performance(rng, 40, 0, 8),
+                performance(rng, 40, 80, 87),
+            ],
+            "validation": [performance(rng, 40), performance(rng, 10)],
+        },
+    )
 
 
 @pytest.fixture
 def velocity_notes_file(tmp_path) -> Path:
     """A tiny notes file whose velocities drift around a loudness per performance."""
     rng = np.random.default_rng(0)
-    return write_notes(tmp_path / "notes.json.gz", {
-        "train": [performance(rng, 60, loud=40), performance(rng, 50, loud=100), performance(rng, 9, loud=70)],
-        "validation": [performance(rng, 40, loud=50), performance(rng, 40, loud=90)]})
+    return write_notes(
+        tmp_path / "notes.json.gz",
+        {
+            "train": [performance(rng, 60, loud=40), performance(rng, 50, loud=100), performance(rng, 9, loud=70)],
+            "validation": [performance(rng, 40, loud=50), performance(rng, 40, loud=90)],
+        },
+    )

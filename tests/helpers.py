@@ -16,8 +16,14 @@ MAESTRO_DIR = SHARED / "data" / "maestro-asap"
 REFERENCE_DIR = SHARED / "reference" / "tutorial-2021"
 
 # A small, fast training run (add --max_num_steps=N); TINY_VELOCITY adds a velocity head.
-TINY = ["--model_rnn_dim=16", "--seq_len=16", "--batch_size=4", "--eval_frequency=5",
-        "--summarize_frequency=2", "--lr_warmup_steps=2"]
+TINY = [
+    "--model_rnn_dim=16",
+    "--seq_len=16",
+    "--batch_size=4",
+    "--eval_frequency=5",
+    "--summarize_frequency=2",
+    "--lr_warmup_steps=2",
+]
 TINY_VELOCITY = [*TINY, "--velocity_bins=16", "--velocity_hidden=24"]
 
 
@@ -89,8 +95,15 @@ def write_maestro(
 
     root.mkdir(parents=True, exist_ok=True)
     rows = [
-        {"canonical_composer": "Test", "canonical_title": name, "split": split, "year": 2018,
-         "midi_filename": name, "audio_filename": "", "duration": 1.0}
+        {
+            "canonical_composer": "Test",
+            "canonical_title": name,
+            "split": split,
+            "year": 2018,
+            "midi_filename": name,
+            "audio_filename": "",
+            "duration": 1.0,
+        }
         for name, (split, _) in files.items()
     ]
     for name, (_, data) in files.items():
@@ -166,8 +179,9 @@ def tiny_files() -> dict[str, tuple[str, bytes]]:
 # Notes files and models
 
 
-def performance(rng: np.random.Generator, n: int, low: int = 30, high: int = 60,
-                loud: int | None = None) -> list[list[float]]:
+def performance(
+    rng: np.random.Generator, n: int, low: int = 30, high: int = 60, loud: int | None = None
+) -> list[list[float]]:
     """A random-walk melody: (onset, duration, key, velocity) rows sorted by onset; velocity 64, or
     drifting around `loud` (so that the history predicts it)."""
     onsets = np.cumsum(rng.uniform(0.05, 0.4, n))

@@ -33,15 +33,23 @@ def shipped() -> tuple[dict, list[tuple[str, np.ndarray]]]:
     return cfg, weights
 
 
-def write(folder: Path, cfg, weights, *, dtypes: dict | None = None, shapes: dict | None = None,
-          cut: int = 0, paths: list[str] | None = None) -> None:
+def write(
+    folder: Path,
+    cfg,
+    weights,
+    *,
+    dtypes: dict | None = None,
+    shapes: dict | None = None,
+    cut: int = 0,
+    paths: list[str] | None = None,
+) -> None:
     """An export of `weights` [(name, array)], with a dtype or shape stated differently from the
     data (`dtypes`, `shapes` by name), the shard `cut` bytes short, or other shard `paths`."""
     folder.mkdir(parents=True)
     dtypes, shapes = dtypes or {}, shapes or {}
     specs = [{"name": n, "shape": shapes.get(n, list(a.shape)), "dtype": dtypes.get(n, "float32")} for n, a in weights]
     blob = b"".join(np.ascontiguousarray(a, "<f4").tobytes() for _, a in weights)
-    blob = blob[:len(blob) - cut]
+    blob = blob[: len(blob) - cut]
     paths = paths or ["group1-shard1of1.bin"]
     (folder / "cfg.json").write_text(json.dumps(cfg))
     (folder / "weights_manifest.json").write_text(json.dumps([{"paths": paths, "weights": specs}]))
@@ -58,6 +66,7 @@ def _poke(value):
     def fn(a):
         a.flat[3] = value
         return a
+
     return fn
 
 
@@ -72,8 +81,11 @@ def cases() -> dict[str, tuple[str, bool, callable]]:
 
     out = {
         "valid": ("ok", True, lambda d: write(d, cfg, w)),
-        "valid-no-velocity-head": ("ok", True, lambda d: write(d, {k: v for k, v in cfg.items()
-                                                                    if not k.startswith("velocity")}, dec_only)),
+        "valid-no-velocity-head": (
+            "ok",
+            True,
+            lambda d: write(d, {k: v for k, v in cfg.items() if not k.startswith("velocity")}, dec_only),
+        ),
         "valid-tutorial-cfg": ("ok", True, lambda d: write(d, {"model_rnn_dim": 128, "num_buttons": 8}, dec_only)),
         "valid-one-layer": ("ok", True, lambda d: write(d, c(model_rnn_num_layers=1), one_layer)),
         "valid-float-integers": ("ok", True, lambda d: write(d, c(num_buttons=8.0, sos=88.0), w)),
@@ -91,11 +103,22 @@ def cases() -> dict[str, tuple[str, bool, callable]]:
         "bins-not-in-config": ("refuse", True, lambda d: write(d, c(velocity_bins=16), w)),
         "rnn-dim-not-in-config": ("refuse", True, lambda d: write(d, c(model_rnn_dim=256), w)),
         "layers-not-in-config": ("refuse", True, lambda d: write(d, c(model_rnn_num_layers=3), w)),
-        "incomplete-head": ("refuse", True, lambda d: write(d, cfg, [(n, a) for n, a in w if n != "vel.hidden.weight"])),
-        "head-missing-bias": ("refuse", True, lambda d: write(d, cfg, [(n, a) for n, a in w if n != "vel.output.bias"])),
+        "incomplete-head": (
+            "refuse",
+            True,
+            lambda d: write(d, cfg, [(n, a) for n, a in w if n != "vel.hidden.weight"]),
+        ),
+        "head-missing-bias": (
+            "refuse",
+            True,
+            lambda d: write(d, cfg, [(n, a) for n, a in w if n != "vel.output.bias"]),
+        ),
         "no-weights": ("refuse", True, lambda d: write(d, cfg, [])),
-        "decoder-missing-layer-weight": ("refuse", True, lambda d: write(d, cfg, [(n, a) for n, a in w
-                                                                            if n != "dec.lstm.bias_hh_l1"])),
+        "decoder-missing-layer-weight": (
+            "refuse",
+            True,
+            lambda d: write(d, cfg, [(n, a) for n, a in w if n != "dec.lstm.bias_hh_l1"]),
+        ),
         "unknown-weight": ("refuse", True, lambda d: write(d, cfg, w + [("enc.extra", np.zeros(4, np.float32))])),
         "zero-feature-std": ("refuse", True, lambda d: write(d, cfg, _set(w, "vel.feature_std", lambda a: a * 0))),
         "lowest-pitch-too-high": ("refuse", True, lambda d: write(d, c(lowest_pitch=100), w)),

@@ -26,8 +26,25 @@ def test_one_button_decoder_ignores_the_encoder_and_trains(notes_file, tmp_path)
     assert torch.equal(model(k, t)[0], hat_k)  # nothing reaches the decoder from the keys' encoding
 
     run = tmp_path / "lm"
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(run), *TINY, "--num_buttons=1",
-                 "--loss_contour_multiplier=0", "--max_num_steps=30", "--lr=0.01", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(notes_file),
+                "--run-dir",
+                str(run),
+                *TINY,
+                "--num_buttons=1",
+                "--loss_contour_multiplier=0",
+                "--max_num_steps=30",
+                "--lr=0.01",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["split"] == "train"]
     assert train[-1]["loss_recons"] < train[0]["loss_recons"] - 0.2  # the decoder alone learns

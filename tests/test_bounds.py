@@ -28,7 +28,9 @@ def inputs(tmp_path_factory):
     notes.write_bytes(gzip.compress(json.dumps({"train": [perf], "validation": [perf]}).encode()))
     (d / "presses.csv").write_text("".join(f"{i * 0.1:.1f},{i % 8}\n" for i in range(64)))
     gold = d / "gold.json"
-    gold.write_text(json.dumps({"melodies": [{"name": "m", "midi_pitches": [60, 62, 64], "buttons_1_to_8": [1, 2, 3]}]}))
+    gold.write_text(
+        json.dumps({"melodies": [{"name": "m", "midi_pitches": [60, 62, 64], "buttons_1_to_8": [1, 2, 3]}]})
+    )
     return {"ckpt": ckpt, "notes": notes, "csv": d / "presses.csv", "gold": gold, "dir": d}
 
 
@@ -41,8 +43,21 @@ def one_line(capsys, command: str) -> str:
 
 
 def train_argv(i, run, *extra):
-    return ["train", "--data", str(i["notes"]), "--run-dir", str(run), "--max_num_steps=2", "--batch_size=2",
-            "--seq_len=8", "--model_rnn_dim=8", "--eval_frequency=1", "--workers", "1", *extra]
+    return [
+        "train",
+        "--data",
+        str(i["notes"]),
+        "--run-dir",
+        str(run),
+        "--max_num_steps=2",
+        "--batch_size=2",
+        "--seq_len=8",
+        "--model_rnn_dim=8",
+        "--eval_frequency=1",
+        "--workers",
+        "1",
+        *extra,
+    ]
 
 
 # --- device files and size caps --------------------------------------------------------------------
@@ -51,8 +66,15 @@ DEVICE_CASES = {
     "decode INPUT": lambda i, dev: ["decode", dev, "-o", str(i["dir"] / "o.mid"), "--model", str(i["ckpt"])],
     "evaluate --gold": lambda i, dev: ["evaluate", str(i["ckpt"]), "--gold", dev],
     "evaluate --data": lambda i, dev: ["evaluate", str(i["ckpt"]), "--data", dev],
-    "train --config": lambda i, dev: ["train", "--data", str(i["notes"]), "--run-dir", str(i["dir"] / "r"),
-                                      "--config", dev],
+    "train --config": lambda i, dev: [
+        "train",
+        "--data",
+        str(i["notes"]),
+        "--run-dir",
+        str(i["dir"] / "r"),
+        "--config",
+        dev,
+    ],
     "train --data": lambda i, dev: ["train", "--data", dev, "--run-dir", str(i["dir"] / "r")],
     "export --data": lambda i, dev: ["export", str(i["ckpt"]), "--out", str(i["dir"] / "x"), "--data", dev],
 }
@@ -75,13 +97,16 @@ def test_oversized_input_is_refused_naming_the_cap(inputs, tmp_path, capsys):
     assert "at most 64 MB" in one_line(capsys, "decode")
 
 
-@pytest.mark.parametrize("content, says", [
-    ("[[0, 1e999]]", "out of range"),
-    ("[[0, 1" + "0" * 400 + "]]", "characters"),
-    ("[" * 50 + "]" * 50, "nested deeper"),
-    ('[{"time": 0, "button": 1, "velocty": 90}]', "unknown key"),
-    ('{"presses": [[0, NaN]]}', "NaN"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ("[[0, 1e999]]", "out of range"),
+        ("[[0, 1" + "0" * 400 + "]]", "characters"),
+        ("[" * 50 + "]" * 50, "nested deeper"),
+        ('[{"time": 0, "button": 1, "velocty": 90}]', "unknown key"),
+        ('{"presses": [[0, NaN]]}', "NaN"),
+    ],
+)
 def test_decode_json_bounds_and_unknown_keys(inputs, tmp_path, capsys, content, says):
     src = tmp_path / "in.json"
     src.write_text(content)
@@ -99,8 +124,16 @@ def test_press_count_is_capped(inputs, tmp_path, capsys, monkeypatch):
 
 # --- silently accepted before ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("extra", [["--temperature", "3e38"], ["--temperature", "1e39", "--scale", "C major"],
-                                   ["--keys", "6" * 5000], ["--scale", "C " + "x" * 5000]])
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--temperature", "3e38"],
+        ["--temperature", "1e39", "--scale", "C major"],
+        ["--keys", "6" * 5000],
+        ["--scale", "C " + "x" * 5000],
+    ],
+)
 def test_decode_values_that_were_silently_accepted(inputs, tmp_path, capsys, extra):
     argv = ["decode", str(inputs["csv"]), "-o", str(tmp_path / "o.mid"), "--model", str(inputs["ckpt"]), *extra]
     assert main(argv) == 2
@@ -120,17 +153,20 @@ def test_press_keeps_to_its_keys_or_refuses_the_temperature(inputs, temperature)
     assert played <= set(keys), played
 
 
-@pytest.mark.parametrize("melody, says", [
-    ({"midi_pitches": [60, 62], "buttons_1_to_8": [True, 2]}, "integers"),
-    ({"midi_pitches": [60, 62], "buttons_1_to_8": [1.5, 2]}, "integers"),
-    ({"midi_pitches": [60, 62], "buttons_1_to_8": ["1", 2]}, "integers"),
-    ({"midi_pitches": [60.7, 62], "buttons_1_to_8": [1, 2]}, "integers"),
-    ({"midi_pitches": ["60", 62], "buttons_1_to_8": [1, 2]}, "integers"),
-    ({"midi_pitches": [[60, 61], 62], "buttons_1_to_8": [1, 2]}, "nested deeper"),
-    ({"midi_pitches": [60, 62], "buttons_1_to_8": [10 ** 29, 2]}, "buttons in 1..8"),
-    ({"midi_pitches": [60, 62], "buttons_1_to_8": [10 ** 49, 2]}, "characters"),
-    ({"midi_pitches": [60] * 20_001, "buttons_1_to_8": [1] * 20_001}, "at most"),
-])
+@pytest.mark.parametrize(
+    "melody, says",
+    [
+        ({"midi_pitches": [60, 62], "buttons_1_to_8": [True, 2]}, "integers"),
+        ({"midi_pitches": [60, 62], "buttons_1_to_8": [1.5, 2]}, "integers"),
+        ({"midi_pitches": [60, 62], "buttons_1_to_8": ["1", 2]}, "integers"),
+        ({"midi_pitches": [60.7, 62], "buttons_1_to_8": [1, 2]}, "integers"),
+        ({"midi_pitches": ["60", 62], "buttons_1_to_8": [1, 2]}, "integers"),
+        ({"midi_pitches": [[60, 61], 62], "buttons_1_to_8": [1, 2]}, "nested deeper"),
+        ({"midi_pitches": [60, 62], "buttons_1_to_8": [10**29, 2]}, "buttons in 1..8"),
+        ({"midi_pitches": [60, 62], "buttons_1_to_8": [10**49, 2]}, "characters"),
+        ({"midi_pitches": [60] * 20_001, "buttons_1_to_8": [1] * 20_001}, "at most"),
+    ],
+)
 def test_hostile_gold_melodies(inputs, tmp_path, capsys, melody, says):
     gold = tmp_path / "gold.json"
     gold.write_text(json.dumps({"melodies": [melody]}))
@@ -158,11 +194,20 @@ def test_empty_config_name_is_refused(inputs, tmp_path, capsys):
 
 # --- allocation limits -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override", ["--velocity_hidden=10000000", "--model_rnn_dim=65536", "--batch_size=1048576",
-                                      "--seq_len=1048576", "--model_rnn_dim=8192 --model_rnn_num_layers=16",
-                                      "--batch_size=65536 --seq_len=65536",
-                                      "--velocity_bins=32 --velocity_hidden=8192 --batch_size=8192 --seq_len=8192",
-                                      "--max_num_steps=" + "9" * 400])
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "--velocity_hidden=10000000",
+        "--model_rnn_dim=65536",
+        "--batch_size=1048576",
+        "--seq_len=1048576",
+        "--model_rnn_dim=8192 --model_rnn_num_layers=16",
+        "--batch_size=65536 --seq_len=65536",
+        "--velocity_bins=32 --velocity_hidden=8192 --batch_size=8192 --seq_len=8192",
+        "--max_num_steps=" + "9" * 400,
+    ],
+)
 def test_sizes_that_cannot_be_allocated_are_refused(inputs, tmp_path, capsys, override):
     assert main(train_argv(inputs, tmp_path / "run") + override.split()) == 2
     assert "invalid config" in one_line(capsys, "train") or "config" in capsys.readouterr().err
@@ -171,6 +216,7 @@ def test_sizes_that_cannot_be_allocated_are_refused(inputs, tmp_path, capsys, ov
 
 # --- damaged checkpoints on --resume ---------------------------------------------------------------
 
+
 def _damage(state: dict, how: str) -> dict:
     state = dict(state)
     if how == "no model":
@@ -178,7 +224,10 @@ def _damage(state: dict, how: str) -> dict:
     elif how == "wrong shapes":
         state["model"] = {k: torch.zeros(3, 3) for k in state["model"]}
     elif how == "garbage optimizer":
-        state["optimizer"] = {"state": {0: {"exp_avg": torch.zeros(7)}}, "param_groups": state["optimizer"]["param_groups"]}
+        state["optimizer"] = {
+            "state": {0: {"exp_avg": torch.zeros(7)}},
+            "param_groups": state["optimizer"]["param_groups"],
+        }
     elif how == "optimizer not a mapping":
         state["optimizer"] = [1, 2, 3]
     elif how == "garbage rng":
@@ -196,8 +245,18 @@ def _damage(state: dict, how: str) -> dict:
     return state
 
 
-DAMAGES = ["no model", "wrong shapes", "garbage optimizer", "optimizer not a mapping", "garbage rng",
-           "garbage scheduler", "step a string", "negative step", "nan best", "nan weights"]
+DAMAGES = [
+    "no model",
+    "wrong shapes",
+    "garbage optimizer",
+    "optimizer not a mapping",
+    "garbage rng",
+    "garbage scheduler",
+    "step a string",
+    "negative step",
+    "nan best",
+    "nan weights",
+]
 
 
 @pytest.fixture(scope="module")
@@ -237,12 +296,16 @@ def test_pickle_protocol_4_checkpoint_is_refused_for_the_right_reason_without_a_
 
 # --- lines that are not ours -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("argv, says", [
-    (["decode", "in.csv", "-o", "o.mid", "--bogus"], "unrecognized arguments: --bogus"),
-    (["decode"], "required"),
-    (["decode", "in.csv", "-o", "o.mid", "--temperature", "warm"], "invalid float value"),
-    (["evaluate", "m.pt", "--protocol", "nope"], "invalid choice"),
-])
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["decode", "in.csv", "-o", "o.mid", "--bogus"], "unrecognized arguments: --bogus"),
+        (["decode"], "required"),
+        (["decode", "in.csv", "-o", "o.mid", "--temperature", "warm"], "invalid float value"),
+        (["evaluate", "m.pt", "--protocol", "nope"], "invalid choice"),
+    ],
+)
 def test_argparse_errors_are_one_line_with_the_command(argv, says, capsys):
     assert main(argv) == 2
     assert says in one_line(capsys, argv[0])

@@ -49,12 +49,14 @@ def test_help_imports_no_torch(argv):
 
 
 def test_import_pianogenie_is_cheap_and_the_api_loads_on_use():
-    code = ("import sys, pianogenie; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "
-            "from pianogenie import PianoGenie, load_model, load_notes, parse_scale, allowed_keys; "
-            "assert PianoGenie.__module__ == 'pianogenie.genie'; "
-            "assert sorted(allowed_keys(parse_scale('C major')))[:3] == [0, 2, 3]; "
-            "import pianogenie.model; assert load_model is pianogenie.model.load_model; "
-            "print(set(pianogenie.__all__) <= set(dir(pianogenie)))")
+    code = (
+        "import sys, pianogenie; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "
+        "from pianogenie import PianoGenie, load_model, load_notes, parse_scale, allowed_keys; "
+        "assert PianoGenie.__module__ == 'pianogenie.genie'; "
+        "assert sorted(allowed_keys(parse_scale('C major')))[:3] == [0, 2, 3]; "
+        "import pianogenie.model; assert load_model is pianogenie.model.load_model; "
+        "print(set(pianogenie.__all__) <= set(dir(pianogenie)))"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr

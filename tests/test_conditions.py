@@ -31,8 +31,9 @@ def song(shift: int) -> bytes:
 
 def pop_layout(root: Path) -> Path:
     """Two annotated songs (POP909's files) and one without annotations."""
-    for i, (chords, key) in enumerate([("0.0\t3.0\tG:7\n3.0\t9.0\tA:min\n", "0.0\t9.0\tEb:maj\n"),
-                                       ("0.0\t9.0\tN\n", "0.0\t9.0\tA:min\n")]):
+    for i, (chords, key) in enumerate(
+        [("0.0\t3.0\tG:7\n3.0\t9.0\tA:min\n", "0.0\t9.0\tEb:maj\n"), ("0.0\t9.0\tN\n", "0.0\t9.0\tA:min\n")]
+    ):
         d = root / "POP909" / f"{i:03d}"
         d.mkdir(parents=True)
         (d / f"{i:03d}.mid").write_bytes(song(i))
@@ -167,7 +168,9 @@ def test_conditioned_model_extends_an_unconditioned_one_exactly():
 def test_conditioned_windows_transpose_labels_with_the_keys():
     # every note is middle C under C labels; the second half has no chord (none)
     perf = np.column_stack([np.arange(40) * 0.1, np.full(40, 0.1), np.full(40, 39), np.full(40, 80)])
-    lab = np.column_stack([np.ones(40), np.r_[np.ones(20), np.zeros(20)], np.full(40, 2), np.full(40, 2)]).astype(np.int8)
+    lab = np.column_stack([np.ones(40), np.r_[np.ones(20), np.zeros(20)], np.full(40, 2), np.full(40, 2)]).astype(
+        np.int8
+    )
     notes = Notes([perf], labels=[lab])
     batch = TrainWindows(notes, 16).sample(np.random.default_rng(1), 64, 1.0, 0.0, 6, condition_dropout=0.0)
     shift = batch.k.numpy() - 39  # (B, T), one shift per window
@@ -250,9 +253,13 @@ def torch_keys(model, dts, buttons, c) -> list[int]:
 
     state, prev, out = None, torch.tensor([SOS]), []
     for dt, b, ci in zip(dts, buttons, c):
-        logits, state = model.dec.step(prev, torch.tensor([dt], dtype=torch.float32),
-                                       torch.tensor([b * 2 / 7 - 1], dtype=torch.float32), state,
-                                       c=torch.tensor([ci]))
+        logits, state = model.dec.step(
+            prev,
+            torch.tensor([dt], dtype=torch.float32),
+            torch.tensor([b * 2 / 7 - 1], dtype=torch.float32),
+            state,
+            c=torch.tensor([ci]),
+        )
         prev = logits.argmax(-1)
         out.append(int(prev))
     return out
@@ -295,8 +302,21 @@ def test_decode_with_key_and_chords(tmp_path, capsys):
     chords.write_text("0.0\t4.0\tG:7\n4.0\t8.0\tC:maj\n")
 
     def decode(*extra, model=path, out="o.mid"):
-        code = main(["decode", str(presses), "-o", str(tmp_path / out), "--model", str(model), "--seed", "1",
-                     "--temperature", "0", *extra])
+        code = main(
+            [
+                "decode",
+                str(presses),
+                "-o",
+                str(tmp_path / out),
+                "--model",
+                str(model),
+                "--seed",
+                "1",
+                "--temperature",
+                "0",
+                *extra,
+            ]
+        )
         return code, capsys.readouterr()
 
     assert decode("--key", "G", "--chords", str(chords))[0] == 0
@@ -320,15 +340,30 @@ def test_decode_with_key_and_chords(tmp_path, capsys):
 
 
 def test_train_reads_the_notes_labels_for_a_conditioned_model(tmp_path, capsys):
-    root = write_maestro(tmp_path / "m", {f"a/x{i}.midi": (split, song(i)) for i, split in
-                                          enumerate(["train", "train", "validation"])})
+    root = write_maestro(
+        tmp_path / "m", {f"a/x{i}.midi": (split, song(i)) for i, split in enumerate(["train", "train", "validation"])}
+    )
     for i in range(3):
         (root / "a" / f"x{i}_annotations.txt").write_text("0.0\t0.0\tdb,4/4,-2\n")
     data = tmp_path / "m.json.gz"
     assert main(["prepare", str(root), "-o", str(data), "--workers", "1"]) == 0
     run = tmp_path / "run"
-    code = main(["train", "--data", str(data), "--run-dir", str(run), "--conditions=keysig", "--model_rnn_dim=8",
-                 "--batch_size=2", "--seq_len=8", "--max_num_steps=2", "--eval_frequency=2", "--summarize_frequency=1"])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--run-dir",
+            str(run),
+            "--conditions=keysig",
+            "--model_rnn_dim=8",
+            "--batch_size=2",
+            "--seq_len=8",
+            "--max_num_steps=2",
+            "--eval_frequency=2",
+            "--summarize_frequency=1",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     genie = PianoGenie.load(run)
     assert genie.conditions == ("keysig",)

@@ -27,8 +27,10 @@ def tutorial_style_file(path: Path, dataset: dict) -> Path:
 
 def test_load_notes_reads_tutorial_format(tmp_path):
     rng = np.random.default_rng(0)
-    perf = [[float(t), 0.1234567891234, float(k), float(v)]
-            for t, k, v in zip(np.cumsum(rng.random(50)), rng.integers(0, 88, 50), rng.integers(1, 128, 50))]
+    perf = [
+        [float(t), 0.1234567891234, float(k), float(v)]
+        for t, k, v in zip(np.cumsum(rng.random(50)), rng.integers(0, 88, 50), rng.integers(1, 128, 50))
+    ]
     dataset = {"train": [perf, perf[:10]], "validation": [perf[:3]], "test": []}
     loaded = load_notes(tutorial_style_file(tmp_path / "maestro-v2.0.0-simple.json.gz", dataset))
     assert set(loaded) == {"train", "validation", "test"} and loaded["test"] == []
@@ -52,7 +54,9 @@ def test_fast_and_general_readers_agree(tmp_path):
 def test_notes_json_is_plain_json_and_exact():
     rng = np.random.default_rng(1)
     t = np.round(np.sort(rng.random(500) * 5000), 6)
-    notes = np.stack([t, np.round(rng.random(500) * 30 + 1e-6, 6), rng.integers(0, 88, 500), rng.integers(1, 128, 500)], 1)
+    notes = np.stack(
+        [t, np.round(rng.random(500) * 30 + 1e-6, 6), rng.integers(0, 88, 500), rng.integers(1, 128, 500)], 1
+    )
     notes[0, :2] = [0.0, 0.000001]
     text = data.notes_to_json(notes)
     np.testing.assert_array_equal(np.array(json.loads(text)), notes)  # any JSON reader, exact values

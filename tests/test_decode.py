@@ -31,9 +31,14 @@ def write_midi_input(path, notes):
         for i, (pitch, start, end, vel) in enumerate(notes):
             if i % 2 == track_no:
                 ch = 9 if track_no else 0
-                events += [(round(start * 960), 1, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)),
-                           (round(end * 960), 2 if end == start else 0,
-                            mido.Message("note_on", channel=ch, note=pitch, velocity=0))]
+                events += [
+                    (round(start * 960), 1, mido.Message("note_on", channel=ch, note=pitch, velocity=vel)),
+                    (
+                        round(end * 960),
+                        2 if end == start else 0,
+                        mido.Message("note_on", channel=ch, note=pitch, velocity=0),
+                    ),
+                ]
         track, now = mido.MidiTrack(), 0
         # at one tick: earlier notes' note-offs, then note-ons, then zero-length notes' note-offs
         for tick, _, msg in sorted(events, key=lambda e: e[:2]):
@@ -139,25 +144,30 @@ def test_contour_with_reference_model(reference_dir, tmp_path, capsys):
     ok = (np.sign(db[moves]) * dk[moves]) >= 0
     ratio = ok.mean()
     with capsys.disabled():
-        print(f"\n[contour] reference model, T=0: {ok.sum()}/{moves.sum()} button moves followed in key "
-              f"direction (ratio {ratio:.3f})")
+        print(
+            f"\n[contour] reference model, T=0: {ok.sum()}/{moves.sum()} button moves followed in key "
+            f"direction (ratio {ratio:.3f})"
+        )
     assert ratio >= 0.8
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("range.json", [[0, 0], [1, 8]], "out of range"),
-    ("frac.json", [[0, 1.5]], "out of range"),
-    ("neg.json", [[-1, 0], [1, 1]], "negative time"),
-    ("order.json", [[0, 0], [2, 1], [1, 2]], "non-decreasing"),
-    ("empty.json", [], "no button presses"),
-    ("nan.csv", "0,1\nnan,2\n", "finite"),
-    ("empty.csv", "# nothing\n\n", "no button presses"),
-    ("text.csv", "0,1\nzero,2\n", "not a number"),
-    ("bad.json", "{not json", "not valid JSON"),
-    ("dur.json", [[0, 1, 0]], "duration"),
-    ("garbage.mid", b"MThd\x00\x00garbage", "cannot read MIDI"),
-    ("binary.bin", b"\xff\xfe\x00\x81" * 10, "neither a MIDI file"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("range.json", [[0, 0], [1, 8]], "out of range"),
+        ("frac.json", [[0, 1.5]], "out of range"),
+        ("neg.json", [[-1, 0], [1, 1]], "negative time"),
+        ("order.json", [[0, 0], [2, 1], [1, 2]], "non-decreasing"),
+        ("empty.json", [], "no button presses"),
+        ("nan.csv", "0,1\nnan,2\n", "finite"),
+        ("empty.csv", "# nothing\n\n", "no button presses"),
+        ("text.csv", "0,1\nzero,2\n", "not a number"),
+        ("bad.json", "{not json", "not valid JSON"),
+        ("dur.json", [[0, 1, 0]], "duration"),
+        ("garbage.mid", b"MThd\x00\x00garbage", "cannot read MIDI"),
+        ("binary.bin", b"\xff\xfe\x00\x81" * 10, "neither a MIDI file"),
+    ],
+)
 def test_bad_input_is_a_clear_error_without_output(tmp_path, ckpt, capsys, name, content, message):
     src = tmp_path / name
     if isinstance(content, bytes):
@@ -191,8 +201,11 @@ def test_midi_without_notes_and_missing_file(tmp_path, ckpt, capsys):
 
 def test_bad_options(tmp_path, ckpt, capsys):
     src = write_json(tmp_path / "p.json", [[0, 1]])
-    for opts, msg in [(["--temperature", "-1"], "--temperature"), (["--duration", "0"], "--duration"),
-                      (["--velocity", "0"], "--velocity")]:
+    for opts, msg in [
+        (["--temperature", "-1"], "--temperature"),
+        (["--duration", "0"], "--duration"),
+        (["--velocity", "0"], "--velocity"),
+    ]:
         assert decode(src, "-o", tmp_path / "o.mid", "--model", ckpt, *opts) == 2
         assert msg in capsys.readouterr().err
     assert not (tmp_path / "o.mid").exists()
@@ -246,8 +259,10 @@ def test_hostile_midi_inputs_name_the_problem(tmp_path, ckpt, capsys):
     midi.instruments.append(inst)
     midi.write(str(good))
     raw = good.read_bytes()
-    cases = {"zero_tpq.mid": (raw[:12] + b"\x00\x00" + raw[14:], "0 ticks per beat"),
-             "truncated.mid": (raw[: len(raw) - 20], "truncated")}
+    cases = {
+        "zero_tpq.mid": (raw[:12] + b"\x00\x00" + raw[14:], "0 ticks per beat"),
+        "truncated.mid": (raw[: len(raw) - 20], "truncated"),
+    }
     for name, (data, words) in cases.items():
         (tmp_path / name).write_bytes(data)
         assert decode(tmp_path / name, "-o", tmp_path / "o.mid", "--model", ckpt) == 2

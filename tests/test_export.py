@@ -58,7 +58,11 @@ def test_weights_round_trip_exactly(exported, checkpoint):
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name])
     assert sorted(p.name for p in exported.iterdir()) == [
-        "cfg.json", "group1-shard1of1.bin", "test.json", "weights_manifest.json"]
+        "cfg.json",
+        "group1-shard1of1.bin",
+        "test.json",
+        "weights_manifest.json",
+    ]
 
 
 def test_cfg_json_has_what_the_browser_needs(exported):
@@ -96,7 +100,9 @@ def test_golden_from_validation_data(checkpoint, tmp_path):
     ex.export(checkpoint, out, data=notes)
     golden = json.loads((out / "test.json").read_text())
     assert golden["source"] == "validation performance 1 of notes.json.gz, notes 0..127"
-    assert golden["output_keys"] == [row[2] for row in json.loads(gzip.decompress(notes.read_bytes()))["validation"][1][:128]]
+    assert golden["output_keys"] == [
+        row[2] for row in json.loads(gzip.decompress(notes.read_bytes()))["validation"][1][:128]
+    ]
     np.testing.assert_allclose(golden["input_dts"][1:], 0.1, atol=1e-9)
 
     short = tmp_path / "short.json.gz"
@@ -118,7 +124,9 @@ def test_reference_export_is_byte_identical(reference_dir, tmp_path):
     out = tmp_path / "ref"
     ex.export(reference_dir / "pytorch" / "model.pt", out)
     ref = reference_dir / "tfjs"
-    assert json.loads((out / "weights_manifest.json").read_text()) == json.loads((ref / "weights_manifest.json").read_text())
+    assert json.loads((out / "weights_manifest.json").read_text()) == json.loads(
+        (ref / "weights_manifest.json").read_text()
+    )
     assert (out / "group1-shard1of1.bin").read_bytes() == (ref / "group1-shard1of1.bin").read_bytes()
     # A trained encoder spreads the synthetic performance over most of the buttons.
     assert len(set(json.loads((out / "test.json").read_text())["input_buttons"])) >= 5
@@ -199,8 +207,9 @@ def test_export_never_deletes_files_it_did_not_write(checkpoint, tmp_path, capsy
 @pytest.mark.parametrize("where", ["parent_is_file", "is_file", "holds_input"])
 def test_export_unwritable_or_input_holding_out_is_one_line(checkpoint, tmp_path, capsys, where):
     (tmp_path / "f").write_text("x")
-    out = {"parent_is_file": tmp_path / "f" / "model", "is_file": tmp_path / "f",
-           "holds_input": checkpoint.parent}[where]
+    out = {"parent_is_file": tmp_path / "f" / "model", "is_file": tmp_path / "f", "holds_input": checkpoint.parent}[
+        where
+    ]
     assert main(["export", str(checkpoint), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pianogenie export: error: ") and "--out" in err and len(err.splitlines()) == 1

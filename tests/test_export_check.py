@@ -40,15 +40,19 @@ def test_export_check_verdict(hostile, name):
 
 
 @pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(), reason="samples not installed")
-@pytest.mark.parametrize("name", ["nan-weight", "head-not-in-config", "one-button", "int32-data", "swapped-shape",
-                                  "cfg-link-outside", "valid"])
+@pytest.mark.parametrize(
+    "name",
+    ["nan-weight", "head-not-in-config", "one-button", "int32-data", "swapped-shape", "cfg-link-outside", "valid"],
+)
 def test_build_site_refuses_what_cannot_play(hostile, tmp_path, capsys, name):
     code = main(["build-site", str(tmp_path / "www"), "--model", str(hostile / name)])
     err = capsys.readouterr().err
     if CASES[name][0] == "ok":
         assert code == 0, err
     else:
-        assert code == 2 and err.startswith("pianogenie build-site: error: --model ") and len(err.splitlines()) == 1, err
+        assert code == 2 and err.startswith("pianogenie build-site: error: --model ") and len(err.splitlines()) == 1, (
+            err
+        )
         assert not (tmp_path / "www").exists()
 
 
@@ -83,8 +87,9 @@ def test_evaluate_out_is_valid_json_without_nan(tmp_path, capsys, monkeypatch):
     from pianogenie import evaluate
 
     real = evaluate.evaluate
-    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: {**real(*a, **k), "loss": float("nan"),
-                                                               "x": [float("inf")]})
+    monkeypatch.setattr(
+        evaluate, "evaluate", lambda *a, **k: {**real(*a, **k), "loss": float("nan"), "x": [float("inf")]}
+    )
     out = tmp_path / "r.json"
     assert main(["evaluate", str(ckpt), "--data", str(notes), "--split", "validation", "--out", str(out)]) == 0
     text = out.read_text()

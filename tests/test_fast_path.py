@@ -17,8 +17,16 @@ from pianogenie.model import load_checkpoint
 from pianogenie.train import Trainer
 from pianogenie.util import UserError
 
-CFG = Config(model_rnn_dim=16, seq_len=16, batch_size=4, eval_frequency=5, summarize_frequency=2,
-             lr_warmup_steps=2, lr=0.01, max_num_steps=12)
+CFG = Config(
+    model_rnn_dim=16,
+    seq_len=16,
+    batch_size=4,
+    eval_frequency=5,
+    summarize_frequency=2,
+    lr_warmup_steps=2,
+    lr=0.01,
+    max_num_steps=12,
+)
 
 
 def train(notes, run_dir, fast_path: bool, cfg: Config = CFG) -> list[dict]:

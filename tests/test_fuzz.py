@@ -75,7 +75,9 @@ def test_fuzz_prepare(tmp_path, capsys):
         assert code in (0, 2), (case, err)
         assert_our_lines(err, "prepare")
         after = sorted(p.relative_to(root) for p in root.rglob("*"))
-        expected = before + ([Path("out"), Path("out/notes.json.gz"), Path("out/notes.report.json")] if code == 0 else [])
+        expected = before + (
+            [Path("out"), Path("out/notes.json.gz"), Path("out/notes.report.json")] if code == 0 else []
+        )
         assert after == sorted(expected) or (code == 2 and after == sorted(before + [Path("out")])), (case, after)
         if code == 0:
             assert len(load_notes(out)["train"]) >= 1
@@ -110,8 +112,12 @@ def test_fuzz_decode(tmp_path, capsys):
 
 def test_fuzz_load_notes(tmp_path):
     rng = random.Random(12)
-    text = json.dumps({"train": [[[i * 0.5, 0.25, 30 + i % 40, 64] for i in range(50)]],
-                       "validation": [[[0.0, 0.5, 39, 80], [0.5, 0.5, 41, 81]]]}).encode()
+    text = json.dumps(
+        {
+            "train": [[[i * 0.5, 0.25, 30 + i % 40, 64] for i in range(50)]],
+            "validation": [[[0.0, 0.5, 39, 80], [0.5, 0.5, 41, 81]]],
+        }
+    ).encode()
     for case in range(CASES):
         path = tmp_path / f"n{case}.json.gz"
         if rng.random() < 0.5:  # damaged JSON inside valid gzip: the parser's checks
@@ -150,6 +156,7 @@ def test_last_resort_net_is_one_line_and_debug_shows_the_traceback(monkeypatch, 
 
 # --- ownership: look-alikes of every output type -----------------------------------------------------
 
+
 def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
     """Random look-alikes (random bytes, damaged foreign files, damaged own outputs): a command either
     refuses (exit 2, the file untouched) or the file carried its mark before (or was empty)."""
@@ -169,7 +176,16 @@ def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
     argv = {
         "decode": lambda out: ["decode", str(tmp_path / "p.csv"), "-o", str(out), "--model", str(ckpt), "--seed", "1"],
         "plot": lambda out: ["plot", str(run), "-o", str(out)],
-        "evaluate": lambda out: ["evaluate", str(ckpt), "--data", str(notes), "--split", "validation", "--out", str(out)],
+        "evaluate": lambda out: [
+            "evaluate",
+            str(ckpt),
+            "--data",
+            str(notes),
+            "--split",
+            "validation",
+            "--out",
+            str(out),
+        ],
     }
     suffix = {"decode": ".mid", "plot": rng.choice([".png", ".pdf", ".svg"]), "evaluate": ".json"}
     foreign = {"decode": _midi(), "evaluate": json.dumps({"model": "x", "data": "y", "split": "validation"}).encode()}
@@ -199,6 +215,7 @@ def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
 
 
 # --- hostile exports -----------------------------------------------------------------------------------
+
 
 def test_fuzz_exports(tmp_path):
     """Byte flips and truncations of the shipped export's files: export_check accepts (and then every
@@ -236,6 +253,7 @@ def test_fuzz_exports(tmp_path):
 
 # --- allocation limits -------------------------------------------------------------------------------
 
+
 def test_fuzz_config_sizes():
     """Random sizes: a config is refused in one line, or every size and product is within its bound."""
     from pianogenie.config import LIMITS, MAX_ACTIVATIONS, MAX_PARAMETERS, Config
@@ -243,8 +261,10 @@ def test_fuzz_config_sizes():
     rng = random.Random(15)
     keys = ["model_rnn_dim", "model_rnn_num_layers", "batch_size", "seq_len", "velocity_hidden", "velocity_bins"]
     for case in range(CASES * 5):
-        overrides = [f"--{k}={rng.choice([1, 2, 8, 32, 128, 1024, 8192, 65536, 10 ** rng.randint(1, 30)])}"
-                     for k in rng.sample(keys, rng.randint(1, len(keys)))]
+        overrides = [
+            f"--{k}={rng.choice([1, 2, 8, 32, 128, 1024, 8192, 65536, 10 ** rng.randint(1, 30)])}"
+            for k in rng.sample(keys, rng.randint(1, len(keys)))
+        ]
         try:
             cfg = Config().override(overrides)
         except UserError as e:

@@ -21,8 +21,12 @@ def torch_logits(model: Autoencoder, k_m1: list[int], dt: list[float], b: list[i
     """Step-by-step torch logits carrying state: (N, 88)."""
     state, out = None, []
     for k, t, bi in zip(k_m1, dt, b):
-        logits, state = model.dec.step(torch.tensor([k]), torch.tensor([t], dtype=torch.float32),
-                                       model.quant.discrete_to_real(torch.tensor([bi])), state)
+        logits, state = model.dec.step(
+            torch.tensor([k]),
+            torch.tensor([t], dtype=torch.float32),
+            model.quant.discrete_to_real(torch.tensor([bi])),
+            state,
+        )
         out.append(logits[0].numpy())
     return np.stack(out)
 
@@ -38,8 +42,9 @@ def check_press_matches_torch(path, n=64):
     assert keys == logits.argmax(-1).tolist()
     # and the raw logits agree within 1e-4
     genie.reset()
-    np_logits = np.stack([genie.step(k, t, b * 2 / (cfg.num_buttons - 1) - 1)
-                          for k, t, b in zip([SOS] + keys[:-1], dt, buttons)])
+    np_logits = np.stack(
+        [genie.step(k, t, b * 2 / (cfg.num_buttons - 1) - 1) for k, t, b in zip([SOS] + keys[:-1], dt, buttons)]
+    )
     err = np.abs(np_logits - logits).max()
     print(f"max |numpy - torch| logit difference over {n} steps: {err:.2e}")
     assert err < 1e-4
@@ -63,8 +68,9 @@ def test_reference_model_matches_torch_and_tutorial_vectors(reference_dir):
     if vectors.is_file():  # the tutorial's own decoder test vectors
         d = json.loads(vectors.read_text())
         genie = PianoGenie.load(path)
-        got = np.stack([genie.step(k, t, b * 2 / 7 - 1)
-                        for k, t, b in zip(d["input_keys"], d["input_dts"], d["input_buttons"])])
+        got = np.stack(
+            [genie.step(k, t, b * 2 / 7 - 1) for k, t, b in zip(d["input_keys"], d["input_dts"], d["input_buttons"])]
+        )
         assert np.abs(got - np.array(d["output_logits"])).max() < 1e-4
 
 
@@ -84,8 +90,10 @@ def test_seed_determinism_and_reset(ckpt):
     assert play(a) != first
     # changing temperature mid-session is deterministic too (the noise is rescaled, not redrawn)
     temps = [0.5, 0.5, 0.0, 2.0, 1.0] * 8
-    mixed = [[g.press(float(t), int(b_), temperature=T) for t, b_, T in zip(times, buttons, temps)]
-             for g in (PianoGenie.load(ckpt, seed=5), PianoGenie.load(ckpt, seed=5))]
+    mixed = [
+        [g.press(float(t), int(b_), temperature=T) for t, b_, T in zip(times, buttons, temps)]
+        for g in (PianoGenie.load(ckpt, seed=5), PianoGenie.load(ckpt, seed=5))
+    ]
     assert mixed[0] == mixed[1]
     assert all(0 <= k < NUM_KEYS for k in first)
 
@@ -145,8 +153,11 @@ def test_default_model_is_used_when_shipped(monkeypatch, ckpt):
 def test_packed_step_equals_the_plain_numpy_step(tmp_path, layers, velocity_bins):
     from pianogenie.packed import PackedDecoder, plain_step
 
-    model, cfg = load_model(random_checkpoint(tmp_path / "m.pt", model_rnn_num_layers=layers,
-                                              velocity_bins=velocity_bins, velocity_hidden=24))
+    model, cfg = load_model(
+        random_checkpoint(
+            tmp_path / "m.pt", model_rnn_num_layers=layers, velocity_bins=velocity_bins, velocity_hidden=24
+        )
+    )
     w = {name: p.detach().double().numpy() for name, p in model.dec.state_dict().items()}
     vel = {n: p.detach().double().numpy() for n, p in model.vel.state_dict().items()} if velocity_bins else None
     packed, plain = PackedDecoder(w, cfg, vel), plain_step(w, layers)

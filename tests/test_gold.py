@@ -22,10 +22,12 @@ GOLD_FILE = SHARED / "data" / "gold_melodies.json"
 PRETRAINED = "pianogenie/pretrained/model.pt"
 
 # Two melodies; the person's buttons go up one per whole tone from D4 (MIDI 62 = key 41).
-TINY = {"melodies": [
-    {"name": "steps", "midi_pitches": [62, 64, 66, 64, 62], "buttons_1_to_8": [1, 2, 3, 2, 1]},
-    {"name": "semitones", "midi_pitches": [62, 63, 64], "buttons_1_to_8": [1, 2, 3]},
-]}
+TINY = {
+    "melodies": [
+        {"name": "steps", "midi_pitches": [62, 64, 66, 64, 62], "buttons_1_to_8": [1, 2, 3, 2, 1]},
+        {"name": "semitones", "midi_pitches": [62, 63, 64], "buttons_1_to_8": [1, 2, 3]},
+    ]
+}
 
 
 @pytest.fixture
@@ -97,13 +99,16 @@ def test_playback_decodes_as_real_time_play_does(tiny_file):
         assert keys.tolist() == played
 
 
-@pytest.mark.parametrize("content, message", [
-    ("not json", "not valid JSON"),
-    ({"melodies": []}, "at least one melody"),
-    ({"melodies": [{"midi_pitches": [60, 62], "buttons_1_to_8": [1]}]}, "one button per note"),
-    ({"melodies": [{"midi_pitches": [60, 62], "buttons_1_to_8": [0, 1]}]}, "buttons in 1..8"),
-    ({"melodies": [{"midi_pitches": [60, 62]}]}, "needs integer"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "not valid JSON"),
+        ({"melodies": []}, "at least one melody"),
+        ({"melodies": [{"midi_pitches": [60, 62], "buttons_1_to_8": [1]}]}, "one button per note"),
+        ({"melodies": [{"midi_pitches": [60, 62], "buttons_1_to_8": [0, 1]}]}, "buttons in 1..8"),
+        ({"melodies": [{"midi_pitches": [60, 62]}]}, "needs integer"),
+    ],
+)
 def test_bad_gold_files_are_one_clear_error(tmp_path, content, message):
     path = tmp_path / "g.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content))

@@ -61,11 +61,33 @@ def test_keysig_from_sharps_is_the_major_key():
 
 # Every chord quality in POP909's chord_midi.txt files, with its family (inversions keep the root).
 POP909_QUALITIES = {
-    "maj": 1, "maj/3": 1, "maj/5": 1, "min": 2, "min/b3": 2, "min/5": 2, "aug": 3, "dim": 4,
-    "7": 5, "7/3": 5, "7/5": 5, "7/b7": 5, "maj7": 6, "maj7/3": 6, "maj7/5": 6, "maj7/7": 6,
-    "min7": 7, "min7/5": 7, "min7/b7": 7, "hdim7": 8,
-    "maj6": 1, "min6": 2, "minmaj7": 2, "dim7": 4,  # a family's tones plus one: that family
-    "sus2": 0, "sus4": 0, "sus4(b7)": 0,  # no third: no family (the root is kept)
+    "maj": 1,
+    "maj/3": 1,
+    "maj/5": 1,
+    "min": 2,
+    "min/b3": 2,
+    "min/5": 2,
+    "aug": 3,
+    "dim": 4,
+    "7": 5,
+    "7/3": 5,
+    "7/5": 5,
+    "7/b7": 5,
+    "maj7": 6,
+    "maj7/3": 6,
+    "maj7/5": 6,
+    "maj7/7": 6,
+    "min7": 7,
+    "min7/5": 7,
+    "min7/b7": 7,
+    "hdim7": 8,
+    "maj6": 1,
+    "min6": 2,
+    "minmaj7": 2,
+    "dim7": 4,  # a family's tones plus one: that family
+    "sus2": 0,
+    "sus4": 0,
+    "sus4(b7)": 0,  # no third: no family (the root is kept)
 }
 
 
@@ -108,15 +130,18 @@ def test_read_asap(tmp_path):
     assert a.keysig.at(np.array([0.0, 1.99, 2.0, 1e4])).tolist() == [4, 4, 3, 3]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("0.5\t0.5\tb\n", "no key signature"),
-    ("0.5\t0.5\tdb,4/4,9\n", r":1: key signature of 9 sharps"),
-    ("0.5\t0.5\tdb,4/4,0\n1.0 1.0 b\n", r":2: expected 3 tab-separated"),
-    ("0.5\t0.5\tdb,4/4,0\nx\t1\tb\n", r":2: bad time 'x'"),
-    ("0.5\t0.5\tdb,4/4,0\n0.2\t0.2\tb\n", r":2: beat at 0.2 s comes before"),
-    ("0.5\t0.5\tdb,4/4,0\nnan\tnan\tb\n", r":2: time nan outside"),
-    ("0.5\t0.5\tq,4/4,0\n", r":1: bad beat label 'q,4/4,0'"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("0.5\t0.5\tb\n", "no key signature"),
+        ("0.5\t0.5\tdb,4/4,9\n", r":1: key signature of 9 sharps"),
+        ("0.5\t0.5\tdb,4/4,0\n1.0 1.0 b\n", r":2: expected 3 tab-separated"),
+        ("0.5\t0.5\tdb,4/4,0\nx\t1\tb\n", r":2: bad time 'x'"),
+        ("0.5\t0.5\tdb,4/4,0\n0.2\t0.2\tb\n", r":2: beat at 0.2 s comes before"),
+        ("0.5\t0.5\tdb,4/4,0\nnan\tnan\tb\n", r":2: time nan outside"),
+        ("0.5\t0.5\tq,4/4,0\n", r":1: bad beat label 'q,4/4,0'"),
+    ],
+)
 def test_read_asap_errors(tmp_path, text, message):
     p = tmp_path / "a_annotations.txt"
     p.write_text(text)
@@ -138,12 +163,15 @@ def test_read_chords_keys_beats(tmp_path):
     assert h.read_beat_file(tmp_path / "beat_midi.txt").tolist() == [0.05, 0.72]
 
 
-@pytest.mark.parametrize("text,message", [
-    ("0\t1\tC:maj\n2\t1\tC:maj\n", r":2: ends \(1.0 s\) before it starts"),
-    ("0\t2\tC:maj\n1\t3\tG:maj\n", r":2: starts at 1.0 s, before the previous chord ends"),
-    ("0\t1\tC:wobbly\n", r":1: chord 'C:wobbly': unknown chord quality"),
-    ("0\t1\n", r":1: expected start, end and chord"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("0\t1\tC:maj\n2\t1\tC:maj\n", r":2: ends \(1.0 s\) before it starts"),
+        ("0\t2\tC:maj\n1\t3\tG:maj\n", r":2: starts at 1.0 s, before the previous chord ends"),
+        ("0\t1\tC:wobbly\n", r":1: chord 'C:wobbly': unknown chord quality"),
+        ("0\t1\n", r":1: expected start, end and chord"),
+    ],
+)
 def test_read_chord_errors(tmp_path, text, message):
     p = tmp_path / "chord_midi.txt"
     p.write_text(text)
@@ -197,8 +225,7 @@ def test_pitch_class_profiles_split_notes_over_windows():
 
 def test_estimate_chords_per_window_and_beat():
     # C major, A minor 7, G7, F major seventh, B half-diminished; one second each, then silence
-    blocks = [[48, 60, 64, 67], [45, 57, 60, 64, 67], [43, 55, 59, 62, 65], [41, 57, 60, 64],
-              [47, 50, 53, 57]]
+    blocks = [[48, 60, 64, 67], [45, 57, 60, 64, 67], [43, 55, 59, 62, 65], [41, 57, 60, 64], [47, 50, 53, 57]]
     notes = notes_of([(float(i), 0.95, ps) for i, ps in enumerate(blocks)] + [(7.0, 0.5, [60, 64, 68])])
     root, fam = h.estimate_chords(notes, window_s=1.0)
     assert root.value.tolist()[:8] == [1, 10, 8, 6, 12, 0, 0, 1]

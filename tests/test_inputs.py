@@ -14,8 +14,9 @@ def test_button_values_are_the_quantizers_bin_centres_for_every_kind_of_number()
         values = button_values(n)
         b = torch.arange(n)
         # training computes in float32, the session and the browser in float64: equal up to float32 rounding
-        torch.testing.assert_close(IntegerQuantizer(n).discrete_to_real(b), torch.tensor(values, dtype=torch.float32),
-                                   rtol=0, atol=2e-7)
+        torch.testing.assert_close(
+            IntegerQuantizer(n).discrete_to_real(b), torch.tensor(values, dtype=torch.float32), rtol=0, atol=2e-7
+        )
         np.testing.assert_array_equal(button_value(np.arange(n), n), values)
         assert values[0] == (-1.0 if n > 1 else 0.0) and values[-1] == (1.0 if n > 1 else 0.0)
         if n > 1:  # the encoder's real value at a centre quantizes back to its button

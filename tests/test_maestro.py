@@ -16,8 +16,11 @@ from pianogenie.util import UserError
 # ---------------------------------------------------------------------------------------------
 # Finding the dataset
 
-@pytest.mark.parametrize("version,formats", [("3.0.0", ("json",)), ("3.0.0", ("csv",)), ("3.0.0", ("json", "csv")),
-                                             ("2.0.0", ("json",)), ("2.0.0", ("csv",))])
+
+@pytest.mark.parametrize(
+    "version,formats",
+    [("3.0.0", ("json",)), ("3.0.0", ("csv",)), ("3.0.0", ("json", "csv")), ("2.0.0", ("json",)), ("2.0.0", ("csv",))],
+)
 def test_find_source_folder_versions(tmp_path, version, formats):
     root = write_maestro(tmp_path / "m", tiny_files(), version=version, formats=formats)
     src = find_source(root)
@@ -75,18 +78,22 @@ def _damage_member(zip_path: Path, name: str) -> None:
     with zipfile.ZipFile(zip_path) as zf:
         info = zf.getinfo(name)
     raw = bytearray(zip_path.read_bytes())
-    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), \
-        int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    name_len, extra_len = (
+        int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little"),
+        int.from_bytes(raw[info.header_offset + 28 : info.header_offset + 30], "little"),
+    )
     start = info.header_offset + 30 + name_len + extra_len
     mid = start + info.compress_size // 2
-    raw[mid:mid + 4] = bytes(b ^ 0xFF for b in raw[mid:mid + 4])
+    raw[mid : mid + 4] = bytes(b ^ 0xFF for b in raw[mid : mid + 4])
     zip_path.write_bytes(bytes(raw))
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
 def test_corrupt_zip_members_are_skipped_or_one_clear_error(tmp_path, capsys, compression):
-    files = {f"2018/p{i}.midi": ("train", build_midi([(j * 0.1, 0.3, 40 + (i + j) % 30, 70) for j in range(200)]))
-             for i in range(3)}
+    files = {
+        f"2018/p{i}.midi": ("train", build_midi([(j * 0.1, 0.3, 40 + (i + j) % 30, 70) for j in range(200)]))
+        for i in range(3)
+    }
     root = write_maestro(tmp_path / "m", files)
     zipped = tmp_path / "maestro-v3.0.0-midi.zip"
     with zipfile.ZipFile(zipped, "w", compression) as zf:

@@ -122,8 +122,9 @@ def test_magenta_forward_equals_our_decoder(tmp_path, dt_max):
     k_m1 = torch.from_numpy(np.where(prev < 0, SOS, prev))[None]
     h0 = torch.zeros(2, 1, 128, dtype=torch.float64)
     with torch.no_grad():
-        ours, _ = dec(k_m1, torch.from_numpy(t)[None], torch.from_numpy(2 * buttons / 7 - 1.0)[None],
-                      (h0, torch.zeros_like(h0)))
+        ours, _ = dec(
+            k_m1, torch.from_numpy(t)[None], torch.from_numpy(2 * buttons / 7 - 1.0)[None], (h0, torch.zeros_like(h0))
+        )
     ours = ours[0].numpy()
     assert np.abs(got - ours).max() < 1e-5
     assert (got.argmax(1) == ours.argmax(1)).all()
@@ -135,7 +136,8 @@ def test_delta_time_rounds_as_the_class_does():
     # float32(0.016) * 31.25 is 0.5 exactly and float32(0.048) * 31.25 is 1.5: half to even
     np.testing.assert_array_equal(
         mg.magenta_delta_time([0.0, 0.01, 0.016, 0.02, 0.048, 0.5, 1.0, 5.0, -1.0], 1.0),
-        [0.0, 0.0, 0.0, 0.032, 0.064, 16 / 31.25, 31 / 31.25, 1.0, 0.0])
+        [0.0, 0.0, 0.0, 0.032, 0.064, 16 / 31.25, 31 / 31.25, 1.0, 0.0],
+    )
     assert mg.magenta_delta_time(0.3, 0.25) == 0.25
     dts = np.random.default_rng(0).random(2000) * 1.2 - 0.1
     got = mg.magenta_delta_time(dts, 1.0)
@@ -155,11 +157,14 @@ def test_velocity_head_is_dropped_with_a_notice(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["group1-shard1of1.bin", "magenta.json", "weights_manifest.json"]
 
 
-@pytest.mark.parametrize("cfg, says", [
-    (Config(num_buttons=4), "plays 8 buttons"),
-    (Config(model_rnn_dim=64), "2 LSTM layers of 128 units; this model has 2 x 64"),
-    (Config(model_rnn_num_layers=3), "this model has 3 x 128"),
-])
+@pytest.mark.parametrize(
+    "cfg, says",
+    [
+        (Config(num_buttons=4), "plays 8 buttons"),
+        (Config(model_rnn_dim=64), "2 LSTM layers of 128 units; this model has 2 x 64"),
+        (Config(model_rnn_num_layers=3), "this model has 3 x 128"),
+    ],
+)
 def test_models_the_class_cannot_run_are_refused_in_one_line(tmp_path, capsys, cfg, says):
     ckpt = save_checkpoint(tmp_path / "ckpt.pt", cfg)
     out = tmp_path / "mg"
@@ -178,7 +183,11 @@ def test_switching_formats_in_one_folder_leaves_no_stale_files(tmp_path):
     (out / "notes.txt").write_text("mine")
     assert main(["export", str(ckpt), "--format", "magenta", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "group1-shard1of1.bin", "magenta.json", "notes.txt", "weights_manifest.json"]
+        "group1-shard1of1.bin",
+        "magenta.json",
+        "notes.txt",
+        "weights_manifest.json",
+    ]
     assert main(["export", str(ckpt), "--format", "tfjs", "--out", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
     assert "magenta.json" not in names and {"cfg.json", "test.json", "notes.txt"} <= names
@@ -218,8 +227,14 @@ def test_the_app_refuses_a_magenta_export_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "site").exists()
 
 
-@pytest.mark.parametrize("conditions,cls", [("keysig,chord", "PianoGenieKeysigChord"), ("chord", "PianoGenieChord"),
-                                            ("keysig,chord,style", "PianoGenieKeysigChord")])
+@pytest.mark.parametrize(
+    "conditions,cls",
+    [
+        ("keysig,chord", "PianoGenieKeysigChord"),
+        ("chord", "PianoGenieChord"),
+        ("keysig,chord,style", "PianoGenieKeysigChord"),
+    ],
+)
 def test_conditioned_model_maps_to_its_class(tmp_path, capsys, conditions, cls):
     """The class's features for our ids (magenta_one_hot: none = zeros) through the converted
     weights give our decoder's logits with the same ids (style, which the class lacks, as none)."""
@@ -256,8 +271,13 @@ def test_conditioned_model_maps_to_its_class(tmp_path, capsys, conditions, cls):
     h0 = torch.zeros(2, 1, 128, dtype=torch.float64)
     with torch.no_grad():
         dec = model.dec.double()
-        ours, _ = dec(k_m1, torch.from_numpy(t)[None], torch.from_numpy(2 * buttons / 7 - 1.0)[None],
-                      (h0, torch.zeros_like(h0)), c=torch.from_numpy(ids)[None])
+        ours, _ = dec(
+            k_m1,
+            torch.from_numpy(t)[None],
+            torch.from_numpy(2 * buttons / 7 - 1.0)[None],
+            (h0, torch.zeros_like(h0)),
+            c=torch.from_numpy(ids)[None],
+        )
     ours = ours[0].numpy()
     assert np.abs(theirs - ours).max() < 1e-4
     assert (theirs.argmax(1) == ours.argmax(1)).all()

@@ -45,18 +45,49 @@ def test_parse_midi_tempo_changes_match_pretty_midi():
         # note-on velocity 0 is a note-off
         [(0, "note_on", 0, 60, 80), (100, "note_on", 0, 60, 0)],
         # same pitch re-struck before its note-off: pretty_midi ends both at the first note-off
-        [(0, "note_on", 0, 60, 80), (100, "note_on", 0, 60, 90), (200, "note_off", 0, 60, 0), (300, "note_off", 0, 60, 0)],
+        [
+            (0, "note_on", 0, 60, 80),
+            (100, "note_on", 0, 60, 90),
+            (200, "note_off", 0, 60, 0),
+            (300, "note_off", 0, 60, 0),
+        ],
         # overlapping notes ending together
-        [(0, "note_on", 0, 60, 80), (100, "note_on", 0, 60, 90), (200, "note_off", 0, 60, 0), (200, "note_off", 0, 60, 0)],
+        [
+            (0, "note_on", 0, 60, 80),
+            (100, "note_on", 0, 60, 90),
+            (200, "note_off", 0, 60, 0),
+            (200, "note_off", 0, 60, 0),
+        ],
         # re-strike on the tick of the note-off, either order
-        [(0, "note_on", 0, 60, 80), (100, "note_on", 0, 60, 90), (100, "note_off", 0, 60, 0), (200, "note_off", 0, 60, 0)],
-        [(0, "note_on", 0, 60, 80), (100, "note_off", 0, 60, 0), (100, "note_on", 0, 60, 90), (200, "note_off", 0, 60, 0)],
+        [
+            (0, "note_on", 0, 60, 80),
+            (100, "note_on", 0, 60, 90),
+            (100, "note_off", 0, 60, 0),
+            (200, "note_off", 0, 60, 0),
+        ],
+        [
+            (0, "note_on", 0, 60, 80),
+            (100, "note_off", 0, 60, 0),
+            (100, "note_on", 0, 60, 90),
+            (200, "note_off", 0, 60, 0),
+        ],
         # zero-length note, and two note-ons on one tick closed on that tick
         [(0, "note_on", 0, 60, 80), (0, "note_off", 0, 60, 0), (10, "note_on", 0, 62, 80), (20, "note_off", 0, 62, 0)],
-        [(0, "note_on", 0, 60, 80), (0, "note_on", 0, 60, 81), (0, "note_off", 0, 60, 0), (50, "note_off", 0, 60, 0),
-         (60, "note_on", 0, 64, 80), (90, "note_off", 0, 64, 0)],
+        [
+            (0, "note_on", 0, 60, 80),
+            (0, "note_on", 0, 60, 81),
+            (0, "note_off", 0, 60, 0),
+            (50, "note_off", 0, 60, 0),
+            (60, "note_on", 0, 64, 80),
+            (90, "note_off", 0, 64, 0),
+        ],
         # the same pitch on two channels is two instruments
-        [(0, "note_on", 0, 60, 80), (50, "note_on", 1, 60, 70), (100, "note_off", 0, 60, 0), (200, "note_off", 1, 60, 0)],
+        [
+            (0, "note_on", 0, 60, 80),
+            (50, "note_on", 1, 60, 70),
+            (100, "note_off", 0, 60, 0),
+            (200, "note_off", 1, 60, 0),
+        ],
         # spurious note-off, and a note never switched off
         [(0, "note_off", 0, 61, 0), (10, "note_on", 0, 61, 80), (30, "note_off", 0, 61, 0), (40, "note_on", 0, 70, 80)],
     ],

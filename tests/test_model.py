@@ -91,8 +91,9 @@ def test_our_state_dict_uses_the_tutorial_names():
 def test_our_checkpoint_round_trips(tmp_path):
     model = Autoencoder(SMALL)
     path = tmp_path / "ckpt.pt"
-    torch.save({"format": "pianogenie-checkpoint-v1", "model": model.state_dict(),
-                "cfg": dataclasses.asdict(SMALL)}, path)
+    torch.save(
+        {"format": "pianogenie-checkpoint-v1", "model": model.state_dict(), "cfg": dataclasses.asdict(SMALL)}, path
+    )
     loaded, cfg = load_model(path)
     assert cfg == SMALL
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
@@ -138,8 +139,10 @@ def test_a_hostile_checkpoint_is_one_line_without_unsafe_advice(tmp_path, capsys
 
 
 def test_a_checkpoint_with_a_bad_config_names_the_file(tmp_path):
-    torch.save({"model": Autoencoder(SMALL).state_dict(), "cfg": {**dataclasses.asdict(SMALL), "lr": -1.0}},
-               tmp_path / "badcfg.pt")
+    torch.save(
+        {"model": Autoencoder(SMALL).state_dict(), "cfg": {**dataclasses.asdict(SMALL), "lr": -1.0}},
+        tmp_path / "badcfg.pt",
+    )
     with pytest.raises(UserError, match=f"{tmp_path / 'badcfg.pt'}: invalid config: lr"):
         load_model(tmp_path / "badcfg.pt")
     torch.save({"model": Autoencoder(SMALL).state_dict(), "cfg": [1, 2]}, tmp_path / "listcfg.pt")

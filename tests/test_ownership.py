@@ -68,16 +68,35 @@ CASES = {
     "plot-png": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "holiday.png", lambda: _image("png")),
     "plot-pdf": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "thesis.pdf", lambda: _image("pdf")),
     "plot-svg": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "logo.svg", lambda: _image("svg")),
-    "decode": (lambda i, out: ["decode", str(i["csv"]), "-o", str(out), "--model", str(i["ckpt"])], "my_song.mid",
-               _midi),
-    "prepare": (lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out), "--workers", "1"], "backup.json.gz",
-                _tarball),
-    "prepare-report": (lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out.with_name("x.json.gz")),
-                                       "--workers", "1"], "x.report.json",
-                       lambda: json.dumps({"source": "mine", "output": "mine", "splits": {}}).encode()),
-    "evaluate": (lambda i, out: ["evaluate", str(i["ckpt"]), "--data", str(i["notes"]), "--split", "validation",
-                                 "--out", str(out)], "results.json",
-                 lambda: json.dumps({"model": "mine", "gold": {}, "data": "x", "split": "validation"}).encode()),
+    "decode": (
+        lambda i, out: ["decode", str(i["csv"]), "-o", str(out), "--model", str(i["ckpt"])],
+        "my_song.mid",
+        _midi,
+    ),
+    "prepare": (
+        lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out), "--workers", "1"],
+        "backup.json.gz",
+        _tarball,
+    ),
+    "prepare-report": (
+        lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out.with_name("x.json.gz")), "--workers", "1"],
+        "x.report.json",
+        lambda: json.dumps({"source": "mine", "output": "mine", "splits": {}}).encode(),
+    ),
+    "evaluate": (
+        lambda i, out: [
+            "evaluate",
+            str(i["ckpt"]),
+            "--data",
+            str(i["notes"]),
+            "--split",
+            "validation",
+            "--out",
+            str(out),
+        ],
+        "results.json",
+        lambda: json.dumps({"model": "mine", "gold": {}, "data": "x", "split": "validation"}).encode(),
+    ),
 }
 
 
@@ -116,13 +135,27 @@ def test_export_refuses_a_folder_holding_another_export(inputs, tmp_path, capsys
 def test_train_refuses_a_folder_holding_another_model(inputs, tmp_path, capsys, holding):
     other = tmp_path / "pytorch"
     other.mkdir()
-    files = {"tutorial": {"cfg.json": b'{"seq_len": 128}', "model.pt": b"PK"},
-             "pretrained": {"cfg.json": b'{"seq_len": 128}', "best.pt": b"PK"},
-             "metrics": {"metrics.jsonl": b'{"step": 1}\n'}}[holding]
+    files = {
+        "tutorial": {"cfg.json": b'{"seq_len": 128}', "model.pt": b"PK"},
+        "pretrained": {"cfg.json": b'{"seq_len": 128}', "best.pt": b"PK"},
+        "metrics": {"metrics.jsonl": b'{"step": 1}\n'},
+    }[holding]
     for n, b in files.items():
         (other / n).write_bytes(b)
-    argv = ["train", "--data", str(inputs["notes"]), "--run-dir", str(other), "--max_num_steps=1", "--batch_size=2",
-            "--seq_len=8", "--model_rnn_dim=8", "--eval_frequency=1", "--workers", "1"]
+    argv = [
+        "train",
+        "--data",
+        str(inputs["notes"]),
+        "--run-dir",
+        str(other),
+        "--max_num_steps=1",
+        "--batch_size=2",
+        "--seq_len=8",
+        "--model_rnn_dim=8",
+        "--eval_frequency=1",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "refusing to write into it" in err and len(err.splitlines()) == 1, err
@@ -133,8 +166,20 @@ def test_train_refuses_a_folder_holding_another_model(inputs, tmp_path, capsys, 
 
 def test_train_reruns_and_resumes_its_own_run(inputs, tmp_path, capsys):
     run = tmp_path / "run"
-    argv = ["train", "--data", str(inputs["notes"]), "--run-dir", str(run), "--max_num_steps=1", "--batch_size=2",
-            "--seq_len=8", "--model_rnn_dim=8", "--eval_frequency=1", "--workers", "1"]
+    argv = [
+        "train",
+        "--data",
+        str(inputs["notes"]),
+        "--run-dir",
+        str(run),
+        "--max_num_steps=1",
+        "--batch_size=2",
+        "--seq_len=8",
+        "--model_rnn_dim=8",
+        "--eval_frequency=1",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 0
     assert written_by("train")(run / "pianogenie-run.json")
     assert main(argv + ["--resume", "--max_num_steps=2"]) == 0

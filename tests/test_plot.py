@@ -20,11 +20,27 @@ def write_metrics(run, records, tail=""):
 def a_run(run):
     records = []
     for step in range(0, 2048, 128):
-        records.append({"step": step, "split": "train", "loss": 4.0 / (1 + step / 500), "loss_recons": 3.5 / (1 + step / 500),
-                        "contour_violation_ratio": 0.5 / (1 + step / 300), "lr": 3e-4, "time": 1.5})
+        records.append(
+            {
+                "step": step,
+                "split": "train",
+                "loss": 4.0 / (1 + step / 500),
+                "loss_recons": 3.5 / (1 + step / 500),
+                "contour_violation_ratio": 0.5 / (1 + step / 300),
+                "lr": 3e-4,
+                "time": 1.5,
+            }
+        )
         if step % 512 == 0:
-            records.append({"step": step, "split": "validation", "loss": 4.2 / (1 + step / 600),
-                            "contour_violation_ratio": 0.55 / (1 + step / 400), "perplexity": 20.0})
+            records.append(
+                {
+                    "step": step,
+                    "split": "validation",
+                    "loss": 4.2 / (1 + step / 600),
+                    "contour_violation_ratio": 0.55 / (1 + step / 400),
+                    "perplexity": 20.0,
+                }
+            )
     return write_metrics(run, records, tail='{"step": 2048, "split": "tr')  # a line being written
 
 
@@ -77,8 +93,12 @@ def test_plot_format_follows_the_suffix_and_nothing_is_clobbered(tmp_path, capsy
         assert main(["plot", str(run), "-o", str(tmp_path / f"c{suffix}")]) == 0
         assert (tmp_path / f"c{suffix}").read_bytes().startswith(magic)
     capsys.readouterr()
-    for out, words in [(tmp_path / "c.jpg", "unknown image format '.jpg'"), (run / "metrics.jsonl", "unknown image"),
-                       (tmp_path, "unknown image format"), (tmp_path / "d.png", "is a folder")]:
+    for out, words in [
+        (tmp_path / "c.jpg", "unknown image format '.jpg'"),
+        (run / "metrics.jsonl", "unknown image"),
+        (tmp_path, "unknown image format"),
+        (tmp_path / "d.png", "is a folder"),
+    ]:
         if out.name == "d.png":
             out.mkdir()
         assert main(["plot", str(run), "-o", str(out)]) == 2
@@ -92,8 +112,13 @@ def test_plot_format_follows_the_suffix_and_nothing_is_clobbered(tmp_path, capsy
 def test_plot_of_single_points_warns_nothing(tmp_path, capsys):
     import warnings
 
-    run = write_metrics(tmp_path / "run", [{"step": 0, "split": "train", "loss": 1.0},
-                                            {"step": 0, "split": "validation", "contour_violation_ratio": 0.2}])
+    run = write_metrics(
+        tmp_path / "run",
+        [
+            {"step": 0, "split": "train", "loss": 1.0},
+            {"step": 0, "split": "validation", "contour_violation_ratio": 0.2},
+        ],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["plot", str(run)]) == 0

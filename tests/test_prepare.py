@@ -49,8 +49,13 @@ def test_prepare_writes_tutorial_format_and_report(tmp_path):
     np.testing.assert_array_equal(notes["test"][0], parse_midi(tiny_files()["2017/c.midi"][1]).notes)
     rep = json.loads(report_path(out).read_text())
     assert report_path(out) == tmp_path / "out" / "notes.report.json"
-    assert rep["splits"]["test"] == {"performances": 1, "notes": 3, "dropped_out_of_range": 0,
-                                     "dropped_non_positive_duration": 0, "skipped": 0}
+    assert rep["splits"]["test"] == {
+        "performances": 1,
+        "notes": 3,
+        "dropped_out_of_range": 0,
+        "dropped_non_positive_duration": 0,
+        "skipped": 0,
+    }
     assert rep["skipped"] == [] and report.splits == rep["splits"]
 
 
@@ -123,12 +128,19 @@ def test_interrupted_prepare_leaves_no_partial_output(tmp_path, monkeypatch):
 
 
 def test_workers_give_identical_output(tmp_path):
-    files = {f"p{i}.midi": ("train" if i % 3 else "validation", build_midi([(j * 0.3, 0.2, 30 + i + j, 64) for j in range(20)]))
-             for i in range(9)}
+    files = {
+        f"p{i}.midi": (
+            "train" if i % 3 else "validation",
+            build_midi([(j * 0.3, 0.2, 30 + i + j, 64) for j in range(20)]),
+        )
+        for i in range(9)
+    }
     src = find_source(write_maestro(tmp_path / "m", files))
     prepare(src, tmp_path / "one.json.gz", workers=1, progress=False)
     prepare(src, tmp_path / "two.json.gz", workers=2, progress=False)
-    assert gzip.decompress((tmp_path / "one.json.gz").read_bytes()) == gzip.decompress((tmp_path / "two.json.gz").read_bytes())
+    assert gzip.decompress((tmp_path / "one.json.gz").read_bytes()) == gzip.decompress(
+        (tmp_path / "two.json.gz").read_bytes()
+    )
 
 
 def test_no_performance_prepared_is_an_error(tmp_path):
@@ -168,7 +180,9 @@ def test_prepare_real_files_from_official_style_zip(maestro_dir, tmp_path):
     assert rep.skipped == [] and sum(s["performances"] for s in rep.splits.values()) == 3
     from_folder = prepare(find_source(root), tmp_path / "f.json.gz", workers=1, progress=False)
     assert from_folder.splits == rep.splits
-    assert gzip.decompress((tmp_path / "z.json.gz").read_bytes()) == gzip.decompress((tmp_path / "f.json.gz").read_bytes())
+    assert gzip.decompress((tmp_path / "z.json.gz").read_bytes()) == gzip.decompress(
+        (tmp_path / "f.json.gz").read_bytes()
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,9 +305,15 @@ def test_hostile_midi_and_metadata_are_skipped_with_reasons(tmp_path, capsys):
         raw[12:14] = tpq.to_bytes(2, "big")
         return bytes(raw)
 
-    files = {"good.midi": ("train", build_midi(GOOD_A)), "tempo0.midi": ("train", midi(tempo=0)),
-             "tpq0.midi": ("train", midi(tpq=0)), "smpte.midi": ("train", midi(tpq=0xE728)),
-             "x" * 300 + ".midi": ("train", None), "nul\0name.midi": ("train", None), "": ("train", None)}
+    files = {
+        "good.midi": ("train", build_midi(GOOD_A)),
+        "tempo0.midi": ("train", midi(tempo=0)),
+        "tpq0.midi": ("train", midi(tpq=0)),
+        "smpte.midi": ("train", midi(tpq=0xE728)),
+        "x" * 300 + ".midi": ("train", None),
+        "nul\0name.midi": ("train", None),
+        "": ("train", None),
+    }
     root = write_maestro(tmp_path / "m", {k: v for k, v in files.items() if v[1] is not None})
     meta = json.loads((root / "maestro-v3.0.0.json").read_text())
     for name in ["x" * 300 + ".midi", "nul\0name.midi", ""]:

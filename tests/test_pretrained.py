@@ -29,7 +29,8 @@ def test_shipped_checkpoint_and_tfjs_export_hold_the_same_decoder():
         np.testing.assert_array_equal(value, state[w["name"]].numpy())
     assert offset == len(blob)
     assert {w["name"] for group in manifest for w in group["weights"]} == {
-        k for k in state if k.startswith(("dec.", "vel."))}
+        k for k in state if k.startswith(("dec.", "vel."))
+    }
     assert any(k.startswith("vel.") for k in state), "the shipped model has a velocity head"
     assert json.loads((PRETRAINED / "tfjs" / "cfg.json").read_text())["num_buttons"] == cfg.num_buttons
 
@@ -39,8 +40,9 @@ def test_the_shipped_model_is_the_default_and_reproduces_its_golden_case():
     golden = json.loads((PRETRAINED / "tfjs" / "test.json").read_text())
     n = genie.cfg.num_buttons
     err = 0.0
-    for k_m1, dt, b, expected in zip(golden["input_keys"], golden["input_dts"], golden["input_buttons"],
-                                     golden["output_logits"]):
+    for k_m1, dt, b, expected in zip(
+        golden["input_keys"], golden["input_dts"], golden["input_buttons"], golden["output_logits"]
+    ):
         logits = genie.step(k_m1, dt, 2 * b / (n - 1) - 1)
         err = max(err, float(np.abs(logits - np.array(expected)).max()))
     assert err < 1e-4
@@ -66,8 +68,12 @@ def test_shipped_model_contour_on_real_validation_performances(maestro_dir, tmp_
 
     data = load_notes(notes)
     split = "validation" if data.get("validation") else "train"
-    assert main(["evaluate", str(PRETRAINED / "model.pt"), "--data", str(notes), "--split", split,
-                 "--protocol", "first128"]) == 0
+    assert (
+        main(
+            ["evaluate", str(PRETRAINED / "model.pt"), "--data", str(notes), "--split", split, "--protocol", "first128"]
+        )
+        == 0
+    )
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["contour_violation_ratio"] < 0.2
     assert metrics["perplexity"] < 10  # a unigram key model scores about 58

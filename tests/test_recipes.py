@@ -15,9 +15,19 @@ from pianogenie.model import contour_final, load_checkpoint
 STAGE1 = SHARED / "runs" / "gpu-large-batch" / "stage1.pt"
 STAGE2 = SHARED / "runs" / "gpu-large-batch" / "stage2.pt"
 # What the shipped model's third stage (its velocity head, trained on frozen keys) set for itself
-VELOCITY_STAGE = {"batch_size", "lr", "lr_warmup_steps", "loss_contour_multiplier", "max_num_steps",
-                  "eval_frequency", "summarize_frequency", "velocity_bins", "velocity_hidden",
-                  "loss_velocity_multiplier", "train_keys"}
+VELOCITY_STAGE = {
+    "batch_size",
+    "lr",
+    "lr_warmup_steps",
+    "loss_contour_multiplier",
+    "max_num_steps",
+    "eval_frequency",
+    "summarize_frequency",
+    "velocity_bins",
+    "velocity_hidden",
+    "loss_velocity_multiplier",
+    "train_keys",
+}
 
 
 def test_gpu_recipe_is_the_two_stages_in_one_run():
@@ -54,8 +64,10 @@ def test_every_recipe_explains_itself_and_sets_only_real_keys():
 
 def test_config_takes_a_recipe_name_or_a_file(notes_file, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(run), "--config", "cpu", *TINY,
-                 "--max_num_steps=2"]) == 0
+    assert (
+        main(["train", "--data", str(notes_file), "--run-dir", str(run), "--config", "cpu", *TINY, "--max_num_steps=2"])
+        == 0
+    )
     cfg = Config.load(run / "cfg.json")
     assert (cfg.lr, cfg.lr_warmup_steps, cfg.batch_size) == (1e-3, 2, 4)  # recipe, then overrides on top
     # a file still wins: this one is the run's own config, under a name that is also a recipe's

@@ -20,15 +20,19 @@ from pianogenie import site, util
 from pianogenie.cli import main
 from pianogenie.util import Interrupted, atomic_path
 
-needs_samples = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
-                                   reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")
+needs_samples = pytest.mark.skipif(
+    not (site.SAMPLES_PACKAGE / "audio").is_dir(),
+    reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`",
+)
 
 
 @pytest.fixture
 def raising_sigint():
     """SIGINT raises Interrupted (as under the CLI) for the test's duration."""
+
     def handler(signum, frame):
         raise Interrupted(signum)
+
     old = signal.signal(signal.SIGINT, handler)
     yield
     signal.signal(signal.SIGINT, old)
@@ -181,11 +185,23 @@ def test_full_disk_during_train_is_one_line_and_says_how_to_go_on(tmp_path, monk
 
     real = train.Trainer._open_logs
     monkeypatch.setattr(train.Trainer, "_open_logs", lambda self: (lambda m, tb: (FullFile(m), tb))(*real(self)))
-    argv = ["train", "--data", str(notes), "--run-dir", str(run), "--max_num_steps=4", "--batch_size=2",
-            "--seq_len=8", "--model_rnn_dim=8", "--eval_frequency=2", "--workers", "1"]
+    argv = [
+        "train",
+        "--data",
+        str(notes),
+        "--run-dir",
+        str(run),
+        "--max_num_steps=4",
+        "--batch_size=2",
+        "--seq_len=8",
+        "--model_rnn_dim=8",
+        "--eval_frequency=2",
+        "--workers",
+        "1",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.splitlines()[-1]  # after the progress bar's lines
     assert err.startswith(f"pianogenie train: error: cannot write in {run}: No space left on device"), err
-    assert ("--resume" in err or "run the same command again" in err), err
+    assert "--resume" in err or "run the same command again" in err, err
     monkeypatch.setattr(train.Trainer, "_open_logs", real)
     assert main(argv + (["--resume"] if "--resume" in err else [])) == 0  # what the line says works

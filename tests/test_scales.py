@@ -111,8 +111,11 @@ def test_scale_keeps_the_contour_with_the_shipped_model(capsys):
     times = np.cumsum(rng.uniform(0.08, 0.4, n))
     genie = PianoGenie.load(seed=0)
     ratios = {}
-    for name, keys in [("unconstrained", None), ("D minor", allowed_keys(parse_scale("D minor"))),
-                       ("C major pentatonic", allowed_keys(parse_scale("C major pentatonic")))]:
+    for name, keys in [
+        ("unconstrained", None),
+        ("D minor", allowed_keys(parse_scale("D minor"))),
+        ("C major pentatonic", allowed_keys(parse_scale("C major pentatonic"))),
+    ]:
         genie.reset()
         played = [genie.press(float(t), int(b), 0, keys) for t, b in zip(times, buttons)]
         if keys is not None:
@@ -137,8 +140,27 @@ def test_decode_cli_scale_and_keys(ckpt, tmp_path, capsys):
     # --keys alone, and both together (the scale's pitches inside the range)
     assert main(["decode", str(src), "-o", str(out), "--model", str(ckpt), "--keys", "C4-C5", "--seed", "1"]) == 0
     assert {n.pitch for n in pretty_midi.PrettyMIDI(str(out)).instruments[0].notes} <= set(range(60, 73))
-    assert main(["decode", str(src), "-o", str(out), "--model", str(ckpt), "--scale", "D minor", "--keys", "50-70",
-                 "--temperature", "1", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                str(src),
+                "-o",
+                str(out),
+                "--model",
+                str(ckpt),
+                "--scale",
+                "D minor",
+                "--keys",
+                "50-70",
+                "--temperature",
+                "1",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     pitches = [n.pitch for n in pretty_midi.PrettyMIDI(str(out)).instruments[0].notes]
     assert all(p % 12 in pcs and 50 <= p <= 70 for p in pitches)
     # the CLI decodes what the Python API decodes
@@ -147,12 +169,15 @@ def test_decode_cli_scale_and_keys(ckpt, tmp_path, capsys):
     assert set(pitches) == set((keys + LOWEST_PITCH).tolist())
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--scale", "H major"], "unknown scale"),
-    (["--keys", "200"], "outside 0..127"),
-    (["--keys", "C4-A3"], "runs downwards"),
-    (["--scale", "C major", "--keys", "61"], "no piano key"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scale", "H major"], "unknown scale"),
+        (["--keys", "200"], "outside 0..127"),
+        (["--keys", "C4-A3"], "runs downwards"),
+        (["--scale", "C major", "--keys", "61"], "no piano key"),
+    ],
+)
 def test_decode_cli_bad_scale_or_keys(ckpt, tmp_path, capsys, args, message):
     src = tmp_path / "perf.json"
     src.write_text("[[0, 1], [0.5, 2]]")

@@ -30,8 +30,12 @@ def make_model_dir(root: Path) -> Path:
     model.mkdir()
     # the smallest decoder that plays (1 unit, 1 layer: 284 float32 values), as an export lays it out
     specs = export_check.decoder_specs(1, 1, 88)
-    manifest = [{"paths": ["group1-shard1of1.bin"],
-                 "weights": [{"name": n, "shape": s, "dtype": "float32"} for n, s in specs.items()]}]
+    manifest = [
+        {
+            "paths": ["group1-shard1of1.bin"],
+            "weights": [{"name": n, "shape": s, "dtype": "float32"} for n, s in specs.items()],
+        }
+    ]
     (model / "weights_manifest.json").write_text(json.dumps(manifest))
     (model / "cfg.json").write_text('{"num_buttons": 8}')
     (model / "group1-shard1of1.bin").write_bytes(b"\x00" * SHARD_BYTES)
@@ -91,8 +95,12 @@ def test_serves_the_app_the_model_and_vendor_files(server):
         assert body == (index if file.name == "index.html" else file.read_bytes()), url
     status, headers, body = get(srv, "/models/model/cfg.json", "HEAD")
     assert status == 200 and body == b"" and headers["Content-Length"] == str(len((model / "cfg.json").read_bytes()))
-    for url, ctype in {"/sw.js": "text/javascript", "/manifest.webmanifest": "application/manifest+json",
-                       "/icons/icon-192.png": "image/png", "/LICENSES.txt": "text/plain"}.items():
+    for url, ctype in {
+        "/sw.js": "text/javascript",
+        "/manifest.webmanifest": "application/manifest+json",
+        "/icons/icon-192.png": "image/png",
+        "/LICENSES.txt": "text/plain",
+    }.items():
         status, headers, body = get(srv, url)
         assert status == 200 and headers["Content-Type"].startswith(ctype) and body, url
     # One code path: what serve answers is byte for byte the site build-site writes.
@@ -183,8 +191,11 @@ def test_no_shipped_model_says_to_pass_model(tmp_path, monkeypatch, capsys):
 @needs_node_modules
 def test_cli_prints_the_address_and_serves(tmp_path):
     model = make_model_dir(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "pianogenie", "serve", "--model", str(model), "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pianogenie", "serve", "--model", str(model), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("Piano Genie: http://127.0.0.1:"), line
@@ -199,6 +210,7 @@ def test_cli_prints_the_address_and_serves(tmp_path):
 
 # --- a bad model is refused at start ------------------------------------------------------------
 
+
 def test_truncated_or_padded_shard_refused(tmp_path):
     model = make_model_dir(tmp_path)
     (model / "group1-shard1of1.bin").write_bytes(b"\x00" * 5)
@@ -209,8 +221,9 @@ def test_truncated_or_padded_shard_refused(tmp_path):
         serve.check_model_dir(model)
 
 
-@pytest.mark.parametrize("shard", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin", ".hidden.bin", "a\\b.bin",
-                                   "", 7, "link.bin"])
+@pytest.mark.parametrize(
+    "shard", ["../secret.bin", "/etc/passwd", "sub/../../secret.bin", ".hidden.bin", "a\\b.bin", "", 7, "link.bin"]
+)
 def test_manifest_paths_outside_the_folder_refused(tmp_path, shard):
     model = make_model_dir(tmp_path)
     (tmp_path / "secret.bin").write_bytes(b"\x00" * 8)
@@ -224,9 +237,14 @@ def test_manifest_paths_outside_the_folder_refused(tmp_path, shard):
         serve.make_server(model, port=0)
 
 
-@pytest.mark.parametrize("entry", [{"name": "dec.input.weight", "shape": [2], "dtype": "float16"},
-                                   {"name": "dec.input.weight", "shape": [-2], "dtype": "float32"},
-                                   {"name": "dec.input.weight", "dtype": "float32"}])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "dec.input.weight", "shape": [2], "dtype": "float16"},
+        {"name": "dec.input.weight", "shape": [-2], "dtype": "float32"},
+        {"name": "dec.input.weight", "dtype": "float32"},
+    ],
+)
 def test_bad_weight_entries_refused(tmp_path, entry):
     model = make_model_dir(tmp_path)
     (model / "weights_manifest.json").write_text(json.dumps([{"paths": ["group1-shard1of1.bin"], "weights": [entry]}]))
@@ -236,9 +254,20 @@ def test_bad_weight_entries_refused(tmp_path, entry):
 
 # --- hostile clients -------------------------------------------------------------------------------
 
+
 @needs_node_modules
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1:1", "localhost.evil.example:{port}",
-                                  "127.0.0.1.nip.io:{port}", "", "[::1]:{port}"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:{port}",
+        "127.0.0.1:1",
+        "localhost.evil.example:{port}",
+        "127.0.0.1.nip.io:{port}",
+        "",
+        "[::1]:{port}",
+    ],
+)
 def test_foreign_host_names_refused(server, host):
     srv, _ = server
     port = srv.server_address[1]
@@ -286,8 +315,12 @@ def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
 @needs_node_modules
 def test_client_disconnecting_mid_download_prints_no_traceback(tmp_path):
     model = make_model_dir(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "pianogenie", "serve", "--model", str(model), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pianogenie", "serve", "--model", str(model), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         port = int(line.split("127.0.0.1:")[1].split("/")[0])
@@ -322,8 +355,11 @@ def test_serve_a_checkpoint_exports_it_first(tmp_path):
     cfg = Config(model_rnn_dim=16)
     ckpt = tmp_path / "best.pt"
     torch.save({"model": Autoencoder(cfg).state_dict(), "cfg": dataclasses.asdict(cfg)}, ckpt)
-    proc = subprocess.Popen([sys.executable, "-m", "pianogenie", "serve", "--model", str(ckpt), "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pianogenie", "serve", "--model", str(ckpt), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("Piano Genie: http://127.0.0.1:"), line

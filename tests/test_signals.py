@@ -31,8 +31,10 @@ def dataset(tmp_path_factory) -> Path:
     rng = random.Random(0)
     notes = [(i * 0.1, 0.05, rng.randint(21, 108), rng.randint(1, 127)) for i in range(4000)]
     midi = build_midi(notes)
-    return write_maestro(tmp_path_factory.mktemp("sig") / "m",
-                         {f"p{i}.midi": ("train" if i % 5 else "validation", midi) for i in range(200)})
+    return write_maestro(
+        tmp_path_factory.mktemp("sig") / "m",
+        {f"p{i}.midi": ("train" if i % 5 else "validation", midi) for i in range(200)},
+    )
 
 
 def _group_alive(pgid: int) -> bool:
@@ -48,8 +50,7 @@ def _group_alive(pgid: int) -> bool:
 def interrupt(cmd: list[str], env: dict, delay: float, sig: int, group: bool) -> tuple[int, str, float]:
     """Run `cmd`, send `sig` after `delay` s; -> (exit status, stderr, seconds from signal to the end of
     the whole process group). A group still alive after the deadline is killed and reported."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     time.sleep(delay)
     sent = time.monotonic()
     if proc.poll() is None:
@@ -75,8 +76,14 @@ def run_seconds(dataset, tmp_path_factory) -> float:
     out = tmp_path_factory.mktemp("full") / "notes.json.gz"
     env = {**os.environ, "PIANOGENIE_CACHE": str(out.parent / "cache")}
     start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pianogenie", "prepare", str(dataset), "-o", str(out), "--workers", "2"],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pianogenie", "prepare", str(dataset), "-o", str(out), "--workers", "2"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
     return time.monotonic() - start
 
 
@@ -131,8 +138,10 @@ def test_decode_interrupted_at_any_moment(tmp_path):
             assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
-@pytest.mark.skipif(not (Path(__file__).resolve().parent.parent / "pianogenie" / "web" / "node_modules" / "@audio-samples").is_dir(),
-                    reason="the piano samples are not installed (npm ci --prefix pianogenie/web)")
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parent.parent / "pianogenie" / "web" / "node_modules" / "@audio-samples").is_dir(),
+    reason="the piano samples are not installed (npm ci --prefix pianogenie/web)",
+)
 def test_build_site_replace_interrupted_at_any_moment(tmp_path):
     """A rebuild interrupted anywhere leaves OUT as the previous build or the new one, complete
     (every file as its marker's SHA-256 records), no temporary folder, and one line."""

@@ -16,8 +16,10 @@ from pianogenie import site
 from pianogenie.cli import main
 from pianogenie.util import UserError
 
-pytestmark = pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
-                                reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")
+pytestmark = pytest.mark.skipif(
+    not (site.SAMPLES_PACKAGE / "audio").is_dir(),
+    reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`",
+)
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -49,24 +51,34 @@ def test_writes_the_whole_site(tmp_path, capsys):
     # index.html as written, with a preload hint per file of the default model (the first press
     # waits on it) and the models' index
     preloads = re.findall(rb'  <link rel="preload" href="([^"]+)" as="fetch" crossorigin>\n', files["index.html"])
-    assert sorted(preloads) == [b"models.json", b"models/classical/cfg.json", b"models/classical/group1-shard1of1.bin",
-                                b"models/classical/weights_manifest.json"]
+    assert sorted(preloads) == [
+        b"models.json",
+        b"models/classical/cfg.json",
+        b"models/classical/group1-shard1of1.bin",
+        b"models/classical/weights_manifest.json",
+    ]
     assert re.sub(rb'  <link rel="preload"[^\n]*\n', b"", files["index.html"]) == (web / "index.html").read_bytes()
-    assert files["index.html"].index(b"rel=\"preload\"") < files["index.html"].index(b"<script")
+    assert files["index.html"].index(b'rel="preload"') < files["index.html"].index(b"<script")
     assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
-        p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES}
+        p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES
+    }
     assert "src/app.js" in files and "src/pwa.js" in files
     samples = sorted(f for f in files if f.startswith("vendor/piano/"))
     assert len(samples) == 30 and "vendor/piano/D#4v10.mp3" in samples
     # both shipped genies by default, the classical one first, each with its name and training data
     assert {f for f in files if f.startswith("models/")} == {
-        f"models/{g}/{name}" for g in ("classical", "pop")
-        for name in ("cfg.json", "weights_manifest.json", "group1-shard1of1.bin")}
+        f"models/{g}/{name}"
+        for g in ("classical", "pop")
+        for name in ("cfg.json", "weights_manifest.json", "group1-shard1of1.bin")
+    }
     index = json.loads(files["models.json"])
     assert index["default"] == "classical" and [m["slug"] for m in index["models"]] == ["classical", "pop"]
     assert [m["name"] for m in index["models"]] == ["Classical genie", "Pop genie"]
     assert index["models"][1]["description"].startswith("POP909") and index["models"][1]["path"] == "models/pop/"
-    assert files["models/pop/group1-shard1of1.bin"] == (site.PACKAGE_DIR / "pretrained/pop/tfjs/group1-shard1of1.bin").read_bytes()
+    assert (
+        files["models/pop/group1-shard1of1.bin"]
+        == (site.PACKAGE_DIR / "pretrained/pop/tfjs/group1-shard1of1.bin").read_bytes()
+    )
     assert not any(f.endswith((".wat", ".map")) or "node_modules" in f or "tf.es2017" in f for f in files)
     assert leftovers(out.parent) == []
 
@@ -111,7 +123,10 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     # Every sample (90: v10, v4, v15) by its content hash: the samples' cache key, the same across builds.
     vendor = [f for f in a.files if f.startswith("vendor/")]
     assert sorted(samples) == quoted(vendor) and len(samples) == 90
-    assert all(samples[q] == hashlib.sha256(a.files[f]).hexdigest()[:16] for f, q in zip(sorted(vendor), quoted(sorted(vendor))))
+    assert all(
+        samples[q] == hashlib.sha256(a.files[f]).hexdigest()[:16]
+        for f, q in zip(sorted(vendor), quoted(sorted(vendor)))
+    )
     marker = json.loads(a.files[site.MARKER])
     assert marker["version"] == a.version and sorted(marker["files"]) == sorted(a.files)
     assert marker["precache"] == sorted(app + first)
@@ -123,8 +138,9 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     (model / "cfg.json").write_text(json.dumps({**json.loads((model / "cfg.json").read_text()), "x": 1}))
     b = site.build(model)
     assert b.version != a.version
-    assert re.search(r"const SAMPLES = (\{.*?\});", b.files["sw.js"].decode(), re.S).group(1) == \
-        re.search(r"const SAMPLES = (\{.*?\});", sw, re.S).group(1)
+    assert re.search(r"const SAMPLES = (\{.*?\});", b.files["sw.js"].decode(), re.S).group(1) == re.search(
+        r"const SAMPLES = (\{.*?\});", sw, re.S
+    ).group(1)
 
 
 def test_licenses_cover_every_bundled_asset():
@@ -137,8 +153,19 @@ def test_licenses_cover_every_bundled_asset():
     assert "MIT License" in text and "Jan Forst" in text  # the npm package's own licence, verbatim
     assert "CC BY-NC-SA 4.0" in text
     top = {f.split("/")[0] + ("/" if "/" in f else "") for f in files}
-    assert top <= {"src/", "models/", "models.json", "vendor/", "icons/", "index.html", "style.css", "sw.js", "LICENSES.txt",
-                   "manifest.webmanifest", site.MARKER}, top  # a new kind of asset needs its licence line
+    assert top <= {
+        "src/",
+        "models/",
+        "models.json",
+        "vendor/",
+        "icons/",
+        "index.html",
+        "style.css",
+        "sw.js",
+        "LICENSES.txt",
+        "manifest.webmanifest",
+        site.MARKER,
+    }, top  # a new kind of asset needs its licence line
 
 
 def test_replaces_a_previous_build_and_accepts_an_empty_folder(tmp_path, model):
@@ -149,7 +176,10 @@ def test_replaces_a_previous_build_and_accepts_an_empty_folder(tmp_path, model):
     (model / "cfg.json").write_text('{"num_buttons": 8, "name": "Classical genie", "note": "second"}')
     assert build(out, "--model", str(model)) == 0
     second = tree(out)
-    assert second["models/classical-genie/cfg.json"] != first["models/classical-genie/cfg.json"] and second["sw.js"] != first["sw.js"]
+    assert (
+        second["models/classical-genie/cfg.json"] != first["models/classical-genie/cfg.json"]
+        and second["sw.js"] != first["sw.js"]
+    )
     assert set(second) == set(first) and leftovers(tmp_path) == []
 
 
@@ -256,7 +286,9 @@ def test_model_may_be_a_checkpoint(tmp_path):
     assert build(out, "--model", str(ckpt.parent), "--model", "pop") == 0
     index = json.loads((out / "models.json").read_text())
     assert [(m["slug"], m["name"], m["path"]) for m in index["models"]] == [
-        ("model", "model", "models/model/"), ("pop", "Pop genie", "models/pop/")]
+        ("model", "model", "models/model/"),
+        ("pop", "Pop genie", "models/pop/"),
+    ]
     assert index["default"] == "model" and index["models"][0]["description"] is None
     manifest = json.loads((out / "models" / "model" / "weights_manifest.json").read_text())
     shapes = {w["name"]: w["shape"] for w in manifest[0]["weights"]}
@@ -266,7 +298,10 @@ def test_model_may_be_a_checkpoint(tmp_path):
     sw = (out / "sw.js").read_text()  # the default precached, the pop genie cached on first use
     assert "models/model/cfg.json" in re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1)
     assert json.loads(re.search(r"const LAZY = (\[.*?\]);", sw, re.S).group(1)) == [
-        "models/pop/cfg.json", "models/pop/group1-shard1of1.bin", "models/pop/weights_manifest.json"]
+        "models/pop/cfg.json",
+        "models/pop/group1-shard1of1.bin",
+        "models/pop/weights_manifest.json",
+    ]
 
 
 def test_several_models_keep_their_order_and_unique_slugs(tmp_path, model):
@@ -277,8 +312,10 @@ def test_several_models_keep_their_order_and_unique_slugs(tmp_path, model):
     built = site.build([model, other, site.PRETRAINED_TFJS / ".." / "pop" / "tfjs"])
     index = json.loads(built.files["models.json"])
     assert [(m["slug"], m["name"], m["description"]) for m in index["models"]] == [
-        ("classical-genie", "Classical genie", cfg["description"]), ("pop-genie", "Pop genie", "my own pop"),
-        ("pop", "Pop genie", index["models"][2]["description"])]
+        ("classical-genie", "Classical genie", cfg["description"]),
+        ("pop-genie", "Pop genie", "my own pop"),
+        ("pop", "Pop genie", index["models"][2]["description"]),
+    ]
     assert built.files["models/pop-genie/cfg.json"] == (other / "cfg.json").read_bytes()
     # the one-line refusals: a missing model, too many, a bad name in an export
     with pytest.raises(UserError, match="no such file or folder, nor a shipped genie"):

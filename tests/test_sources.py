@@ -35,10 +35,16 @@ def multitrack(tracks: list[tuple[str, int, list[tuple[float, float, int, int]]]
         channel = 9 if name == "DRUMS" else ch
         evs = []
         for on, dur, pitch, vel in notes:
-            evs += [(round(on * 480), 1, mido.Message("note_on", channel=channel, note=pitch, velocity=vel)),
-                    (round((on + dur) * 480), 0, mido.Message("note_off", channel=channel, note=pitch, velocity=0))]
-        tr = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0),
-                             mido.Message("program_change", channel=channel, program=program, time=0)])
+            evs += [
+                (round(on * 480), 1, mido.Message("note_on", channel=channel, note=pitch, velocity=vel)),
+                (round((on + dur) * 480), 0, mido.Message("note_off", channel=channel, note=pitch, velocity=0)),
+            ]
+        tr = mido.MidiTrack(
+            [
+                mido.MetaMessage("track_name", name=name, time=0),
+                mido.Message("program_change", channel=channel, program=program, time=0),
+            ]
+        )
         last = 0
         for tick, _, msg in sorted(evs, key=lambda e: (e[0], e[1])):
             tr.append(msg.copy(time=tick - last))
@@ -52,8 +58,10 @@ def multitrack(tracks: list[tuple[str, int, list[tuple[float, float, int, int]]]
 def song(i: int) -> bytes:
     melody = [(j * 0.5, 0.5, 60 + (i + j) % 12, 90) for j in range(8)]
     piano = [(j * 1.0, 1.0, 40 + (i * 3 + j) % 12, 60) for j in range(4)]
-    return multitrack([("MELODY", 0, melody), ("BRIDGE", 0, [(0.25, 0.25, 70 + i % 5, 70)]), ("PIANO", 0, piano)],
-                      drums=[(0, 0.1, 36, 100)])
+    return multitrack(
+        [("MELODY", 0, melody), ("BRIDGE", 0, [(0.25, 0.25, 70 + i % 5, 70)]), ("PIANO", 0, piano)],
+        drums=[(0, 0.1, 36, 100)],
+    )
 
 
 def pop_folder(root: Path, n: int = 12) -> Path:
@@ -110,14 +118,16 @@ def test_splits_from_csv(tmp_path, capsys):
     root = pop_folder(tmp_path / "pop", 3)
     (tmp_path / "splits.csv").write_text("path,split\nPOP909/000/000.mid,test\nPOP909/001/001.mid,validation\n")
     out = tmp_path / "notes.json.gz"
-    code, _, err = run(["prepare", str(root), "-o", str(out), "--splits", str(tmp_path / "splits.csv"),
-                        "--workers", "1"], capsys)
+    code, _, err = run(
+        ["prepare", str(root), "-o", str(out), "--splits", str(tmp_path / "splits.csv"), "--workers", "1"], capsys
+    )
     assert code == 0 and "not listed in --splits" in err
     notes = load_notes(out)
     assert sorted(notes) == ["test", "validation"] and len(notes["test"]) == 1
     (tmp_path / "bad.csv").write_text("POP909/000/000.mid,holdout\n")
-    code, _, err = run(["prepare", str(root), "-o", str(tmp_path / "o2.json.gz"), "--splits",
-                        str(tmp_path / "bad.csv")], capsys)
+    code, _, err = run(
+        ["prepare", str(root), "-o", str(tmp_path / "o2.json.gz"), "--splits", str(tmp_path / "bad.csv")], capsys
+    )
     assert code == 2 and "holdout" in err and len(err.splitlines()) == 1
 
 
@@ -142,8 +152,14 @@ def test_prepare_collection_duplicates_tracks_and_report(tmp_path, capsys):
 
 
 def test_track_selection_by_name_and_program(tmp_path, capsys):
-    data = multitrack([("Melody", 0, [(0, 1, 60, 80)]), ("Strings", 48, [(0, 1, 50, 80), (1, 1, 52, 80)]),
-                       ("Piano", 1, [(0, 1, 40, 80)])], drums=[(0, 1, 40, 100)])
+    data = multitrack(
+        [
+            ("Melody", 0, [(0, 1, 60, 80)]),
+            ("Strings", 48, [(0, 1, 50, 80), (1, 1, 52, 80)]),
+            ("Piano", 1, [(0, 1, 40, 80)]),
+        ],
+        drums=[(0, 1, 40, 100)],
+    )
     assert len(parse_midi(data).notes) == 4
     by_name = parse_midi(data, TrackSelection.parse("PIANO,melody"))
     assert sorted(by_name.notes[:, 2].astype(int) + 21) == [40, 60]
@@ -164,7 +180,9 @@ def test_track_selection_by_name_and_program(tmp_path, capsys):
     code, _, err = run(["prepare", str(root), "-o", str(out), "--tracks", "piano", "--workers", "1"], capsys)
     assert code == 0 and "no track matches" in err
     rep = json.loads((tmp_path / "n.report.json").read_text())
-    assert [s["midi_filename"] for s in rep["skipped"]] == ["a/y.mid"] and "Lead (program 80" in rep["skipped"][0]["reason"]
+    assert [s["midi_filename"] for s in rep["skipped"]] == ["a/y.mid"] and "Lead (program 80" in rep["skipped"][0][
+        "reason"
+    ]
     code, _, err = run(["prepare", str(root), "-o", str(tmp_path / "m.json.gz"), "--tracks", "TUBA"], capsys)
     last = err.splitlines()[-1]  # after one warning per skipped file
     assert code == 2 and last.startswith("pianogenie prepare: error:") and "no file has a track matching" in last
@@ -252,8 +270,10 @@ def test_bad_files_are_skipped_with_reasons(tmp_path, capsys):
     (root / "p" / "big.midi").write_bytes(song(2) + b"\0" * 200_000)  # over the cap given below
     (root / "p" / "._good.mid").write_bytes(b"AppleDouble")  # hidden: not a performance
     out = tmp_path / "o.json.gz"
-    code, _, err = run(["prepare", str(root), "-o", str(out), "--max-file-mb", "0.1", "--workers", "1",
-                        "--split-fractions", "1,0,0"], capsys)
+    code, _, err = run(
+        ["prepare", str(root), "-o", str(out), "--max-file-mb", "0.1", "--workers", "1", "--split-fractions", "1,0,0"],
+        capsys,
+    )
     assert code == 0, err
     reasons = {s["midi_filename"]: s["reason"] for s in json.loads((tmp_path / "o.report.json").read_text())["skipped"]}
     assert reasons.keys() == {"p/empty.mid", "p/text.MID", "p/big.midi"}
@@ -321,8 +341,10 @@ def test_store_is_replaced_only_when_it_is_ours(tmp_path, capsys):
 
 
 def test_eval_sample_is_fixed_and_seeded():
-    perfs = [np.column_stack([np.arange(n) * 0.1, np.full(n, 0.1), np.full(n, 40), np.full(n, 64)]).astype(float)
-             for n in (50, 300, 7, 1000)]
+    perfs = [
+        np.column_stack([np.arange(n) * 0.1, np.full(n, 0.1), np.full(n, 40), np.full(n, 64)]).astype(float)
+        for n in (50, 300, 7, 1000)
+    ]
     notes = Notes(perfs)
     all_s, _all_l = eval_windows(notes, 16)
     assert len(all_s) == 3 + 18 + 1 + 62
@@ -335,8 +357,13 @@ def test_eval_sample_is_fixed_and_seeded():
 
 
 def test_maestro_performances_list_asap_annotations(tmp_path):
-    root = write_maestro(tmp_path / "m", {"Bach/x/a.midi": ("train", build_midi([(0, 1, 60, 80)])),
-                                          "Bach/x/b.midi": ("validation", build_midi([(0, 1, 62, 80)]))})
+    root = write_maestro(
+        tmp_path / "m",
+        {
+            "Bach/x/a.midi": ("train", build_midi([(0, 1, 60, 80)])),
+            "Bach/x/b.midi": ("validation", build_midi([(0, 1, 62, 80)])),
+        },
+    )
     (root / "Bach" / "x" / "a_annotations.txt").write_text("0.5\t0.5\tdb,4/4,0\n")
     src = open_source(root)
     a, b = src.performances

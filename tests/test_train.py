@@ -56,8 +56,17 @@ def test_lr_schedule_warms_up_then_decays():
 
 def test_contour_weight_switches_at_its_fraction_of_the_run(notes_file, tmp_path):
     run = tmp_path / "run"
-    assert train_cli(notes_file, run, "--max_num_steps=10", "--summarize_frequency=1",
-                     "--loss_contour_final_from=0.5", "--loss_contour_multiplier_final=3") == 0
+    assert (
+        train_cli(
+            notes_file,
+            run,
+            "--max_num_steps=10",
+            "--summarize_frequency=1",
+            "--loss_contour_final_from=0.5",
+            "--loss_contour_multiplier_final=3",
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     weights = {}
     for r in rows:
@@ -71,8 +80,11 @@ def test_contour_weight_switches_at_its_fraction_of_the_run(notes_file, tmp_path
 
 def test_windows_transpose_without_clamping_and_use_short_performances():
     rng = np.random.default_rng(0)
-    perfs = [np.array(performance(rng, 50, 0, 5)), np.array(performance(rng, 50, 83, 87)),
-             np.array(performance(rng, 5))]
+    perfs = [
+        np.array(performance(rng, 50, 0, 5)),
+        np.array(performance(rng, 50, 83, 87)),
+        np.array(performance(rng, 5)),
+    ]
     windows = TrainWindows(Notes(perfs), seq_len=16)
     shifts = set()
     for seed in range(40):
@@ -148,8 +160,10 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["step"] == 8
     assert "resume with --resume" in capsys.readouterr().err
     monkeypatch.setattr(TrainWindows, "sample", original)
-    assert main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "resumed"), "--resume",
-                 "--workers", "2"]) == 0
+    assert (
+        main(["train", "--data", str(notes_file), "--run-dir", str(tmp_path / "resumed"), "--resume", "--workers", "2"])
+        == 0
+    )
 
     a = load_checkpoint(tmp_path / "straight" / "last.pt")
     b = load_checkpoint(tmp_path / "resumed" / "last.pt")
@@ -214,8 +228,22 @@ def test_bad_input_is_one_clear_message(problem, notes_file, tmp_path, capsys):
 @pytest.mark.slow
 def test_torchrun_two_cpu_processes(notes_file, tmp_path):
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pianogenie", "train", "--data", str(notes_file), "--run-dir", str(run),
-           *TINY, "--max_num_steps=6"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "pianogenie",
+        "train",
+        "--data",
+        str(notes_file),
+        "--run-dir",
+        str(run),
+        *TINY,
+        "--max_num_steps=6",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -229,8 +257,19 @@ def test_torchrun_two_cpu_processes(notes_file, tmp_path):
 def test_fine_tune_from_the_tutorial_checkpoint(reference_dir, notes_file, tmp_path):
     ref = reference_dir / "pytorch" / "model.pt"
     run = tmp_path / "ft"
-    args = ["train", "--data", str(notes_file), "--run-dir", str(run), "--init", str(ref), "--seq_len=16",
-            "--batch_size=4", "--max_num_steps=2", "--eval_frequency=100"]
+    args = [
+        "train",
+        "--data",
+        str(notes_file),
+        "--run-dir",
+        str(run),
+        "--init",
+        str(ref),
+        "--seq_len=16",
+        "--batch_size=4",
+        "--max_num_steps=2",
+        "--eval_frequency=100",
+    ]
     assert main(args) == 0
     # the step-0 evaluation scores exactly the tutorial's weights
     from pianogenie.evaluate import evaluate
@@ -261,8 +300,12 @@ def test_process_group_for_an_accelerator_serves_cpu_collectives(tmp_path):
     assert distributed.backend_for("cpu") == "gloo"
     assert distributed.backend_for("cuda") == "cpu:gloo,cuda:nccl"
     dist.Backend.register_backend("nccl_stand_in", _nccl_stand_in, devices=["cuda"])
-    for i, (backend, works) in enumerate([("nccl_stand_in", False),  # the old group for a GPU run
-                                          (distributed.backend_for("cuda", "nccl_stand_in"), True)]):
+    for i, (backend, works) in enumerate(
+        [
+            ("nccl_stand_in", False),  # the old group for a GPU run
+            (distributed.backend_for("cuda", "nccl_stand_in"), True),
+        ]
+    ):
         dist.init_process_group(backend, init_method=f"file://{tmp_path}/store{i}", rank=0, world_size=1)
         try:
             if works:
@@ -281,8 +324,22 @@ def test_torchrun_in_a_gpu_style_process_group_stops_all_ranks(notes_file, tmp_p
     builds, NCCL played by a CPU-refusing stand-in; a signal reaching rank 1 alone stops both."""
     run = tmp_path / "ddp"
     worker = Path(__file__).with_name("ddp_worker.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker), "4",
-           "train", "--data", str(notes_file), "--run-dir", str(run), *TINY, "--max_num_steps=50"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(worker),
+        "4",
+        "train",
+        "--data",
+        str(notes_file),
+        "--run-dir",
+        str(run),
+        *TINY,
+        "--max_num_steps=50",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert "No backend type" not in proc.stderr, proc.stderr[-3000:]
@@ -294,18 +351,21 @@ def test_torchrun_in_a_gpu_style_process_group_stops_all_ranks(notes_file, tmp_p
     assert load_checkpoint(run / "last.pt")["step"] == 4
 
 
-@pytest.mark.parametrize("extra,words", [
-    (["--seed=-1"], "seed=-1 must be an integer in 0.."),
-    (["--seed=1e30"], "seed=1000000000000000019884624838656 must be an integer"),
-    (["--data_delta_time_max=Infinity"], "data_delta_time_max=inf must be a finite number"),
-    (["--lr=NaN"], "lr=nan must be a finite number"),
-    (["--loss_contour_multiplier=NaN"], "loss_contour_multiplier=nan must be a finite number"),
-    (["--loss_margin_multiplier=-1"], "loss_margin_multiplier=-1.0 must be >= 0"),
-    (["--grad_clip_norm=-1"], "grad_clip_norm=-1.0 must be > 0"),
-    (["--num_buttons=0"], "num_buttons=0 must be >= 1"),
-    (["--device", "foo"], "--device 'foo' is not a torch device"),
-    (["--device", "cuda:99"] if torch.cuda.is_available() else ["--device", "cuda"], "CUDA"),
-])
+@pytest.mark.parametrize(
+    "extra,words",
+    [
+        (["--seed=-1"], "seed=-1 must be an integer in 0.."),
+        (["--seed=1e30"], "seed=1000000000000000019884624838656 must be an integer"),
+        (["--data_delta_time_max=Infinity"], "data_delta_time_max=inf must be a finite number"),
+        (["--lr=NaN"], "lr=nan must be a finite number"),
+        (["--loss_contour_multiplier=NaN"], "loss_contour_multiplier=nan must be a finite number"),
+        (["--loss_margin_multiplier=-1"], "loss_margin_multiplier=-1.0 must be >= 0"),
+        (["--grad_clip_norm=-1"], "grad_clip_norm=-1.0 must be > 0"),
+        (["--num_buttons=0"], "num_buttons=0 must be >= 1"),
+        (["--device", "foo"], "--device 'foo' is not a torch device"),
+        (["--device", "cuda:99"] if torch.cuda.is_available() else ["--device", "cuda"], "CUDA"),
+    ],
+)
 def test_bad_flags_and_config_values_are_one_line(notes_file, tmp_path, capsys, extra, words):
     assert train_cli(notes_file, tmp_path / "run", *extra) == 2
     err = capsys.readouterr().err
@@ -360,9 +420,13 @@ def test_evaluate_out_is_checked_before_the_work(notes_file, tmp_path, capsys):
     capsys.readouterr()
     evaluate = ["evaluate", str(run), "--data", str(notes_file), "--split", "validation", "--out"]
     (tmp_path / "f").write_text("x")
-    for out, words in [(notes_file, "is also the input"), (run / "best.pt", "refusing to overwrite"),
-                       (tmp_path, "is a folder"), (tmp_path / "f" / "r.json", "is not a folder"),
-                       (tmp_path / "f", "refusing to overwrite")]:
+    for out, words in [
+        (notes_file, "is also the input"),
+        (run / "best.pt", "refusing to overwrite"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "f" / "r.json", "is not a folder"),
+        (tmp_path / "f", "refusing to overwrite"),
+    ]:
         assert main([*evaluate, str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("pianogenie evaluate: error: --out") or "--out" in err, err
@@ -396,8 +460,15 @@ def test_sigterm_during_evaluation_stops_at_once_with_143(notes_file, tmp_path, 
 
 
 def test_every_attribute_of_a_trainer_is_set_by_its_constructor(notes_file, tmp_path):
-    cfg = Config(model_rnn_dim=16, seq_len=16, batch_size=4, max_num_steps=3, eval_frequency=2,
-                 summarize_frequency=1, lr_warmup_steps=1)
+    cfg = Config(
+        model_rnn_dim=16,
+        seq_len=16,
+        batch_size=4,
+        max_num_steps=3,
+        eval_frequency=2,
+        summarize_frequency=1,
+        lr_warmup_steps=1,
+    )
     trainer = Trainer(cfg, load_notes(notes_file), tmp_path / "run", device="cpu", progress=False)
     before = set(vars(trainer))
     assert trainer.train()["step"] == 3

@@ -23,6 +23,8 @@ from pianogenie.velocity import DEFAULT_VELOCITY, VelocityBaselines, history_sta
 from pianogenie.windows import Notes
 
 SMALL = Config(model_rnn_dim=16, velocity_bins=16, velocity_hidden=24)
+
+
 def small_model(seed: int = 0) -> Autoencoder:
     torch.manual_seed(seed)
     model = Autoencoder(SMALL).eval()
@@ -70,7 +72,7 @@ def test_transposed_windows_get_the_states_of_transposed_keys(velocity_notes_fil
     for shift, (start, perf) in zip([3, -2], [(5, 0), (70 - len(perfs[0]), 1)]):
         p = shifted[perf].copy()
         p[:, 2] += shift
-        expected.append(history_states(np.array([len(p)]), state_inputs(p[:, 3], p[:, 2]))[start:start + 16])
+        expected.append(history_states(np.array([len(p)]), state_inputs(p[:, 3], p[:, 2]))[start : start + 16])
     np.testing.assert_allclose(batch.s.numpy(), np.stack(expected), atol=1e-5)
     assert batch.v.tolist()[0] == notes.velocities[5:21].tolist()
 
@@ -163,11 +165,42 @@ def test_checkpoints_without_or_with_misfit_velocity_weights(tmp_path):
 
 def test_train_velocity_on_frozen_keys_then_jointly(velocity_notes_file, tmp_path, capsys):
     base = tmp_path / "keys"
-    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(base), *TINY, "--velocity_bins=0",
-                 "--max_num_steps=4", "--workers=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(velocity_notes_file),
+                "--run-dir",
+                str(base),
+                *TINY,
+                "--velocity_bins=0",
+                "--max_num_steps=4",
+                "--workers=1",
+            ]
+        )
+        == 0
+    )
     frozen = tmp_path / "frozen"
-    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(frozen), *TINY_VELOCITY, "--max_num_steps=10",
-                 "--lr=1e-2", "--train_keys=false", "--init", str(base / "last.pt"), "--workers=2"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(velocity_notes_file),
+                "--run-dir",
+                str(frozen),
+                *TINY_VELOCITY,
+                "--max_num_steps=10",
+                "--lr=1e-2",
+                "--train_keys=false",
+                "--init",
+                str(base / "last.pt"),
+                "--workers=2",
+            ]
+        )
+        == 0
+    )
     before, after = load_checkpoint(base / "last.pt")["model"], load_checkpoint(frozen / "last.pt")["model"]
     assert all(torch.equal(before[k], after[k]) for k in before)  # the key path is exactly --init's
     assert any(k.startswith("vel.") for k in after)
@@ -175,17 +208,50 @@ def test_train_velocity_on_frozen_keys_then_jointly(velocity_notes_file, tmp_pat
     losses = [r["loss_velocity"] for r in rows if r["split"] == "train"]
     assert losses[-1] < losses[0]
     val = [r for r in rows if r["split"] == "validation"][-1]
-    for key in ["velocity_mae", "velocity_nll", "velocity_mae_baseline_constant", "velocity_mae_baseline_previous",
-                "velocity_mae_baseline_key", "velocity_mae_baseline_mean8"]:
+    for key in [
+        "velocity_mae",
+        "velocity_nll",
+        "velocity_mae_baseline_constant",
+        "velocity_mae_baseline_previous",
+        "velocity_mae_baseline_key",
+        "velocity_mae_baseline_mean8",
+    ]:
         assert np.isfinite(val[key]), key
     joint = tmp_path / "joint"
-    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(joint), *TINY_VELOCITY, "--max_num_steps=3",
-                 "--init", str(base / "last.pt"), "--workers=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(velocity_notes_file),
+                "--run-dir",
+                str(joint),
+                *TINY_VELOCITY,
+                "--max_num_steps=3",
+                "--init",
+                str(base / "last.pt"),
+                "--workers=1",
+            ]
+        )
+        == 0
+    )
     after = load_checkpoint(joint / "last.pt")["model"]
     assert not torch.equal(before["dec.output.weight"], after["dec.output.weight"])
     capsys.readouterr()
-    assert main(["train", "--data", str(velocity_notes_file), "--run-dir", str(tmp_path / "bad"), *TINY_VELOCITY,
-                 "--train_keys=false"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(velocity_notes_file),
+                "--run-dir",
+                str(tmp_path / "bad"),
+                *TINY_VELOCITY,
+                "--train_keys=false",
+            ]
+        )
+        == 2
+    )
     assert "--init" in capsys.readouterr().err
 
 
@@ -215,12 +281,15 @@ def test_decode_writes_model_velocities_unless_given_or_forced(tmp_path, capsys)
     def velocities(*opts, source=src):
         out = tmp_path / "o.mid"
         assert main(["decode", str(source), "-o", str(out), "--model", str(ckpt), "--seed", "0", *opts]) == 0
-        return [n.velocity for n in sorted(pretty_midi.PrettyMIDI(str(out)).instruments[0].notes, key=lambda n: n.start)]
+        return [
+            n.velocity for n in sorted(pretty_midi.PrettyMIDI(str(out)).instruments[0].notes, key=lambda n: n.start)
+        ]
 
     model_v = velocities()
     assert model_v[3] == 111 and len(set(model_v)) > 2
     genie = PianoGenie.load(ckpt, seed=0)
     from pianogenie.decode import decode_with_velocities, read_presses
+
     _, expected = decode_with_velocities(read_presses(src), genie, 0.25)
     assert model_v == expected.tolist()
     assert velocities("--velocity", "33") == [33] * 16
@@ -230,8 +299,7 @@ def test_decode_writes_model_velocities_unless_given_or_forced(tmp_path, capsys)
     assert velocities("--genie-velocity", source=midi_in) != [20 + i for i in range(6)]
     capsys.readouterr()
     out = tmp_path / "o.mid"
-    assert main(["decode", str(src), "-o", str(out), "--model", str(ckpt), "--velocity", "3",
-                 "--genie-velocity"]) == 2
+    assert main(["decode", str(src), "-o", str(out), "--model", str(ckpt), "--velocity", "3", "--genie-velocity"]) == 2
     assert "exclude" in capsys.readouterr().err
 
 
@@ -259,9 +327,15 @@ def test_validation_loss_is_the_training_objective_at_that_step(velocity_notes_f
     from pianogenie.train import Trainer
     from pianogenie.windows import eval_windows
 
-    cfg = SMALL.replace(seq_len=64, batch_size=4, max_num_steps=10, loss_contour_final_from=0.5,
-                        loss_contour_multiplier=1.0, loss_contour_multiplier_final=3.0,
-                        loss_velocity_multiplier=2.0)
+    cfg = SMALL.replace(
+        seq_len=64,
+        batch_size=4,
+        max_num_steps=10,
+        loss_contour_final_from=0.5,
+        loss_contour_multiplier=1.0,
+        loss_contour_multiplier_final=3.0,
+        loss_velocity_multiplier=2.0,
+    )
     data = load_notes(velocity_notes_file)
     data["validation"] = data["validation"][:1]  # 40 notes: one evaluation window, one batch
     trainer = Trainer(cfg, data, velocity_notes_file.parent / "run", device="cpu", progress=False)

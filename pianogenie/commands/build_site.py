@@ -17,12 +17,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT is written atomically; an existing OUT is replaced only if it is a previous build.",
     )
     p.add_argument("out", metavar="OUT", help="folder to write (new, empty, or a previous build-site output)")
-    p.add_argument("--model", metavar="RUN_OR_EXPORT", action="append",
-                   help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
-                   "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
-                   "among, the first the default (default: both shipped genies, classical first)")
-    p.add_argument("--force", action="store_true", help="replace the files of a previous build even where "
-                   "they were edited since it wrote them (their edits are lost)")
+    p.add_argument(
+        "--model",
+        metavar="RUN_OR_EXPORT",
+        action="append",
+        help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
+        "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
+        "among, the first the default (default: both shipped genies, classical first)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the files of a previous build even where "
+        "they were edited since it wrote them (their edits are lost)",
+    )
     p.set_defaults(func=run)
 
 

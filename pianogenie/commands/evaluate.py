@@ -20,25 +20,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "(nats per note) and the MAE of four baselines (train median, previous note, per-key train mean, mean of "
         "the previous 8), all on the notes after each performance's 8th. Prints JSON.",
     )
-    p.add_argument("model", metavar="RUN_OR_CHECKPOINT", help="run directory (uses best.pt), our checkpoint, "
-                   "or the tutorial's model.pt (with its cfg.json beside it)")
-    p.add_argument("--data", metavar="NOTES.json.gz", help="notes file from `pianogenie prepare` (required "
-                   "unless --gold alone is asked for)")
+    p.add_argument(
+        "model",
+        metavar="RUN_OR_CHECKPOINT",
+        help="run directory (uses best.pt), our checkpoint, or the tutorial's model.pt (with its cfg.json beside it)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="NOTES.json.gz",
+        help="notes file from `pianogenie prepare` (required unless --gold alone is asked for)",
+    )
     p.add_argument("--split", default="test", help="split to score (default: test)")
-    p.add_argument("--protocol", choices=["all", "first128"], default="all",
-                   help="all: every non-overlapping 128-note window (default); first128: each performance's "
-                   "first window only (the tutorial's protocol)")
-    p.add_argument("--gold", metavar="MELODIES.json", help="also run the paper's Gold checks on these melodies "
-                   "(e.g. ../shared/data/gold_melodies.json): gold (encoder buttons vs people's, mean squared "
-                   "difference over transpositions -6..+6), gold_sweep (gold at other delta times) and "
-                   "gold_playback (people's buttons through the decoder: interval-equal and direction-agree rates)")
-    p.add_argument("--gold-delta-time", type=float, default=None, metavar="SECONDS",
-                   help="fixed delta time between the melodies' notes (default: 0.256, the paper's code's)")
-    p.add_argument("--no-harmony", action="store_true",
-                   help="skip the harmony measures, which a notes file with labels (prepare --labels) otherwise "
-                   "adds: the decoder driven by the encoder's buttons of the split, chord-tone and in-key rates of "
-                   "its keys at argmax and temperature 0.25, with the true conditions and with none (a conditioned "
-                   "model), and of the real notes (human)")
+    p.add_argument(
+        "--protocol",
+        choices=["all", "first128"],
+        default="all",
+        help="all: every non-overlapping 128-note window (default); first128: each performance's "
+        "first window only (the tutorial's protocol)",
+    )
+    p.add_argument(
+        "--gold",
+        metavar="MELODIES.json",
+        help="also run the paper's Gold checks on these melodies "
+        "(e.g. ../shared/data/gold_melodies.json): gold (encoder buttons vs people's, mean squared "
+        "difference over transpositions -6..+6), gold_sweep (gold at other delta times) and "
+        "gold_playback (people's buttons through the decoder: interval-equal and direction-agree rates)",
+    )
+    p.add_argument(
+        "--gold-delta-time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fixed delta time between the melodies' notes (default: 0.256, the paper's code's)",
+    )
+    p.add_argument(
+        "--no-harmony",
+        action="store_true",
+        help="skip the harmony measures, which a notes file with labels (prepare --labels) otherwise "
+        "adds: the decoder driven by the encoder's buttons of the split, chord-tone and in-key rates of "
+        "its keys at argmax and temperature 0.25, with the true conditions and with none (a conditioned "
+        "model), and of the real notes (human)",
+    )
     p.add_argument("--out", metavar="FILE", help="also write the JSON here")
     add_force(p, "result files")
     p.set_defaults(func=run)
@@ -56,8 +78,14 @@ def run(args: argparse.Namespace) -> int:
     if args.gold_delta_time is not None and not (math.isfinite(args.gold_delta_time) and args.gold_delta_time >= 0):
         raise UserError(f"--gold-delta-time must be a finite number of seconds >= 0, got {args.gold_delta_time}")
     if args.out:  # before the work: an output that cannot be written, or would clobber, fails now
-        check_output(args.out, flag="--out", inputs=[args.model, args.data, args.gold],
-                     what="evaluate result (JSON)", ours=written_by("evaluate"), force=args.force)
+        check_output(
+            args.out,
+            flag="--out",
+            inputs=[args.model, args.data, args.gold],
+            what="evaluate result (JSON)",
+            ours=written_by("evaluate"),
+            force=args.force,
+        )
     model, cfg = load_model(args.model)
     metrics: dict = {"model": str(args.model)}
     if args.data is not None:
@@ -73,11 +101,26 @@ def run(args: argparse.Namespace) -> int:
         labels = load_labels(args.data)
         split_labels = labels.get(args.split) if labels else None
         if cfg.conditions and split_labels is None:
-            raise UserError(f"the model is conditioned on {cfg.conditions}, but {args.data} holds no labels "
-                            "(prepare it with --labels annotated or estimated)")
-        metrics.update({"data": str(args.data), "split": args.split,
-                        **evaluate(model, data[args.split], cfg, args.protocol, name=args.split, progress=True,
-                                   velocity_baselines=baselines, labels=split_labels)})
+            raise UserError(
+                f"the model is conditioned on {cfg.conditions}, but {args.data} holds no labels "
+                "(prepare it with --labels annotated or estimated)"
+            )
+        metrics.update(
+            {
+                "data": str(args.data),
+                "split": args.split,
+                **evaluate(
+                    model,
+                    data[args.split],
+                    cfg,
+                    args.protocol,
+                    name=args.split,
+                    progress=True,
+                    velocity_baselines=baselines,
+                    labels=split_labels,
+                ),
+            }
+        )
         if split_labels is not None and not args.no_harmony:
             metrics["harmony"] = harmony_metrics(model, data[args.split], split_labels, cfg)
     if args.gold is not None:

@@ -17,8 +17,12 @@ def add_parser(subparsers) -> None:
         f"RUN/{METRICS_FILE}, as written by `pianogenie train`.",
     )
     p.add_argument("run", metavar="RUN", help=f"run directory (or its {METRICS_FILE})")
-    p.add_argument("-o", "--output", metavar="IMAGE", help=f"image to write, PNG, PDF or SVG by its suffix "
-                   f"(default RUN/{DEFAULT_PNG})")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="IMAGE",
+        help=f"image to write, PNG, PDF or SVG by its suffix (default RUN/{DEFAULT_PNG})",
+    )
     p.add_argument("--title", help="figure title (default: the run folder's name)")
     add_force(p, "images")
     p.set_defaults(func=run)
@@ -31,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     path = metrics_path(args.run)
     out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
     output_format(out)
-    check_output(out, flag="-o", inputs=[path], ours=written_by("plot"), what="image",
-                 force=args.force)
+    check_output(out, flag="-o", inputs=[path], ours=written_by("plot"), what="image", force=args.force)
     series = read_series(path)
     if not series:
         raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")

@@ -34,48 +34,94 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "tar(.gz) of MIDI files (.mid/.midi, nested; read in place). "
         "Default: download the official MAESTRO v3 MIDI zip once into the cache folder.",
     )
-    p.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
-                   help=f"notes file (.json.gz) or store folder (any other name) to write (default: {DEFAULT_OUTPUT})")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"notes file (.json.gz) or store folder (any other name) to write (default: {DEFAULT_OUTPUT})",
+    )
     p.add_argument("--workers", type=int, default=None, help="parallel parser processes (default: all cores)")
     p.add_argument("--strict", action="store_true", help="fail (and write nothing) if any file has to be skipped")
     p.add_argument("--limit", type=int, default=None, help="prepare only the first N performances of the source")
     g = p.add_argument_group("which notes are the performance")
-    g.add_argument("--tracks", metavar="NAMES", help="take only tracks with these names (comma-separated, any "
-                   "case), e.g. PIANO,MELODY; default: every non-drum track, merged")
-    g.add_argument("--programs", metavar="LIST", help="take only tracks with these General MIDI programs "
-                   "(0..127, ranges like 0-7, or families: piano, organ, guitar, bass, strings, ...); with "
-                   "--tracks, a track matching either is taken. Drum tracks are never taken")
+    g.add_argument(
+        "--tracks",
+        metavar="NAMES",
+        help="take only tracks with these names (comma-separated, any "
+        "case), e.g. PIANO,MELODY; default: every non-drum track, merged",
+    )
+    g.add_argument(
+        "--programs",
+        metavar="LIST",
+        help="take only tracks with these General MIDI programs "
+        "(0..127, ranges like 0-7, or families: piano, organ, guitar, bass, strings, ...); with "
+        "--tracks, a track matching either is taken. Drum tracks are never taken",
+    )
     g = p.add_argument_group("splits, for sources without their own (anything but MAESTRO)")
-    g.add_argument("--split-fractions", metavar="T,V,E", default=None,
-                   help="train,validation,test fractions of the pieces, hashed by piece name: deterministic, "
-                   "and a piece never moves when files are added (default: 0.8,0.1,0.1)")
-    g.add_argument("--group-by", choices=("auto", "folder", "file"), default=None,
-                   help="what a piece is (kept in one split): auto (default) = the folder holding the file, "
-                   "merged upwards while the folder above holds MIDI files too (POP909's <id>/ with its "
-                   "versions/); a file at the top of SOURCE is its own piece; folder = exactly the folder "
-                   "holding it; file = each file")
-    g.add_argument("--splits", type=Path, metavar="CSV", default=None,
-                   help="take the splits from a CSV of (path, split) rows, paths relative to SOURCE; files not "
-                   "listed are skipped")
-    g.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="leave out MIDI files whose path in SOURCE matches (repeatable), e.g. '*/versions/*'")
+    g.add_argument(
+        "--split-fractions",
+        metavar="T,V,E",
+        default=None,
+        help="train,validation,test fractions of the pieces, hashed by piece name: deterministic, "
+        "and a piece never moves when files are added (default: 0.8,0.1,0.1)",
+    )
+    g.add_argument(
+        "--group-by",
+        choices=("auto", "folder", "file"),
+        default=None,
+        help="what a piece is (kept in one split): auto (default) = the folder holding the file, "
+        "merged upwards while the folder above holds MIDI files too (POP909's <id>/ with its "
+        "versions/); a file at the top of SOURCE is its own piece; folder = exactly the folder "
+        "holding it; file = each file",
+    )
+    g.add_argument(
+        "--splits",
+        type=Path,
+        metavar="CSV",
+        default=None,
+        help="take the splits from a CSV of (path, split) rows, paths relative to SOURCE; files not listed are skipped",
+    )
+    g.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out MIDI files whose path in SOURCE matches (repeatable), e.g. '*/versions/*'",
+    )
     g = p.add_argument_group("condition labels (for models conditioned on key signature, chord, style)")
-    g.add_argument("--labels", choices=("annotated", "estimated", "none"), default="annotated",
-                   help="store each note's key signature, chord (root, family) and style: annotated (default) = "
-                   "from the source's annotations where it has them (ASAP *_annotations.txt beside MAESTRO-layout "
-                   "files: key signatures; POP909 <id>/chord_midi.txt and key_audio.txt: chords and keys), none "
-                   "elsewhere; estimated = the same, and what no annotation covers estimated (music21's "
-                   "Krumhansl-Schmuckler key finding over 30 s windows: ~1 s of CPU per 2 minutes of music, "
-                   "hence not the default; chord templates per beat or 0.5 s); none = no labels. "
-                   "The report says per file where its labels came from")
-    g.add_argument("--style", choices=("classical", "pop"), default=None,
-                   help="the style label of every note (default: classical for a MAESTRO-layout source, pop for "
-                   "any other collection)")
+    g.add_argument(
+        "--labels",
+        choices=("annotated", "estimated", "none"),
+        default="annotated",
+        help="store each note's key signature, chord (root, family) and style: annotated (default) = "
+        "from the source's annotations where it has them (ASAP *_annotations.txt beside MAESTRO-layout "
+        "files: key signatures; POP909 <id>/chord_midi.txt and key_audio.txt: chords and keys), none "
+        "elsewhere; estimated = the same, and what no annotation covers estimated (music21's "
+        "Krumhansl-Schmuckler key finding over 30 s windows: ~1 s of CPU per 2 minutes of music, "
+        "hence not the default; chord templates per beat or 0.5 s); none = no labels. "
+        "The report says per file where its labels came from",
+    )
+    g.add_argument(
+        "--style",
+        choices=("classical", "pop"),
+        default=None,
+        help="the style label of every note (default: classical for a MAESTRO-layout source, pop for "
+        "any other collection)",
+    )
     g = p.add_argument_group("bounds")
-    g.add_argument("--max-file-mb", type=float, default=Limits.max_file_bytes / 2**20,
-                   help="skip MIDI files larger than this (default: %(default)g)")
-    g.add_argument("--max-archive-gb", type=float, default=Limits.max_archive_bytes / 2**30,
-                   help="refuse a zip/tar whose members expand to more than this in all (default: %(default)g)")
+    g.add_argument(
+        "--max-file-mb",
+        type=float,
+        default=Limits.max_file_bytes / 2**20,
+        help="skip MIDI files larger than this (default: %(default)g)",
+    )
+    g.add_argument(
+        "--max-archive-gb",
+        type=float,
+        default=Limits.max_archive_bytes / 2**30,
+        help="refuse a zip/tar whose members expand to more than this in all (default: %(default)g)",
+    )
     p.add_argument(
         "--cache-dir",
         type=Path,
@@ -94,7 +140,9 @@ def source_options(args: argparse.Namespace):
         try:
             fractions = tuple(float(x) for x in args.split_fractions.split(","))
         except ValueError:
-            raise UserError(f"--split-fractions: expected three numbers like 0.8,0.1,0.1, got {args.split_fractions!r}") from None
+            raise UserError(
+                f"--split-fractions: expected three numbers like 0.8,0.1,0.1, got {args.split_fractions!r}"
+            ) from None
     if not (0 < args.max_file_mb <= 4096) or not (0 < args.max_archive_gb <= 1 << 20):
         raise UserError("--max-file-mb must be in (0, 4096] and --max-archive-gb in (0, 1048576]")
     from pianogenie.sources import SourceOptions, SplitRule
@@ -137,16 +185,27 @@ def run(args: argparse.Namespace) -> int:
         source_path = Path(args.source)
     source = open_source(source_path, options)
     try:
-        report = prepare(source, args.output, workers=args.workers, strict=args.strict, limit=args.limit,
-                         tracks=tracks, warn=_warn, force=args.force, labels=args.labels,
-                         style=None if args.style is None else harmony_style(args.style))
+        report = prepare(
+            source,
+            args.output,
+            workers=args.workers,
+            strict=args.strict,
+            limit=args.limit,
+            tracks=tracks,
+            warn=_warn,
+            force=args.force,
+            labels=args.labels,
+            style=None if args.style is None else harmony_style(args.style),
+        )
     finally:
         source.close()
     for split, s in report.splits.items():
         dropped = s["dropped_out_of_range"] + s["dropped_non_positive_duration"]
         dup = f", {s['duplicates']} duplicates" if "duplicates" in s else ""
-        print(f"{split}: {s['performances']} performances, {s['notes']} notes ({dropped} dropped, "
-              f"{s['skipped']} files skipped{dup})")
+        print(
+            f"{split}: {s['performances']} performances, {s['notes']} notes ({dropped} dropped, "
+            f"{s['skipped']} files skipped{dup})"
+        )
     where = report_path(args.output) if output_kind(Path(args.output)) == "json" else Path(args.output) / "report.json"
     print(f"wrote {args.output} and {where} in {report.seconds:.1f} s")
     return 0

@@ -18,10 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "(or A S D F J K L ;), the mouse, touch, or a MIDI controller. Everything is served locally "
         "(works offline).",
     )
-    p.add_argument("--model", metavar="RUN_OR_EXPORT", action="append",
-                   help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
-                   "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
-                   "among, the first the default (default: both shipped genies, classical first)")
+    p.add_argument(
+        "--model",
+        metavar="RUN_OR_EXPORT",
+        action="append",
+        help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
+        "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
+        "among, the first the default (default: both shipped genies, classical first)",
+    )
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free port; default 8000)")
     p.add_argument("--verbose", action="store_true", help="log every request")
     p.set_defaults(func=run)
@@ -36,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         models = site.resolve_models(args.model, Path(work))
         server = make_server(models, args.port, args.verbose)
     host, port = server.server_address[:2]
-    print(f"Piano Genie: http://{host}:{port}/  (models: {', '.join(args.model or site.shipped_model_dirs())}; Ctrl-C to stop)",
-          flush=True)
+    print(
+        f"Piano Genie: http://{host}:{port}/  (models: {', '.join(args.model or site.shipped_model_dirs())}; Ctrl-C to stop)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:

@@ -28,19 +28,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, metavar="NOTES.json.gz", help="notes file from `pianogenie prepare`")
     p.add_argument("--run-dir", required=True, metavar="RUN", help="folder for checkpoints and logs")
-    p.add_argument("--config", metavar="cfg.json|RECIPE", help="start from this config file, or from a named "
-                   f"recipe shipped with the package ({', '.join(recipes.names())}: see the README), else the "
-                   "defaults; --key=value overrides apply on top")
-    p.add_argument("--resume", action="store_true", help="continue RUN/last.pt (with --max_num_steps=N to "
-                   "extend a run that is still improving)")
-    p.add_argument("--init", metavar="CHECKPOINT", help="fine-tune: start from these weights (a run, our "
-                   "checkpoint, the shipped pianogenie/pretrained/model.pt or the tutorial's model.pt)")
+    p.add_argument(
+        "--config",
+        metavar="cfg.json|RECIPE",
+        help="start from this config file, or from a named "
+        f"recipe shipped with the package ({', '.join(recipes.names())}: see the README), else the "
+        "defaults; --key=value overrides apply on top",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue RUN/last.pt (with --max_num_steps=N to extend a run that is still improving)",
+    )
+    p.add_argument(
+        "--init",
+        metavar="CHECKPOINT",
+        help="fine-tune: start from these weights (a run, our "
+        "checkpoint, the shipped pianogenie/pretrained/model.pt or the tutorial's model.pt)",
+    )
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--workers", type=int, default=None, help="CPU only: threads, one core each, that "
-                   "share each batch (default: all cores; 1 under torchrun, where each process is one)")
-    p.add_argument("--force", action="store_true", help="train in RUN even if it holds files train did not "
-                   "write (no pianogenie-run.json mark): its cfg.json, checkpoints and metrics are replaced or "
-                   "appended to")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="CPU only: threads, one core each, that "
+        "share each batch (default: all cores; 1 under torchrun, where each process is one)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="train in RUN even if it holds files train did not "
+        "write (no pianogenie-run.json mark): its cfg.json, checkpoints and metrics are replaced or "
+        "appended to",
+    )
     p.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -54,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     check_run_dir(args)
     if args.config is not None and not args.config.strip():
-        raise UserError("--config is empty: pass a config file or a recipe name, or leave --config out for the defaults")
+        raise UserError(
+            "--config is empty: pass a config file or a recipe name, or leave --config out for the defaults"
+        )
     cfg = recipes.load_config(args.config) if args.config is not None else Config()
     if args.resume and not args.config and (Path(args.run_dir) / "cfg.json").exists():
         cfg = Config.load(Path(args.run_dir) / "cfg.json")
@@ -69,8 +91,17 @@ def run(args: argparse.Namespace) -> int:
         from pianogenie.data import load_labels
 
         labels = load_labels(args.data)
-    trainer = Trainer(cfg, data, args.run_dir, resume=args.resume, device=args.device, workers=workers,
-                      init=args.init, report=_report, labels=labels)
+    trainer = Trainer(
+        cfg,
+        data,
+        args.run_dir,
+        resume=args.resume,
+        device=args.device,
+        workers=workers,
+        init=args.init,
+        report=_report,
+        labels=labels,
+    )
     try:
         result = trainer.train()
     except OSError as e:  # e.g. the disk filled up writing metrics.jsonl or the TensorBoard events
@@ -114,12 +145,15 @@ def check_device(device: str | None) -> None:
     try:
         d = torch.device(device)
     except (RuntimeError, ValueError) as e:
-        raise UserError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1): "
-                        f"{str(e).splitlines()[0]}") from None
+        raise UserError(
+            f"--device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1): {str(e).splitlines()[0]}"
+        ) from None
     if d.type == "cuda":
         if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: this torch has no CUDA device available "
-                            f"(torch {torch.__version__}); use --device cpu")
+            raise UserError(
+                f"--device {device}: this torch has no CUDA device available "
+                f"(torch {torch.__version__}); use --device cpu"
+            )
         if d.index is not None and d.index >= torch.cuda.device_count():
             raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
     elif d.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
@@ -140,8 +174,10 @@ def check_run_dir(args: argparse.Namespace) -> None:
         check_output(run_dir / name, flag="--run-dir", inputs=inputs)
     present = [name for name in RUN_FILES if os.path.lexists(run_dir / name)]
     if present and not getattr(args, "force", False) and not folder_marked(run_dir, RUN_MARK, "train"):
-        raise UserError(f"--run-dir {run_dir} holds {', '.join(present)} but no {RUN_MARK}: not a run this "
-                        "command wrote; refusing to write into it (choose another --run-dir, or pass --force)")
+        raise UserError(
+            f"--run-dir {run_dir} holds {', '.join(present)} but no {RUN_MARK}: not a run this "
+            "command wrote; refusing to write into it (choose another --run-dir, or pass --force)"
+        )
 
 
 def _report(message: str) -> None:

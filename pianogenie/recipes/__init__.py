@@ -39,6 +39,7 @@ def load_config(file_or_name: str | os.PathLike) -> Config:
     if Path(file_or_name).is_file() or os.sep in str(file_or_name) or str(file_or_name).endswith(".json"):
         return Config.load(file_or_name)
     if str(file_or_name) not in names():
-        raise UserError(f"--config {file_or_name}: no such config file, and no recipe of that name "
-                        f"(recipes: {', '.join(names())})")
+        raise UserError(
+            f"--config {file_or_name}: no such config file, and no recipe of that name (recipes: {', '.join(names())})"
+        )
     return recipe(str(file_or_name))

@@ -18,8 +18,10 @@ from pianogenie.util import UserError
 # most specific first: a MAESTRO folder is also a folder of MIDI files
 KINDS = ("pianogenie.sources.maestro", "pianogenie.sources.collection")
 
-EXPECTED = ("a MAESTRO folder or zip (maestro-vX.Y.Z.json/.csv with the MIDI files), or any folder, "
-            "zip or tar(.gz) of MIDI files (.mid/.midi)")
+EXPECTED = (
+    "a MAESTRO folder or zip (maestro-vX.Y.Z.json/.csv with the MIDI files), or any folder, "
+    "zip or tar(.gz) of MIDI files (.mid/.midi)"
+)
 
 
 def open_source(path: str | os.PathLike, options: SourceOptions | None = None) -> Source:

@@ -53,17 +53,24 @@ class SplitRule:
     group_by: str = "auto"  # auto | folder | file: see pianogenie.sources.collection
 
     def __post_init__(self):
-        if len(self.fractions) != 3 or any(not (0 <= f <= 1) for f in self.fractions) \
-                or abs(sum(self.fractions) - 1) > 1e-6:
-            raise UserError(f"split fractions must be three numbers in [0, 1] summing to 1 "
-                            f"(train,validation,test), got {','.join(map(str, self.fractions))}")
+        if (
+            len(self.fractions) != 3
+            or any(not (0 <= f <= 1) for f in self.fractions)
+            or abs(sum(self.fractions) - 1) > 1e-6
+        ):
+            raise UserError(
+                f"split fractions must be three numbers in [0, 1] summing to 1 "
+                f"(train,validation,test), got {','.join(map(str, self.fractions))}"
+            )
         if self.group_by not in ("auto", "folder", "file"):
             raise UserError(f"--group-by must be auto, folder or file, got {self.group_by!r}")
 
     def split_of(self, group: str) -> str:
         """Deterministic and independent of every other group: adding files never moves a piece."""
-        u = int.from_bytes(hashlib.blake2b(group.encode("utf-8", "surrogateescape"), digest_size=8).digest(),
-                           "big") / 2.0 ** 64
+        u = (
+            int.from_bytes(hashlib.blake2b(group.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+            / 2.0**64
+        )
         train, validation, _ = self.fractions
         return "train" if u < train else "validation" if u < train + validation else "test"
 

@@ -120,6 +120,7 @@ def _walk(root: Path, limits: Limits) -> dict[str, str]:
                 visit(Path(entry.path), name + "/", chain + (ident,))
             elif _wanted(name):
                 found[name] = entry.path
+
     st = os.stat(root)
     visit(root, "", ((st.st_dev, st.st_ino),))
     return found
@@ -135,8 +136,10 @@ def _zip_names(path: Path, limits: Limits) -> dict[str, str]:
         raise UserError(f"{path}: {len(infos)} members, over the cap of {limits.max_members}; refusing to read it")
     total = sum(i.file_size for i in infos)
     if total > limits.max_archive_bytes:
-        raise UserError(f"{path}: expands to {total / 2**20:.1f} MB, over the {_size(limits.max_archive_bytes)} "
-                        "cap (--max-archive-gb); refusing to read it")
+        raise UserError(
+            f"{path}: expands to {total / 2**20:.1f} MB, over the {_size(limits.max_archive_bytes)} "
+            "cap (--max-archive-gb); refusing to read it"
+        )
     names = {}
     for info in infos:
         name = safe_name(info.filename, str(path))
@@ -161,8 +164,10 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
                     continue
                 total += m.size
                 if total > limits.max_archive_bytes:
-                    raise UserError(f"{path}: expands past the {_size(limits.max_archive_bytes)} cap "
-                                    "(--max-archive-gb); refusing to read it")
+                    raise UserError(
+                        f"{path}: expands past the {_size(limits.max_archive_bytes)} cap "
+                        "(--max-archive-gb); refusing to read it"
+                    )
                 if not _wanted(name):
                     continue
                 if m.size > limits.max_file_bytes:
@@ -232,20 +237,36 @@ class MidiCollection:
 
     dedupe = True  # collections hold copies (POP909's versions, re-uploads): each content counts once
 
-    def __init__(self, path: Path, kind: str, files: dict[str, str], performances: tuple, unknown: tuple,
-                 limits: Limits, rule: SplitRule, temp: Path | None, groups: int):
+    def __init__(
+        self,
+        path: Path,
+        kind: str,
+        files: dict[str, str],
+        performances: tuple,
+        unknown: tuple,
+        limits: Limits,
+        rule: SplitRule,
+        temp: Path | None,
+        groups: int,
+    ):
         self.path, self.kind, self._files, self.limits, self.rule = path, kind, files, limits, rule
         self.performances, self.unknown_split, self._temp, self.groups = performances, unknown, temp, groups
 
     @classmethod
-    def build(cls, path: Path, kind: str, files: dict[str, str], options: SourceOptions,
-              temp: Path | None) -> MidiCollection:
-        midi = sorted(n for n in files if is_midi_name(n)
-                      and not any(fnmatch.fnmatchcase(n, pattern) for pattern in options.exclude))
+    def build(
+        cls, path: Path, kind: str, files: dict[str, str], options: SourceOptions, temp: Path | None
+    ) -> MidiCollection:
+        midi = sorted(
+            n
+            for n in files
+            if is_midi_name(n) and not any(fnmatch.fnmatchcase(n, pattern) for pattern in options.exclude)
+        )
         if not midi:
             what = {"folder": "folder", "zip": "zip", "tar": "tar archive"}[kind]
             left = " (after --exclude)" if options.exclude and any(is_midi_name(n) for n in files) else ""
-            raise UserError(f"{path}: no MIDI files (.mid/.midi) in this {what}{left}; nothing to prepare (expected a MAESTRO folder or zip, or a folder, zip or tar of MIDI files)")
+            raise UserError(
+                f"{path}: no MIDI files (.mid/.midi) in this {what}{left}; nothing to prepare (expected a MAESTRO folder or zip, or a folder, zip or tar of MIDI files)"
+            )
         rule = options.splits
         groups = _groups(midi, rule.group_by)
         given = _read_split_csv(rule.csv) if rule.csv is not None else None
@@ -260,7 +281,9 @@ class MidiCollection:
             split = given.get(n, "") if given is not None else rule.split_of(groups[n])
             p = Performance(split, n, group=groups[n], extras=tuple(sorted(extras.get(n.rpartition("/")[0], ()))))
             (perfs if split else unknown).append(p)
-        return cls(path, kind, files, tuple(perfs), tuple(unknown), options.limits, rule, temp, len(set(groups.values())))
+        return cls(
+            path, kind, files, tuple(perfs), tuple(unknown), options.limits, rule, temp, len(set(groups.values()))
+        )
 
     def read(self, name: str) -> bytes:
         where = self._files.get(name)
@@ -289,12 +312,20 @@ class MidiCollection:
 
     def describe(self) -> dict:
         rule = self.rule
-        splits = (f"from {rule.csv}" if rule.csv is not None else
-                  f"hashed by piece (--group-by {rule.group_by}): "
-                  + ", ".join(f"{s} {f:g}" for s, f in zip(SPLITS, rule.fractions)))
-        return {"path": str(self.path), "kind": self.kind, "format": "midi collection",
-                "midi_files": len(self.performances) + len(self.unknown_split), "pieces": self.groups,
-                "splits": splits}
+        splits = (
+            f"from {rule.csv}"
+            if rule.csv is not None
+            else f"hashed by piece (--group-by {rule.group_by}): "
+            + ", ".join(f"{s} {f:g}" for s, f in zip(SPLITS, rule.fractions))
+        )
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "format": "midi collection",
+            "midi_files": len(self.performances) + len(self.unknown_split),
+            "pieces": self.groups,
+            "splits": splits,
+        }
 
     def inputs(self) -> list:
         return [self.path]

@@ -19,9 +19,13 @@ def open(path: Path, options: SourceOptions):
     from pianogenie.maestro import find_source
 
     if options.splits_given:
-        raise UserError(f"{path} is a MAESTRO dataset: its metadata gives the splits "
-                        "(--splits, --split-fractions and --group-by are for sources without splits)")
+        raise UserError(
+            f"{path} is a MAESTRO dataset: its metadata gives the splits "
+            "(--splits, --split-fractions and --group-by are for sources without splits)"
+        )
     if options.exclude:
-        raise UserError(f"{path} is a MAESTRO dataset: its metadata lists the performances (--exclude is for "
-                        "collections of MIDI files)")
+        raise UserError(
+            f"{path} is a MAESTRO dataset: its metadata lists the performances (--exclude is for "
+            "collections of MIDI files)"
+        )
     return find_source(path, options.limits)
