@@ -51,7 +51,7 @@ if _is_the_cli():
 
 import importlib  # noqa: E402 (after the handlers)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> the module that defines it
 _API = {
