@@ -8,11 +8,21 @@ skip with a reason naming the missing path.
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import MAESTRO_DIR, REFERENCE_DIR, performance, random_checkpoint, write_notes
+from helpers import (
+    MAESTRO_DIR,
+    REFERENCE_DIR,
+    build_midi,
+    performance,
+    random_checkpoint,
+    write_maestro,
+    write_notes,
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -77,3 +87,20 @@ def velocity_notes_file(tmp_path) -> Path:
             "validation": [performance(rng, 40, loud=50), performance(rng, 40, loud=90)],
         },
     )
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """One of each input the commands read (a checkpoint, a notes file, presses, a run folder with
+    metrics, a MAESTRO folder), made once per test module."""
+    d = tmp_path_factory.mktemp("inputs")
+    ckpt = random_checkpoint(d / "model.pt")
+    notes = d / "notes.json.gz"
+    perf = [[i * 0.2, 0.1, 30 + i % 20, 64] for i in range(40)]
+    notes.write_bytes(gzip.compress(json.dumps({"train": [perf], "validation": [perf]}).encode()))
+    (d / "presses.csv").write_text("0,1\n0.5,2\n")
+    run = d / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "split": "train", "loss": 1.0}) + "\n")
+    maestro = write_maestro(d / "m", {"a.midi": ("train", build_midi([(0, 1, 60, 80)]))})
+    return {"ckpt": ckpt, "notes": notes, "csv": d / "presses.csv", "run": run, "maestro": maestro}

@@ -4,32 +4,15 @@ look-alike with --force."""
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import tarfile
 
 import pretty_midi
 import pytest
-from helpers import build_midi, random_checkpoint, write_maestro
 
 from pianogenie.cli import main
 from pianogenie.outputs import written_by
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("own")
-    ckpt = random_checkpoint(d / "model.pt")
-    notes = d / "notes.json.gz"
-    perf = [[i * 0.2, 0.1, 30 + i % 20, 64] for i in range(40)]
-    notes.write_bytes(gzip.compress(json.dumps({"train": [perf], "validation": [perf]}).encode()))
-    (d / "presses.csv").write_text("0,1\n0.5,2\n")
-    run = d / "run"
-    run.mkdir()
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "split": "train", "loss": 1.0}) + "\n")
-    maestro = write_maestro(d / "m", {"a.midi": ("train", build_midi([(0, 1, 60, 80)]))})
-    return {"ckpt": ckpt, "notes": notes, "csv": d / "presses.csv", "run": run, "maestro": maestro}
 
 
 def _image(fmt: str) -> bytes:
