@@ -577,9 +577,10 @@ def _key_profiles(notes: np.ndarray, edges: np.ndarray, weighting: str) -> np.nd
     return out
 
 
-def estimate_key(notes: np.ndarray, method: str = "krumhansl", weighting: str = "duration") -> int:
+def estimate_key(notes: np.ndarray, method: str = "bellman", weighting: str = "count") -> int:
     """Key signature id of a whole performance: music21's `method` key finder on the pitch-class
-    profile of all its notes (weighted by "duration" or onset "count"); 0 if it has no notes."""
+    profile of all its notes (weighted by "duration" or onset "count"); 0 if it has no notes. The
+    defaults agreed best with ASAP's annotated key signatures (benchmarks/label_agreement.py)."""
     notes = _check_notes(notes)
     if len(notes) == 0:
         return NONE
@@ -590,8 +591,8 @@ def estimate_key(notes: np.ndarray, method: str = "krumhansl", weighting: str = 
 def estimate_keys(
     notes: np.ndarray,
     window_s: float = 30.0,
-    method: str = "krumhansl",
-    weighting: str = "duration",
+    method: str = "bellman",
+    weighting: str = "count",
 ) -> Segments:
     """Key signature segments: one key per step of `window_s / 3` seconds, found from the `window_s`
     seconds centred on it (the step and one step each side), so that a modulation moves the key
