@@ -27,12 +27,15 @@ from pianogenie.constants import NUM_KEYS
 from pianogenie.util import UserError, atomic_path
 
 MAX_NOTES_BYTES = 2 << 30  # compressed; all of MAESTRO is ~30 MB
+MAX_NOTES_TEXT_BYTES = 4 << 30  # its JSON (~150 M notes); all of MAESTRO is ~86 MB
 
-try:  # same gzip format, several times faster to write and read
+try:  # the same gzip format, several times faster to write and read
     from isal import igzip as _gzip
+    from isal import isal_zlib as _zlib
     from isal.igzip_lib import IsalError as _InflateError
 except ImportError:  # pragma: no cover - isal is a dependency, stdlib gzip is the fallback
     import gzip as _gzip  # type: ignore[no-redef]  # the same interface
+    import zlib as _zlib  # type: ignore[no-redef]
     from zlib import error as _InflateError  # type: ignore[assignment]
 
 SPLITS = ("train", "validation", "test")
@@ -88,11 +91,27 @@ def load_notes(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]]:
     return out
 
 
-def _decompress(path: Path, raw: bytes) -> bytes:
+def _decompress(path: Path, raw: bytes, limit: int = MAX_NOTES_TEXT_BYTES) -> bytes:
+    """The JSON text of a (possibly multi-member) gzip notes file, at most `limit` bytes of it: a
+    small file that would inflate without bound (a gzip bomb) is refused before it fills memory."""
+    parts, size, data = [], 0, raw
     try:
-        return _gzip.decompress(raw)
+        while data:
+            d = _zlib.decompressobj(31)  # 31: a gzip header
+            part = d.decompress(data, limit - size + 1)
+            size += len(part)
+            if size > limit or d.unconsumed_tail:
+                raise UserError(
+                    f"{path}: its JSON would exceed {limit >> 30} GiB; for a collection that large, "
+                    "write a notes store (`pianogenie prepare ... -o FOLDER`)"
+                )
+            if not d.eof:
+                raise EOFError("the gzip data ends early")
+            parts.append(part)
+            data = d.unused_data
     except (OSError, EOFError, ValueError, _InflateError) as e:  # type: ignore[misc]  # isal's stub makes IsalError an instance
         raise UserError(f"{path}: corrupt gzip data ({e})") from None
+    return b"".join(parts)
 
 
 _LABELS_KEY = b'"labels"'

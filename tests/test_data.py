@@ -186,3 +186,15 @@ def test_cache_tells_apart_multi_member_gzip_files_that_end_alike(tmp_path, monk
     assert paths[0].read_bytes()[-8:] == paths[1].read_bytes()[-8:]
     assert load_notes(paths[0])["train"][0][0, 2] == 40
     assert load_notes(paths[1])["train"][0][0, 2] == 41  # not the first file's notes from the cache
+
+
+def test_a_gzip_bomb_is_refused_before_it_fills_memory(tmp_path):
+    from pianogenie.data import _decompress
+
+    two = gzip.compress(b'{"train": [') + gzip.compress(b"[[0, 1, 40, 64]]]}")  # prepare writes members
+    assert _decompress(tmp_path / "n.json.gz", two) == b'{"train": [[[0, 1, 40, 64]]]}'
+    bomb = gzip.compress(b" " * 100_000)
+    with pytest.raises(UserError, match="would exceed"):
+        _decompress(tmp_path / "n.json.gz", bomb, limit=10_000)
+    with pytest.raises(UserError, match="corrupt gzip data"):
+        _decompress(tmp_path / "n.json.gz", bomb[:-20])
