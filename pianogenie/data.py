@@ -34,7 +34,7 @@ try:  # the same gzip format, several times faster to write and read
     from isal import isal_zlib as _zlib
     from isal.igzip_lib import IsalError as _InflateError
 except ImportError:  # pragma: no cover - isal is a dependency, stdlib gzip is the fallback
-    import gzip as _gzip  # type: ignore[no-redef]  # the same interface
+    import gzip as _gzip  # type: ignore[no-redef]  # noqa: F401 (the same interface; prepare writes with it)
     import zlib as _zlib  # type: ignore[no-redef]
     from zlib import error as _InflateError  # type: ignore[assignment]
 
