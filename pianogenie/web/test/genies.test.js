@@ -5,7 +5,7 @@
 // genies.js's index checks. Saves test-artifacts/genies-*.png at desktop and phone sizes.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -81,9 +81,10 @@ test('the picker lists both genies; choosing the pop genie plays its keys and re
   await page.locator('#settings-toggle').click();
   const options = page.locator('#genie-picker .genie-option');
   assert.equal(await options.count(), 2);
-  assert.deepEqual(await options.allInnerTexts(), [
-    'Classical genie\nMAESTRO v3 / ASAP: 865 piano performances, 83 h',
-    'Pop genie\nPOP909: 670 pop songs arranged for piano (fine-tuned from the classical genie)']);
+  const shipped = [path.join(PRETRAINED, 'tfjs'), path.join(PRETRAINED, 'pop', 'tfjs')]
+    .map((dir) => JSON.parse(readFileSync(path.join(dir, 'cfg.json'), 'utf8')));
+  assert.deepEqual(shipped.map((c) => c.name), ['Classical genie', 'Pop genie']);
+  assert.deepEqual(await options.allInnerTexts(), shipped.map((c) => `${c.name}\n${c.description}`));
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'genies-1280x800.png') });
 

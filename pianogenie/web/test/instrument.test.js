@@ -21,10 +21,6 @@ before(async () => {
   page = await context.newPage();
   page.setDefaultTimeout(10000);
   watchProblems(page, problems);
-  // Reloads abort the samples still loading: that is not a failure.
-  page.on('requestfailed', (r) => {
-    if (r.failure()?.errorText === 'net::ERR_ABORTED') problems.splice(problems.indexOf(`request failed: ${r.url()}`), 1);
-  });
   await page.addInitScript(FAKE_MIDI);
   await page.addInitScript(HELP_SEEN);
   await page.goto(url);

@@ -259,7 +259,18 @@ test('a rebuild with another model plays on the next load; unchanged samples are
     // Only those the test above took out of the cache are fetched: none changed.
     assert.deepEqual(fetchedBySW.filter((u) => cachedBefore.includes(u)), [], 'no cached sample fetched again');
     assert.ok(fetchedBySW.length <= 90 - cachedBefore.length, fetchedBySW.join());
-    // Offline, the new build plays.
+    // Offline, the new build plays: once its worker controls the page (it answers its version).
+    await page.waitForFunction(async (v) => {
+      const worker = navigator.serviceWorker.controller;
+      if (!worker) return false;
+      const channel = new MessageChannel();
+      const answer = new Promise((resolve) => {
+        channel.port1.onmessage = (e) => resolve(e.data && e.data.version);
+        setTimeout(() => resolve(null), 500);
+      });
+      worker.postMessage({ type: 'version' }, [channel.port2]);
+      return (await answer) === v;
+    }, version, { timeout: 30000, polling: 250 });
     await goOffline(true);
     await page.reload();
     await ready();
