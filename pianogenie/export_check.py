@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from pianogenie.bounded import depth_within
 from pianogenie.util import UserError
 
 MAX_JSON_BYTES = 1 << 20  # cfg.json and weights_manifest.json (ours: ~1 kB and ~3 kB)
@@ -89,26 +90,12 @@ def velocity_specs(rnn_dim: int, hidden: int, bins: int, num_state: int, num_key
     }
 
 
-def _depth(obj, limit: int) -> bool:
-    """Whether `obj` nests no deeper than `limit` (iterative: a deep one cannot exhaust the stack)."""
-    stack = [(obj, 0)]
-    while stack:
-        o, d = stack.pop()
-        if d > limit:
-            return False
-        if isinstance(o, dict):
-            stack.extend((v, d + 1) for v in o.values())
-        elif isinstance(o, list):
-            stack.extend((v, d + 1) for v in o)
-    return True
-
-
 def _json(data: bytes, name: str, where: str):
     try:
         obj = json.loads(data, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not JSON")))
     except (ValueError, RecursionError) as e:
         raise UserError(f"{where}: {name} is not valid JSON ({' '.join(str(e).split())[:120]})") from None
-    if not _depth(obj, MAX_JSON_DEPTH):
+    if not depth_within(obj, MAX_JSON_DEPTH):
         raise UserError(f"{where}: {name} nests deeper than {MAX_JSON_DEPTH} levels")
     return obj
 

@@ -6,6 +6,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from pianogenie.commands import MODEL_HELP
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -21,9 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         metavar="RUN_OR_EXPORT",
         action="append",
-        help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
-        "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
-        "among, the first the default (default: both shipped genies, classical first)",
+        help=MODEL_HELP,
     )
     p.add_argument(
         "--force",

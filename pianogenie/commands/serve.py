@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from pianogenie import site
+from pianogenie.commands import MODEL_HELP
 from pianogenie.util import UserError
 
 
@@ -22,9 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         metavar="RUN_OR_EXPORT",
         action="append",
-        help="an exported model folder (`pianogenie export`), a run folder / checkpoint to export, or "
-        "a shipped genie by name (classical, pop); repeat it for several genies the player chooses "
-        "among, the first the default (default: both shipped genies, classical first)",
+        help=MODEL_HELP,
     )
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (0 = any free port; default 8000)")
     p.add_argument("--verbose", action="store_true", help="log every request")
