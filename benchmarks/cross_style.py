@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the table as JSON here")
     args = ap.parse_args(argv)
 
-    from pianogenie.data import load_notes
     from pianogenie.evaluate import evaluate
     from pianogenie.model import load_model
+    from pianogenie.notes_file import load_notes
 
     models = dict(m.split("=", 1) for m in args.model)
     table: dict[str, dict[str, dict]] = {}

@@ -40,7 +40,7 @@ import json, sys, time
 t = [time.perf_counter()]
 import torch
 from pianogenie.config import Config
-from pianogenie.data import load_notes
+from pianogenie.notes_file import load_notes
 from pianogenie.prefetch import BatchSource
 from pianogenie.train import Trainer
 torch.set_num_threads(1)

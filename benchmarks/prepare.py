@@ -53,8 +53,8 @@ def main() -> int:
     ap.add_argument("--skip-baseline", action="store_true", help="do not run the (slow) pretty_midi baseline")
     args = ap.parse_args()
 
-    from pianogenie.data import load_notes
     from pianogenie.maestro import find_source
+    from pianogenie.notes_file import load_notes
 
     source = find_source(args.source)
     count = min(args.limit or len(source.performances), len(source.performances))

@@ -34,9 +34,9 @@ import torch.nn.functional as F
 
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS
-from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
 from pianogenie.model import Autoencoder
+from pianogenie.notes_file import load_notes
 from pianogenie.prepare import prepare
 from pianogenie.train import Trainer, default_workers
 

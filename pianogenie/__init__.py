@@ -57,7 +57,7 @@ __version__ = "0.2.0"
 _API = {
     "PianoGenie": "pianogenie.genie",
     "Config": "pianogenie.config",
-    "load_notes": "pianogenie.data",
+    "load_notes": "pianogenie.notes_file",
     "load_model": "pianogenie.model",
     "allowed_keys": "pianogenie.scales",
     "parse_pitches": "pianogenie.scales",

@@ -3,7 +3,7 @@
 The default protocol scores every non-overlapping 128-note window of every performance,
 deterministically and without augmentation; `first128` is the 2021 tutorial's protocol.
 
-With per-note condition labels (`pianogenie.data.load_labels`), a conditioned model is scored with
+With per-note condition labels (`pianogenie.notes_file.load_labels`), a conditioned model is scored with
 its true conditions and with none, and `harmony_metrics` measures whether decoding follows the
 harmony: the decoder, driven by the encoder's buttons of the real windows (and their real delta
 times), plays its own keys; the chord-tone rate is the share of played keys whose pitch class is

@@ -101,7 +101,7 @@ def validation_performance(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """The first `num_notes` notes of the first validation performance long enough.
     -> keys (N,), onsets (N,), velocities (N,), a description of where they came from."""
-    from pianogenie.data import load_notes  # the data module is only needed with --data
+    from pianogenie.notes_file import load_notes  # the data module is only needed with --data
 
     splits = load_notes(data_path)
     if GOLDEN_SPLIT not in splits:

@@ -2,7 +2,7 @@
 
 Parses the performances on all cores (`pianogenie.midi`), found by whichever kind of
 `pianogenie.sources` SOURCE is, and writes, as they come and in the source's order, the gzip
-JSON notes file (`pianogenie.data`) or the memory-mappable notes store (`pianogenie.store`),
+JSON notes file (`pianogenie.notes_file`) or the memory-mappable notes store (`pianogenie.store`),
 with its report.
 """
 
@@ -28,8 +28,8 @@ from typing import cast
 import numpy as np
 import orjson
 
-from pianogenie.data import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
+from pianogenie.notes_file import SPLITS, _cache_write, _gzip, notes_to_json
 from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked, stamp, written_by
 from pianogenie.sources import Performance, Source
 from pianogenie.store import StoreWriter, read_manifest, store_files

@@ -125,7 +125,7 @@ class Trainer:
     ):
         """`report` hears what the run tells its user on the way (a resume's changed config, where a
         stopped run's checkpoint is); default: this module's logger. `labels`: the notes' condition
-        labels ({split: [(N, 4) ids]}, `pianogenie.data.load_labels`), needed by a conditioned config."""
+        labels ({split: [(N, 4) ids]}, `pianogenie.notes_file.load_labels`), needed by a conditioned config."""
         self.cfg = cfg
         self.report = report or log.warning
         self.run_dir = Path(run_dir)

@@ -67,7 +67,7 @@ class Notes:
         velocity: bool = False,
         labels: Sequence[np.ndarray] | None = None,
     ):
-        """`labels`: per performance its (N, 4) condition ids (`pianogenie.data.load_labels`), or None."""
+        """`labels`: per performance its (N, 4) condition ids (`pianogenie.notes_file.load_labels`), or None."""
         from pianogenie.store import StoreSplit
 
         self.labels = None

@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 
 from pianogenie.cli import main as cli
-from pianogenie.data import load_notes
 from pianogenie.evaluate import evaluate
 from pianogenie.model import CHECKPOINT_FORMAT, load_checkpoint, load_model
+from pianogenie.notes_file import load_notes
 from pianogenie.util import atomic_path, atomic_write_text
 from pianogenie.velocity import VelocityBaselines
 

@@ -15,10 +15,10 @@ from helpers import SHARED, build_midi, write_maestro
 from pianogenie import harmony
 from pianogenie.cli import main
 from pianogenie.config import Config
-from pianogenie.data import load_labels, load_notes
 from pianogenie.genie import PianoGenie
 from pianogenie.labels import drop_conditions, parse_chord, parse_conditions, parse_key, parse_style, transpose_labels
 from pianogenie.model import Autoencoder, extend_to_conditions, losses
+from pianogenie.notes_file import load_labels, load_notes
 from pianogenie.util import UserError
 from pianogenie.windows import Notes, TrainWindows
 

@@ -13,7 +13,7 @@ from helpers import build_midi, write_maestro, zip_folder
 
 from pianogenie import download as dl
 from pianogenie.cli import main
-from pianogenie.data import load_notes
+from pianogenie.notes_file import load_notes
 from pianogenie.util import UserError
 
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from pianogenie.config import Config
-from pianogenie.data import load_notes
 from pianogenie.meters import RunningMeans
 from pianogenie.model import load_checkpoint
+from pianogenie.notes_file import load_notes
 from pianogenie.train import Trainer
 from pianogenie.util import UserError
 

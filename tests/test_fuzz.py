@@ -19,7 +19,7 @@ import pytest
 from helpers import build_midi, random_checkpoint, write_maestro
 
 from pianogenie.cli import main
-from pianogenie.data import load_notes
+from pianogenie.notes_file import load_notes
 from pianogenie.util import UserError
 
 CASES = int(os.environ.get("PIANOGENIE_FUZZ_CASES", "40"))

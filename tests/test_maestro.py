@@ -9,8 +9,8 @@ import pytest
 from helpers import build_midi, tiny_files, write_maestro, zip_folder
 
 from pianogenie.cli import main
-from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
+from pianogenie.notes_file import load_notes
 from pianogenie.util import UserError
 
 # ---------------------------------------------------------------------------------------------

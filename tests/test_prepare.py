@@ -21,11 +21,11 @@ from helpers import (
     zip_folder,
 )
 
-from pianogenie import data
+from pianogenie import notes_file as data
 from pianogenie.cli import main
-from pianogenie.data import load_notes
 from pianogenie.maestro import find_source
 from pianogenie.midi import parse_midi
+from pianogenie.notes_file import load_notes
 from pianogenie.outputs import gzip_marked
 from pianogenie.prepare import PrepareReport, prepare, report_path
 from pianogenie.util import UserError

@@ -64,7 +64,7 @@ def test_shipped_model_contour_on_real_validation_performances(maestro_dir, tmp_
     notes = tmp_path / "notes.json.gz"
     assert main(["prepare", str(maestro_dir), "-o", str(notes), "--limit", "60"]) == 0
     capsys.readouterr()
-    from pianogenie.data import load_notes
+    from pianogenie.notes_file import load_notes
 
     data = load_notes(notes)
     split = "validation" if data.get("validation") else "train"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from helpers import build_midi, write_maestro
 
-from pianogenie.data import load_notes
+from pianogenie.notes_file import load_notes
 from pianogenie.prepare import report_path
 
 TRIES = int(os.environ.get("PIANOGENIE_SIGNAL_TRIES", "4"))

@@ -18,8 +18,8 @@ try:  # main keeps the tiny-MIDI builders in tests/helpers.py; this branch still
 except ImportError:
     from conftest import build_midi, write_maestro
 from pianogenie.cli import main
-from pianogenie.data import load_notes
 from pianogenie.midi import TrackSelection, parse_midi
+from pianogenie.notes_file import load_notes
 from pianogenie.prepare import prepare
 from pianogenie.sources import SourceOptions, SplitRule, open_source
 from pianogenie.store import StoreSplit

@@ -19,8 +19,8 @@ from helpers import TINY, performance
 from pianogenie.cli import main
 from pianogenie.config import Config
 from pianogenie.constants import NUM_KEYS
-from pianogenie.data import load_notes
 from pianogenie.model import load_checkpoint
+from pianogenie.notes_file import load_notes
 from pianogenie.train import Trainer, lr_at
 from pianogenie.util import UserError
 from pianogenie.windows import Notes, TrainWindows

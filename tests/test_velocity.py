@@ -61,7 +61,7 @@ def test_history_state_is_lags_and_moving_averages_from_each_performance_start()
 
 
 def test_transposed_windows_get_the_states_of_transposed_keys(velocity_notes_file):
-    from pianogenie.data import load_notes
+    from pianogenie.notes_file import load_notes
 
     perfs = load_notes(velocity_notes_file)["train"]
     notes = Notes(perfs, "train", velocity=True)
@@ -323,7 +323,7 @@ def test_export_carries_velocity_weights_and_golden_logits(tmp_path):
 def test_validation_loss_is_the_training_objective_at_that_step(velocity_notes_file):
     """With a velocity head and the contour schedule, validation's `loss` is the training total of
     the same batch at the same step (velocity term included, contour at the weight then in force)."""
-    from pianogenie.data import load_notes
+    from pianogenie.notes_file import load_notes
     from pianogenie.train import Trainer
     from pianogenie.windows import eval_windows
 

@@ -67,9 +67,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pianogenie.data import load_notes
     from pianogenie.evaluate import evaluate
     from pianogenie.model import load_model
+    from pianogenie.notes_file import load_notes
     from pianogenie.outputs import check_output, stamp, written_by
     from pianogenie.velocity import VelocityBaselines
 
@@ -95,8 +95,8 @@ def run(args: argparse.Namespace) -> int:
         if not data[args.split]:
             raise UserError(f"the {args.split!r} split of {args.data} is empty")
         baselines = VelocityBaselines(data.get("train")) if hasattr(model, "vel") else None
-        from pianogenie.data import load_labels
         from pianogenie.evaluate import harmony_metrics
+        from pianogenie.notes_file import load_labels
 
         labels = load_labels(args.data)
         split_labels = labels.get(args.split) if labels else None

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from pianogenie.data import load_notes
+    from pianogenie.notes_file import load_notes
     from pianogenie.train import Trainer, default_workers
 
     check_device(args.device)
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or (1 if "WORLD_SIZE" in os.environ else default_workers())
     labels = None
     if cfg.conditions:
-        from pianogenie.data import load_labels
+        from pianogenie.notes_file import load_labels
 
         labels = load_labels(args.data)
     trainer = Trainer(

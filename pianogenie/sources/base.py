@@ -16,7 +16,7 @@ from typing import Protocol
 
 from pianogenie.util import UserError
 
-SPLITS = ("train", "validation", "test")  # as pianogenie.data.SPLITS (not imported: data imports numpy)
+SPLITS = ("train", "validation", "test")  # as pianogenie.notes_file.SPLITS (not imported: data imports numpy)
 MIDI_SUFFIXES = (".mid", ".midi")
 
 

@@ -1,4 +1,4 @@
-"""The notes-file format (pianogenie.data): load_notes on the tutorial's files and ours, bad files, and its binary cache."""
+"""The notes-file format (pianogenie.notes_file): load_notes on the tutorial's files and ours, bad files, and its binary cache."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from helpers import tiny_files, write_maestro
 
-from pianogenie import data
-from pianogenie.data import load_notes
+from pianogenie import notes_file as data
 from pianogenie.maestro import find_source
+from pianogenie.notes_file import load_notes
 from pianogenie.prepare import prepare
 from pianogenie.util import UserError
 
@@ -189,7 +189,7 @@ def test_cache_tells_apart_multi_member_gzip_files_that_end_alike(tmp_path, monk
 
 
 def test_a_gzip_bomb_is_refused_before_it_fills_memory(tmp_path):
-    from pianogenie.data import _decompress
+    from pianogenie.notes_file import _decompress
 
     two = gzip.compress(b'{"train": [') + gzip.compress(b"[[0, 1, 40, 64]]]}")  # prepare writes members
     assert _decompress(tmp_path / "n.json.gz", two) == b'{"train": [[[0, 1, 40, 64]]]}'
