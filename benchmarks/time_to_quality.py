@@ -29,8 +29,8 @@ import torch
 from train_speed import benchmark_notes  # benchmarks/ is on sys.path when run as a script
 
 from pianogenie import recipes
+from pianogenie.outputs import atomic_write_text
 from pianogenie.train import Trainer, default_workers
-from pianogenie.util import atomic_write_text
 
 
 class _Reached(Exception):

@@ -15,7 +15,7 @@ import threading
 import traceback
 import warnings
 
-from pianogenie import __version__, util
+from pianogenie import __version__, outputs
 from pianogenie.util import Interrupted, UserError
 
 # subcommand -> (module that owns it, one-line help); order = order in --help
@@ -82,9 +82,9 @@ def _raise_interrupted(signum, frame):
 
 
 def _interrupted_line(command: str | None, signum: int) -> str:
-    """What an interrupt did: the outputs completed before it (util.WRITTEN), and that nothing
+    """What an interrupt did: the outputs completed before it (outputs.WRITTEN), and that nothing
     partial was written (every output is all or nothing)."""
-    done = list(dict.fromkeys(str(p) for p in util.WRITTEN))
+    done = list(dict.fromkeys(str(p) for p in outputs.WRITTEN))
     what = f"{', '.join(done[:4])}{' …' if len(done) > 4 else ''} had been written in full before it; " if done else ""
     return f"pianogenie {command}: interrupted ({signal.Signals(signum).name}); {what}nothing partial was written"
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGINT/SIGTERM (one line, no partial file), 1 an unexpected error (one line; the traceback with
     --debug or PIANOGENIE_DEBUG=1)."""
     called_with_argv = argv is not None
-    util.WRITTEN.clear()  # this command's outputs only (main may run several times in one process)
+    outputs.WRITTEN.clear()  # this command's outputs only (main may run several times in one process)
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]

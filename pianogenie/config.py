@@ -11,7 +11,8 @@ import math
 import os
 import typing
 
-from pianogenie.util import UserError, atomic_write_text
+from pianogenie.outputs import atomic_write_text
+from pianogenie.util import UserError
 
 
 @dataclasses.dataclass(frozen=True)

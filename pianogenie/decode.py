@@ -43,8 +43,8 @@ import pretty_midi
 from pianogenie.bounded import load_json, read_file
 from pianogenie.constants import DEFAULT_DURATION, DEFAULT_VELOCITY, LOWEST_PITCH, NUM_BUTTONS
 from pianogenie.genie import PianoGenie
-from pianogenie.outputs import check_output, mark, written_by
-from pianogenie.util import UserError, atomic_path
+from pianogenie.outputs import atomic_path, check_output, mark, written_by
+from pianogenie.util import UserError
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ import torch
 
 from pianogenie.constants import LOWEST_PITCH, NUM_KEYS, SOS
 from pianogenie.inputs import button_values
-from pianogenie.outputs import check_output, folder_marked, stamp
-from pianogenie.util import UserError, atomic_paths
+from pianogenie.outputs import atomic_paths, check_output, folder_marked, stamp
+from pianogenie.util import UserError
 
 FORMAT = "pianogenie-tfjs-v1"
 SHARD_BYTES = 4 * 1024 * 1024  # the TF.js converter's default shard size

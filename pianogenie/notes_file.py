@@ -24,7 +24,8 @@ import numpy as np
 import orjson
 
 from pianogenie.constants import NUM_KEYS
-from pianogenie.util import UserError, atomic_path
+from pianogenie.outputs import atomic_path
+from pianogenie.util import UserError
 
 MAX_NOTES_BYTES = 2 << 30  # compressed; all of MAESTRO is ~30 MB
 MAX_NOTES_TEXT_BYTES = 4 << 30  # its JSON (~150 M notes); all of MAESTRO is ~86 MB

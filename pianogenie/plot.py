@@ -15,8 +15,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from pianogenie.outputs import image_metadata
-from pianogenie.util import UserError, atomic_path
+from pianogenie.outputs import atomic_path, image_metadata
+from pianogenie.util import UserError
 
 METRICS_FILE = "metrics.jsonl"
 DEFAULT_PNG = "training_curves.png"

@@ -30,10 +30,10 @@ import orjson
 
 from pianogenie.midi import ALL_TRACKS, TrackSelection, parse_midi
 from pianogenie.notes_file import SPLITS, _cache_write, _gzip, notes_to_json
-from pianogenie.outputs import _inside, check_output, folder_marked, gzip_marked, stamp, written_by
+from pianogenie.outputs import _inside, atomic_paths, check_output, folder_marked, gzip_marked, stamp, written_by
 from pianogenie.sources import Performance, Source
 from pianogenie.store import StoreWriter, read_manifest, store_files
-from pianogenie.util import UserError, atomic_paths
+from pianogenie.util import UserError
 
 
 @dataclass
@@ -565,17 +565,17 @@ def prepare(
 def _replace_folder(new: Path, out: Path) -> None:
     """Put the finished store `new` at `out`: renamed in; a store already there (checked to be
     one, holding only a store's files) is moved aside first and removed once the new one is in."""
-    from pianogenie import util
+    from pianogenie import outputs
     from pianogenie.util import os_reason
 
     old = None
     try:
-        with util.signals_held():  # the two renames are never cut in two: OUT is the old store or the new
+        with outputs.signals_held():  # the two renames are never cut in two: OUT is the old store or the new
             if os.path.lexists(out):
                 old = new.parent / "old"
                 os.replace(out, old)
             os.replace(new, out)
-            util.WRITTEN.append(out)
+            outputs.WRITTEN.append(out)
     except OSError as e:
         if old is not None and not os.path.lexists(out):
             with contextlib.suppress(OSError):

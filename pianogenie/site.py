@@ -42,8 +42,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pianogenie import __version__, util
-from pianogenie.util import UserError, signals_held, tmp_prefix
+from pianogenie import __version__, outputs
+from pianogenie.outputs import signals_held, tmp_prefix
+from pianogenie.util import UserError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEB_DIR = PACKAGE_DIR / "web"
@@ -592,7 +593,7 @@ def write(site: Site, out: Path, force: bool = False) -> None:
                 if old is not None:  # put the previous build back
                     os.replace(old / "site", out)
                 raise
-            util.WRITTEN.append(out)
+            outputs.WRITTEN.append(out)
     except OSError as e:
         raise UserError(f"cannot write {out} ({e.strerror or e})") from None
     finally:

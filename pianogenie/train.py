@@ -28,9 +28,9 @@ from pianogenie.evaluate import evaluate
 from pianogenie.inputs import button_value
 from pianogenie.meters import RunningMeans
 from pianogenie.model import CHECKPOINT_FORMAT, Autoencoder, load_checkpoint, load_model, losses
-from pianogenie.outputs import mark_folder
+from pianogenie.outputs import atomic_path, mark_folder
 from pianogenie.prefetch import BatchSource
-from pianogenie.util import Interrupted, UserError, atomic_path
+from pianogenie.util import Interrupted, UserError
 from pianogenie.velocity import VelocityBaselines
 from pianogenie.windows import Batch, Notes, TrainWindows
 

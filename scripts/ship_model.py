@@ -26,7 +26,7 @@ from pianogenie.cli import main as cli
 from pianogenie.evaluate import evaluate
 from pianogenie.model import CHECKPOINT_FORMAT, load_checkpoint, load_model
 from pianogenie.notes_file import load_notes
-from pianogenie.util import atomic_path, atomic_write_text
+from pianogenie.outputs import atomic_path, atomic_write_text
 from pianogenie.velocity import VelocityBaselines
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from helpers import random_checkpoint
 
-from pianogenie import site, util
+from pianogenie import outputs, site
 from pianogenie.cli import main
-from pianogenie.util import Interrupted, atomic_path
+from pianogenie.outputs import atomic_path
+from pianogenie.util import Interrupted
 
 needs_samples = pytest.mark.skipif(
     not (site.SAMPLES_PACKAGE / "audio").is_dir(),
@@ -66,7 +67,7 @@ def test_signal_between_the_renames_of_a_group_completes_it(tmp_path, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(os, "replace", replace_then_signal)
-    with pytest.raises(Interrupted), util.atomic_paths(tmp_path / "a.json.gz", tmp_path / "a.report.json") as (x, y):
+    with pytest.raises(Interrupted), outputs.atomic_paths(tmp_path / "a.json.gz", tmp_path / "a.report.json") as (x, y):
         x.write_bytes(b"notes")
         y.write_bytes(b"report")
     assert (tmp_path / "a.json.gz").read_bytes() == b"notes" and (tmp_path / "a.report.json").read_bytes() == b"report"

@@ -7,8 +7,8 @@ import argparse
 import json
 import math
 
-from pianogenie.outputs import add_force
-from pianogenie.util import UserError, atomic_write_text, finite_json
+from pianogenie.outputs import add_force, atomic_write_text
+from pianogenie.util import UserError, finite_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
