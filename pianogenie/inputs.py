@@ -31,6 +31,9 @@ def delta_time(time: float, last_time: float | None, delta_time_max: float) -> f
 
 
 def delta_times(onsets: np.ndarray, delta_time_max: float) -> np.ndarray:
-    """Onset delta times `t_i - t_{i-1}` clipped to [0, max]; the first note's is the max."""
-    dt = np.diff(onsets, prepend=-np.inf) if len(onsets) else np.zeros(0)
-    return np.clip(dt, 0.0, delta_time_max)
+    """Onset delta times `t_i - t_{i-1}` clipped to [0, max] along the last axis (one performance,
+    or a batch of windows); the first note's is the max, as every window and session starts."""
+    onsets = np.asarray(onsets, dtype=np.float64)
+    if onsets.shape[-1] == 0:
+        return np.zeros(onsets.shape)
+    return np.clip(np.diff(onsets, axis=-1, prepend=-np.inf), 0.0, delta_time_max)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pianogenie.constants import NUM_KEYS
+from pianogenie.inputs import delta_times
 from pianogenie.labels import drop_conditions, transpose_labels
 from pianogenie.util import UserError
 from pianogenie.velocity import history_states, key_offset_response, state_inputs
@@ -135,9 +136,7 @@ class Notes:
             onsets = onsets * stretch[:, None]
         if transpose is not None:
             k = k + transpose[:, None]
-        t = np.empty_like(onsets)
-        t[:, 0] = delta_time_max  # each window starts fresh, as real-time play does
-        t[:, 1:] = np.clip(np.diff(onsets, axis=1), 0.0, delta_time_max)
+        t = delta_times(onsets, delta_time_max)  # each window starts fresh, as real-time play does
         batch = Batch(
             torch.from_numpy(k),
             torch.from_numpy(t.astype(np.float32)),
