@@ -11,6 +11,8 @@ collectives also never wait for the GPU's queue, so checking the stop flag costs
 from __future__ import annotations
 
 import os
+import sys
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -54,3 +56,14 @@ def barrier() -> None:
     """Wait for every rank: an all-reduce of a CPU scalar, so it never depends on which device
     NCCL would guess for its own barrier."""
     dist.all_reduce(torch.zeros(1))
+
+
+def exit_worker(status: int) -> NoReturn:
+    """End a torchrun worker whose work is done and saved, its output flushed, without the
+    interpreter's teardown: DDP keeps the process group's gloo threads running past
+    `destroy_process_group` (torch 2.13 frees neither), and their race with the teardown now and
+    then aborts a finished rank ("terminate called without an active exception", SIGABRT), which
+    torchrun reports as that rank's failure."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
+    from pianogenie import distributed
     from pianogenie.notes_file import load_notes
     from pianogenie.train import Trainer, default_workers
 
@@ -115,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
     if trainer.is_main:
         print(json.dumps(_finite({"run_dir": str(args.run_dir), **result}), indent=2))
     # stopped by Ctrl-C or SIGTERM: last.pt is saved, but the run did not finish (130 / 143)
-    return 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+    status = 128 + trainer.stopped_by if trainer.stopped_by is not None else 0
+    if trainer.ddp:
+        distributed.exit_worker(status)
+    return status
 
 
 def _run_state(run_dir: Path) -> str:
