@@ -94,7 +94,7 @@ def keys(root: Path, n_perfs: int | None = None, seed: int = 0) -> None:
             f"{perf_hit[c] / perfs:9.3f}"
         )
     print(
-        f"  windowed estimate_keys(window_s=30, krumhansl, duration): per note {win_hit / notes_total:.3f}, "
+        f"  windowed estimate_keys(window_s=30, bellman, count): per note {win_hit / notes_total:.3f}, "
         f"±1 fifth {win_near / notes_total:.3f}"
     )
 

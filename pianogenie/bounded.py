@@ -14,6 +14,7 @@ import math
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from pianogenie.util import UserError
 
@@ -22,19 +23,39 @@ MAX_JSON_DEPTH = 32  # our files nest 4 deep at most
 MAX_NUMBER_CHARS = 40  # a float64 needs ~25; anything longer is not a real value
 
 
+class NotRegular(OSError):
+    """The path is a folder, device, FIFO or socket, not a regular file."""
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; NotRegular otherwise. Opened without
+    blocking, so that a FIFO with no writer is refused instead of waiting for one forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+            raise NotRegular(kind)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_file(path: str | os.PathLike, what: str, max_bytes: int) -> bytes:
     """The bytes of the regular file `path` (UserError: missing, not a regular file, over `max_bytes`)."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            if stat.S_ISDIR(st.st_mode):
-                raise UserError(f"{what} {path} is a folder; expected a file")
-            if not stat.S_ISREG(st.st_mode):
-                raise UserError(f"{what} {path} is not a regular file (a device, pipe or socket); refusing to read it")
-            if st.st_size > max_bytes:
-                raise UserError(f"{what} {path} is {st.st_size / MB:.1f} MB; at most {max_bytes / MB:g} MB is read")
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise UserError(f"{what} {path} is {size / MB:.1f} MB; at most {max_bytes / MB:g} MB is read")
             data = f.read(max_bytes + 1)
+    except NotRegular as e:
+        if str(e) == "a folder":
+            raise UserError(f"{what} {path} is a folder; expected a file") from None
+        raise UserError(f"{what} {path} is {e}; refusing to read it") from None
     except FileNotFoundError:
         raise UserError(f"{what} not found: {path} (cannot read it)") from None
     except IsADirectoryError:

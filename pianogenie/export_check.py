@@ -29,13 +29,12 @@ import array
 import json
 import math
 import os
-import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from pianogenie.bounded import depth_within
+from pianogenie.bounded import NotRegular, depth_within, open_regular
 from pianogenie.util import UserError
 
 MAX_JSON_BYTES = 1 << 20  # cfg.json and weights_manifest.json (ours: ~1 kB and ~3 kB)
@@ -330,13 +329,13 @@ def reader(model_dir: Path, where: str) -> Callable[[str], bytes]:
             raise UserError(f"{where}: {name} lies outside the folder (it leads to {real}); refusing to read it")
         cap = MAX_JSON_BYTES if name.endswith(".json") else MAX_WEIGHT_BYTES - total[0]
         try:
-            with open(real, "rb") as f:
+            with open_regular(real) as f:
                 st = os.fstat(f.fileno())
-                if not stat.S_ISREG(st.st_mode):
-                    raise UserError(f"{where}: {name} is not a regular file")
                 if st.st_size > cap:
                     raise UserError(f"{where}: {name} is {st.st_size} bytes, more than an export holds (at most {cap})")
                 data = f.read(cap + 1)
+        except NotRegular:
+            raise UserError(f"{where}: {name} is not a regular file") from None
         except OSError as e:
             raise UserError(f"{where}: cannot read {name} ({e.strerror or e})") from None
         if len(data) > cap:

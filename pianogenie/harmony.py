@@ -5,7 +5,8 @@ Owns everything about *what* a key signature, chord or style label is and where 
 - the condition vocabulary (ids below), encoded as @magenta/music's conditioned PianoGenie classes do;
 - readers of annotations into time segments: ASAP `*_annotations.txt` (key signatures, beats),
   POP909 `chord_midi.txt` (chords), `key_audio.txt` (keys), `beat_midi.txt` (beats);
-- estimators for files without annotations: key (music21's Krumhansl-Schmuckler key finding) and
+- estimators for files without annotations: key (music21's key finding, Bellman-Budge profiles by
+  default) and
   chords (pitch-class-profile template matching over beats or fixed windows);
 - `note_labels`: the label in force at each note's onset.
 

@@ -40,8 +40,8 @@ slot maps exactly: for each condition, its none row n is added to the input bias
 from each of its other rows (then the zero vector gives bias + n, and class c gives
 bias + n + (row_c - n) = bias + row_c): `condition_rows`. The condition blocks are appended to
 `input_rows` in the class's order and the class is chosen with `magenta_class(conditions)`. A
-condition the classes lack (style) is refused, or, for a model trained with it dropped to "none",
-fixed to "none" (its none row folded into the bias) with a notice.
+condition the classes lack (style) is fixed to "none" (its none row folded into the bias) with a
+one-line notice: a conditioned model is trained with each condition dropped to "none" at times.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -87,6 +89,21 @@ def test_device_files_are_refused_before_reading(inputs, capsys, case, dev):
     argv = DEVICE_CASES[case](inputs, dev)
     assert main(argv) == 2
     assert "not a regular file" in one_line(capsys, argv[0])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@pytest.mark.parametrize("case", sorted(DEVICE_CASES))
+def test_a_fifo_with_no_writer_is_refused_not_waited_on(inputs, tmp_path, case):
+    """Opening a FIFO for reading blocks until a writer comes: the command must refuse it instead
+    (in a subprocess with a timeout, so that a regression fails instead of hanging the suite)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    argv = DEVICE_CASES[case](inputs, str(fifo))
+    proc = subprocess.run([sys.executable, "-m", "pianogenie", *argv], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"pianogenie {argv[0]}: error: ") and "not a regular file" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
 
 
 def test_oversized_input_is_refused_naming_the_cap(inputs, tmp_path, capsys):
