@@ -3,13 +3,13 @@ and the numpy `PianoGenie.press`, without and with the velocity head.
 
 The torch step and `press` include sampling a key at temperature 0.25 and feeding it back, as
 real-time play does; the plain numpy step (the textbook LSTM equations on the PyTorch-layout weights,
-what issue 5 calls "a plain numpy step from the same weights") is the step alone, without sampling.
-The goal (issue 5) is a press with median <= 30 us and p99 <= 60 us, set where the torch step took
+"a plain numpy step from the same weights") is the step alone, without sampling.
+The goal is a press with median <= 30 us and p99 <= 60 us, set where the torch step took
 ~180 us and the plain numpy step ~28 us; both baselines are measured in the same run, so the
 script prints the goal both as set and as ratios to them. Timings are per step with
 `perf_counter_ns`, after a warm-up.
 
-Issue 13: the press including its velocity (a velocity head: the model's own, else a random one
+The press including its velocity (a velocity head: the model's own, else a random one
 of the default size, velocity_bins=32, velocity_hidden=128) may be at most 15 % slower than the
 press without one, on the same key weights; the two are timed in alternating blocks.
 
@@ -206,7 +206,7 @@ def main() -> None:
         f"({nm / pm:.2f}x)"
     )
     print(
-        f"velocity (issue 13): press with velocity / without = {vm / km:.3f} median, {vp / kp:.3f} p99; goal <= 1.15: "
+        f"velocity: press with velocity / without = {vm / km:.3f} median, {vp / kp:.3f} p99; goal <= 1.15: "
         f"{'met' if vm / km <= 1.15 else 'NOT met'}"
     )
 

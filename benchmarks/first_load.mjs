@@ -14,7 +14,7 @@
 //
 // usage: node benchmarks/first_load.mjs [--model DIR] [--runs 3]
 // Needs: npm ci --prefix pianogenie/web; Debian's chromium (/usr/bin/chromium or $CHROMIUM).
-// Goals (issue 11): first load <= 6 MB; first playable press <= 1.5 s unthrottled, <= 8 s at 1.5 Mbit/s.
+// Goals: first load <= 6 MB; first playable press <= 1.5 s unthrottled, <= 8 s at 1.5 Mbit/s.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The checks this project's GPU work needs, in one run (5 min 14 s on one H200) on a machine with one CUDA GPU:
-#   1. torchrun on the GPU past its first checkpoints (issue 14: this died in the stop flag's all_reduce)
+#   1. torchrun on the GPU past its first checkpoints (a run once died in the stop flag's all_reduce there)
 #   2. train_speed --device cuda --bound: the tutorial loop vs ours at batch 32 and 256, and what bounds a step
 #   3. fast_path_equal: the fast path trains the same model as the plain loop; its checkpoint loads on the CPU
 #   4. time_to_quality: the one-run GPU recipe's wall time to validation perplexity < 3.794 and < 3.50

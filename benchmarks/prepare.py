@@ -27,7 +27,7 @@ from pathlib import Path
 
 SHARED_MAESTRO = Path(__file__).resolve().parents[2] / "shared" / "data" / "maestro-asap"
 GOAL_RATIO, GOAL_LOAD_S = 15.0, 1.5
-ISSUE_JSON_LOAD_S = 4.8  # issue 2: the standard library read the same notes back in 4.8 s on this machine
+STDLIB_JSON_LOAD_S = 4.8  # the standard library read the same notes back in 4.8 s on this machine
 
 
 def pretty_midi_serial(source, limit: int | None) -> tuple[float, int]:
@@ -92,7 +92,7 @@ def main() -> int:
         t_load_json = time.perf_counter() - t0
 
         t_json = None
-        if not args.skip_baseline:  # the issue's reading baseline: standard library gzip + json
+        if not args.skip_baseline:  # the reading baseline: standard library gzip + json
             import gzip
             import json
 
@@ -110,7 +110,7 @@ def main() -> int:
     if t_json is not None:
         print(
             f"stdlib gzip + json.load:     {t_json:7.2f} s  ({t_json / t_load_json:.1f}x the cold load_notes; "
-            f"the issue measured it at {ISSUE_JSON_LOAD_S} s)"
+            f"measured before at {STDLIB_JSON_LOAD_S} s)"
         )
     if not args.skip_baseline:
         t_pm, n_pm = pretty_midi_serial(source, args.limit)

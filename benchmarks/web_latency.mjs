@@ -1,7 +1,7 @@
 // Per-press decode latency in headless Chromium: the app's decoder vs the 2021 tutorial's approach
 // (tf ops per press: one-hot/concat inputs, rebuilt LSTM kernels, multiRNNCell, softmax +
 // multinomial, dataSync), side by side in one page, on the TF.js cpu and wasm backends; and the
-// press including the model's velocity (issue 13: <= 0.1 ms median) where the model has a velocity head.
+// press including the model's velocity (goal: <= 0.1 ms median) where the model has a velocity head.
 // Also: the look-ahead (8 extra decoder steps after a press, budget <= 1 ms median; with a velocity
 // head also 8 velocities, one per button, within the same budget), and the
 // app's whole press path (player -> piano, keyboard, trails, log) one press per animation frame,
@@ -205,7 +205,7 @@ try {
   console.log(`goal median <= 0.3 ms and p99 <= 1 ms: ${ok ? 'met' : 'NOT met'}`);
   const vel = results['app+velocity'];
   if (vel) {
-    console.log(`press incl. velocity (issue 13, goal median <= 0.1 ms): ${vel.median.toFixed(3)} ms, ` +
+    console.log(`press incl. velocity (goal median <= 0.1 ms): ${vel.median.toFixed(3)} ms, ` +
       `${(vel.median / results.app.median).toFixed(2)}x the press alone: ${vel.median <= 0.1 ? 'met' : 'NOT met'} ` +
       `(mean velocity played ${results['app+velocity-mean-velocity'].toFixed(1)})`);
   } else console.log('the model has no velocity head: press incl. velocity not measured');
