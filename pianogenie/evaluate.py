@@ -39,7 +39,7 @@ def evaluate(
     velocity_baselines: VelocityBaselines | None = None,
     step: int | None = None,
     sample: int = 0,
-    labels: list[np.ndarray] | None = None,
+    labels: Sequence[np.ndarray] | None = None,
 ) -> dict:
     """Score `model` on all evaluation windows of `performances` (one split). With a velocity head,
     also velocity MAE/NLL and the baselines' MAE (constant and per-key need `velocity_baselines`
@@ -48,8 +48,8 @@ def evaluate(
     `loss` is the training objective (model.total_loss) over the split, with the weights in force at
     training step `step` (None: the config's base weights), so that it and the training loss of that
     step are one quantity. `sample` > 0: a fixed seeded subset of that many windows (validation
-    during training), not the full protocol. `labels`: the split's per-note condition ids; with
-    them a conditioned model is scored with the true conditions (`cross_entropy`, `perplexity`) and
+    during training), not the full protocol. `labels`: the split's per-note condition ids
+    (`load_labels`' list, or a store's StoreLabels, read memory-mapped); with them a conditioned model is scored with the true conditions (`cross_entropy`, `perplexity`) and
     with none (`perplexity_no_conditions`)."""
     from tqdm import tqdm
 

@@ -131,20 +131,22 @@ def _split_labels(text: bytes) -> tuple[bytes, bytes | None]:
     return head[:-1] + b"}", b"{" + text[i:]
 
 
-def load_labels(path: str | os.PathLike) -> dict[str, list[np.ndarray]] | None:
+def load_labels(path: str | os.PathLike) -> Mapping[str, Sequence[np.ndarray]] | None:
     """The per-note condition labels `prepare --labels` stored beside the notes: {split: [(N, 4) int8
     array per performance, in load_notes' order]} with columns pianogenie.labels.LABEL_COLUMNS
-    (key signature, chord root, chord family, style; 0 = none), or None if the file has none."""
+    (key signature, chord root, chord family, style; 0 = none), or None if the file has none. A
+    notes store's are {split: StoreLabels}: the same arrays read on demand from its memory-mapped
+    label columns, which `windows.Notes` gathers from without building them."""
     from pianogenie.labels import COLUMN_SIZES, LABEL_COLUMNS
 
     path = Path(path)
     if path.is_dir():
-        from pianogenie.store import open_store
+        from pianogenie.store import StoreLabels, open_store
 
         store = open_store(path)
         if any(s.label_columns is None for s in store.values()):
             return None
-        return {split: [s.labels(i) for i in range(len(s))] for split, s in store.items()}
+        return {split: StoreLabels(s) for split, s in store.items()}
     try:
         raw = path.read_bytes()
     except OSError as e:

@@ -183,13 +183,35 @@ class StoreSplit(Sequence):
 
     def labels(self, i: int) -> np.ndarray:
         """Performance i's (N, 4) int8 condition labels (the store must hold labels)."""
-        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
-        assert self.label_columns is not None, "a store with labels"
-        return np.stack([np.asarray(c[a:b]) for c in self.label_columns], axis=1)
+        return StoreLabels(self)[i]
 
     @property
     def num_notes(self) -> int:
         return len(self.onsets)
+
+
+class StoreLabels(Sequence):
+    """One split's per-note condition labels, as `load_labels` gives them for a store: a read-only
+    sequence of (N, 4) int8 arrays, one per performance, read on demand. `columns` are the label
+    columns' memmaps (pianogenie.labels.LABEL_COLUMNS order), which `windows.Notes` gathers from
+    directly, so that no array of all the split's labels is ever built."""
+
+    def __init__(self, split: StoreSplit):
+        assert split.label_columns is not None, "a store with labels"
+        self.columns = split.label_columns
+        self.lengths, self.starts = split.lengths, split.starts
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+        return np.stack([np.asarray(c[a:b]) for c in self.columns], axis=1)
 
 
 def open_store(folder: str | os.PathLike) -> dict[str, StoreSplit]:

@@ -121,11 +121,12 @@ class Trainer:
         init: str | os.PathLike | None = None,
         fast_path: bool | None = None,
         report: Callable[[str], None] | None = None,
-        labels: dict | None = None,
+        labels: Mapping[str, Sequence[np.ndarray]] | None = None,
     ):
         """`report` hears what the run tells its user on the way (a resume's changed config, where a
         stopped run's checkpoint is); default: this module's logger. `labels`: the notes' condition
-        labels ({split: [(N, 4) ids]}, `pianogenie.notes_file.load_labels`), needed by a conditioned config."""
+        labels ({split: [(N, 4) ids]}, `pianogenie.notes_file.load_labels`; a store's are read from
+        its memory-mapped label columns, never built in memory), needed by a conditioned config."""
         self.cfg = cfg
         self.report = report or log.warning
         self.run_dir = Path(run_dir)
@@ -172,7 +173,9 @@ class Trainer:
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0
 
-    def _take_data(self, data: Mapping[str, Sequence[np.ndarray]], labels: dict | None = None) -> None:
+    def _take_data(
+        self, data: Mapping[str, Sequence[np.ndarray]], labels: Mapping[str, Sequence[np.ndarray]] | None = None
+    ) -> None:
         """Training windows, the validation split and the velocity baselines."""
         cfg = self.cfg
         if "train" not in data or not data["train"]:

@@ -2,9 +2,9 @@
 
 All performances of a split are concatenated once, so a batch is a few vectorised numpy
 gathers instead of a Python loop over notes. A split of a notes store (`pianogenie.store`) is
-already concatenated on disk: its columns are used memory-mapped, as they are, so a batch reads
-only the pages its windows touch and nothing grows with the dataset (but the velocity head's
-history states, which are computed over the whole split in memory).
+already concatenated on disk: its columns, condition labels included, are used memory-mapped, as
+they are, so a batch reads only the pages its windows touch and nothing grows with the dataset
+(but the velocity head's history states, which are computed over the whole split in memory).
 """
 
 from __future__ import annotations
@@ -58,6 +58,27 @@ class Batch:
         return [Batch(*p) for p in zip(*cols) if len(p[0])]
 
 
+class LabelColumns:
+    """Per-note condition ids kept as their four (N,) columns, a store's memmaps: `[idx]` gathers
+    each column and stacks them, (..., 4) int8, the values an (N, 4) array's `[idx]` would give,
+    reading only the pages the windows touch."""
+
+    def __init__(self, columns: Sequence[np.ndarray]):
+        self.columns = list(columns)
+
+    def __getitem__(self, idx: np.ndarray) -> np.ndarray:
+        return np.stack([c[idx] for c in self.columns], axis=-1)
+
+
+def _lengths(seq: Sequence[np.ndarray]) -> np.ndarray:
+    """Each item's length; a store's from its lengths column, without reading its performances."""
+    from pianogenie.store import StoreLabels, StoreSplit
+
+    if isinstance(seq, (StoreSplit, StoreLabels)):
+        return seq.lengths
+    return np.array([len(a) for a in seq], dtype=np.int64)
+
+
 class Notes:
     """One split's performances, concatenated for fast window gathers."""
 
@@ -68,15 +89,21 @@ class Notes:
         velocity: bool = False,
         labels: Sequence[np.ndarray] | None = None,
     ):
-        """`labels`: per performance its (N, 4) condition ids (`pianogenie.notes_file.load_labels`), or None."""
-        from pianogenie.store import StoreSplit
+        """`labels`: per performance its (N, 4) condition ids (`pianogenie.notes_file.load_labels`;
+        a store's StoreLabels are gathered from memory-mapped, as LabelColumns), or None."""
+        from pianogenie.store import StoreLabels, StoreSplit
 
-        self.labels = None
+        self.labels: np.ndarray | LabelColumns | None = None
         if labels is not None:
-            if len(labels) != len(performances) or any(len(a) != len(p) for a, p in zip(labels, performances)):
+            sizes = _lengths(performances)
+            if len(labels) != len(performances) or not np.array_equal(_lengths(labels), sizes):
                 raise UserError(f"the {name} split's labels do not match its notes")
-            kept = [a for a, p in zip(labels, performances) if len(p) > 0]
-            self.labels = np.concatenate(kept).astype(np.int8) if kept else None
+            if isinstance(labels, StoreLabels):
+                # a store holds no empty performance: its note indices are those of the concatenation
+                self.labels = LabelColumns(labels.columns)
+            else:
+                kept = [a for a, n in zip(labels, sizes) if n > 0]
+                self.labels = np.concatenate(kept).astype(np.int8) if kept else None
         if isinstance(performances, StoreSplit):
             self._from_store(performances, name, velocity)
             return
