@@ -93,8 +93,9 @@ def drop_conditions(labels: np.ndarray, rng: np.random.Generator, p: float) -> n
 
 
 def default_style(source) -> int:
-    """classical for a MAESTRO-layout source, pop for anything else (POP909 and other collections)."""
-    return harmony.style_id("classical" if getattr(source, "metadata", None) else "pop")
+    """The style id of the source's own default style (`Source.default_style`: classical for
+    MAESTRO, pop for other collections)."""
+    return harmony.style_id(source.default_style)
 
 
 def _read_extra(read: Callable[[str], bytes], name: str, parse):

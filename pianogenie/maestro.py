@@ -20,10 +20,12 @@ from pathlib import Path, PurePosixPath
 
 import orjson
 
-from pianogenie.sources.base import SPLITS, Limits, Performance, file_size_ok, read_capped
+from pianogenie.bounded import open_regular
+from pianogenie.sources.base import SPLITS, Limits, Performance, check_zip_caps, file_size_ok, read_capped
 from pianogenie.util import UserError
 
 _METADATA_RE = re.compile(r"^maestro-v(\d+)\.(\d+)\.(\d+)\.(json|csv)$")
+MAX_METADATA_BYTES = 256 << 20  # v3's JSON is ~0.4 MB; a copy listing a million files fits
 _EXPECTED = (
     "a MAESTRO folder (holding maestro-vX.Y.Z.json or .csv and the MIDI files) "
     "or an official MAESTRO MIDI zip (maestro-vX.Y.Z-midi.zip)"
@@ -51,6 +53,22 @@ class MaestroSource:
     unknown_split: tuple[Performance, ...] = ()  # rows whose split is none of SPLITS
     limits: Limits = Limits()
     dedupe = False  # MAESTRO's metadata is the list: every row it names is a performance
+    default_style = "classical"
+    assigns_splits = False  # the metadata gives every performance its split
+
+    @property
+    def groups(self) -> int:
+        return len({p.group for p in self.performances + self.unknown_split})
+
+    def unsplit(self) -> str:
+        found = sorted({p.split for p in self.unknown_split})
+        return (
+            f"{len(self.unknown_split)} row(s) of {self.metadata} have an unknown split "
+            f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)})"
+        )
+
+    def unsplit_reason(self, p: Performance) -> str:
+        return f"unknown split '{p.split}'"
 
     def describe(self) -> dict:
         return {
@@ -81,7 +99,8 @@ class MaestroSource:
             raise FileNotFoundError(f"not a file name: {midi_filename!r}")
         if self.kind == "folder":
             file_size_ok(Path(self.root) / rel, self.limits.max_file_bytes)
-            with open(Path(self.root) / rel, "rb") as f:
+            # a FIFO the metadata names would block a plain open() forever: refused (OSError) instead
+            with open_regular(Path(self.root) / rel) as f:
                 return read_capped(f, self.limits.max_file_bytes, midi_filename)
         # one open ZipFile per process (workers each get their own after fork)
         key = (os.getpid(), str(self.path))
@@ -193,9 +212,14 @@ def find_source(path: str | os.PathLike, limits: Limits = Limits()) -> MaestroSo
             raise UserError(f"{path} is not a MAESTRO folder: no maestro-vX.Y.Z.json/.csv in it; expected {_EXPECTED}")
         meta_path = path / meta
         try:
-            raw = meta_path.read_bytes()
+            with open_regular(meta_path) as f:
+                raw = f.read(MAX_METADATA_BYTES + 1)
         except OSError as e:
             raise UserError(f"{meta_path}: cannot read MAESTRO metadata ({e.strerror or e})") from None
+        if len(raw) > MAX_METADATA_BYTES:
+            raise UserError(
+                f"{meta_path}: MAESTRO metadata larger than {MAX_METADATA_BYTES >> 20} MB; refusing to read it"
+            )
         root = meta_path.parent
         return _make_source(path, "folder", str(root), meta, raw, lambda name: _safe_is_file(root, name), limits)
     if path.is_file():
@@ -203,10 +227,15 @@ def find_source(path: str | os.PathLike, limits: Limits = Limits()) -> MaestroSo
             raise UserError(f"{path} is neither a folder nor a zip file; expected {_EXPECTED}")
         try:
             with zipfile.ZipFile(path) as zf:
+                check_zip_caps(path, zf.infolist(), limits)
                 # the official zips hold one top folder (maestro-v3.0.0/...) with the metadata inside
                 names = [n for n in zf.namelist() if n.count("/") <= 1]
                 if (meta := _metadata_choice(names)) is None:
                     raise UserError(f"{path} holds no maestro-vX.Y.Z.json/.csv; expected {_EXPECTED}")
+                if zf.getinfo(meta).file_size > MAX_METADATA_BYTES:
+                    raise UserError(
+                        f"{path}: its {meta} is larger than {MAX_METADATA_BYTES >> 20} MB; refusing to read it"
+                    )
                 raw = zf.read(meta)
                 members = set(zf.namelist())
         except (OSError, *_ZIP_MEMBER_ERRORS) as e:

@@ -79,7 +79,7 @@ def _prepare_one(job: tuple) -> _Result:
     try:
         data = task.source.read(midi_filename)
     except FileNotFoundError as e:
-        return _Result(index, reason=f"missing: listed in the metadata but not found ({e.strerror or e})")
+        return _Result(index, reason=f"missing: listed by the source but not found ({e.strerror or e})")
     except OSError as e:
         return _Result(index, reason=f"unreadable: {e.strerror or e}")
     if not data:
@@ -420,24 +420,11 @@ def prepare(
         raise UserError(f"--limit must be at least 1, got {limit}")
     out, report_out = check_prepare_outputs(source, out, force=force)
     kind = output_kind(out)
-    what = getattr(source, "metadata", None)
     if not source.performances:
-        found = sorted({p.split for p in source.unknown_split})
-        if what:
-            raise UserError(
-                f"{source.path}: no row of {what} has a split among {', '.join(SPLITS)} "
-                f"(found: {', '.join(repr(f) for f in found[:5]) or 'none'}); nothing written"
-            )
-        raise UserError(f"{source.path}: no MIDI file has a split (none is listed in --splits); nothing written")
+        why = f": {source.unsplit()}" if source.unknown_split else ""
+        raise UserError(f"{source.path}: no performance has a split{why}; nothing written")
     if source.unknown_split:
-        found = sorted({p.split for p in source.unknown_split})
-        if what:
-            warn(
-                f"{len(source.unknown_split)} row(s) of {what} have an unknown split "
-                f"({', '.join(repr(f) for f in found[:5])}; expected one of {', '.join(SPLITS)}): skipped"
-            )
-        else:
-            warn(f"{len(source.unknown_split)} MIDI file(s) are not listed in --splits: skipped")
+        warn(f"{source.unsplit()}: skipped")
     workers = max(1, workers or os.cpu_count() or 1)
     perfs = source.performances[:limit] if limit else source.performances
     jobs = ((i, p.midi_filename, p.extras) for i, p in enumerate(perfs))
@@ -445,8 +432,7 @@ def prepare(
     if labels != "none":
         report.labels = {"mode": labels, "style": style}
     for p in source.unknown_split:
-        reason = f"unknown split '{p.split}'" if what else "not listed in --splits"
-        report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": reason})
+        report.skipped.append({"midi_filename": p.midi_filename, "split": p.split, "reason": source.unsplit_reason(p)})
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -541,8 +527,8 @@ def prepare(
                 '(listed under "duplicates" in the report)'
             )
         for split in SPLITS:
-            if (split not in report.splits or not report.splits[split]["performances"]) and not what:
-                warn(f"the {split} split is empty ({getattr(source, 'groups', '?')} pieces in all)")
+            if (split not in report.splits or not report.splits[split]["performances"]) and source.assigns_splits:
+                warn(f"the {split} split is empty ({source.groups} pieces in all)")
         report.seconds = round(time.perf_counter() - start, 3)
         if isinstance(writer, _JsonWriter):
             with atomic_paths(out, report_out) as (tmp_out, tmp_report):  # both or neither

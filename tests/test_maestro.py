@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 from helpers import build_midi, tiny_files, write_maestro, zip_folder
 
+from pianogenie.bounded import NotRegular
 from pianogenie.cli import main
 from pianogenie.maestro import find_source
 from pianogenie.notes_file import load_notes
+from pianogenie.sources.base import Limits
 from pianogenie.util import UserError
 
 # ---------------------------------------------------------------------------------------------
@@ -118,3 +122,43 @@ def test_metadata_with_oversized_csv_field_is_one_clear_error(tmp_path, capsys):
     assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pianogenie prepare: error: maestro-v3.0.0.csv: cannot read MAESTRO metadata (field larger")
+
+
+def test_zip_is_held_to_the_archive_caps(tmp_path, capsys, monkeypatch):
+    from pianogenie import maestro
+
+    root = write_maestro(tmp_path / "m", tiny_files())
+    (root / "zeros.bin").write_bytes(b"\0" * (3 << 20))  # deflates to almost nothing
+    z = zip_folder(root, tmp_path / "maestro-v3.0.0-midi.zip", "maestro-v3.0.0")
+    code = main(["prepare", str(z), "-o", str(tmp_path / "o.json.gz"), "--max-archive-gb", "0.001"])
+    err = capsys.readouterr().err
+    assert code == 2 and "over the 1.02 MB cap" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.json.gz").exists()
+    with pytest.raises(UserError, match="members, over the cap of 2"):
+        find_source(z, Limits(max_members=2))
+    # the metadata is read whole, so it has a cap of its own, checked before reading it
+    monkeypatch.setattr(maestro, "MAX_METADATA_BYTES", 100)
+    with pytest.raises(UserError, match=r"maestro-v3\.0\.0\.json is larger than"):
+        find_source(z)
+    with pytest.raises(UserError, match="metadata larger than"):
+        find_source(root)
+
+
+def test_folder_refuses_a_fifo_instead_of_waiting_on_it(tmp_path, capsys):
+    root = write_maestro(tmp_path / "m", {**tiny_files(), "2018/fifo.midi": ("train", None)})
+    os.mkfifo(root / "2018" / "fifo.midi")
+    src = find_source(root)
+    outcome: list = []
+
+    def read() -> None:
+        try:
+            outcome.append(src.read("2018/fifo.midi"))
+        except OSError as e:
+            outcome.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)  # a blocking open() would hang the test, not fail it
+    reader.start()
+    reader.join(10)
+    assert outcome and isinstance(outcome[0], NotRegular), "reading a FIFO must be refused, not wait for a writer"
+    assert main(["prepare", str(root), "-o", str(tmp_path / "o.json.gz"), "--workers", "1"]) == 0
+    assert "skipped 2018/fifo.midi: unreadable: not a regular file" in capsys.readouterr().err

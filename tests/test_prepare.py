@@ -28,6 +28,7 @@ from pianogenie.midi import parse_midi
 from pianogenie.notes_file import load_notes
 from pianogenie.outputs import gzip_marked
 from pianogenie.prepare import PrepareReport, prepare, report_path
+from pianogenie.sources.base import SPLITS, Performance
 from pianogenie.util import UserError
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +287,7 @@ def test_unknown_splits_are_warned_about_and_explained(tmp_path, capsys):
     root = write_maestro(tmp_path / "n", {"b.midi": ("holdout", build_midi(GOOD_B))})
     assert main(["prepare", str(root), "-o", str(tmp_path / "p.json.gz"), "--workers", "1"]) == 2
     err = capsys.readouterr().err
-    assert "no row of maestro-v3.0.0.json has a split among train, validation, test (found: 'holdout')" in err
+    assert "no performance has a split: 1 row(s) of maestro-v3.0.0.json have an unknown split ('holdout';" in err
 
 
 def test_hostile_midi_and_metadata_are_skipped_with_reasons(tmp_path, capsys):
@@ -334,3 +335,56 @@ def test_hostile_midi_and_metadata_are_skipped_with_reasons(tmp_path, capsys):
     assert "smpte.midi: not a readable MIDI file" in err
     assert "File name too long" in err and "not a file name: 'nul\\x00name.midi'" in err
     assert "Traceback" not in err
+
+
+class MemorySource:
+    """A kind of source prepare has never heard of: it has only the `Source` interface to go by."""
+
+    kind = "memory"
+    dedupe = False
+    default_style = "classical"
+    assigns_splits = False
+
+    def __init__(self, path: Path, files: dict):
+        self.path, self.files = path, files
+        perfs = [Performance(split, name, group=name) for name, (split, _) in files.items()]
+        self.performances = tuple(p for p in perfs if p.split in SPLITS)
+        self.unknown_split = tuple(p for p in perfs if p.split not in SPLITS)
+        self.groups = len(perfs)
+
+    def read(self, name: str) -> bytes:
+        return self.files[name][1]
+
+    def unsplit(self) -> str:
+        return f"{len(self.unknown_split)} take(s) set aside by the archivist"
+
+    def unsplit_reason(self, p: Performance) -> str:
+        return "set aside by the archivist"
+
+    def describe(self) -> dict:
+        return {"path": str(self.path), "kind": self.kind, "format": "memory"}
+
+    def inputs(self) -> list:
+        return [self.path]
+
+    def release(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_prepare_knows_sources_only_by_their_interface(tmp_path):
+    from pianogenie.harmony import style_id
+
+    files = {"a.midi": ("train", build_midi(GOOD_A)), "b.midi": ("aside", build_midi(GOOD_B))}
+    warnings: list = []
+    out = tmp_path / "o.json.gz"
+    report = prepare(
+        MemorySource(tmp_path / "mem", files), out, workers=1, progress=False, warn=warnings.append, labels="annotated"
+    )
+    assert report.labels == {"mode": "annotated", "style": style_id("classical")}  # the source's default style
+    assert warnings == ["1 take(s) set aside by the archivist: skipped"]  # no empty-split warnings: its own splits
+    assert report.skipped == [{"midi_filename": "b.midi", "split": "aside", "reason": "set aside by the archivist"}]
+    with pytest.raises(UserError, match=r"no performance has a split: 1 take\(s\) set aside by the archivist"):
+        prepare(MemorySource(tmp_path / "mem", {"b.midi": files["b.midi"]}), tmp_path / "p.json.gz", progress=False)

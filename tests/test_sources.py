@@ -22,6 +22,7 @@ from pianogenie.midi import TrackSelection, parse_midi
 from pianogenie.notes_file import load_notes
 from pianogenie.prepare import prepare
 from pianogenie.sources import SourceOptions, SplitRule, open_source
+from pianogenie.sources.base import SPLITS
 from pianogenie.store import StoreSplit
 from pianogenie.util import UserError
 from pianogenie.windows import Notes, TrainWindows, eval_windows
@@ -405,3 +406,39 @@ def test_interrupted_store_leaves_the_previous_one(tmp_path, capsys, monkeypatch
         prepare(src, out, workers=1, progress=False)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pop", "store"]
+
+
+def test_adding_a_file_never_regroups_pieces(tmp_path):
+    root = tmp_path / "c"
+    for i in range(30):
+        d = root / "artist" / f"album{i:02d}"
+        d.mkdir(parents=True)
+        (d / "s.mid").write_bytes(song(i))
+    before = {p.midi_filename: (p.group, p.split) for p in open_source(root).performances}
+    assert len({g for g, _ in before.values()}) == 30 and {s for _, s in before.values()} == set(SPLITS)
+    (root / "artist" / "intro.mid").write_bytes(song(99))  # a file beside the album folders
+    after = {p.midi_filename: (p.group, p.split) for p in open_source(root).performances}
+    assert {k: after[k] for k in before} == before and after["artist/intro.mid"][0] == "artist"
+    # a versions/ folder (any case) belongs to its parent's piece, whether or not the parent holds MIDI
+    for name in ("song/Versions/v1.mid", "lone/versions/v1.mid", "versions/top.mid"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(song(5))
+    groups = {p.midi_filename: p.group for p in open_source(root).performances}
+    assert groups["song/Versions/v1.mid"] == "song" and groups["lone/versions/v1.mid"] == "lone"
+    assert groups["versions/top.mid"] == "versions"
+
+
+def test_tar_members_of_every_type_count_toward_the_cap(tmp_path, capsys):
+    path = tmp_path / "odd.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for i in range(2):
+            info = tarfile.TarInfo(f"x/{i}.mid")
+            info.size = len(song(i))
+            tf.addfile(info, io.BytesIO(song(i)))
+        info = tarfile.TarInfo("x/blob")
+        info.type = b"Z"  # a type tarfile does not know: its data is streamed through, never extracted
+        info.size = 2 << 20
+        tf.addfile(info, io.BytesIO(b"\0" * info.size))
+    code, _, err = run(["prepare", str(path), "-o", str(tmp_path / "o.json.gz"), "--max-archive-gb", "0.001"], capsys)
+    assert code == 2 and "expands past the 1.02 MB cap" in err and len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.tar.gz"]

@@ -70,10 +70,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--group-by",
         choices=("auto", "folder", "file"),
         default=None,
-        help="what a piece is (kept in one split): auto (default) = the folder holding the file, "
-        "merged upwards while the folder above holds MIDI files too (POP909's <id>/ with its "
-        "versions/); a file at the top of SOURCE is its own piece; folder = exactly the folder "
-        "holding it; file = each file",
+        help="what a piece is (kept in one split; it depends on the file's path alone, so adding "
+        "files never regroups others): auto (default) = the folder holding the file, a folder named "
+        "versions (any case) counting as its parent's (POP909's <id>/ with its versions/); a file at "
+        "the top of SOURCE is its own piece; folder = exactly the folder holding it; file = each file",
     )
     g.add_argument(
         "--splits",

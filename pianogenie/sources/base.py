@@ -3,7 +3,9 @@ hashed piece, archive member names that stay inside, size caps.
 
 A `Source` lists `performances` (each a `Performance`: split, the name `read` takes, its piece
 and source-specific extras such as annotation files) and reads their bytes with `read(name)`,
-whichever kind it is; `prepare` knows nothing else about it.
+whichever kind it is; it also says what `prepare` would otherwise have to guess from its kind
+(its default style, whether its splits are its own, why some performances have none).
+`prepare` knows nothing else about it.
 """
 
 from __future__ import annotations
@@ -89,8 +91,13 @@ class Source(Protocol):
     performances: tuple  # of Performance, split among SPLITS
     unknown_split: tuple  # of Performance, skipped (and reported)
     dedupe: bool  # whether byte-identical files are counted once
+    default_style: str  # the style label of its notes unless the user names one: "classical" | "pop"
+    assigns_splits: bool  # splits come from a rule here (hashed pieces, a CSV), not from the data itself
+    groups: int  # pieces: a piece never straddles two splits
 
     def read(self, name: str) -> bytes: ...
+    def unsplit(self) -> str: ...  # why the performances of unknown_split have no split: one phrase
+    def unsplit_reason(self, p: Performance) -> str: ...  # why this one has none, for the report
     def describe(self) -> dict: ...  # for the report
     def inputs(self) -> list: ...  # paths an output must never be
     def release(self) -> None: ...  # close per-process handles (a zip); reading reopens them
@@ -123,3 +130,20 @@ def read_capped(f, cap: int, name: str) -> bytes:
 def file_size_ok(path: str | os.PathLike, cap: int) -> None:
     if os.stat(path).st_size > cap:
         raise OSError(f"larger than the {cap >> 20} MB cap per file (--max-file-mb)")
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
+
+
+def check_zip_caps(path: Path, infos: list, limits: Limits) -> None:
+    """Refuse (UserError) a zip with more members than `limits` allow or whose members, by their
+    declared sizes, expand past the cap (zipfile stops each member at its declared size)."""
+    if len(infos) > limits.max_members:
+        raise UserError(f"{path}: {len(infos)} members, over the cap of {limits.max_members}; refusing to read it")
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_archive_bytes:
+        raise UserError(
+            f"{path}: expands to {total / 2**20:.1f} MB, over the {size_text(limits.max_archive_bytes)} "
+            "cap (--max-archive-gb); refusing to read it"
+        )

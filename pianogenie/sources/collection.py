@@ -4,10 +4,11 @@ folder: a compressed tar cannot be read at random).
 
 Every `.mid`/`.midi` file (any case; hidden files and `__MACOSX/` left out) is a performance.
 Splits come from `SplitRule`: a user's CSV of (path, split) rows, or else each file's piece is
-hashed into train/validation/test. The piece (`--group-by`):
-- auto (default): the folder holding the file, climbing while the folder above also holds MIDI
-  files directly, so that POP909's `<id>/<id>.mid` and `<id>/versions/<id>-vN.mid` stay together;
-  a file at the top of the source is a piece of its own;
+hashed into train/validation/test. The piece (`--group-by`) depends on the file's own path
+alone, so adding files never regroups (and never moves) the pieces already there:
+- auto (default): the folder holding the file, except that a folder named `versions` (any case)
+  is part of its parent's piece, so that POP909's `<id>/<id>.mid` and `<id>/versions/<id>-vN.mid`
+  stay together; a file at the top of the source is a piece of its own;
 - folder: exactly the folder holding the file; file: every file alone.
 Text files beside a MIDI file (`.txt`, `.csv`, `.json`, `.tsv`, `.lab`) are its extras, labelled
 by their stem (POP909's `chord_midi`, `key_audio`, ...).
@@ -37,10 +38,12 @@ from pianogenie.sources.base import (
     Performance,
     SourceOptions,
     SplitRule,
+    check_zip_caps,
     file_size_ok,
     is_midi_name,
     read_capped,
     safe_name,
+    size_text,
 )
 from pianogenie.util import UserError
 
@@ -132,14 +135,7 @@ def _zip_names(path: Path, limits: Limits) -> dict[str, str]:
             infos = zf.infolist()
     except (OSError, *_ZIP_ERRORS) as e:
         raise UserError(f"{path}: unreadable zip ({type(e).__name__}: {e})") from None
-    if len(infos) > limits.max_members:
-        raise UserError(f"{path}: {len(infos)} members, over the cap of {limits.max_members}; refusing to read it")
-    total = sum(i.file_size for i in infos)
-    if total > limits.max_archive_bytes:
-        raise UserError(
-            f"{path}: expands to {total / 2**20:.1f} MB, over the {_size(limits.max_archive_bytes)} "
-            "cap (--max-archive-gb); refusing to read it"
-        )
+    check_zip_caps(path, infos, limits)
     names = {}
     for info in infos:
         name = safe_name(info.filename, str(path))
@@ -160,14 +156,15 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
                 if members > limits.max_members:
                     raise UserError(f"{path}: more than {limits.max_members} members; refusing to read it")
                 name = safe_name(m.name, str(path))
-                if not m.isfile():  # links, devices, folders: nothing to read (a link could point anywhere)
-                    continue
-                total += m.size
+                # every member counts, whatever its type: streaming past one inflates its data too
+                total += max(m.size, 0)
                 if total > limits.max_archive_bytes:
                     raise UserError(
-                        f"{path}: expands past the {_size(limits.max_archive_bytes)} cap "
+                        f"{path}: expands past the {size_text(limits.max_archive_bytes)} cap "
                         "(--max-archive-gb); refusing to read it"
                     )
+                if not m.isfile():  # links, devices, folders: nothing to read (a link could point anywhere)
+                    continue
                 if not _wanted(name):
                     continue
                 if m.size > limits.max_file_bytes:
@@ -184,25 +181,17 @@ def _untar(path: Path, temp: Path, limits: Limits) -> dict[str, str]:
     return names
 
 
-def _size(n: int) -> str:
-    return f"{n / 2**30:.3g} GB" if n >= 2**30 else f"{n / 2**20:.3g} MB"
-
-
-def _groups(midi: list[str], rule: str) -> dict[str, str]:
-    if rule == "file":
-        return {n: n for n in midi}
-    holding = {n.rsplit("/", 1)[0] for n in midi if "/" in n}
-    out = {}
-    for n in midi:
-        if "/" not in n:
-            out[n] = n  # a file at the top of the source: a piece of its own
-            continue
-        g = n.rsplit("/", 1)[0]
-        if rule == "auto":
-            while "/" in g and g.rsplit("/", 1)[0] in holding:
-                g = g.rsplit("/", 1)[0]
-        out[n] = g
-    return out
+def piece(name: str, rule: str) -> str:
+    """The piece of the MIDI file `name` (a relative POSIX path) under `--group-by rule`: from the
+    name alone, never from which other files there are, so adding files regroups nothing."""
+    if rule == "file" or "/" not in name:
+        return name  # a file at the top of the source: a piece of its own
+    folder = name.rsplit("/", 1)[0]
+    if rule == "auto" and "/" in folder:
+        parent, last = folder.rsplit("/", 1)
+        if last.lower() == "versions":  # POP909's <id>/versions/: other renditions of <id>
+            return parent
+    return folder
 
 
 def _read_split_csv(path: Path) -> dict[str, str]:
@@ -236,6 +225,8 @@ class MidiCollection:
     """Any folder, zip or tar of MIDI files, as a `pianogenie.sources.base.Source`."""
 
     dedupe = True  # collections hold copies (POP909's versions, re-uploads): each content counts once
+    default_style = "pop"  # for any collection that is not MAESTRO (--style names another)
+    assigns_splits = True  # hashed by piece or read from --splits: an empty split is worth a warning
 
     def __init__(
         self,
@@ -268,7 +259,7 @@ class MidiCollection:
                 f"{path}: no MIDI files (.mid/.midi) in this {what}{left}; nothing to prepare (expected a MAESTRO folder or zip, or a folder, zip or tar of MIDI files)"
             )
         rule = options.splits
-        groups = _groups(midi, rule.group_by)
+        groups = {n: piece(n, rule.group_by) for n in midi}
         given = _read_split_csv(rule.csv) if rule.csv is not None else None
         extras: dict[str, list] = {}
         for n in files:
@@ -309,6 +300,12 @@ class MidiCollection:
         file_size_ok(where, cap)
         with builtins.open(where, "rb") as f:
             return read_capped(f, cap, name)
+
+    def unsplit(self) -> str:
+        return f"{len(self.unknown_split)} MIDI file(s) are not listed in --splits"
+
+    def unsplit_reason(self, p: Performance) -> str:
+        return "not listed in --splits"
 
     def describe(self) -> dict:
         rule = self.rule
