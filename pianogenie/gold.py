@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pianogenie import inputs
 from pianogenie.bounded import load_json, read_file
 from pianogenie.config import Config
 from pianogenie.constants import LOWEST_PITCH, NUM_BUTTONS, NUM_KEYS, SOS
@@ -85,10 +86,12 @@ def load_gold(path: str | os.PathLike) -> list[Melody]:
 
 
 def delta_times(n: int, delta_time: float, cfg: Config) -> np.ndarray:
-    """(n,) the fixed delta time for every note but the first, which gets the maximum."""
-    t = np.full(n, min(delta_time, cfg.data_delta_time_max), dtype=np.float32)
-    t[0] = cfg.data_delta_time_max
-    return t
+    """(n,) float32: the model's delta times (`inputs.delta_times`) for n notes `delta_time` apart,
+    so `delta_time` (capped at the maximum) for every note but the first, which gets the maximum."""
+    # Onsets at whole multiples of a float32 step are exact in float64 (24 + at most 29 bits), so
+    # every difference is exactly the step. Capped first so that the step is finite.
+    step = float(np.float32(min(delta_time, cfg.data_delta_time_max)))
+    return inputs.delta_times(np.arange(n) * step, cfg.data_delta_time_max).astype(np.float32)
 
 
 def _padded(rows: list[np.ndarray], dtype) -> torch.Tensor:

@@ -269,8 +269,10 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
             if (path / name).is_file():
                 return path / name
         raise UserError(f"{path} holds no checkpoint (expected best.pt, last.pt or model.pt)")
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"checkpoint not found: {path}")
+    if not path.is_file():  # a device or FIFO would block or read forever, and "not found" would be untrue
+        raise UserError(f"{path} is not a regular file; expected a checkpoint file or a run directory")
     return path
 
 

@@ -99,10 +99,16 @@ def check_output(
             raise UserError(f"{where} holds the input {source}; choose another output folder")
     if ours is not None and not folder and not force and path.is_file() and not ours(path):
         raise UserError(
-            f"{where} exists and is not a {what} this command wrote (it carries no pianogenie "
+            f"{where} exists and is not {_a(what)} this command wrote (it carries no pianogenie "
             "mark); refusing to overwrite it (remove it, choose another name, or pass --force)"
         )
     return path
+
+
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article ("an image", "a MIDI file"): by the first letter, which
+    is right for every `what` the commands pass."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
 def add_force(parser, what: str = "outputs") -> None:
@@ -216,15 +222,6 @@ def written_by(command: str) -> Callable[[Path], bool]:
         return _marked(data, command)
 
     return ours
-
-
-def head(path: Path, n: int = 16) -> bytes:
-    """The first `n` bytes of `path` (b"" if unreadable): enough to recognise a format."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(n)
-    except OSError:
-        return b""
 
 
 def folder_marked(folder: Path, mark_file: str, command: str) -> bool:

@@ -33,8 +33,8 @@ from pianogenie.velocity import NUM_INPUTS, NUM_STATE
 
 def _aligned(a: np.ndarray) -> np.ndarray:
     """A float32 C-contiguous copy of `a` starting on a 64-byte boundary. numpy only guarantees 16
-    bytes, and OpenBLAS's sgemv runs 10-15 % slower on a kernel at 16 (mod 32): without this a
-    session's speed depended on where its kernels happened to land."""
+    bytes, and OpenBLAS's sgemv runs slower on a kernel at 16 (mod 32): without this a session's
+    speed depended on where its kernels happened to land (docs/benchmarks.md)."""
     a = np.asarray(a, np.float32)
     raw = np.empty(a.nbytes + 64, np.uint8)
     start = -raw.ctypes.data % 64
@@ -130,7 +130,7 @@ class PackedDecoder:
         self._zc = [np.zeros(5 * H, f32) for _ in range(L)]
         self._c = [zc[4 * H :] for zc in self._zc]
         self._tmp = np.empty(H, f32)
-        # ufuncs take ~0.5 us longer with a Python scalar operand than with an array: keep 1/2 as one
+        # a ufunc call is slower with a Python scalar operand than with an array: keep 1/2 as one
         self._half = np.full(3 * H, 0.5, f32)
         self._prod = np.empty((2, H), f32)
         self._logits_all = np.empty(self._out_kernel.shape[1], f32)
@@ -150,7 +150,7 @@ class PackedDecoder:
                 self._vel_moments,
                 self._vel_mean,
             )
-            # y @ W_o into a, bound once (the method skips np.dot's ~0.15 us of dispatch)
+            # y @ W_o into a, bound once (the method skips np.dot's dispatch)
             dot_W = functools.partial(self._vel_y.dot, self._vel_W, self._vel_a)
             self._vel_fast = (
                 self._vel_pre,
@@ -321,8 +321,8 @@ class PackedDecoder:
         inputs are written first (`write_dense`), and after the key is chosen the new history state
         is kept (`keep_history`) and the played velocity written (`write_u`)."""
         # Every call passes `out` positionally and every operand is an array: at these sizes the
-        # per-call overhead is most of the cost (a Python-float operand alone adds ~0.5 us); products
-        # are ndarray.dot, which skips np.dot's __array_function__ dispatch (~0.15 us a call).
+        # per-call overhead is most of the cost, and a Python-float operand adds to it; products are
+        # ndarray.dot, which skips np.dot's __array_function__ dispatch (docs/benchmarks.md).
         buf, tmp, prod, p0, p1 = self._buf, self._tmp, self._prod, self._prod[0], self._prod[1]
         add, mul, tanh = np.add, np.multiply, np.tanh
         buf[0] = dt

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from pianogenie.outputs import atomic_path, image_metadata
@@ -43,8 +43,9 @@ def metrics_path(run: str | Path) -> Path:
     return path
 
 
-def read_series(path: Path) -> Series:
-    """Every numeric metric per (split, key), in file order; malformed lines are skipped with a note."""
+def read_series(path: Path, warn: Callable[[str], None] | None = None) -> Series:
+    """Every numeric metric per (split, key), in file order; malformed lines are skipped, and
+    `warn` (if given) is told how many."""
     series: Series = defaultdict(lambda: ([], []))
     bad = 0
     try:
@@ -68,8 +69,8 @@ def read_series(path: Path) -> Series:
                 steps, values = series[(split, key)]
                 steps.append(step)
                 values.append(float(value))
-    if bad:
-        print(f"pianogenie plot: note: skipped {bad} malformed line(s) in {path}", file=sys.stderr)
+    if bad and warn is not None:
+        warn(f"skipped {bad} malformed line(s) in {path}")
     return dict(series)
 
 

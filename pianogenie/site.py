@@ -11,7 +11,8 @@ host and under any sub-path):
   the default), which the app's genie picker reads;
 - `vendor/piano/`: every Salamander sample the npm package ships (a runtime asset the wheel carries),
   the mezzo-forte layer (v10); `vendor/piano-v4/`, `vendor/piano-v15/`: the soft and loud layers
-  that web/src/dynamics.js loads after the first press (velocity, issue 13);
+  that play the model's velocities, which web/src/dynamics.js loads after the first press so that
+  the first press does not wait on them;
 - generated: `manifest.webmanifest` and `icons/` (installable app), `sw.js` (a service worker, see
   `service_worker`), `LICENSES.txt` (attribution for every bundled asset) and `pianogenie-site.json`,
   the marker by which a later `build-site` recognises a folder it may replace; it also names the

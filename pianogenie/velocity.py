@@ -16,14 +16,10 @@ b_i], standardised by `vel.feature_mean`/`vel.feature_std` (set from the trainin
 
 (`vel.hidden`, `vel.output`). Bin j of `velocity_bins` holds velocities jw .. jw + w - 1 with
 w = 128 / bins. The velocity played (and scored by `evaluate`) is the distribution's mean over the
-bin centres jw + (w - 1)/2, rounded to 1..127: on the shipped head's validation notes its MAE is
-8.60 against 8.53 for the (MAE-optimal) median and 8.77 for the most likely bin, and it costs the
-numpy press two small calls where the median costs a cumulative sum and a search (~5 us more).
-
-Design by measurement on the shared validation split (notes after each performance's 8th; MLPs
-trained on 250 train performances with the shipped decoder frozen, MAE of the median): history state + chosen key
-+ decoder state 8.44 MAE, without the decoder state 8.56, moving averages without the last-8
-lags 8.70; baselines: mean of previous 8 10.55, linear regression on context features 9.66.
+bin centres jw + (w - 1)/2, rounded to 1..127: about as close as the median or the most likely bin,
+and cheaper for the numpy press (two small calls, where the median needs a cumulative sum and a
+search). The inputs were chosen by measurement; the figures, and those of the shipped head, are in
+docs/model.md and docs/model_card.md.
 """
 
 from __future__ import annotations

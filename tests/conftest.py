@@ -91,16 +91,29 @@ def velocity_notes_file(tmp_path) -> Path:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """One of each input the commands read (a checkpoint, a notes file, presses, a run folder with
-    metrics, a MAESTRO folder), made once per test module."""
+    """One of each input the commands read (a checkpoint, a notes file, 64 presses, a run folder
+    with metrics, a MAESTRO folder, a gold melodies file) and their folder, made once per module."""
     d = tmp_path_factory.mktemp("inputs")
     ckpt = random_checkpoint(d / "model.pt")
     notes = d / "notes.json.gz"
     perf = [[i * 0.2, 0.1, 30 + i % 20, 64] for i in range(40)]
     notes.write_bytes(gzip.compress(json.dumps({"train": [perf], "validation": [perf]}).encode()))
-    (d / "presses.csv").write_text("0,1\n0.5,2\n")
+    # 64 presses: enough to pass a press cap a test lowers below it
+    (d / "presses.csv").write_text("".join(f"{i * 0.1:.1f},{i % 8}\n" for i in range(64)))
     run = d / "run"
     run.mkdir()
     (run / "metrics.jsonl").write_text(json.dumps({"step": 0, "split": "train", "loss": 1.0}) + "\n")
     maestro = write_maestro(d / "m", {"a.midi": ("train", build_midi([(0, 1, 60, 80)]))})
-    return {"ckpt": ckpt, "notes": notes, "csv": d / "presses.csv", "run": run, "maestro": maestro}
+    gold = d / "gold.json"
+    gold.write_text(
+        json.dumps({"melodies": [{"name": "m", "midi_pitches": [60, 62, 64], "buttons_1_to_8": [1, 2, 3]}]})
+    )
+    return {
+        "ckpt": ckpt,
+        "notes": notes,
+        "csv": d / "presses.csv",
+        "run": run,
+        "maestro": maestro,
+        "gold": gold,
+        "dir": d,  # the folder they are in: outputs that are refused before writing may name it
+    }

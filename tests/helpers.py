@@ -1,5 +1,6 @@
 """Helpers the tests share (plain functions and constants; the fixtures built on them are in
-conftest.py): tiny MIDI files and MAESTRO layouts, notes files and small models built in code."""
+conftest.py): tiny MIDI files and MAESTRO layouts, notes files and small models built in code, and
+look-alikes of the commands' outputs that no command wrote."""
 
 from __future__ import annotations
 
@@ -217,3 +218,50 @@ def a_performance(n: int, num_buttons: int = 8, seed: int = 1):
     rng = np.random.default_rng(seed)
     times = np.cumsum(rng.choice([0.0, 0.01, 0.1, 0.3, 2.0], n)) + 5.0  # includes chords and long gaps
     return times, rng.integers(0, num_buttons, n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Look-alikes: real files of our output formats that no pianogenie command wrote
+
+
+def foreign_image(fmt: str) -> bytes:
+    """A real matplotlib image (PNG, PDF or SVG), carrying matplotlib's own Software/Creator."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    fig.subplots().plot([1, 2, 3])
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt)
+    return buf.getvalue()
+
+
+def foreign_midi() -> bytes:
+    """A real MIDI file written by pretty_midi, with our track name (a name is no proof)."""
+    import io
+
+    import pretty_midi
+
+    m = pretty_midi.PrettyMIDI()
+    piano = pretty_midi.Instrument(0, name="Piano Genie")
+    piano.notes.append(pretty_midi.Note(80, 60, 0, 1))
+    m.instruments.append(piano)
+    buf = io.BytesIO()
+    m.write(buf)
+    return buf.getvalue()
+
+
+def foreign_tarball() -> bytes:
+    """A gzip file that is not a notes file: a one-file tarball."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("thesis.tex")
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    return buf.getvalue()

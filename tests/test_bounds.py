@@ -6,7 +6,6 @@ lines that are not ours (argparse's usage block, torch's and numpy's warnings)."
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
@@ -15,25 +14,9 @@ import warnings
 
 import pytest
 import torch
-from helpers import random_checkpoint
 
 from pianogenie.cli import main
 from pianogenie.genie import PianoGenie
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("bounds")
-    ckpt = random_checkpoint(d / "model.pt")
-    notes = d / "notes.json.gz"
-    perf = [[i * 0.2, 0.1, 30 + i % 20, 64] for i in range(40)]
-    notes.write_bytes(gzip.compress(json.dumps({"train": [perf], "validation": [perf]}).encode()))
-    (d / "presses.csv").write_text("".join(f"{i * 0.1:.1f},{i % 8}\n" for i in range(64)))
-    gold = d / "gold.json"
-    gold.write_text(
-        json.dumps({"melodies": [{"name": "m", "midi_pitches": [60, 62, 64], "buttons_1_to_8": [1, 2, 3]}]})
-    )
-    return {"ckpt": ckpt, "notes": notes, "csv": d / "presses.csv", "gold": gold, "dir": d}
 
 
 def one_line(capsys, command: str) -> str:
@@ -283,6 +266,7 @@ def finished_run(inputs, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", DAMAGES)
 def test_damaged_last_pt_on_resume_is_one_line(inputs, finished_run, tmp_path, capsys, how):
     import shutil

@@ -48,6 +48,7 @@ def test_help_imports_no_torch(argv):
     assert result == {"code": 0, "heavy": []}
 
 
+@pytest.mark.slow
 def test_import_pianogenie_is_cheap_and_the_api_loads_on_use():
     code = (
         "import sys, pianogenie; assert 'torch' not in sys.modules and 'numpy' not in sys.modules; "

@@ -339,6 +339,7 @@ def test_decode_with_key_and_chords(tmp_path, capsys):
     assert code == 2 and "chord" in cap.err and len(cap.err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_train_reads_the_notes_labels_for_a_conditioned_model(tmp_path, capsys):
     root = write_maestro(
         tmp_path / "m", {f"a/x{i}.midi": (split, song(i)) for i, split in enumerate(["train", "train", "validation"])}

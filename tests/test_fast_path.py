@@ -48,6 +48,7 @@ def test_fast_path_trains_exactly_as_the_plain_path(notes_file, tmp_path):
     assert a["rng"]["numpy"] == b["rng"]["numpy"]  # the batches drawn ahead are not counted
 
 
+@pytest.mark.slow
 def test_fast_path_resumes_bit_for_bit(notes_file, tmp_path, monkeypatch):
     train(notes_file, tmp_path / "straight", fast_path=True)
     original = Trainer.train_step

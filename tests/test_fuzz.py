@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers import build_midi, random_checkpoint, write_maestro
+from helpers import build_midi, foreign_image, foreign_midi, foreign_tarball, random_checkpoint, write_maestro
 
 from pianogenie.cli import main
 from pianogenie.notes_file import load_notes
@@ -83,6 +83,7 @@ def test_fuzz_prepare(tmp_path, capsys):
             assert len(load_notes(out)["train"]) >= 1
 
 
+@pytest.mark.slow
 def test_fuzz_decode(tmp_path, capsys):
     rng = random.Random(11)
     ckpt = random_checkpoint(tmp_path / "model.pt")
@@ -157,11 +158,10 @@ def test_last_resort_net_is_one_line_and_debug_shows_the_traceback(monkeypatch, 
 # --- ownership: look-alikes of every output type -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
     """Random look-alikes (random bytes, damaged foreign files, damaged own outputs): a command either
     refuses (exit 2, the file untouched) or the file carried its mark before (or was empty)."""
-    from test_ownership import _image, _midi, _tarball
-
     from pianogenie.outputs import written_by
 
     rng = random.Random(13)
@@ -188,7 +188,10 @@ def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
         ],
     }
     suffix = {"decode": ".mid", "plot": rng.choice([".png", ".pdf", ".svg"]), "evaluate": ".json"}
-    foreign = {"decode": _midi(), "evaluate": json.dumps({"model": "x", "data": "y", "split": "validation"}).encode()}
+    foreign = {
+        "decode": foreign_midi(),
+        "evaluate": json.dumps({"model": "x", "data": "y", "split": "validation"}).encode(),
+    }
     own = {}
     for command in argv:
         out = tmp_path / f"own{suffix[command]}"
@@ -199,8 +202,8 @@ def test_fuzz_look_alikes_are_never_overwritten(tmp_path, capsys):
     for case in range(max(CASES // 4, 6)):
         command = rng.choice(sorted(argv))
         sfx = suffix[command]
-        real = foreign.get(command) or _image(sfx[1:])
-        content = mutate(rng, rng.choice([real, own[command], _tarball()]))
+        real = foreign.get(command) or foreign_image(sfx[1:])
+        content = mutate(rng, rng.choice([real, own[command], foreign_tarball()]))
         out = tmp_path / f"c{case}{sfx}"
         out.write_bytes(content)
         marked = written_by(command)(out)

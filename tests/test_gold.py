@@ -99,6 +99,21 @@ def test_playback_decodes_as_real_time_play_does(tiny_file):
         assert keys.tolist() == played
 
 
+def test_gold_delta_times_follow_the_models_rule_to_the_bit():
+    """Every note `delta_time` after the last, the first at the maximum, capped at the maximum:
+    exactly the float32 values of filling in min(delta_time, max) by hand."""
+    rng = np.random.default_rng(0)
+    for max_dt in [1.0, 0.5, 2.0 / 3.0]:
+        cfg = Config(data_delta_time_max=max_dt)
+        values = [0.0, 1e-9, 0.1, 0.256, 0.3, 1 / 3, max_dt, max_dt * (1 - 1e-12), max_dt + 1e-12, 5.0, 1e308]
+        for dt in values + list(rng.uniform(0, 1.5, 200)) + list(rng.uniform(0, 1e-3, 50)):
+            for n in [1, 2, 17, 300]:
+                expected = np.full(n, min(dt, max_dt), dtype=np.float32)
+                expected[0] = max_dt
+                got = gold.delta_times(n, dt, cfg)
+                assert got.dtype == np.float32 and got.tobytes() == expected.tobytes(), (max_dt, dt, n)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

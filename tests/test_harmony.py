@@ -287,6 +287,7 @@ def _need(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_every_asap_annotation_reads():
     root = _need(MAESTRO_DIR)
     files = sorted(root.rglob("*_annotations.txt"))
@@ -296,6 +297,7 @@ def test_every_asap_annotation_reads():
         assert len(a.beats) > 0 and a.keysig.value.min() >= 1 and a.keysig.value.max() <= 12
 
 
+@pytest.mark.slow
 def test_every_pop909_label_reads():
     root = _need(POP909_DIR)
     songs = sorted(p for p in root.iterdir() if p.is_dir())

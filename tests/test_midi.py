@@ -113,6 +113,7 @@ REAL_FILES = [
 ]
 
 
+@pytest.mark.slow
 def test_symusic_notes_equal_pretty_midi_on_real_files(maestro_dir):
     with open(maestro_dir / "maestro-v3.0.0.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -119,6 +120,18 @@ def test_bad_checkpoints_give_clear_errors(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "junk.pt"), "--data", str(tmp_path / "none.json.gz")]) == 2
     err = capsys.readouterr().err
     assert "error:" in err and "Traceback" not in err
+
+
+def test_a_checkpoint_that_is_not_a_regular_file_says_so(tmp_path, capsys):
+    fifo = tmp_path / "model.pt"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    for path in ["/dev/zero", fifo]:
+        with pytest.raises(UserError, match="is not a regular file") as info:
+            load_model(path)
+        assert "not found" not in str(info.value) and len(str(info.value).splitlines()) == 1
+    assert main(["evaluate", str(fifo), "--data", str(tmp_path / "none.json.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "is not a regular file" in err and len(err.splitlines()) == 1, err
 
 
 class _Payload:

@@ -68,3 +68,13 @@ def test_parent_that_is_a_file_is_one_line(inputs, tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert err.startswith(f"pianogenie {command}: error: ") and str(blocker) in err and "not a folder" in err, err
     assert len(err.splitlines()) == 1 and blocker.read_text() == "a file, not a folder"
+
+
+@pytest.mark.parametrize("what, says", [("image", "not an image"), ("MIDI file", "not a MIDI file")])
+def test_a_look_alike_is_named_with_its_article(tmp_path, what, says):
+    from pianogenie.outputs import check_output
+    from pianogenie.util import UserError
+
+    (tmp_path / "x").write_text("someone else's")
+    with pytest.raises(UserError, match=f"exists and is {says} this command wrote"):
+        check_output(tmp_path / "x", ours=lambda path: False, what=what)

@@ -4,62 +4,28 @@ look-alike with --force."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
-import pretty_midi
 import pytest
+from helpers import foreign_image, foreign_midi, foreign_tarball
 
 from pianogenie.cli import main
 from pianogenie.outputs import written_by
 
-
-def _image(fmt: str) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure()
-    FigureCanvasAgg(fig)
-    fig.subplots().plot([1, 2, 3])
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)  # a real matplotlib image: matplotlib's own Software/Creator
-    return buf.getvalue()
-
-
-def _midi() -> bytes:
-    m = pretty_midi.PrettyMIDI()
-    piano = pretty_midi.Instrument(0, name="Piano Genie")  # even the same track name is no proof
-    piano.notes.append(pretty_midi.Note(80, 60, 0, 1))
-    m.instruments.append(piano)
-    buf = io.BytesIO()
-    m.write(buf)
-    return buf.getvalue()
-
-
-def _tarball() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("thesis.tex")
-        info.size = 5
-        tar.addfile(info, io.BytesIO(b"hello"))
-    return buf.getvalue()
-
-
 # command -> (argv for output `out`, the look-alike's name, its bytes)
 CASES = {
-    "plot-png": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "holiday.png", lambda: _image("png")),
-    "plot-pdf": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "thesis.pdf", lambda: _image("pdf")),
-    "plot-svg": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "logo.svg", lambda: _image("svg")),
+    "plot-png": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "holiday.png", lambda: foreign_image("png")),
+    "plot-pdf": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "thesis.pdf", lambda: foreign_image("pdf")),
+    "plot-svg": (lambda i, out: ["plot", str(i["run"]), "-o", str(out)], "logo.svg", lambda: foreign_image("svg")),
     "decode": (
         lambda i, out: ["decode", str(i["csv"]), "-o", str(out), "--model", str(i["ckpt"])],
         "my_song.mid",
-        _midi,
+        foreign_midi,
     ),
     "prepare": (
         lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out), "--workers", "1"],
         "backup.json.gz",
-        _tarball,
+        foreign_tarball,
     ),
     "prepare-report": (
         lambda i, out: ["prepare", str(i["maestro"]), "-o", str(out.with_name("x.json.gz")), "--workers", "1"],

@@ -56,8 +56,12 @@ def test_plot_writes_png_with_both_panels(tmp_path, capsys):
     assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
-def test_plot_reads_series_per_split_and_key(tmp_path):
-    series = read_series(a_run(tmp_path / "run") / "metrics.jsonl")
+def test_plot_reads_series_per_split_and_key(tmp_path, capsys):
+    notes = []
+    series = read_series(a_run(tmp_path / "run") / "metrics.jsonl", warn=notes.append)
+    assert len(notes) == 1 and "skipped 1 malformed line" in notes[0]
+    read_series(a_run(tmp_path / "run") / "metrics.jsonl")  # the library prints nothing itself
+    assert capsys.readouterr() == ("", "")
     assert len(series[("train", "loss")][0]) == 16
     assert series[("validation", "loss")][0] == [0.0, 512.0, 1024.0, 1536.0]
     assert ("validation", "loss_recons") not in series
@@ -106,7 +110,8 @@ def test_plot_format_follows_the_suffix_and_nothing_is_clobbered(tmp_path, capsy
         assert err.startswith("pianogenie plot: error: ") and words in err and len(err.splitlines()) == 1, err
     (tmp_path / "mine.png").write_text("not an image")
     assert main(["plot", str(run), "-o", str(tmp_path / "mine.png")]) == 2
-    assert "refusing to overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "refusing to overwrite" in err and "is not an image this command wrote" in err, err
 
 
 def test_plot_of_single_points_warns_nothing(tmp_path, capsys):

@@ -59,6 +59,7 @@ def test_shipped_velocity_head_sits_on_the_h200_key_model_unchanged():
         np.testing.assert_array_equal(shipped.state_dict()[name].numpy(), w.numpy(), err_msg=name)
 
 
+@pytest.mark.slow
 def test_shipped_model_contour_on_real_validation_performances(maestro_dir, tmp_path, capsys):
     """On real held-out music, higher buttons mean higher keys for the shipped model."""
     notes = tmp_path / "notes.json.gz"

@@ -287,6 +287,7 @@ def _worker_threads() -> int:
     return sum(1 for t in threading.enumerate() if t.name.startswith("Thread-") and "process_request" in t.name)
 
 
+@pytest.mark.slow
 @needs_node_modules
 def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
     srv, _ = server
@@ -312,6 +313,7 @@ def test_idle_and_half_sent_connections_are_closed(server, monkeypatch):
     assert get(srv, "/models/model/cfg.json")[0] == 200  # and it still serves
 
 
+@pytest.mark.slow
 @needs_node_modules
 def test_client_disconnecting_mid_download_prints_no_traceback(tmp_path):
     model = make_model_dir(tmp_path)

@@ -138,6 +138,7 @@ def test_decode_interrupted_at_any_moment(tmp_path):
             assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not (Path(__file__).resolve().parent.parent / "pianogenie" / "web" / "node_modules" / "@audio-samples").is_dir(),
     reason="the piano samples are not installed (npm ci --prefix pianogenie/web)",
@@ -170,6 +171,7 @@ def test_build_site_replace_interrupted_at_any_moment(tmp_path):
         assert [p.name for p in tmp_path.iterdir()] == ["www"], (delay, list(tmp_path.iterdir()))
 
 
+@pytest.mark.slow
 def test_signal_during_start_up_is_one_line(tmp_path):
     """SIGINT/SIGTERM while the CLI starts (imports, argument parsing): one line and 130/143, from the
     first line of our package on. Earlier, Python itself is starting (in a development install, its

@@ -121,6 +121,7 @@ def test_sharded_gradients_equal_whole_batch_gradients(notes_file, tmp_path):
             torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_logs_and_learns(notes_file, tmp_path):
     run = tmp_path / "run"
     assert train_cli(notes_file, run, "--max_num_steps=30", "--lr=0.01") == 0
@@ -142,6 +143,7 @@ def test_train_writes_checkpoints_logs_and_learns(notes_file, tmp_path):
     assert train_cli(notes_file, run, "--max_num_steps=30") == 2
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_ends_with_the_same_weights(notes_file, tmp_path, monkeypatch, capsys):
     args = ["--max_num_steps=12", "--workers", "2"]
     assert train_cli(notes_file, tmp_path / "straight", *args) == 0

@@ -163,6 +163,7 @@ def test_checkpoints_without_or_with_misfit_velocity_weights(tmp_path):
         load_model(tmp_path / "x.pt")
 
 
+@pytest.mark.slow
 def test_train_velocity_on_frozen_keys_then_jointly(velocity_notes_file, tmp_path, capsys):
     base = tmp_path / "keys"
     assert (

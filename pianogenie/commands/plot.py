@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pianogenie.outputs import add_force
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else path.parent / DEFAULT_PNG
     output_format(out)
     check_output(out, flag="-o", inputs=[path], ours=written_by("plot"), what="image", force=args.force)
-    series = read_series(path)
+    series = read_series(path, warn=lambda msg: print(f"pianogenie plot: note: {msg}", file=sys.stderr))
     if not series:
         raise UserError(f"{path} holds no metrics yet (no lines with a step and numeric values)")
     panels = plot_curves(series, out, title=args.title if args.title is not None else path.parent.name)

@@ -96,7 +96,8 @@ describe('session velocity', () => {
     assert.notEqual(b.velocity, 127);
     const after = [a.press(2.1, 4, 0), b.press(2.1, 4, 0)];
     assert.equal(after[0], after[1], 'the key path does not depend on velocities');
-    // keys (issue 12) and a velocity together; lookAhead leaves the velocity history alone
+    // an allowed-keys mask and a given velocity together (the caller may restrict both at once);
+    // lookAhead leaves the velocity history alone
     const allowed = [40, 43, 47];
     const ahead = a.lookAhead(2.3, allowed);
     assert.equal(a.press(2.3, 5, 0, allowed, 33), ahead[5]);
