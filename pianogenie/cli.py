@@ -118,14 +118,21 @@ def main(argv: list[str] | None = None) -> int:
             early = (lambda signum, frame: _exit_now(command, signum)) if not called_with_argv else _raise_interrupted
             handlers[s] = signal.signal(s, early)
     try:
-        with warnings.catch_warnings():
-            if not debug:
-                # a library's warning (numpy's RuntimeWarnings, tqdm's, torch's) is not the user's
-                # business: errors are one line, results are printed; --debug shows warnings too
-                warnings.simplefilter("ignore")
-                if not called_with_argv:
-                    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes too
-            return _main(argv, command, bool(handlers))
+        try:
+            with warnings.catch_warnings():
+                if not debug:
+                    # a library's warning (numpy's RuntimeWarnings, tqdm's, torch's) is not the user's
+                    # business: errors are one line, results are printed; --debug shows warnings too
+                    warnings.simplefilter("ignore")
+                    if not called_with_argv:
+                        os.environ.setdefault("PYTHONWARNINGS", "ignore")  # worker processes too
+                return _main(argv, command, bool(handlers))
+        finally:
+            # The command has ended: a signal must not interrupt the line that reports how (an
+            # exception raised inside an except clause escapes its siblings as a traceback). One
+            # arriving before this point raises here instead, and is reported as the interrupt.
+            for s in handlers:
+                signal.signal(s, signal.SIG_IGN)
     except UserError as e:
         name = f"pianogenie {command}" if command in SUBCOMMANDS else "pianogenie"
         print(f"{name}: error: {_one_line(e)}", file=sys.stderr)
@@ -146,10 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
-        for s, old in handlers.items():
-            # in-process callers get their handlers back; the CLI is about to exit, and a signal
-            # arriving now must not turn a finished command into a traceback
-            signal.signal(s, old if called_with_argv else signal.SIG_IGN)
+        if called_with_argv:  # in-process callers get their handlers back (the CLI exits ignoring them)
+            for s, old in handlers.items():
+                signal.signal(s, old)
 
 
 def _main(argv: list[str], command: str | None, handle_signals: bool) -> int:
