@@ -1,3 +1,4 @@
+// @ts-check
 // The page: wires the model, the session and the player to the views, inputs and outputs.
 // Each piece lives in its own module: keyboard.js (the 88 keys), buttons.js (the 8 buttons),
 // inputs.js (computer keys, pointers), pedal.js, trails.js, controls.js, scale_picker.js,
@@ -31,7 +32,10 @@ const SAMPLES_URL = 'vendor/piano/';
 const WARMUP_PRESSES = 200;
 const READOUT_MS = 500; // the latency readout changes at most twice a second
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
+/** A form control: an input or a select. @param {string} sel */
+const control = (sel) => /** @type {HTMLInputElement|HTMLSelectElement} */ (document.querySelector(sel));
 const storage = () => {
   try {
     return window.localStorage;
@@ -45,7 +49,7 @@ const log = new EventLog(1000);
 const handle = { ready: false, error: null, log, session: null, config: null, kernel: null, velocityLayers: [],
   samplesLoaded: false };
 Object.defineProperty(handle, 'played', { get: () => log.events });
-window.pianoGenie = handle;
+/** @type {Window & {pianoGenie?: typeof handle}} */ (window).pianoGenie = handle;
 
 const help = new Help($('#help'), $('#help-open'));
 
@@ -77,7 +81,7 @@ async function main() {
 
   const keyboard = new KeyboardView($('#keyboard'), config);
   const buttons = new ButtonsView($('#buttons'), config.numButtons);
-  const trails = new Trails($('#trails'), keyboard);
+  const trails = new Trails(/** @type {HTMLCanvasElement} */ ($('#trails')), keyboard);
   // Buttons play at once with the built-in synth; the sampled piano takes over as samples arrive.
   // The rest of the base layer and the soft and loud layers (dynamics.js) load once its first set
   // is in, a note has played and the service worker serves the page (so they are kept offline).
@@ -214,14 +218,14 @@ async function main() {
 
   // Every setting is kept (settings.js): the controls are set to what was stored, then followed.
   settings = bindControls(store, {
-    temperature: $('#temperature'), scaleTonic: $('#scale-tonic'), scaleType: $('#scale-type'),
-    rangeLow: $('#range-low'), rangeHigh: $('#range-high'),
-    ...Object.fromEntries([...document.querySelectorAll('#scale-custom input')].map((b) => [`scaleNote${b.value}`, b])),
-    lookAhead: $('#lookahead'), trails: $('#trails-toggle'), dynamics: $('#dynamics'),
-    touchDynamics: $('#touch-dynamics'), genieDynamics: $('#genie-dynamics'),
-    midiChannel: $('#midi-channel'), mutePiano: $('#mute-piano'),
-    harmonyKey: $('#harmony-key'), harmonyStyle: $('#harmony-style'), progression: $('#progression'),
-    progressionPreset: $('#progression-preset'), tempo: $('#tempo'), midiSplit: $('#midi-split'),
+    temperature: control('#temperature'), scaleTonic: control('#scale-tonic'), scaleType: control('#scale-type'),
+    rangeLow: control('#range-low'), rangeHigh: control('#range-high'),
+    ...Object.fromEntries([.../** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#scale-custom input'))].map((b) => [`scaleNote${b.value}`, b])),
+    lookAhead: control('#lookahead'), trails: control('#trails-toggle'), dynamics: control('#dynamics'),
+    touchDynamics: control('#touch-dynamics'), genieDynamics: control('#genie-dynamics'),
+    midiChannel: control('#midi-channel'), mutePiano: control('#mute-piano'),
+    harmonyKey: control('#harmony-key'), harmonyStyle: control('#harmony-style'), progression: control('#progression'),
+    progressionPreset: control('#progression-preset'), tempo: control('#tempo'), midiSplit: control('#midi-split'),
   });
   harmony.show(); // the stored progression
   const baseReset = settings.reset;
@@ -238,7 +242,8 @@ async function main() {
     midiFile: () => recording.midiFile(), harmony, genies: index.genies.map((g) => ({ ...g })), genie: genie.slug });
   const fingerprintLater = (cfg, w) => {
     // The fingerprint at idle: it reads the weights (a few ms before the JIT warms to it).
-    (window.requestIdleCallback || setTimeout)(() => { if (w === weights) showModel(cfg, modelFingerprint(w)); }, { timeout: 2000 });
+    /** @type {(callback: () => void, options: IdleRequestOptions) => number} */ (window.requestIdleCallback || setTimeout)(
+      () => { if (w === weights) showModel(cfg, modelFingerprint(w)); }, { timeout: 2000 });
   };
   showModel(config, null);
   fingerprintLater(config, weights);
@@ -276,7 +281,7 @@ async function main() {
     }
   };
   const showPicker = () => {
-    for (const input of document.querySelectorAll('#genie-picker input')) input.checked = input.value === genie.slug;
+    for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (document.querySelectorAll('#genie-picker input'))) input.checked = input.value === genie.slug;
   };
   const genieListeners = [(m) => harmony.setModel(m.decoder.conditions)]; // told of each new genie's model
   buildPicker(index.genies, genie.slug, switchGenie);

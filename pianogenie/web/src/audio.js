@@ -1,12 +1,14 @@
+// @ts-check
 // Piano sound in the browser: Salamander Grand Piano samples (one every 3 semitones, pitch-shifted
 // to the keys between), with a small synth as a stand-in until (or if) they cannot be loaded.
 //
-// What loads when (issue 11, weight and first press): `load()` fetches the FIRST set only, a
-// sample every 6 semitones (C and F#, 15 files, every key within MAX_SHIFT of one), which the
-// site's service worker precaches (pianogenie/site.py's FIRST_SAMPLES names the same files);
-// `loadRest()` fetches the other 15 one by one at idle after the first note, so the piano improves
-// as they arrive (dynamics.js adds the velocity layers the same way). Offline, a sample the
-// service worker has not cached is not asked for (`fetchSample`): its keys use the nearest one.
+// What loads when: little at first, so the page stays light and the first press sounds soon.
+// `load()` fetches the FIRST set only, a sample every 6 semitones (C and F#, 15 files, every key
+// within MAX_SHIFT of one), which the site's service worker precaches (pianogenie/site.py's
+// FIRST_SAMPLES names the same files); `loadRest()` fetches the other 15 one by one at idle after
+// the first note, so the piano improves as they arrive (dynamics.js adds the velocity layers the
+// same way). Offline, a sample the service worker has not cached is not asked for (`fetchSample`):
+// its keys use the nearest one.
 
 // The npm packages ship A, C, D#, F# of each octave: A0 .. C8.
 const SAMPLE_NAMES = ['C', 'D#', 'F#', 'A'];
@@ -56,6 +58,7 @@ export async function fetchSample(ctx, url) {
   return ctx.decodeAudioData(await r.arrayBuffer());
 }
 
+/** @returns {Promise<void>} */
 const idle = () => new Promise((resolve) => (window.requestIdleCallback
   ? requestIdleCallback(() => resolve(), { timeout: IDLE_TIMEOUT_MS }) : setTimeout(resolve, 0)));
 
@@ -145,6 +148,7 @@ export class Piano {
   /**
    * Fetch and decode the first set (in parallel); resolves to how many samples are in. Keys play
    * the synth until their sample arrives. onProgress(loaded, total) after each sample.
+   * @param {(loaded: number, total: number) => void} [onProgress]  @returns {Promise<number>}
    */
   async load(onProgress = () => {}) {
     const list = layerSamples(BASE_LAYER).filter(([p]) => isFirst(p));

@@ -1,3 +1,4 @@
+// @ts-check
 // The 8 on-screen buttons: one row, low (left) to high (right), coloured, labelled for keys and
 // for screen readers. Shows which are down; input handling lives in inputs.js.
 

@@ -1,3 +1,4 @@
+// @ts-check
 // Chords and keys for a conditioned genie's harmony control, as ids (pianogenie/harmony.py): key
 // signature and chord root 1..12 = C..B (0 = none); chord family 1..8 = major, minor, augmented,
 // diminished, seventh, major seventh, minor seventh, half-diminished (0 = none). Mirrors Python's
@@ -68,7 +69,7 @@ export function parseKey(text) {
   return ((m[3] === 'm' || m[3] === 'min' || m[3] === ':min') ? (pc + 3) % 12 : pc) + 1;
 }
 
-/** [root, family] -> its symbol (`Am`, `G7`; `–` for none). */
+/** [root, family] -> its symbol (`Am`, `G7`; `–` for none). @param {number[]} chord  @returns {string} */
 export function chordName([root, family]) {
   if (!root) return '–';
   return PITCH_NAMES[root - 1] + FAMILY_SUFFIX[family];

@@ -1,9 +1,11 @@
+// @ts-check
 // The bar's controls: temperature, reset, the settings panel (Escape closes it wherever focus is;
 // kept clear of the 8 buttons where the screen allows), its view toggles (look-ahead, trails),
 // dynamics (the player's loudness: a level shifting the genie's velocity, where on a button a
 // press lands) and "Genie dynamics" (a MIDI controller's notes play the model's velocity).
 // Recording, MIDI, the scale picker and the settings store have their own modules.
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
 
 export class Controls {
@@ -12,7 +14,7 @@ export class Controls {
    *   resetSettings: () => void, dynamics: (level: number) => void}} actions
    */
   constructor(actions) {
-    this.temperatureEl = $('#temperature');
+    this.temperatureEl = /** @type {HTMLInputElement} */ ($('#temperature'));
     const show = () => { $('#temperature-value').textContent = Number(this.temperatureEl.value).toFixed(2); };
     this.temperatureEl.addEventListener('input', show);
     show();
@@ -37,15 +39,15 @@ export class Controls {
     window.addEventListener('resize', () => { if (!panel.hidden) this.fit(); });
     $('#settings-reset').addEventListener('click', () => actions.resetSettings());
 
-    this.dynamicsEl = $('#dynamics');
+    this.dynamicsEl = /** @type {HTMLSelectElement} */ ($('#dynamics'));
     this.dynamicsEl.addEventListener('change', () => actions.dynamics(this.dynamics));
-    this.touchDynamicsEl = $('#touch-dynamics');
+    this.touchDynamicsEl = /** @type {HTMLInputElement} */ ($('#touch-dynamics'));
 
-    this.lookAheadEl = $('#lookahead');
-    this.trailsEl = $('#trails-toggle');
+    this.lookAheadEl = /** @type {HTMLInputElement} */ ($('#lookahead'));
+    this.trailsEl = /** @type {HTMLInputElement} */ ($('#trails-toggle'));
     this.lookAheadEl.addEventListener('change', () => actions.lookAhead(this.lookAheadEl.checked));
     this.trailsEl.addEventListener('change', () => actions.trails(this.trailsEl.checked));
-    this.genieDynamicsEl = $('#genie-dynamics'); // read at each press (Player's genieDynamics)
+    this.genieDynamicsEl = /** @type {HTMLInputElement} */ ($('#genie-dynamics')); // read at each press (Player's genieDynamics)
   }
 
   /**

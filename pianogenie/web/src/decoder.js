@@ -5,7 +5,7 @@
 // layouts of the exported TF.js weights (`dec.input.weight` [H, 91], `dec.lstm.weight_ih_l0`
 // [4H, H], ...). A press is ~200k multiply-adds; as tfjs ops the per-op overhead (tensor
 // allocation, kernel dispatch, the sync read-back) costs far more than the arithmetic, so the hot
-// path runs on kernels packed once at load: the three matrix-vector products in a 300-byte
+// path runs on kernels packed once at load: the three matrix-vector products in a 315-byte
 // WebAssembly SIMD function (matvec.wat) where the browser has wasm SIMD (all current ones), else
 // in plain JS loops. Both paths compute the same maths and are tested against the same goldens.
 //

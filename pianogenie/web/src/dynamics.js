@@ -1,3 +1,4 @@
+// @ts-check
 // Dynamics you can hear: the Salamander piano at several velocity layers, chosen by velocity.
 //
 // The base Piano (audio.js) loads the mezzo-forte layer's first set (v10, a sample every 6

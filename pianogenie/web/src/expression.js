@@ -1,3 +1,4 @@
+// @ts-check
 // The player's dynamics: how loud a press plays, on top of the genie's own velocity. No DOM.
 //
 // The velocity head plays the model's phrasing, but from the keyboard or a touch screen its

@@ -1,3 +1,4 @@
+// @ts-check
 // The genies a site offers: its models.json index (written by pianogenie/site.py), checked before
 // the app trusts a path or a name from it, and which one plays (the stored choice while the site
 // still has it, else the site's default). No DOM.

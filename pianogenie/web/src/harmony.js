@@ -1,3 +1,4 @@
+// @ts-check
 // The harmony control of a conditioned genie (cfg.json `conditions`): a key signature, the current
 // chord and a style, as the ids the decoder's conditions take (chords.js). The chord comes from a
 // tap on the palette (root + family), from a chord held on a MIDI controller below its split
@@ -7,9 +8,11 @@
 
 import { barAt, chordName, chordOfPitches, parseKey, parseProgression, PITCH_NAMES, PRESETS } from './chords.js';
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
 const FAMILY_LABELS = ['maj', 'm', 'aug', 'dim', '7', 'maj7', 'm7', 'ø']; // families 1..8
 const STYLE_NAMES = ['none', 'classical', 'pop']; // harmony.py STYLES
+/** @type {[string, number][]} */
 const SPLITS = [['off', 0], ['below C3', 48], ['below C4', 60], ['below C5', 72]];
 const el = (tag, props = {}) => Object.assign(document.createElement(tag), props);
 
@@ -23,18 +26,18 @@ export class HarmonyControl {
     this.loop = null; // {chords, bpm, start} while a progression plays
     this.held = new Set(); // MIDI notes held below the split
     this.root = $('#harmony');
-    this.keyEl = $('#harmony-key');
+    this.keyEl = /** @type {HTMLSelectElement} */ ($('#harmony-key'));
     this.keyEl.replaceChildren(new Option('no key', 'none'), ...PITCH_NAMES.map((n, i) =>
       new Option(`${n} / ${PITCH_NAMES[(i + 9) % 12]}m`, n)));
-    this.styleEl = $('#harmony-style');
+    this.styleEl = /** @type {HTMLSelectElement} */ ($('#harmony-style'));
     this.styleEl.replaceChildren(...STYLE_NAMES.map((n) => new Option(n === 'none' ? 'any style' : n, n)));
-    this.splitEl = $('#midi-split');
+    this.splitEl = /** @type {HTMLSelectElement} */ ($('#midi-split'));
     this.splitEl.replaceChildren(...SPLITS.map(([n, p]) => new Option(n, String(p))));
     this.splitEl.value = '60';
-    this.presetEl = $('#progression-preset');
+    this.presetEl = /** @type {HTMLSelectElement} */ ($('#progression-preset'));
     this.presetEl.replaceChildren(...Object.entries(PRESETS).map(([n, p]) => new Option(n, p)), new Option('typed below', ''));
-    this.textEl = $('#progression');
-    this.tempoEl = $('#tempo');
+    this.textEl = /** @type {HTMLInputElement} */ ($('#progression'));
+    this.tempoEl = /** @type {HTMLInputElement} */ ($('#tempo'));
     this.playEl = $('#progression-play');
     this.nowEl = $('#chord-now');
     this.barsEl = $('#progression-bars');
@@ -47,7 +50,7 @@ export class HarmonyControl {
       title: `chord family: ${n}`, onclick: () => this.tap([this.chord[0] || 1, i + 1]) })));
     this.nowEl.addEventListener('click', () => this.openPalette(this.paletteEl.hidden));
     // A press elsewhere (a button, the keyboard) closes the palette, which lies over the stage.
-    document.addEventListener('pointerdown', (e) => { if (!this.root.contains(e.target)) this.openPalette(false); });
+    document.addEventListener('pointerdown', (e) => { if (!this.root.contains(/** @type {Node} */ (e.target))) this.openPalette(false); });
     this.paletteEl.addEventListener('keydown', (e) => { if (e.key === 'Escape') { this.openPalette(false); this.nowEl.focus(); } });
     this.playEl.addEventListener('click', () => (this.loop ? this.stop() : this.play()));
     this.presetEl.addEventListener('change', () => { if (this.presetEl.value) this.textEl.value = this.presetEl.value; this.restart(); });
@@ -68,7 +71,7 @@ export class HarmonyControl {
     this.conditions = conditions || [];
     this.root.hidden = !this.conditions.length;
     $('#harmony-key-box').hidden = !this.conditions.includes('keysig');
-    for (const e of document.querySelectorAll('.needs-chord')) e.hidden = !this.conditions.includes('chord');
+    for (const e of /** @type {NodeListOf<HTMLElement>} */ (document.querySelectorAll('.needs-chord'))) e.hidden = !this.conditions.includes('chord');
     $('#harmony-style-box').hidden = !this.conditions.includes('style');
     if (!this.conditions.includes('chord')) this.stop();
     this.show();

@@ -1,3 +1,4 @@
+// @ts-check
 // The explanation: shown on the first visit, dismissable, reachable again from the "?" control.
 
 const SEEN = 'pianogenie.helpSeen';

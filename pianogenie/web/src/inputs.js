@@ -1,3 +1,4 @@
+// @ts-check
 // Inputs that play: the computer keyboard (two rows of keys for the buttons, Space for the pedal,
 // Enter on a focused button) and pointers (mouse, pen, multi-touch) on the buttons. MIDI input is
 // midi_io.js; the on-screen pedal is pedal.js.
@@ -28,11 +29,11 @@ export function bindKeys(player, { numButtons, paused = () => false, stepDynamic
   const codeToButton = new Map();
   KEY_CODES.slice(0, numButtons).forEach((codes, b) => codes.forEach((c) => codeToButton.set(c, b)));
   const focusedButton = () => {
-    const el = document.activeElement;
+    const el = /** @type {HTMLElement} */ (document.activeElement);
     return el && el.classList && el.classList.contains('genie-button') ? Number(el.dataset.button) : null;
   };
   const formControl = () => {
-    const el = document.activeElement;
+    const el = /** @type {HTMLInputElement|HTMLSelectElement|HTMLTextAreaElement|HTMLButtonElement} */ (document.activeElement);
     if (!el || !el.tagName || el.classList.contains('genie-button')) return null;
     if (el.tagName === 'SELECT' || el.tagName === 'TEXTAREA' || (el.tagName === 'INPUT' && el.type !== 'range')) return el;
     return el.tagName === 'BUTTON' && el.closest('.panel') ? el : null;
@@ -115,7 +116,7 @@ export function bindPointers(player, buttonEls, { touchDynamics = () => true } =
       const held = holding.get(e.pointerId);
       if (held === undefined) return;
       const under = document.elementFromPoint(e.clientX, e.clientY);
-      const target = under && under.closest ? under.closest('.genie-button') : null;
+      const target = /** @type {HTMLElement|null} */ (under && under.closest ? under.closest('.genie-button') : null);
       const to = target ? buttonEls.indexOf(target) : -1;
       if (to < 0 || to === held) return;
       player.buttonUp(`pointer:${e.pointerId}`);

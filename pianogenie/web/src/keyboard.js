@@ -1,3 +1,4 @@
+// @ts-check
 // The 88-key keyboard view: keys light in the colour of the button playing them, look-ahead marks
 // (sized and filled by the velocity the model would play, as the trails are), keys outside the
 // chosen scale dimmed. On a narrow screen it shows a readable window (at least

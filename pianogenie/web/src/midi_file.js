@@ -1,3 +1,4 @@
+// @ts-check
 // Recorded notes -> a Standard MIDI File (format 0). No DOM.
 
 const PPQ = 480; // ticks per quarter note
@@ -18,7 +19,7 @@ const ascii = (s) => Array.from(s, (c) => c.charCodeAt(0) & 0x7f);
  *   from the start of the recording
  * @param {{name?: string, controls?: {time: number, controller: number, value: number}[]}} options
  *   controls: control changes (the sustain pedal, CC64) at their times
- * @returns {Uint8Array} the .mid file: one track, 120 bpm, program 0 (acoustic grand piano)
+ * @returns {Uint8Array<ArrayBuffer>} the .mid file: one track, 120 bpm, program 0 (acoustic grand piano)
  */
 export function writeMidiFile(notes, { name = 'Piano Genie', controls = [] } = {}) {
   const ticksPerSecond = (PPQ * BPM) / 60;

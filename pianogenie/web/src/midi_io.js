@@ -1,3 +1,4 @@
+// @ts-check
 // Web MIDI: any connected controller plays the 8 buttons; the notes chosen go to a MIDI output.
 //
 // Input mapping, by pitch order: consecutive white keys are consecutive buttons, C4 D4 E4 F4 G4 A4
@@ -18,9 +19,11 @@ export function pitchToButton(pitch, numButtons = 8) {
 export class MidiIO {
   /**
    * @param {{onButtonDown: (button, velocity, source) => void, onButtonUp: (source) => void,
-   *          onPedal: (down, source) => void, onChange: () => void, onInputGone: (id: string) => void,
-   *          numButtons: number}} handlers  onInputGone: an input was unplugged (removed, or kept as
-   *   'disconnected'): whatever it held must be let go; its sources are `midi:<id>:...`
+   *          onPedal?: (down, source) => void, onChange?: () => void, onInputGone?: (id: string) => void,
+   *          onNote?: (pitch: number, down: boolean) => boolean, numButtons?: number}} handlers
+   *   onInputGone: an input was unplugged (removed, or kept as 'disconnected'): whatever it held
+   *   must be let go; its sources are `midi:<id>:...`. onNote: each note first, true where it is
+   *   not a button
    */
   constructor({ onButtonDown, onButtonUp, onPedal = () => {}, onChange = () => {}, onInputGone = () => {}, onNote = () => false,
     numButtons = 8 }) {

@@ -1,11 +1,13 @@
+// @ts-check
 // The MIDI settings: connect, the output port and channel, and muting the built-in piano while a
 // synth plays the notes (otherwise every note sounds twice).
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
 
 export class MidiPanel {
   /**
-   * @param {import('./midi_io.js').MidiIO} midi  @param {{muted: boolean}} piano
+   * @param {import('./midi_io.js').MidiIO} midi  @param {{muted: boolean, allNotesOff: () => void}} piano
    * @param {{output: string, connected: boolean}} prefs  kept in the settings: the output the player
    *   chose last, chosen again once it is there (ports appear only after MIDI access is granted),
    *   and whether the player connected MIDI (then it connects again on the next visit)
@@ -15,9 +17,9 @@ export class MidiPanel {
     this.piano = piano;
     this.prefs = prefs;
     this.connect = $('#midi-connect');
-    this.output = $('#midi-output');
-    this.channel = $('#midi-channel');
-    this.mute = $('#mute-piano');
+    this.output = /** @type {HTMLSelectElement} */ ($('#midi-output'));
+    this.channel = /** @type {HTMLSelectElement} */ ($('#midi-channel'));
+    this.mute = /** @type {HTMLInputElement} */ ($('#mute-piano'));
     this.info = $('#midi-info');
     this.channel.replaceChildren(...Array.from({ length: 16 }, (_, c) => new Option(`channel ${c + 1}`, String(c))));
     this.output.addEventListener('change', () => {

@@ -1,3 +1,4 @@
+// @ts-check
 // The on-screen sustain pedal (for touch: hold it with a thumb while playing), showing the pedal's
 // state whichever input holds it (Space, this pedal, a MIDI controller's CC64).
 

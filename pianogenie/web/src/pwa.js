@@ -1,3 +1,4 @@
+// @ts-check
 // Installable, offline app: registers the site's service worker (sw.js, written by
 // `pianogenie build-site` / `pianogenie serve`), which precaches what the first press needs and
 // caches the rest of the samples as the page fetches them. Registered only once the app is
@@ -16,11 +17,12 @@ const CONTROL_WAIT_MS = 20000;
 const POLL_MS = 100;
 const supported = 'serviceWorker' in navigator && window.isSecureContext;
 
+/** @returns {Promise<void>} */
 function whenPlayable() {
   const t0 = performance.now();
   return new Promise((resolve) => {
     const check = () => {
-      const app = window.pianoGenie;
+      const app = /** @type {Window & {pianoGenie?: {ready: boolean, error: string|null}}} */ (window).pianoGenie;
       if ((app && (app.ready || app.error)) || performance.now() - t0 > READY_WAIT_MS) resolve();
       else setTimeout(check, POLL_MS);
     };
@@ -46,7 +48,7 @@ function watchUpdates() {
   const fresh = workerVersion(first).then((v) => v !== null); // a worker that answers serves network-first
   navigator.serviceWorker.addEventListener('controllerchange', async () => {
     if (await fresh) return;
-    const bar = document.querySelector('#update');
+    const bar = /** @type {HTMLElement} */ (document.querySelector('#update'));
     if (!bar) return;
     bar.hidden = false;
     bar.querySelector('button').addEventListener('click', () => window.location.reload(), { once: true });
@@ -67,7 +69,7 @@ if (supported) {
 export async function controlled() {
   if (!supported || navigator.serviceWorker.controller || !(await registered)) return;
   if (navigator.serviceWorker.controller) return;
-  await new Promise((resolve) => {
+  await /** @type {Promise<void>} */ (new Promise((resolve) => {
     const timer = setTimeout(done, CONTROL_WAIT_MS);
     function done() {
       clearTimeout(timer);
@@ -75,5 +77,5 @@ export async function controlled() {
       resolve();
     }
     navigator.serviceWorker.addEventListener('controllerchange', done);
-  });
+  }));
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // Record, replay and download what was played (notes and the sustain pedal): as a Standard MIDI
 // File, or as sound (WAV), rendered offline with the same piano, layers and pedal (render.js).
 // Replay plays that rendering in the page.
@@ -5,6 +6,7 @@
 import { Recorder, writeMidiFile } from './midi_file.js';
 import { encodeWav, renderRecording, soundSpans } from './render.js';
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
 
 export class RecordingControls {
@@ -18,9 +20,9 @@ export class RecordingControls {
     this.rendered = null; // Promise<AudioBuffer> of the last recording, made once when first asked
     this.replaying = null; // the source replaying it
     this.button = $('#record');
-    this.download = $('#download');
-    this.audio = $('#download-audio');
-    this.replay = $('#replay');
+    this.download = /** @type {HTMLButtonElement} */ ($('#download'));
+    this.audio = /** @type {HTMLButtonElement} */ ($('#download-audio'));
+    this.replay = /** @type {HTMLButtonElement} */ ($('#replay'));
     this.info = $('#record-info');
     this.button.addEventListener('click', () => this.toggle());
     this.download.addEventListener('click', () => this.save());

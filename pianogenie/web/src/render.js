@@ -1,3 +1,4 @@
+// @ts-check
 // A recording as sound: its notes rendered offline with the same piano (samples, velocity layers,
 // their crossfade: the live piano's own voice code, audio.js's startVoice / stopVoice) and the
 // same pedal, to a WAV file anyone can play, or to replay in the page.
@@ -42,7 +43,7 @@ export function soundSpans(notes, controls, duration) {
 
 /**
  * Channels of float samples (-1..1) -> a 16-bit PCM WAV file.
- * @param {Float32Array[]} channels  @param {number} sampleRate  @returns {Uint8Array}
+ * @param {Float32Array[]} channels  @param {number} sampleRate  @returns {Uint8Array<ArrayBuffer>}
  */
 export function encodeWav(channels, sampleRate) {
   const n = channels[0].length, c = channels.length, bytes = 44 + n * c * 2;

@@ -1,20 +1,25 @@
+// @ts-check
 // The key & scale picker: a tonic and a scale (chromatic = off), or any set of pitch classes, and a
 // pitch range -> the keys the decoder may play (null = all).
 
 import { allowedKeys, NOTE_NAMES, pitchName, SCALES } from './scales.js';
 
+/** @param {string} sel  @returns {HTMLElement} */
 const $ = (sel) => document.querySelector(sel);
 
 export class ScalePicker {
-  /** @param {(keys: number[]|null, text: string) => void} onChange */
+  /**
+   * @param {{lowestPitch: number, numKeys: number}} config  the model's keys
+   * @param {(keys: number[]|null, text: string) => void} onChange
+   */
   constructor({ lowestPitch, numKeys }, onChange) {
     this.lowestPitch = lowestPitch;
     this.numKeys = numKeys;
     this.onChange = onChange;
-    this.tonic = $('#scale-tonic');
-    this.type = $('#scale-type');
-    this.low = $('#range-low');
-    this.high = $('#range-high');
+    this.tonic = /** @type {HTMLSelectElement} */ ($('#scale-tonic'));
+    this.type = /** @type {HTMLSelectElement} */ ($('#scale-type'));
+    this.low = /** @type {HTMLSelectElement} */ ($('#range-low'));
+    this.high = /** @type {HTMLSelectElement} */ ($('#range-high'));
     this.custom = $('#scale-custom');
     this.info = $('#scale-info');
     this.tonic.replaceChildren(...NOTE_NAMES.map((n, pc) => new Option(n, String(pc))));

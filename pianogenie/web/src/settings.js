@@ -1,3 +1,4 @@
+// @ts-check
 // The player's settings, kept across visits: one store (localStorage, one JSON record) with a
 // default for every value and validation of what is read back, and the binding of form controls
 // to it. A stored value from an older version, a hand edit or another tab must never break the
@@ -101,7 +102,7 @@ function specOf(el) {
   if (el.type === 'range' || el.type === 'number') {
     return { type: 'number', min: Number(el.min), max: Number(el.max), step: Number(el.step) || undefined };
   }
-  if (el.tagName === 'SELECT') return { type: 'string', choices: [...el.options].map((o) => o.value) };
+  if (el.tagName === 'SELECT') return { type: 'string', choices: [.../** @type {HTMLSelectElement} */ (el).options].map((o) => o.value) };
   return { type: 'string' };
 }
 

@@ -1,3 +1,4 @@
+// @ts-check
 // The 2021 tutorial's way of decoding a press, with TF.js ops: the latency baseline of
 // benchmarks/web_latency.mjs and an independent cross-check of decoder.js in the tests.
 //

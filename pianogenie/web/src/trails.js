@@ -1,3 +1,4 @@
+// @ts-check
 // Note trails: each note rises above the keyboard as a bar in its button's colour, growing while it
 // is held and floating up once released (the 2018 demo's signature). Drawn on one canvas from a
 // fixed pool of trails: nothing is added to the DOM and a press only writes one pool slot; all the
