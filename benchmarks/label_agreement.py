@@ -14,7 +14,13 @@ Chords on POP909's songs (chord_midi.txt), estimated per annotated beat (beat_mi
 0.5 s window, all tracks' notes: root, family and both, per time (a 10 ms grid over the annotated
 spans) and per note (the label at each onset), over the annotated chords (label not N).
 
+With `--music21-chords N`, also the reason chords are matched to templates rather than named by
+music21: on each annotated chord span of a seeded sample of N songs, music21's own chord naming
+(`Chord.root()`, `Chord.commonName`, its quality for other sets) of the pitch classes that sound for
+at least a tenth of the span's note time, against the templates on the same spans.
+
     nice .venv/bin/python benchmarks/label_agreement.py [--asap DIR] [--pop909 DIR] [--songs N] [--seed S]
+        [--music21-chords N]
 
 `--songs N` / `--performances N` take a seeded sample of POP909 songs / ASAP performances (default: all).
 """
@@ -136,6 +142,59 @@ def chords(root: Path, n_songs: int | None, seed: int) -> None:
             print(f"  {mode:<10} {u:<5} {r:6.3f} {f:7.3f} {b:6.3f}")
 
 
+# music21's names of the 8 families' chords (Chord.commonName); other sets fall back to Chord.quality
+M21_FAMILIES = {
+    "major triad": 1,
+    "minor triad": 2,
+    "augmented triad": 3,
+    "diminished triad": 4,
+    "dominant seventh chord": 5,
+    "major seventh chord": 6,
+    "minor seventh chord": 7,
+    "half-diminished seventh chord": 8,
+}
+M21_QUALITIES = {"major": 1, "minor": 2, "augmented": 3, "diminished": 4}
+
+
+def music21_chords(root: Path, n_songs: int, seed: int) -> None:
+    from music21 import chord as m21chord
+
+    songs = sorted(p for p in root.iterdir() if p.is_dir() and (p / "chord_midi.txt").is_file())
+    songs = sorted(random.Random(seed).sample(songs, min(n_songs, len(songs))))
+    hits = {"music21": np.zeros(3), "templates": np.zeros(3)}
+    spans = 0
+    t0 = time.perf_counter()
+    for song in songs:
+        notes = parse_midi((song / f"{song.name}.mid").read_bytes()).notes
+        ref_root, ref_fam = h.read_chord_file(song / "chord_midi.txt")
+        keep = ref_root.value > 0
+        starts, ends = ref_root.start[keep], ref_root.end[keep]
+        rr, rf = ref_root.value[keep], ref_fam.value[keep]
+        mids = (starts + ends) / 2
+        est_root, est_fam = h.estimate_chords(notes, beats=np.unique(np.concatenate([starts, ends])))
+        tr, tf = est_root.at(mids), est_fam.at(mids)
+        for i, (a, b) in enumerate(zip(starts, ends)):
+            profile = h.pitch_class_profiles(notes, np.array([a, b]))[0]
+            pcs = [pc for pc in range(12) if profile[pc] > 0 and profile[pc] >= profile.sum() / 10]
+            if pcs:
+                c = m21chord.Chord(pcs)
+                mr = c.root().pitchClass + 1
+                mf = M21_FAMILIES.get(c.commonName, M21_QUALITIES.get(c.quality, h.NONE))
+            else:
+                mr = mf = h.NONE
+            hits["music21"] += [mr == rr[i], mf == rf[i], mr == rr[i] and mf == rf[i]]
+        hits["templates"] += [(tr == rr).sum(), (tf == rf).sum(), ((tr == rr) & (tf == rf)).sum()]
+        spans += len(rr)
+    print(
+        f"chord naming on annotated spans: seeded sample of {len(songs)} songs (seed {seed}), {spans} spans, "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    print(f"  {'namer':<10} {'root':>6} {'family':>7} {'both':>6}")
+    for name, hit in hits.items():
+        r, f, b = hit / max(spans, 1)
+        print(f"  {name:<10} {r:6.3f} {f:7.3f} {b:6.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--asap", type=Path, default=SHARED / "maestro-asap")
@@ -145,6 +204,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--skip-keys", action="store_true")
     ap.add_argument("--skip-chords", action="store_true")
+    ap.add_argument(
+        "--music21-chords",
+        type=int,
+        default=None,
+        metavar="N",
+        help="music21's chord naming vs the templates on N songs",
+    )
     args = ap.parse_args()
     for p in ((args.asap,) if not args.skip_keys else ()) + ((args.pop909,) if not args.skip_chords else ()):
         if not p.is_dir():
@@ -153,6 +219,8 @@ def main() -> None:
         keys(args.asap, args.performances, args.seed)
     if not args.skip_chords:
         chords(args.pop909, args.songs, args.seed)
+    if args.music21_chords:
+        music21_chords(args.pop909, args.music21_chords, args.seed)
 
 
 if __name__ == "__main__":
