@@ -137,7 +137,30 @@ def read_manifest(folder: Path) -> dict | None:
     return obj
 
 
-class StoreSplit(Sequence):
+class _Performances(Sequence):
+    """A sequence of per-performance arrays cut on demand from concatenated columns: subclasses set
+    `lengths` and `starts` and say how notes a..b become one performance's array (`_rows`)."""
+
+    lengths: np.ndarray
+    starts: np.ndarray
+
+    def _rows(self, a: int, b: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        i %= len(self)
+        a = int(self.starts[i])
+        return self._rows(a, a + int(self.lengths[i]))
+
+
+class StoreSplit(_Performances):
     """One split of a store: columns memory-mapped, performances as views on demand."""
 
     def __init__(self, folder: Path, split: str, performances: int, notes: int, labels: tuple = ()):
@@ -166,16 +189,7 @@ class StoreSplit(Sequence):
         # per-note condition ids, one memmap per pianogenie.labels.LABEL_COLUMNS entry (None: not stored)
         self.label_columns = [load(f"{split}.{c}.npy", LABEL_DTYPE, notes) for c in labels] if labels else None
 
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        i %= len(self)
-        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+    def _rows(self, a: int, b: int) -> np.ndarray:
         out = np.empty((b - a, 4))
         for j, col in enumerate((self.onsets, self.durations, self.keys, self.velocities)):
             out[:, j] = col[a:b]
@@ -190,7 +204,7 @@ class StoreSplit(Sequence):
         return len(self.onsets)
 
 
-class StoreLabels(Sequence):
+class StoreLabels(_Performances):
     """One split's per-note condition labels, as `load_labels` gives them for a store: a read-only
     sequence of (N, 4) int8 arrays, one per performance, read on demand. `columns` are the label
     columns' memmaps (pianogenie.labels.LABEL_COLUMNS order), which `windows.Notes` gathers from
@@ -201,16 +215,7 @@ class StoreLabels(Sequence):
         self.columns = split.label_columns
         self.lengths, self.starts = split.lengths, split.starts
 
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if not -len(self) <= i < len(self):
-            raise IndexError(i)
-        i %= len(self)
-        a, b = int(self.starts[i]), int(self.starts[i] + self.lengths[i])
+    def _rows(self, a: int, b: int) -> np.ndarray:
         return np.stack([np.asarray(c[a:b]) for c in self.columns], axis=1)
 
 
