@@ -1,6 +1,7 @@
 // Velocity spans a player reaches from the keyboard and from touch (expression.js): the genie's
-// own, each dynamics level, the accent key, and where on a button a finger lands, at fast,
-// medium and slow rhythms, with the app's own Session and Player (no DOM) on the shipped model.
+// own, each dynamics level, the accent key (Shift) and its mirror (Z or /: soft), and where on a
+// button a finger lands, at fast, medium and slow rhythms, with the app's own Session and Player
+// (no DOM) on the shipped model.
 // Prints min / median / max and the share of notes <= 30 and >= 110 for each way of playing.
 //
 // usage: node benchmarks/dynamics_span.mjs [--model DIR] [--presses 120] [--runs 10]
@@ -14,7 +15,7 @@ const WEB = path.join(REPO, 'pianogenie', 'web');
 const { loadModelDir } = await import(path.join(WEB, 'test', 'helpers.js'));
 const { Session, makeRng } = await import(path.join(WEB, 'src', 'session.js'));
 const { Player } = await import(path.join(WEB, 'src', 'player.js'));
-const { ACCENT_SHIFT, LEVELS, positionShift } = await import(path.join(WEB, 'src', 'expression.js'));
+const { ACCENT_SHIFT, LEVELS, positionShift, SOFT_SHIFT } = await import(path.join(WEB, 'src', 'expression.js'));
 
 const { values: opts } = parseArgs({ options: {
   model: { type: 'string', default: path.join(REPO, 'pianogenie', 'pretrained', 'tfjs') },
@@ -27,6 +28,10 @@ const ways = [
   ['keyboard or touch, the genie\'s own', 0, 0],
   ...[-3, -2, -1, 1, 2, 3].map((l) => [`keyboard, level ${LEVELS[l + 3]}`, l, 0]),
   ['keyboard, ff + Shift (accent)', 3, ACCENT_SHIFT],
+  ['keyboard, Shift (accent)', 0, ACCENT_SHIFT],
+  ['keyboard, Z or / (soft)', 0, SOFT_SHIFT],
+  ['keyboard, p + Z or / (soft)', -2, SOFT_SHIFT],
+  ['keyboard, pp + Z or / (soft)', -3, SOFT_SHIFT],
   ['touch, top tenth of a button', 0, positionShift(0.05)],
   ['touch, bottom tenth of a button', 0, positionShift(0.95)],
   ['touch, middle fifth of a button', 0, positionShift(0.45)],

@@ -5,7 +5,7 @@ host and under any sub-path):
 - the app: `index.html` and `*.css` at the top of `pianogenie/web/`, and every browser file under
   `web/src/` (walked, not listed: a new module is included by being there); index.html gains a
   preload hint per model file, so the model (what the first press waits on) downloads alongside
-  the app's modules instead of after them;
+  the app's modules instead of after them, and a `pianogenie-build` meta naming its version;
 - `models/<slug>/`: each exported model's `cfg.json`, `weights_manifest.json` and the shards it
   names, and `models.json`, their index (slug, name, what it was trained on, path; the first is
   the default), which the app's genie picker reads;
@@ -318,10 +318,14 @@ const href = (url) => new URL(url, self.registration.scope).href;
 const LAZY_URLS = new Set(LAZY.map(href));
 const SAMPLE_KEY = new Map(Object.entries(SAMPLES).map(([url, hash]) => [href(url), `${{href(url)}}?sha256=${{hash}}`]));
 
+// Every fetch of the worker revalidates with the server: a stale HTTP-cache copy never enters a
+// build's cache, nor the samples' cache under another content's key.
+const fetchFresh = (input) => fetch(new Request(input, {{ cache: 'no-cache' }}));
+
 async function cacheSample(url) {{
   const key = SAMPLE_KEY.get(url), cache = await caches.open(SAMPLE_CACHE);
   if (await cache.match(key)) return;
-  const response = await fetch(url, {{ cache: 'no-cache' }});
+  const response = await fetchFresh(url);
   if (!response.ok) throw new Error(`${{url}}: ${{response.status}}`);
   await cache.put(key, response);
 }}
@@ -362,7 +366,7 @@ self.addEventListener('fetch', (event) => {{
       const cache = await caches.open(SAMPLE_CACHE);
       const hit = await cache.match(sampleKey);
       if (hit) return hit;
-      const response = await fetch(request);
+      const response = await fetchFresh(request);
       // Kept for offline play; a failed put (e.g. storage full) only costs that.
       if (response.ok && response.status === 200) event.waitUntil(cache.put(sampleKey, response.clone()).catch(() => {{}}));
       return response;
@@ -372,8 +376,7 @@ self.addEventListener('fetch', (event) => {{
   event.respondWith((async () => {{
     try {{
       // The page and its modules revalidated: what the server holds now, one build throughout.
-      const response = await fetch(request.mode === 'navigate' ? new Request(request.url, {{ cache: 'no-cache' }})
-        : new Request(request, {{ cache: 'no-cache' }}));
+      const response = await fetchFresh(request.mode === 'navigate' ? request.url : request);
       if (LAZY_URLS.has(url.href) && response.ok && response.status === 200) {{
         event.waitUntil(caches.open(CACHE).then((c) => c.put(url.href, response.clone())).catch(() => {{}}));
       }}
@@ -388,6 +391,15 @@ self.addEventListener('fetch', (event) => {{
   }})());
 }});
 """.encode()
+
+
+def with_build(index: bytes, version: str) -> bytes:
+    """index.html naming its build (`<meta name="pianogenie-build">`), so that a page served from a
+    worker's cache can tell when a worker of another build takes over (web/src/pwa.js)."""
+    anchor = b"  <title>"
+    if anchor not in index:
+        return index
+    return index.replace(anchor, f'  <meta name="pianogenie-build" content="{version}">\n'.encode() + anchor, 1)
 
 
 def with_preloads(index: bytes, urls: list[str]) -> bytes:
@@ -443,6 +455,7 @@ def build(model_dirs: Path | list[Path]) -> Site:
     for rel in sorted(files):
         h.update(rel.encode() + b"\0" + hashlib.sha256(files[rel]).digest())
     version = h.hexdigest()[:16]
+    files["index.html"] = with_build(files["index.html"], version)  # the version covers the page without it
     precache = tuple(rel for rel in sorted(files) if is_precached(rel, default))  # the page itself: index.html
     samples = {
         urllib.parse.quote(rel): hashlib.sha256(files[rel]).hexdigest()[:16]

@@ -57,7 +57,11 @@ def test_writes_the_whole_site(tmp_path, capsys):
         b"models/classical/group1-shard1of1.bin",
         b"models/classical/weights_manifest.json",
     ]
-    assert re.sub(rb'  <link rel="preload"[^\n]*\n', b"", files["index.html"]) == (web / "index.html").read_bytes()
+    # and the build it belongs to (the page tells a worker of another build: web/src/pwa.js)
+    marker = json.loads(files[site.MARKER])
+    assert f'  <meta name="pianogenie-build" content="{marker["version"]}">\n'.encode() in files["index.html"]
+    bare = re.sub(rb'  <link rel="preload"[^\n]*\n|  <meta name="pianogenie-build"[^\n]*\n', b"", files["index.html"])
+    assert bare == (web / "index.html").read_bytes()
     assert files["index.html"].index(b'rel="preload"') < files["index.html"].index(b"<script")
     assert {f for f in files if f.startswith("src/")} == {  # every module, walked (a new one is in)
         p.relative_to(web).as_posix() for p in (web / "src").rglob("*") if p.suffix in site.APP_SUFFIXES
@@ -105,6 +109,11 @@ def test_service_worker_precaches_the_first_press_app_per_build_samples_by_conte
     a = site.build(site.default_model_dirs())
     sw = a.files["sw.js"].decode()
     assert f"const VERSION = '{a.version}';" in sw and "const CACHE = 'pianogenie-' + VERSION;" in sw
+    # One way to the network, revalidated (the samples, network-first; the install's addAll asks the
+    # same): no stale HTTP-cache copy enters a cache under a new build's or a new content's key.
+    assert re.findall(r"(?<![\w.'])fetch\(", sw) == ["fetch("]
+    assert "const fetchFresh = (input) => fetch(new Request(input, { cache: 'no-cache' }));" in sw
+    assert "await fetchFresh(request);" in sw and "await fetchFresh(url);" in sw
     listed = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
     samples = json.loads(re.search(r"const SAMPLES = (\{.*?\});", sw, re.S).group(1))
     first_listed = json.loads(re.search(r"const FIRST = (\[.*?\]);", sw, re.S).group(1))

@@ -131,16 +131,22 @@ async function main() {
     genieDynamics: () => controls.genieDynamics, dynamics: () => controls.dynamics, conditions: () => harmony.ids() });
   // Look-ahead marks carry the velocity the model would play each button's key at (when it has a head).
   // What a press plays depends on the time since the last one, so the marks are asked again each
-  // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt).
-  let aheadFrame = 0;
-  const showAhead = () => {
+  // animation frame (one look-ahead, ~0.3 ms) until they can no longer change (aheadSettlesAt). A
+  // frame's marks are on screen from the next frame on: they are computed for then (the frame's
+  // timestamp plus one frame, on the player's clock), not for the callback's own moment.
+  let aheadFrame = 0, lastFrameTs = 0, frameMs = 1000 / 60;
+  const showAhead = (time = player.now()) => {
     if (!lookAheadOn) { keyboard.showAhead([], COLORS); return; }
-    keyboard.showAhead(player.lookAhead(), COLORS, player.session.aheadVelocities);
-    if (!aheadFrame && player.now() < player.aheadSettlesAt) aheadFrame = requestAnimationFrame(aheadTick);
+    handle.aheadAt = time;
+    keyboard.showAhead(player.lookAhead(time), COLORS, player.session.aheadVelocities);
+    if (!aheadFrame && time < player.aheadSettlesAt) aheadFrame = requestAnimationFrame(aheadTick);
+    else if (!aheadFrame) lastFrameTs = 0;
   };
-  const aheadTick = () => {
+  const aheadTick = (ts) => {
     aheadFrame = 0;
-    showAhead();
+    if (lastFrameTs && ts > lastFrameTs) frameMs = Math.min(Math.max(ts - lastFrameTs, 4), 50); // the display's rate
+    lastFrameTs = ts;
+    showAhead(player.now() + (ts + frameMs - performance.now()) / 1000);
   };
   const pedal = new PedalView($('#pedal'), player);
   // The footer names the dynamics level while it is not the genie's own.
@@ -177,7 +183,7 @@ async function main() {
     onButtonUp: (source) => player.buttonUp(source),
     onPedal: (down, source) => (down ? player.pedalOn(source) : player.pedalOff(source)),
     onChange: () => midiPanel.render(),
-    onInputGone: (id) => player.releaseSources(MidiIO.sourcePrefix(id)),
+    onInputGone: (id) => { player.releaseSources(MidiIO.sourcePrefix(id)); harmony.releaseHeld(); },
     onNote: (pitch, down) => harmony.midiNote(pitch, down),
   });
   const midiPrefs = {

@@ -6,20 +6,31 @@
 // the player shifts it, with what the device has:
 // - a dynamics level, pp .. ff (Settings, or the - and = keys while playing), a fixed shift of
 //   every press: LEVEL_SHIFT[level + 3] velocity steps;
-// - an accent: Shift held with a key adds ACCENT_SHIFT to that one note;
+// - an accent: Shift held with a key adds ACCENT_SHIFT to that one note; its mirror, a soft note:
+//   Z or / held with a key adds SOFT_SHIFT (both held: they add);
 // - a pointer's place on the button (touch, mouse): the top edge adds up to POSITION_SHIFT, the
 //   bottom edge takes as much away, the middle fifth plays the level as it is; a pen's pressure,
 //   where reported, does the same from light to firm.
-// Shifts add in velocity steps and the sum is kept within 1..127 (Session.press). The model's
-// own choice stays the default: level 0, no accent, a press in the middle of a button. The sizes
-// are picked so that pp plays <= 30 and ff with an accent >= 110 on most notes, and so do the
-// bottom and top tenths of a button (benchmarks/dynamics_span.mjs measures it).
+// Shifts add in velocity steps; a shifted note plays within MIN_VELOCITY..127 (playedVelocity), so
+// the softest is still heard (velocity 1 is close to silent). The model's own choice stays the
+// default: level 0, no accent, a press in the middle of a button, and it is played as it is. The
+// sizes are picked so that pp plays <= 30 and ff with an accent >= 110 on most notes, a soft note
+// <= 30 on most at the genie's own level, and so do the bottom and top tenths of a button
+// (benchmarks/dynamics_span.mjs measures it).
 
 export const LEVELS = ['pp', 'p', 'mp', 'genie', 'mf', 'f', 'ff'];
 export const LEVEL_SHIFT = [-42, -28, -14, 0, 14, 28, 42];
 export const ACCENT_SHIFT = 24;
+export const SOFT_SHIFT = -48;
+export const MIN_VELOCITY = 10;
 export const POSITION_SHIFT = 64;
 const DEAD_ZONE = 0.1; // half the middle band, as a fraction of the button's height
+
+/** The velocity a note of the genie's own velocity `v` plays at under `shift` (0: `v` itself). */
+export function playedVelocity(v, shift) {
+  const low = shift ? MIN_VELOCITY : 1;
+  return Math.min(Math.max(Math.round(v + shift), low), 127);
+}
 
 /** The shift of a dynamics level, -3 (pp) .. 3 (ff); anything else is 0. */
 export function levelShift(level) {

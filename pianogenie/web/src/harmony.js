@@ -101,6 +101,11 @@ export class HarmonyControl {
     this.onChange();
   }
 
+  /** The controller that held chord keys went away: they are up (the chord they set stays). */
+  releaseHeld() {
+    this.held.clear();
+  }
+
   /** A MIDI note: true if it lies below the split (it sets the chord then, and plays no button). */
   midiNote(pitch, down) {
     const split = Number(this.splitEl.value);

@@ -3,7 +3,8 @@
 // Enter on a focused button) and pointers (mouse, pen, multi-touch) on the buttons. MIDI input is
 // midi_io.js; the on-screen pedal is pedal.js.
 //
-// Dynamics (expression.js): Shift held with a key accents that note; - and = step the dynamics
+// Dynamics (expression.js): Shift held with a key accents that note, Z or / held with it plays it
+// soft (the accent's mirror, for either hand; neither is a button key); - and = step the dynamics
 // level (pp..ff); where a pointer lands on a button (top louder, bottom softer) or a pen's
 // pressure shifts its note, where `touchDynamics()` allows. A pointer sliding across the buttons
 // (glide) plays each button it enters and lets go of the one it left.
@@ -13,12 +14,13 @@
 // leave undone). The bar's buttons keep Space as the pedal (a click leaves focus there, and Space
 // must never press Record again mid-performance).
 
-import { ACCENT_SHIFT, positionShift, pressureShift } from './expression.js';
+import { ACCENT_SHIFT, positionShift, pressureShift, SOFT_SHIFT } from './expression.js';
 
 const KEY_CODES = [
   ['Digit1', 'KeyA'], ['Digit2', 'KeyS'], ['Digit3', 'KeyD'], ['Digit4', 'KeyF'],
   ['Digit5', 'KeyJ'], ['Digit6', 'KeyK'], ['Digit7', 'KeyL'], ['Digit8', 'Semicolon'],
 ];
+const SOFT_KEYS = new Set(['KeyZ', 'Slash']);
 
 /**
  * @param {import('./player.js').Player} player
@@ -28,6 +30,7 @@ const KEY_CODES = [
 export function bindKeys(player, { numButtons, paused = () => false, stepDynamics = () => {} }) {
   const codeToButton = new Map();
   KEY_CODES.slice(0, numButtons).forEach((codes, b) => codes.forEach((c) => codeToButton.set(c, b)));
+  const softHeld = new Set(); // the soft keys down now
   const focusedButton = () => {
     const el = /** @type {HTMLElement} */ (document.activeElement);
     return el && el.classList && el.classList.contains('genie-button') ? Number(el.dataset.button) : null;
@@ -66,8 +69,15 @@ export function bindKeys(player, { numButtons, paused = () => false, stepDynamic
       const t = e.target;
       if (t && (t.tagName === 'INPUT' && t.type !== 'range' && t.type !== 'checkbox')) return; // typing, not playing
       e.preventDefault();
-      if (down && !e.repeat) player.buttonDown(codeToButton.get(e.code), `key:${e.code}`, undefined, e.shiftKey ? ACCENT_SHIFT : 0);
+      const shift = (e.shiftKey ? ACCENT_SHIFT : 0) + (softHeld.size ? SOFT_SHIFT : 0);
+      if (down && !e.repeat) player.buttonDown(codeToButton.get(e.code), `key:${e.code}`, undefined, shift);
       else if (!down) player.buttonUp(`key:${e.code}`);
+    } else if (SOFT_KEYS.has(e.code)) {
+      const t = e.target;
+      if (t && t.tagName === 'INPUT' && t.type !== 'range' && t.type !== 'checkbox') return;
+      e.preventDefault();
+      if (down) softHeld.add(e.code);
+      else softHeld.delete(e.code);
     } else if ((e.code === 'Minus' || e.code === 'Equal' || e.code === 'NumpadSubtract' || e.code === 'NumpadAdd') && down) {
       const t = e.target;
       if (t && t.tagName === 'INPUT' && t.type !== 'range' && t.type !== 'checkbox') return;
@@ -79,6 +89,7 @@ export function bindKeys(player, { numButtons, paused = () => false, stepDynamic
   window.addEventListener('keydown', onKey, true);
   window.addEventListener('keyup', onKey, true);
   window.addEventListener('blur', () => { // keys released while away would stick
+    softHeld.clear();
     player.releaseAll();
     player.pedalOff('key:Space');
   });

@@ -7,15 +7,15 @@
 // the worker serves its requests, so samples fetched after that are kept for offline play.
 //
 // Updates: the worker serves the app and model network-first (site.py), so a page loaded online
-// is the build the server holds now, and a worker of a newer build taking over changes nothing it
-// runs. A page served by an older worker that did not say so (a build before this one served
-// everything from its cache) may be stale: when a new worker takes over, it shows "a new version:
-// reload" instead of playing the old model silently.
+// is the build the server holds now. A page an older worker served from its cache (offline, or a
+// build before this one that served everything from its cache) may be stale: whenever a worker
+// takes over whose build differs from the page's own (index.html's `pianogenie-build` meta), the
+// page shows "a new version: reload" instead of playing the old model silently.
 
 const READY_WAIT_MS = 30000;
 const CONTROL_WAIT_MS = 20000;
 const POLL_MS = 100;
-const supported = 'serviceWorker' in navigator && window.isSecureContext;
+const supported = typeof navigator !== 'undefined' && 'serviceWorker' in navigator && window.isSecureContext;
 
 /** @returns {Promise<void>} */
 function whenPlayable() {
@@ -42,14 +42,30 @@ export function workerVersion(worker = navigator.serviceWorker && navigator.serv
   });
 }
 
+/** The build this page belongs to (site.py writes it into index.html), or null (unbuilt app). */
+export function pageBuild(doc = document) {
+  const meta = /** @type {HTMLMetaElement|null} */ (doc.querySelector('meta[name="pianogenie-build"]'));
+  return (meta && meta.content) || null;
+}
+
+/**
+ * Whether a page of build `own` must reload for the worker now in control, which answers
+ * `controller` (null: it does not say). `firstAnswered`: whether the worker that served the page
+ * answered; without `own` (an unbuilt page) that is all there is to go by.
+ */
+export function staleUnder(own, controller, firstAnswered) {
+  return own ? controller !== own : !firstAnswered;
+}
+
 function watchUpdates() {
-  const first = navigator.serviceWorker.controller;
-  if (!first) return; // a first visit: the page came from the network
-  const fresh = workerVersion(first).then((v) => v !== null); // a worker that answers serves network-first
+  const first = navigator.serviceWorker.controller, own = pageBuild();
+  if (!first && !own) return; // a first visit to an unbuilt page: it came from the network
+  const firstAnswered = first ? workerVersion(first).then((v) => v !== null) : Promise.resolve(true);
   navigator.serviceWorker.addEventListener('controllerchange', async () => {
-    if (await fresh) return;
+    const now = await workerVersion();
+    if (!staleUnder(own, now, await firstAnswered)) return;
     const bar = /** @type {HTMLElement} */ (document.querySelector('#update'));
-    if (!bar) return;
+    if (!bar || !bar.hidden) return;
     bar.hidden = false;
     bar.querySelector('button').addEventListener('click', () => window.location.reload(), { once: true });
   });

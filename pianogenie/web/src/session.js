@@ -9,6 +9,7 @@
 // press's `shift` (the player's dynamics: expression.js) moves the velocity played, not the one the
 // head's history records: the model keeps its own phrasing under the player's loudness.
 
+import { playedVelocity } from './expression.js';
 import { DEFAULT_VELOCITY, meanVelocity } from './velocity.js';
 
 const clampVelocity = (v) => Math.min(Math.max(Math.round(v), 1), 127);
@@ -80,8 +81,8 @@ export class Session {
    * `this.velocity` is then its velocity: the model's, or `velocity` (1..127) when given (e.g. a
    * MIDI controller's), which the model's velocity history records either way. Without a velocity
    * head it is `velocity` or DEFAULT_VELOCITY. `shift` (velocity steps, the player's dynamics) is
-   * added to the model's velocity (not to a given one), within 1..127; the history records the
-   * model's own.
+   * added to the model's velocity (not to a given one), within MIN_VELOCITY..127 (expression.js);
+   * the history records the model's own.
    * @param {number} temperature  0 = always the most likely key; higher = more adventurous
    * @param {Iterable<number>|null} keys  the allowed keys (0..87), as PianoGenie.press(..., keys=)
    *   in Python; null = all
@@ -111,7 +112,7 @@ export class Session {
     const own = given === undefined || given === null;
     const v = own ? (head ? this._modelVelocity(key, dt, bReal) : DEFAULT_VELOCITY) : clampVelocity(given);
     if (head) head.record(v, key);
-    return own ? clampVelocity(v + shift) : v;
+    return own ? playedVelocity(v, shift) : v;
   }
 
   // The head's velocity for key k right after the decoder step that chose it (reads the state,
@@ -135,7 +136,7 @@ export class Session {
     for (let b = 0; b < n; b++) {
       const bReal = this._bReal(b);
       out[b] = sampleKey(this.decoder.step(this.kM1, dt, bReal), 0, this.rng, mask);
-      if (velocities) velocities[b] = clampVelocity(this._modelVelocity(out[b], dt, bReal) + shift);
+      if (velocities) velocities[b] = playedVelocity(this._modelVelocity(out[b], dt, bReal), shift);
       this.decoder.restoreState(this.saved);
     }
     this.aheadVelocities = velocities;

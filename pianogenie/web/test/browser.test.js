@@ -388,7 +388,7 @@ test('look-ahead: every button marks the key a press now would play, in its colo
   await page.locator('#lookahead').check();
   await openSettings(false);
   const seen = new Set();
-  let moved = 0;
+  let moved = 0, ahead1 = 0;
   for (const code of ['Digit2', 'Digit7', 'Digit4', 'Digit1', 'Digit8']) {
     await page.keyboard.press(code);
     // The clock held still at three moments after the press: the marks follow it (asked each frame).
@@ -400,13 +400,16 @@ test('look-ahead: every button marks the key a press now would play, in its colo
       }, after);
       await frames(3);
       const marks = await aheadMarks();
-      // The session's own look-ahead at that moment: it changes nothing, so it gives the same keys and velocities.
-      const { ahead, velocities, looks } = await page.evaluate(async () => {
+      // The session's own look-ahead for the time the marks were drawn for (when their frame shows:
+      // about a frame after the clock's now): it changes nothing, so it gives the same keys and velocities.
+      const { ahead, velocities, looks, lead } = await page.evaluate(async () => {
         const { trailLook } = await import('/src/trails.js');
-        const { player, session } = window.pianoGenie;
-        const keys = player.lookAhead(), v = session.aheadVelocities;
-        return { ahead: keys, velocities: v, looks: v.map((x) => trailLook(x)) };
+        const { player, session, aheadAt } = window.pianoGenie;
+        const keys = player.lookAhead(aheadAt), v = session.aheadVelocities;
+        return { ahead: keys, velocities: v, looks: v.map((x) => trailLook(x)), lead: aheadAt - player.now() };
       });
+      assert.ok(lead <= 0.06, `marks drawn for ${lead} s after now: at most a few frames`);
+      if (lead > 0.004) ahead1++;
       assert.equal(velocities.length, 8, 'the model has a velocity head: each mark has a velocity');
       assert.deepEqual(marks.map((m) => [m.button, m.key, m.color]), ahead.map((k, b) => [b, k, COLORS[b]]),
         'one mark per button, on its key, even where two buttons share one');
@@ -426,6 +429,7 @@ test('look-ahead: every button marks the key a press now would play, in its colo
     await page.evaluate(() => { const p = window.pianoGenie.player; p.now = p.__now; });
   }
   assert.ok(seen.size > 1, `the marks' velocities vary: ${[...seen]}`);
+  assert.ok(ahead1 > 0, 'the marks are drawn for when their frame shows, not for the callback\'s moment');
   assert.ok(moved > 0, 'what a press plays (key or velocity) changes as time passes (else the check above would hold trivially)');
   // Two buttons on one key: both marks, side by side, lower button left. Soft and loud marks side by
   // side (two white keys): the loud one wider and more solid; without a velocity head, a full mark.

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ACCENT_SHIFT, levelShift, POSITION_SHIFT, positionShift, pressureShift } from '../src/expression.js';
+import { ACCENT_SHIFT, levelShift, MIN_VELOCITY, playedVelocity, POSITION_SHIFT, positionShift, pressureShift,
+  SOFT_SHIFT } from '../src/expression.js';
 import { Player } from '../src/player.js';
 import { Session } from '../src/session.js';
 import { exportRandomModel } from './fixtures.js';
@@ -23,7 +24,17 @@ test('shifts: levels pp..ff, a dead middle fifth, top louder, bottom softer, bou
   assert.ok(ACCENT_SHIFT > 0);
 });
 
-test('a shift moves the velocity played, within 1..127, not the history: the next press is as without it', async () => {
+test('a shifted note plays within MIN_VELOCITY..127; the genie\'s own velocity plays as it is', () => {
+  assert.equal(playedVelocity(67, 0), 67);
+  assert.equal(playedVelocity(5, 0), 5, 'unshifted: the genie\'s own, even below the floor');
+  assert.equal(playedVelocity(67, SOFT_SHIFT), 67 + SOFT_SHIFT);
+  assert.equal(playedVelocity(40, -42 + SOFT_SHIFT), MIN_VELOCITY, 'pp and soft: the floor, still heard');
+  assert.equal(playedVelocity(5, 2), MIN_VELOCITY);
+  assert.equal(playedVelocity(120, 42 + ACCENT_SHIFT), 127);
+  assert.ok(SOFT_SHIFT <= -ACCENT_SHIFT && MIN_VELOCITY >= 8 && MIN_VELOCITY <= 12);
+});
+
+test('a shift moves the velocity played, within MIN_VELOCITY..127, not the history: the next press is as without it', async () => {
   const { decoder, config, velocityHead } = await loadModelDir(exportRandomModel(3, 16));
   const run = (shifts) => {
     const s = new Session(decoder, config, { velocityHead, seed: 5 });
@@ -32,7 +43,7 @@ test('a shift moves the velocity played, within 1..127, not the history: the nex
   const plain = run([0, 0, 0, 0]), shifted = run([30, 0, -200, 0]);
   assert.equal(shifted[0], Math.min(127, plain[0] + 30));
   assert.equal(shifted[1], plain[1], 'the history heard the genie\'s own velocity');
-  assert.equal(shifted[2], 1);
+  assert.equal(shifted[2], MIN_VELOCITY);
   assert.equal(shifted[3], plain[3]);
   // A given velocity (a MIDI controller's) is not shifted.
   const s = new Session(decoder, config, { velocityHead, seed: 5 });

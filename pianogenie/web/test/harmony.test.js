@@ -105,6 +105,14 @@ test('a chord held below the MIDI split sets the chord and plays no button', { s
   const on = await page.evaluate((m) => window.pianoGenie.log.since(m).filter((e) => e.type === 'on'), n);
   assert.equal(on.length, 1);
   await page.evaluate(() => window.__midiIn([0x80, 62, 0]));
+  // Unplugged with chord keys held: they are let go, so the next chord held is not mixed with them.
+  await page.evaluate(() => { for (const p of [45, 48]) window.__midiIn([0x90, p, 90]); });
+  await page.evaluate(() => window.__midiUnplug(false));
+  await page.evaluate(() => window.__midiReplug());
+  await page.waitForFunction(() => document.querySelector('#midi-info').textContent.includes('Fake Keys'));
+  await page.evaluate(() => { for (const p of [52, 55, 59]) window.__midiIn([0x90, p, 90]); }); // E3 G3 B3: Em
+  assert.equal(await page.locator('#chord-now').textContent(), 'Em');
+  await page.evaluate(() => { for (const p of [52, 55, 59]) window.__midiIn([0x80, p, 0]); });
 });
 
 test('a progression loops one chord per bar at the tempo, shown as it advances; a press takes the bar it falls in', { skip }, async () => {

@@ -166,10 +166,16 @@ async function spyShifts() {
 const shifts = () => page.evaluate(() => window.__shifts.splice(0));
 const unspy = () => page.evaluate(() => { const s = window.pianoGenie.session; delete s.press; delete s._modelVelocity; });
 
-test('dynamics: Shift accents a key, - and = step the level (kept, shown), where a touch lands sets loudness', { skip }, async () => {
+test('dynamics: Shift accents a key, Z or / plays it soft, - and = step the level (kept, shown), where a touch lands sets loudness', { skip }, async () => {
   await spyShifts();
   await page.keyboard.press('Digit3');
   await page.keyboard.press('Shift+Digit4');
+  for (const soft of ['KeyZ', 'Slash']) { // held with a key, either hand's
+    await page.keyboard.down(soft);
+    await page.keyboard.press('Digit2');
+    await page.keyboard.up(soft);
+  }
+  await page.keyboard.press('Digit2'); // let go: the genie's own again
   for (let i = 0; i < 5; i++) await page.keyboard.press('Equal'); // three steps reach ff, then it stays
   await page.keyboard.press('Digit5');
   assert.equal(await page.locator('#dynamics').inputValue(), '3');
@@ -180,7 +186,7 @@ test('dynamics: Shift accents a key, - and = step the level (kept, shown), where
   for (let i = 0; i < 3; i++) await page.keyboard.press('Equal');
   assert.ok(await page.locator('#dynamics-info').isHidden(), 'the genie\'s own: nothing shown');
   const keys = await shifts();
-  assert.deepEqual(keys.map((k) => k.shift), [0, 24, 42, -42]);
+  assert.deepEqual(keys.map((k) => k.shift), [0, 24, -48, -48, 0, 42, -42]);
   // Touch: near the top, the middle, near the bottom of button 2.
   const box = await page.locator('.genie-button[data-button="1"]').boundingBox();
   const cdp = await context.newCDPSession(page);
@@ -194,7 +200,7 @@ test('dynamics: Shift accents a key, - and = step the level (kept, shown), where
   assert.equal(touches.length, 3);
   assert.ok(touches[0].shift > 55 && touches[1].shift === 0 && touches[2].shift < -55, JSON.stringify(touches));
   for (const p of [...keys, ...touches]) {
-    assert.equal(p.played, Math.min(127, Math.max(1, p.own + p.shift)), `played = the genie's own + the shift: ${JSON.stringify(p)}`);
+    assert.equal(p.played, Math.min(127, Math.max(p.shift ? 10 : 1, p.own + p.shift)), `played = the genie's own + the shift: ${JSON.stringify(p)}`);
   }
   // Off in Settings: a touch plays the genie's own wherever it lands.
   await openSettings();
